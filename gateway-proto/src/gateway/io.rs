@@ -1,0 +1,81 @@
+//! The hub's inputs and outputs.
+
+use std::net::IpAddr;
+
+use crate::wire::OutFrame;
+use crate::ConnId;
+
+/// Where a socket comes from, as the runtime saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub ip: IpAddr,
+    /// A direct loopback connection (no proxy headers): such devices are paired silently.
+    pub is_local: bool,
+}
+
+/// Everything that can happen to the hub from the outside.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A WebSocket upgrade completed; the connection gets `connect.challenge`.
+    Opened { conn: ConnId, peer: Peer },
+    /// One whole text message.
+    Text { conn: ConnId, text: &'a str },
+    /// One whole binary message (its content is never looked at).
+    Binary { conn: ConnId, len: usize },
+    /// The writer handed `bytes` more bytes of this connection's frames to the socket.
+    Sent { conn: ConnId, bytes: usize },
+    /// The socket is gone (peer close, error, or after our own close).
+    Closed { conn: ConnId },
+    /// Start-up finished: `connect` is no longer answered "gateway starting".
+    Ready,
+    /// Stop: broadcast `shutdown`, then close every socket 1012 "service restart".
+    Shutdown {
+        reason: Option<&'a str>,
+        restart_expected_ms: Option<u64>,
+    },
+    /// The result of an [`Effect`].
+    EffectDone(EffectResult),
+}
+
+/// What the hub asks of the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Write this text message on this connection.
+    Frame { conn: ConnId, frame: OutFrame },
+    /// Send a close frame with this code and reason, then drop the socket.
+    Close { conn: ConnId, code: u16, reason: String },
+    /// Work that needs the outside world; its result comes back as `Input::EffectDone`.
+    Effect(Effect),
+}
+
+/// Work the core cannot do itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Read the JSON-lines log file for `logs.tail`.
+    ReadLogs {
+        token: u64,
+        cursor: Option<u64>,
+        limit: usize,
+        max_bytes: usize,
+    },
+}
+
+/// One slice of the log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSlice {
+    pub file: String,
+    /// Byte offset to pass as the next cursor.
+    pub cursor: u64,
+    /// Current size of the file.
+    pub size: u64,
+    pub lines: Vec<String>,
+    /// Older lines were skipped to respect `limit`/`maxBytes`.
+    pub truncated: bool,
+    /// The file shrank or rotated since the cursor: reading restarted.
+    pub reset: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EffectResult {
+    Logs { token: u64, result: Result<LogSlice, String> },
+}

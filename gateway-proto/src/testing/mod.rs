@@ -1,0 +1,1 @@
+//! Shared harnesses for proptest, fuzzing and simulation.

@@ -1,0 +1,1 @@
+//! smol runtime for the gateway core.
