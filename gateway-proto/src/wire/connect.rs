@@ -26,7 +26,9 @@ pub const CLIENT_IDS_V4: &[&str] = &[
     "fingerprint",
     "openclaw-probe",
 ];
-pub const CLIENT_MODES_V4: &[&str] = &["webchat", "cli", "ui", "backend", "node", "worker", "probe", "test"];
+pub const CLIENT_MODES_V4: &[&str] = &[
+    "webchat", "cli", "ui", "backend", "node", "worker", "probe", "test",
+];
 /// Filled from schema-v3.json by the wire work.
 pub const CLIENT_IDS_V3: &[&str] = CLIENT_IDS_V4;
 pub const CLIENT_MODES_V3: &[&str] = CLIENT_MODES_V4;
@@ -84,7 +86,10 @@ impl ConnectParams {
     /// Validate `params` against the connect schema of `schema_version` and
     /// return them, or the reference's message without the
     /// "invalid connect params: " prefix (e.g. "at /client/id: must be equal to one of the allowed values").
-    pub fn parse(params: Option<&RawValue>, schema_version: ProtocolVersion) -> Result<Self, String> {
+    pub fn parse(
+        params: Option<&RawValue>,
+        schema_version: ProtocolVersion,
+    ) -> Result<Self, String> {
         let _ = (params, schema_version);
         todo!("wire helper")
     }
