@@ -9,6 +9,9 @@ mod connect;
 mod encode;
 mod error;
 mod frame;
+mod json;
+pub mod messages;
+pub mod schemas;
 mod validate;
 
 pub use connect::{
@@ -18,10 +21,13 @@ pub use connect::{
 pub use encode::{encode_event, encode_request, encode_response_err, encode_response_ok, OutFrame};
 pub use error::{ErrorCode, ErrorShape};
 pub use frame::{
-    decode_inbound, decode_request, EventFrame, InboundDecodeError, InboundFrame,
+    decode_inbound, decode_inbound_for, decode_request, decode_request_for, EventFrame, InboundDecodeError, InboundFrame,
     RequestDecodeError, RequestFrame, ResponseFrame, StateVersion,
 };
-pub use validate::{validate, Schema, SchemaError};
+pub use validate::{
+    validate, validate_text, validate_with, ArrayRules, Dialect, IntegerRules, ObjectRules, Pattern, Property,
+    Schema, SchemaError, StringRules,
+};
 
 /// Protocol versions this implementation speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
