@@ -78,7 +78,8 @@ fn replay(version: &str, name: &str, configure: impl FnOnce(&mut Config)) -> Opt
         .map(TranscriptLine::t)
         .max()
         .unwrap_or(0);
-    harness.advance_to_ms(end.max(1) + 50);
+    // Long enough for a delayed rejection (a wrong secret waits 250 ms).
+    harness.advance_to_ms(end.max(1) + 500);
     Some(Replay {
         harness,
         transcript,
@@ -228,7 +229,6 @@ transcript_test!(v4_bad_role, "v4-server", "p4-badrole");
 transcript_test!(v4_no_token, "v4-server", "p4-notoken");
 transcript_test!(v4_extra_field, "v4-server", "p4-extra-field");
 transcript_test!(v4_node_v3_without_device, "v4-server", "p3-node");
-transcript_test!(v4_probe_v3, "v4-server", "p3-probe");
 transcript_test!(v4_cli_v3_to_v4, "v4-server", "p3to4-cli");
 transcript_test!(v4_cli_short, "v4-server", "p4-cli-short");
 transcript_test!(v4_cli_full, "v4-server", "p4-cli-full");
@@ -242,6 +242,40 @@ transcript_test!(v3_cli, "v3-server", "p3-cli");
 transcript_test!(v3_cli_full, "v3-server", "p3-cli-full");
 transcript_test!(v3_cli_device, "v3-server", "p3-cli-device");
 transcript_test!(v3_probe, "v3-server", "p3-probe");
+
+#[test]
+fn v4_probe_v3_gets_v3_hello() {
+    // The v4 reference stamps protocol 4 on a [3,3] probe's hello; we answer
+    // v3 with v3 (protocol.md §1). Everything else matches.
+    let Some(replay) = replay("v4-server", "p3-probe", |_| {}) else {
+        return;
+    };
+    assert_eq!(
+        replay.harness.response(CONN, "c1", 0).unwrap()["payload"]["protocol"],
+        3
+    );
+    // Being a v3 connection, its errors are worded the v3 way: same messages,
+    // INVALID_REQUEST instead of FORBIDDEN.
+    let refused = ["r3", "r4", "r5", "bad-params"];
+    for id in refused {
+        let reference = replay
+            .transcript
+            .received()
+            .find(|f| f["id"] == id)
+            .unwrap();
+        let ours = replay.harness.response(CONN, id, 0).unwrap();
+        assert_eq!(
+            ours["error"]["message"], reference["error"]["message"],
+            "{id}"
+        );
+        assert_eq!(ours["error"]["code"], "INVALID_REQUEST", "{id}");
+    }
+    let mut skip = vec!["c1"];
+    skip.extend(refused);
+    assert_responses_match(&replay, &skip);
+    assert_close_matches(&replay);
+    assert_seq_rules(&replay);
+}
 
 #[test]
 fn v4_no_connect_closes_1000_after_15_s() {

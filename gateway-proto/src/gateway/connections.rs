@@ -129,10 +129,7 @@ impl Gateway {
     }
 
     fn on_connect(&mut self, conn: ConnId, request: &ConnectRequest, now: Instant) {
-        let granted: Vec<String> = match request.role {
-            Role::Operator => request.params.scopes.clone(),
-            Role::Node => Vec::new(),
-        };
+        let granted = request.granted_scopes.clone();
         // Presence first: the snapshot in hello-ok then already shows this
         // client, and the broadcast reaches everyone else (the newcomer is not
         // subscribed yet, as with the reference).

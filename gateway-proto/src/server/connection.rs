@@ -15,8 +15,9 @@ use super::hello::HelloOk;
 use super::scopes::{Role, Scopes};
 use crate::gateway::{AuthConfig, Limits, Peer};
 use crate::wire::{
-    decode_request, encode_event, encode_response_err, peek_protocol_range, ConnectParams,
-    ErrorCode, ErrorShape, OutFrame, ProtocolVersion, RequestDecodeError, RequestFrame,
+    decode_request, decode_request_for, encode_event, encode_response_err, peek_protocol_range,
+    ConnectParams, ErrorCode, ErrorShape, OutFrame, ProtocolVersion, RequestDecodeError,
+    RequestFrame,
 };
 
 /// WebSocket close codes used by the gateway.
@@ -46,6 +47,8 @@ pub enum Inbound<'t> {
 #[derive(Debug, Clone)]
 pub struct ConnectRequest {
     pub request_id: String,
+    /// The scopes granted (what hello-ok reports); see [`Session::scopes`].
+    pub granted_scopes: Vec<String>,
     pub protocol: ProtocolVersion,
     pub role: Role,
     pub params: ConnectParams,
@@ -482,10 +485,18 @@ impl ServerConnection {
         };
 
         let scopes = match role {
+            // Protocol 3 gateways granted no scopes to a connection without a
+            // device identity; old clients are written against that.
+            Role::Operator if protocol == ProtocolVersion::V3 && device.is_none() => Scopes::NONE,
             Role::Operator => Scopes::from_names(params.scopes.iter().map(String::as_str)),
             Role::Node => Scopes::NONE,
         };
         let request_id = id.to_owned();
+        let granted_scopes = if scopes == Scopes::NONE {
+            Vec::new()
+        } else {
+            params.scopes.clone()
+        };
         self.state = State::AwaitingHello {
             request_id: request_id.clone(),
             session: Session {
@@ -496,6 +507,7 @@ impl ServerConnection {
         };
         Some(Inbound::Connect(Box::new(ConnectRequest {
             request_id,
+            granted_scopes,
             protocol,
             role,
             params,
@@ -509,7 +521,8 @@ impl ServerConnection {
             self.close(close_code::MESSAGE_TOO_BIG, "payload too large");
             return None;
         }
-        match decode_request(text) {
+        let protocol = self.session().map_or(ProtocolVersion::MAX, |s| s.protocol);
+        match decode_request_for(text, protocol) {
             // Malformed JSON after the handshake is ignored, as the reference does.
             Err(RequestDecodeError::NotJson) => None,
             Err(RequestDecodeError::Invalid { id, detail }) => {

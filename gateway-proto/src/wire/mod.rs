@@ -21,12 +21,13 @@ pub use connect::{
 pub use encode::{encode_event, encode_request, encode_response_err, encode_response_ok, OutFrame};
 pub use error::{ErrorCode, ErrorShape};
 pub use frame::{
-    decode_inbound, decode_inbound_for, decode_request, decode_request_for, EventFrame, InboundDecodeError, InboundFrame,
-    RequestDecodeError, RequestFrame, ResponseFrame, StateVersion,
+    decode_inbound, decode_inbound_for, decode_request, decode_request_for, EventFrame,
+    InboundDecodeError, InboundFrame, RequestDecodeError, RequestFrame, ResponseFrame,
+    StateVersion,
 };
 pub use validate::{
-    validate, validate_text, validate_with, ArrayRules, Dialect, IntegerRules, ObjectRules, Pattern, Property,
-    Schema, SchemaError, StringRules,
+    validate, validate_text, validate_with, ArrayRules, Dialect, IntegerRules, ObjectRules,
+    Pattern, Property, Schema, SchemaError, StringRules,
 };
 
 /// Protocol versions this implementation speaks.
