@@ -270,7 +270,15 @@ fn v4_probe_v3_gets_v3_hello() {
         );
         assert_eq!(ours["error"]["code"], "INVALID_REQUEST", "{id}");
     }
-    let mut skip = vec!["c1"];
+    let ours = replay.harness.response(CONN, "invalid", 0).unwrap();
+    assert!(
+        ours["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must have required property 'method'"),
+        "v3 wording lists every missing property"
+    );
+    let mut skip = vec!["c1", "invalid"];
     skip.extend(refused);
     assert_responses_match(&replay, &skip);
     assert_close_matches(&replay);

@@ -484,12 +484,12 @@ impl ServerConnection {
             }
         };
 
+        let keeps_scopes = device.is_some() || self.trusted_without_device(&params, protocol);
         let scopes = match role {
-            // Protocol 3 gateways granted no scopes to a connection without a
-            // device identity; old clients are written against that.
-            Role::Operator if protocol == ProtocolVersion::V3 && device.is_none() => Scopes::NONE,
-            Role::Operator => Scopes::from_names(params.scopes.iter().map(String::as_str)),
-            Role::Node => Scopes::NONE,
+            Role::Operator if keeps_scopes => {
+                Scopes::from_names(params.scopes.iter().map(String::as_str))
+            }
+            Role::Operator | Role::Node => Scopes::NONE,
         };
         let request_id = id.to_owned();
         let granted_scopes = if scopes == Scopes::NONE {
@@ -514,6 +514,18 @@ impl ServerConnection {
             device,
             auth_method,
         })))
+    }
+
+    /// A device-less operator keeps the scopes it asked for only when it is the
+    /// local CLI (`cli`/`cli`) or a local backend client (`gateway-client`/`backend`)
+    /// on a protocol-4 connection; any other device-less client (a probe, a
+    /// remote one, any v3 client) gets none, as with the reference. Such a
+    /// client can still call `health`.
+    fn trusted_without_device(&self, params: &ConnectParams, protocol: ProtocolVersion) -> bool {
+        let client = (params.client.id.as_str(), params.client.mode.as_str());
+        protocol == ProtocolVersion::V4
+            && self.peer.is_local
+            && matches!(client, ("cli", "cli") | ("gateway-client", "backend"))
     }
 
     fn handle_request_text<'t>(&mut self, text: &'t str) -> Option<Inbound<'t>> {
