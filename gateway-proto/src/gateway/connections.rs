@@ -8,7 +8,7 @@ use super::presence::{presence_key, PresenceEntry};
 use super::{ConnEntry, Gateway, Output, Peer};
 use crate::server::{
     close_code, ConnectRequest, HandshakeContext, HelloAuth, HelloFeatures, HelloOk, HelloPolicy,
-    HelloServer, HelloSnapshot, Inbound, Role, ServerConnection, ServerOutput,
+    HelloServer, HelloSnapshot, Inbound, ServerConnection, ServerOutput,
 };
 use crate::ConnId;
 

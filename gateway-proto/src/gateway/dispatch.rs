@@ -1,5 +1,6 @@
 //! Method routing: scope checks, params validation, and the handlers.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -45,16 +46,12 @@ impl Gateway {
         };
         match method {
             Method::Health => {
-                let health =
-                    std::mem::replace(&mut self.health_json, super::health::to_raw(&Value::Null));
+                let health = Arc::clone(&self.health_json);
                 self.respond_ok(conn, id, &*health);
-                self.health_json = health;
             }
             Method::SystemPresence => {
-                let presence =
-                    std::mem::replace(&mut self.presence_json, super::health::to_raw(&Value::Null));
+                let presence = Arc::clone(&self.presence_json);
                 self.respond_ok(conn, id, &*presence);
-                self.presence_json = presence;
             }
             Method::Status => {
                 let summary = super::health::status_summary(

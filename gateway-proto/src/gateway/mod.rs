@@ -34,6 +34,7 @@ mod methods;
 mod presence;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::value::RawValue;
@@ -93,8 +94,8 @@ pub struct Gateway {
     presence_refs: BTreeMap<String, u32>,
     /// `presence` as JSON, rebuilt on every change (hello snapshots and
     /// `system-presence` reuse it).
-    presence_json: Box<RawValue>,
-    health_json: Box<RawValue>,
+    presence_json: Arc<RawValue>,
+    health_json: Arc<RawValue>,
     /// A connect asked for a health refresh before the periodic one.
     health_refresh_requested: bool,
     last_health_refresh: Instant,
@@ -115,8 +116,8 @@ impl Gateway {
         let boot_id = rng.uuid_v4();
         let own = own_presence(&config, &boot_id, unix_ms);
         let presence = Presence::new(own, config.limits.presence_ttl, config.limits.presence_max);
-        let presence_json = health::to_raw(&serde_json::Value::Null);
-        let health_json = health_snapshot(&config, unix_ms);
+        let presence_json = Arc::from(health::to_raw(&serde_json::Value::Null));
+        let health_json = Arc::from(health_snapshot(&config, unix_ms));
         let limiter = AuthRateLimiter::new(
             config.limits.auth_failures_max,
             config.limits.auth_failure_window,
@@ -314,30 +315,24 @@ impl Gateway {
         self.health_refresh_requested = false;
         self.last_health_refresh = now;
         self.timers.health = now + self.config.limits.health_refresh_interval;
-        self.health_json = health_snapshot(&self.config, self.unix_ms(now));
+        self.health_json = Arc::from(health_snapshot(&self.config, self.unix_ms(now)));
         self.state_version.health += 1;
-        let health = std::mem::replace(
-            &mut self.health_json,
-            health::to_raw(&serde_json::Value::Null),
-        );
+        let health = Arc::clone(&self.health_json);
         self.broadcast("health", &*health, Some(self.state_version));
-        self.health_json = health;
     }
 
     fn rebuild_presence_json(&mut self) {
         let json = self.presence.to_json();
-        self.presence_json = RawValue::from_string(json)
+        let raw = RawValue::from_string(json)
             .unwrap_or_else(|_| health::to_raw(&serde_json::Value::Array(vec![])));
+        self.presence_json = Arc::from(raw);
     }
 
     /// Presence changed: new version, new JSON, broadcast.
     fn presence_changed(&mut self) {
         self.state_version.presence += 1;
         self.rebuild_presence_json();
-        let payload = std::mem::replace(
-            &mut self.presence_json,
-            health::to_raw(&serde_json::Value::Null),
-        );
+        let payload = Arc::clone(&self.presence_json);
         #[derive(serde::Serialize)]
         struct PresencePayload<'a> {
             presence: &'a RawValue,
@@ -347,7 +342,6 @@ impl Gateway {
             &PresencePayload { presence: &payload },
             Some(self.state_version),
         );
-        self.presence_json = payload;
     }
 }
 
