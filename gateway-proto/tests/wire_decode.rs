@@ -3,13 +3,13 @@
 use std::borrow::Cow;
 
 use gateway_proto::wire::{
-    self, decode_inbound, decode_request, decode_request_for, encode_event, encode_request, encode_response_err,
-    encode_response_ok, peek_protocol_range, ConnectParams, ErrorShape, InboundDecodeError, InboundFrame,
-    ProtocolVersion, RequestDecodeError, StateVersion,
+    self, decode_inbound, decode_request, decode_request_for, encode_event, encode_request,
+    encode_response_err, encode_response_ok, peek_protocol_range, ConnectParams, ErrorShape,
+    InboundDecodeError, InboundFrame, ProtocolVersion, RequestDecodeError, StateVersion,
 };
 use proptest::prelude::*;
-use serde_json::value::RawValue;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 fn invalid(text: &str) -> (Option<String>, String) {
     match decode_request(text) {
@@ -44,13 +44,18 @@ fn bogus_frame_reads_as_the_v3_reference() {
 #[test]
 fn not_json_is_not_json() {
     for text in ["this is not json{", "", "{", "\u{0}", "[1,]"] {
-        assert_eq!(decode_request(text).unwrap_err(), RequestDecodeError::NotJson, "{text:?}");
+        assert_eq!(
+            decode_request(text).unwrap_err(),
+            RequestDecodeError::NotJson,
+            "{text:?}"
+        );
     }
 }
 
 #[test]
 fn valid_request_borrows_everything() {
-    let text = r#"{"type":"req","id":"r1","method":"health","params":{"a":[1,2]},"traceparent":"00-abc"}"#;
+    let text =
+        r#"{"type":"req","id":"r1","method":"health","params":{"a":[1,2]},"traceparent":"00-abc"}"#;
     let frame = decode_request(text).unwrap();
     assert!(matches!(frame.id, Cow::Borrowed("r1")));
     assert!(matches!(frame.method, Cow::Borrowed("health")));
@@ -67,23 +72,41 @@ fn escaped_strings_are_unescaped() {
 
 #[test]
 fn request_field_rules() {
-    assert_eq!(invalid(r#"{"type":"req","id":"","method":"m"}"#).1, "at /id: must not have fewer than 1 characters");
+    assert_eq!(
+        invalid(r#"{"type":"req","id":"","method":"m"}"#).1,
+        "at /id: must not have fewer than 1 characters"
+    );
     let (id, detail) = invalid(r#"{"type":"req","id":"x","method":""}"#);
     assert_eq!(id.as_deref(), Some("x"));
     assert_eq!(detail, "at /method: must not have fewer than 1 characters");
     let long = "t".repeat(129);
     assert_eq!(
-        invalid(&format!(r#"{{"type":"req","id":"x","method":"m","traceparent":"{long}"}}"#)).1,
+        invalid(&format!(
+            r#"{{"type":"req","id":"x","method":"m","traceparent":"{long}"}}"#
+        ))
+        .1,
         "at /traceparent: must not have more than 128 characters"
     );
-    assert!(decode_request(&format!(r#"{{"type":"req","id":"x","method":"m","traceparent":"{}"}}"#, "t".repeat(128))).is_ok());
-    assert_eq!(invalid(r#"{"type":"req","id":5,"method":"m"}"#).1, "at /id: must be string");
+    assert!(decode_request(&format!(
+        r#"{{"type":"req","id":"x","method":"m","traceparent":"{}"}}"#,
+        "t".repeat(128)
+    ))
+    .is_ok());
+    assert_eq!(
+        invalid(r#"{"type":"req","id":5,"method":"m"}"#).1,
+        "at /id: must be string"
+    );
     assert_eq!(invalid("[]").1, "must be object");
     assert_eq!(invalid("null").1, "must be object");
     assert_eq!(invalid(r#"["req","x","m"]"#).1, "must be object");
     // v3 has no traceparent.
-    match decode_request_for(r#"{"type":"req","id":"x","method":"m","traceparent":"t"}"#, ProtocolVersion::V3) {
-        Err(RequestDecodeError::Invalid { detail, .. }) => assert_eq!(detail, "at root: unexpected property 'traceparent'"),
+    match decode_request_for(
+        r#"{"type":"req","id":"x","method":"m","traceparent":"t"}"#,
+        ProtocolVersion::V3,
+    ) {
+        Err(RequestDecodeError::Invalid { detail, .. }) => {
+            assert_eq!(detail, "at root: unexpected property 'traceparent'")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -96,7 +119,11 @@ fn unknown_properties_in_sender_order() {
 
 #[test]
 fn deep_nesting_does_not_overflow() {
-    let deep = format!(r#"{{"type":"req","id":"x","method":"m","params":{}{}}}"#, "[".repeat(200_000), "]".repeat(200_000));
+    let deep = format!(
+        r#"{{"type":"req","id":"x","method":"m","params":{}{}}}"#,
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
     // Raw params are skipped without recursion, so the frame itself may
     // decode; what matters is that nothing overflows, and that reading the
     // params further is refused by serde_json's depth limit.
@@ -107,18 +134,35 @@ fn deep_nesting_does_not_overflow() {
     }
     let _ = decode_inbound(&deep);
     let deep_object = format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
-    assert_eq!(decode_request(&deep_object).unwrap_err(), RequestDecodeError::NotJson);
-    assert_eq!(decode_inbound(&deep_object).unwrap_err(), InboundDecodeError::NotJson);
+    assert_eq!(
+        decode_request(&deep_object).unwrap_err(),
+        RequestDecodeError::NotJson
+    );
+    assert_eq!(
+        decode_inbound(&deep_object).unwrap_err(),
+        InboundDecodeError::NotJson
+    );
 }
 
 #[test]
 fn logs_tail_limit_message() {
-    let err = wire::validate(&json!({"limit": "ten"}), &wire::schemas::LOGS_TAIL_PARAMS).unwrap_err();
+    let err =
+        wire::validate(&json!({"limit": "ten"}), &wire::schemas::LOGS_TAIL_PARAMS).unwrap_err();
     assert_eq!(err.to_string(), "at /limit: must be integer");
-    let err = wire::validate_with(&json!({"limit": "ten"}), &wire::schemas::LOGS_TAIL_PARAMS, wire::Dialect::Ajv).unwrap_err();
+    let err = wire::validate_with(
+        &json!({"limit": "ten"}),
+        &wire::schemas::LOGS_TAIL_PARAMS,
+        wire::Dialect::Ajv,
+    )
+    .unwrap_err();
     assert_eq!(err.to_string(), "at /limit: must be integer");
     assert_eq!(
-        wire::validate(&json!({"limit": 0, "maxBytes": 2_000_000}), &wire::schemas::LOGS_TAIL_PARAMS).unwrap_err().to_string(),
+        wire::validate(
+            &json!({"limit": 0, "maxBytes": 2_000_000}),
+            &wire::schemas::LOGS_TAIL_PARAMS
+        )
+        .unwrap_err()
+        .to_string(),
         "at /limit: must be >= 1; at /maxBytes: must be <= 1000000"
     );
 }
@@ -144,14 +188,26 @@ fn connect_err(v: serde_json::Value, version: ProtocolVersion) -> String {
 fn connect_transcript_messages() {
     let mut bad_id = connect_v4();
     bad_id["client"]["id"] = json!("my-rust-client");
-    assert_eq!(connect_err(bad_id, ProtocolVersion::V4), "at /client/id: must be equal to one of the allowed values");
+    assert_eq!(
+        connect_err(bad_id, ProtocolVersion::V4),
+        "at /client/id: must be equal to one of the allowed values"
+    );
     let mut bad_mode = connect_v4();
     bad_mode["client"]["mode"] = json!("operator");
-    assert_eq!(connect_err(bad_mode, ProtocolVersion::V4), "at /client/mode: must be equal to one of the allowed values");
+    assert_eq!(
+        connect_err(bad_mode, ProtocolVersion::V4),
+        "at /client/mode: must be equal to one of the allowed values"
+    );
     let mut extra = connect_v4();
     extra["bogusField"] = json!(1);
-    assert_eq!(connect_err(extra, ProtocolVersion::V4), "at root: unexpected property 'bogusField'");
-    assert_eq!(ConnectParams::parse(None, ProtocolVersion::V4).unwrap_err(), "must be object");
+    assert_eq!(
+        connect_err(extra, ProtocolVersion::V4),
+        "at root: unexpected property 'bogusField'"
+    );
+    assert_eq!(
+        ConnectParams::parse(None, ProtocolVersion::V4).unwrap_err(),
+        "must be object"
+    );
 }
 
 #[test]
@@ -164,17 +220,24 @@ fn connect_parses_fields() {
     v["computerUse"] = json!({"anything": [1]});
     v["modelCatalog"] = json!({"shortId": "x"});
     v["auth"]["approvalRuntimeToken"] = json!("t");
-    v["workerRuns"] = json!({"bundleHash": "a".repeat(64), "openclawVersion": "1", "protocolFeatures": ["f"]});
+    v["workerRuns"] =
+        json!({"bundleHash": "a".repeat(64), "openclawVersion": "1", "protocolFeatures": ["f"]});
     let p = ConnectParams::parse(Some(&raw(v)), ProtocolVersion::V4).unwrap();
     assert_eq!((p.min_protocol, p.max_protocol), (4, 4));
     assert_eq!(p.client.id, "cli");
     assert_eq!(p.client.instance_id.as_deref(), Some("wire-capture-1"));
-    assert_eq!(p.scopes, ["operator.admin", "operator.read", "operator.write"]);
+    assert_eq!(
+        p.scopes,
+        ["operator.admin", "operator.read", "operator.write"]
+    );
     assert_eq!(p.auth.token.as_deref(), Some("test"));
     assert_eq!(p.role.as_deref(), Some("operator"));
     assert_eq!(p.permissions.get("camera"), Some(&true));
     let d = p.device.unwrap();
-    assert_eq!((d.signed_at, d.nonce.as_deref()), (1795501773704, Some("n")));
+    assert_eq!(
+        (d.signed_at, d.nonce.as_deref()),
+        (1795501773704, Some("n"))
+    );
 }
 
 #[test]
@@ -191,7 +254,10 @@ fn connect_version_differences() {
     let mut linux = connect_v4();
     linux["client"]["id"] = json!("openclaw-linux");
     assert!(ConnectParams::parse(Some(&raw(linux.clone())), ProtocolVersion::V4).is_ok());
-    assert_eq!(connect_err(linux, ProtocolVersion::V3), "at /client/id: must be equal to one of the allowed values");
+    assert_eq!(
+        connect_err(linux, ProtocolVersion::V3),
+        "at /client/id: must be equal to one of the allowed values"
+    );
     let mut long = connect_v4();
     long["client"]["buildId"] = json!("b".repeat(97));
     long["client"]["timeZone"] = json!("z".repeat(65));
@@ -202,7 +268,10 @@ fn connect_version_differences() {
     let mut missing = connect_v4();
     missing.as_object_mut().unwrap().remove("minProtocol");
     missing.as_object_mut().unwrap().remove("maxProtocol");
-    assert_eq!(connect_err(missing.clone(), ProtocolVersion::V4), "must have required property 'minProtocol'");
+    assert_eq!(
+        connect_err(missing.clone(), ProtocolVersion::V4),
+        "must have required property 'minProtocol'"
+    );
     assert_eq!(
         connect_err(missing, ProtocolVersion::V3),
         "must have required property 'minProtocol'; must have required property 'maxProtocol'"
@@ -223,10 +292,22 @@ fn connect_version_differences() {
 
 #[test]
 fn peek_range() {
-    assert_eq!(peek_protocol_range(Some(&raw(json!({"minProtocol": 3, "maxProtocol": 4})))), Some((3, 4)));
-    assert_eq!(peek_protocol_range(Some(&raw(json!({"minProtocol": 3.0, "maxProtocol": 4})))), Some((3, 4)));
-    assert_eq!(peek_protocol_range(Some(&raw(json!({"minProtocol": -1, "maxProtocol": 4})))), None);
-    assert_eq!(peek_protocol_range(Some(&raw(json!({"maxProtocol": 4})))), None);
+    assert_eq!(
+        peek_protocol_range(Some(&raw(json!({"minProtocol": 3, "maxProtocol": 4})))),
+        Some((3, 4))
+    );
+    assert_eq!(
+        peek_protocol_range(Some(&raw(json!({"minProtocol": 3.0, "maxProtocol": 4})))),
+        Some((3, 4))
+    );
+    assert_eq!(
+        peek_protocol_range(Some(&raw(json!({"minProtocol": -1, "maxProtocol": 4})))),
+        None
+    );
+    assert_eq!(
+        peek_protocol_range(Some(&raw(json!({"maxProtocol": 4})))),
+        None
+    );
     assert_eq!(peek_protocol_range(Some(&raw(json!([1, 2])))), None);
     assert_eq!(peek_protocol_range(None), None);
 }
@@ -243,16 +324,30 @@ fn inbound_frames() {
         }
         other => panic!("{other:?}"),
     }
-    let err = encode_response_err::<()>(&mut buf, "r2", &ErrorShape::invalid_request("bad").with_retry_after(5), None);
+    let err = encode_response_err::<()>(
+        &mut buf,
+        "r2",
+        &ErrorShape::invalid_request("bad").with_retry_after(5),
+        None,
+    );
     match decode_inbound(std::str::from_utf8(&err).unwrap()).unwrap() {
         InboundFrame::Response(r) => assert_eq!(r.error.unwrap().retry_after_ms, Some(5)),
         other => panic!("{other:?}"),
     }
-    let sv = StateVersion { presence: 2, health: 3 };
-    let ev = wire::OutFrame::sequenced(encode_event(&mut buf, "presence", Some(&json!([])), Some(sv), true), 7);
+    let sv = StateVersion {
+        presence: 2,
+        health: 3,
+    };
+    let ev = wire::OutFrame::sequenced(
+        encode_event(&mut buf, "presence", Some(&json!([])), Some(sv), true),
+        7,
+    );
     match decode_inbound(&ev.to_text()).unwrap() {
         InboundFrame::Event(e) => {
-            assert_eq!((e.event.as_ref(), e.seq, e.state_version), ("presence", Some(7), Some(sv)));
+            assert_eq!(
+                (e.event.as_ref(), e.seq, e.state_version),
+                ("presence", Some(7), Some(sv))
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -268,7 +363,10 @@ fn inbound_frames() {
         decode_inbound(r#"{"type":"res","id":"x","ok":false,"error":{"code":"X"}}"#).unwrap_err(),
         InboundDecodeError::Invalid("at /error: must have required property 'message'".into())
     );
-    assert!(matches!(decode_inbound(r#"{"type":"req","id":"x","method":"m"}"#), Ok(InboundFrame::Request(_))));
+    assert!(matches!(
+        decode_inbound(r#"{"type":"req","id":"x","method":"m"}"#),
+        Ok(InboundFrame::Request(_))
+    ));
 }
 
 fn arb_json() -> impl Strategy<Value = serde_json::Value> {
@@ -277,8 +375,13 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
         any::<f64>().prop_map(serde_json::Value::from),
-        prop_oneof![Just("req".to_owned()), Just("res".to_owned()), Just("event".to_owned()), ".{0,8}"]
-            .prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("req".to_owned()),
+            Just("res".to_owned()),
+            Just("event".to_owned()),
+            ".{0,8}"
+        ]
+        .prop_map(serde_json::Value::from),
     ];
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![

@@ -30,7 +30,9 @@ pub const CLIENT_IDS_V4: &[&str] = &[
     "fingerprint",
     "openclaw-probe",
 ];
-pub const CLIENT_MODES_V4: &[&str] = &["webchat", "cli", "ui", "backend", "node", "worker", "probe", "test"];
+pub const CLIENT_MODES_V4: &[&str] = &[
+    "webchat", "cli", "ui", "backend", "node", "worker", "probe", "test",
+];
 /// From schema-v3.json: v4 added `openclaw-browser-copilot`, `openclaw-linux`,
 /// `openclaw-watchos` and `openclaw-worker`.
 pub const CLIENT_IDS_V3: &[&str] = &[
@@ -109,7 +111,10 @@ impl ConnectParams {
     /// `computerUse`, `workerRuns`, `modelCatalog`, `auth.approvalRuntimeToken`
     /// and `auth.agentRuntimeIdentityToken`; they are checked, then dropped.
     /// `pathEnv` (both versions) is dropped too.
-    pub fn parse(params: Option<&RawValue>, schema_version: ProtocolVersion) -> Result<Self, String> {
+    pub fn parse(
+        params: Option<&RawValue>,
+        schema_version: ProtocolVersion,
+    ) -> Result<Self, String> {
         let schema = schemas::connect_params(schema_version);
         let dialect = Dialect::for_protocol(schema_version);
         let json = match params {
@@ -121,7 +126,8 @@ impl ConnectParams {
         // Valid by the schema, so this typed read only fails on inputs the
         // schema cannot express (a repeated key, an integer beyond i64).
         let raw = params.map(RawValue::get).unwrap_or("null");
-        let wire: WireConnect = serde_json::from_str(raw).map_err(|_| "must be object".to_owned())?;
+        let wire: WireConnect =
+            serde_json::from_str(raw).map_err(|_| "must be object".to_owned())?;
         Ok(wire.into())
     }
 }
@@ -134,11 +140,16 @@ pub fn peek_protocol_range(params: Option<&RawValue>) -> Option<(u64, u64)> {
     let as_u64 = |v: Option<&Value>| match v? {
         Value::Number(n) => n.as_u64().or_else(|| {
             // JavaScript treats 4.0 as the integer 4.
-            n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64).map(|f| f as u64)
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                .map(|f| f as u64)
         }),
         _ => None,
     };
-    Some((as_u64(map.get("minProtocol"))?, as_u64(map.get("maxProtocol"))?))
+    Some((
+        as_u64(map.get("minProtocol"))?,
+        as_u64(map.get("maxProtocol"))?,
+    ))
 }
 
 /// The typed read after validation. Unknown fields are ignored here because

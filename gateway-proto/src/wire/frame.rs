@@ -57,7 +57,10 @@ pub fn decode_request(text: &str) -> Result<RequestFrame<'_>, RequestDecodeError
 
 /// [`decode_request`] with the schema and wording of `version`: at protocol 3
 /// `traceparent` is an unexpected property and every missing property is named.
-pub fn decode_request_for(text: &str, version: ProtocolVersion) -> Result<RequestFrame<'_>, RequestDecodeError> {
+pub fn decode_request_for(
+    text: &str,
+    version: ProtocolVersion,
+) -> Result<RequestFrame<'_>, RequestDecodeError> {
     if let Ok(wire) = serde_json::from_str::<WireRequest<'_>>(text) {
         if is_object_text(text) && wire.is_valid(version) {
             return Ok(RequestFrame {
@@ -87,7 +90,12 @@ struct WireRequest<'a> {
     params: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     traceparent: Option<Cow<'a, str>>,
-    #[serde(rename = "expectedProfileId", borrow, default, deserialize_with = "borrowed_opt")]
+    #[serde(
+        rename = "expectedProfileId",
+        borrow,
+        default,
+        deserialize_with = "borrowed_opt"
+    )]
     expected_profile_id: Option<Cow<'a, str>>,
 }
 
@@ -119,15 +127,24 @@ fn borrowed_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de
 /// serde reads a struct from a JSON array too (by position); frames are
 /// objects only, so the fast paths require one.
 fn is_object_text(text: &str) -> bool {
-    text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{')
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
 }
 
 fn request_failure(text: &str, version: ProtocolVersion) -> RequestDecodeError {
     let Some(json) = Json::parse(text) else {
         return RequestDecodeError::NotJson;
     };
-    let id = json.get("id").and_then(Json::as_str).filter(|id| !id.is_empty()).map(str::to_owned);
-    let detail = match validate_json(Some(&json), schemas::request_frame(version), Dialect::for_protocol(version)) {
+    let id = json
+        .get("id")
+        .and_then(Json::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    let detail = match validate_json(
+        Some(&json),
+        schemas::request_frame(version),
+        Dialect::for_protocol(version),
+    ) {
         Err(e) => e.to_string(),
         // Valid by the schema but refused by the fast path: a repeated key,
         // which serde refuses and JavaScript resolves silently.
@@ -172,7 +189,10 @@ pub fn decode_inbound(text: &str) -> Result<InboundFrame<'_>, InboundDecodeError
 }
 
 /// [`decode_inbound`] against the schemas and wording of `version`.
-pub fn decode_inbound_for(text: &str, version: ProtocolVersion) -> Result<InboundFrame<'_>, InboundDecodeError> {
+pub fn decode_inbound_for(
+    text: &str,
+    version: ProtocolVersion,
+) -> Result<InboundFrame<'_>, InboundDecodeError> {
     if is_object_text(text) {
         if let Ok(wire) = serde_json::from_str::<WireFrame<'_>>(text) {
             if let Some(frame) = wire.into_frame(version) {
@@ -229,9 +249,15 @@ fn profile_id_ok(s: &Option<Cow<'_, str>>, version: ProtocolVersion) -> bool {
 
 impl<'a> WireFrame<'a> {
     fn into_frame(self, version: ProtocolVersion) -> Option<InboundFrame<'a>> {
-        let request_only = self.method.is_some() || self.params.is_some() || self.traceparent.is_some() || self.expected_profile_id.is_some();
+        let request_only = self.method.is_some()
+            || self.params.is_some()
+            || self.traceparent.is_some()
+            || self.expected_profile_id.is_some();
         let response_only = self.ok.is_some() || self.error.is_some();
-        let event_only = self.event.is_some() || self.seq.is_some() || self.state_version.is_some() || self.recipient_profile_id.is_some();
+        let event_only = self.event.is_some()
+            || self.seq.is_some()
+            || self.state_version.is_some()
+            || self.recipient_profile_id.is_some();
         match self.kind.as_ref() {
             "req" => {
                 let wire = WireRequest {
@@ -242,14 +268,16 @@ impl<'a> WireFrame<'a> {
                     traceparent: self.traceparent,
                     expected_profile_id: self.expected_profile_id,
                 };
-                (!response_only && !event_only && self.payload.is_none() && wire.is_valid(version)).then(|| {
-                    InboundFrame::Request(RequestFrame {
-                        id: wire.id,
-                        method: wire.method,
-                        params: wire.params,
-                        traceparent: wire.traceparent,
-                    })
-                })
+                let valid = !response_only
+                    && !event_only
+                    && self.payload.is_none()
+                    && wire.is_valid(version);
+                valid.then_some(InboundFrame::Request(RequestFrame {
+                    id: wire.id,
+                    method: wire.method,
+                    params: wire.params,
+                    traceparent: wire.traceparent,
+                }))
             }
             "res" => {
                 let valid = !request_only
@@ -258,7 +286,12 @@ impl<'a> WireFrame<'a> {
                     && !matches!(&self.error, Some(e) if e.message.is_empty());
                 let id = self.id?;
                 let ok = self.ok?;
-                valid.then_some(InboundFrame::Response(ResponseFrame { id, ok, payload: self.payload, error: self.error }))
+                valid.then_some(InboundFrame::Response(ResponseFrame {
+                    id,
+                    ok,
+                    payload: self.payload,
+                    error: self.error,
+                }))
             }
             "event" => {
                 let valid = !request_only

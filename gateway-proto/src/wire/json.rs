@@ -60,9 +60,11 @@ impl Json {
             Value::Number(n) => Json::Number(n.clone()),
             Value::String(s) => Json::String(s.clone()),
             Value::Array(items) => Json::Array(items.iter().map(Json::from_value).collect()),
-            Value::Object(map) => {
-                Json::Object(map.iter().map(|(k, v)| (k.clone(), Json::from_value(v))).collect())
-            }
+            Value::Object(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Json::from_value(v)))
+                    .collect(),
+            ),
         }
     }
 }

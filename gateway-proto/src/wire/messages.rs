@@ -65,10 +65,12 @@ pub const AUTH_RATE_LIMITED: &str = "AUTH_RATE_LIMITED";
 pub const HINT_TOKEN_CLI_LOCAL: &str = "use this gateway's gateway.auth.token or pair the device";
 pub const HINT_TOKEN_CLI_REMOTE: &str = "set gateway.remote.token to match gateway.auth.token";
 pub const HINT_TOKEN_UI: &str = "open the dashboard URL and paste the token in Control UI settings";
-pub const HINT_TOKEN_UI_MISSING: &str = "paste in Control UI settings or openclaw doctor --generate-gateway-token; restart";
+pub const HINT_TOKEN_UI_MISSING: &str =
+    "paste in Control UI settings or openclaw doctor --generate-gateway-token; restart";
 pub const HINT_TOKEN_OTHER: &str = "provide gateway auth token";
 pub const HINT_PASSWORD_CLI_LOCAL: &str = "use this gateway's gateway.auth.password";
-pub const HINT_PASSWORD_CLI_REMOTE: &str = "set gateway.remote.password to match gateway.auth.password";
+pub const HINT_PASSWORD_CLI_REMOTE: &str =
+    "set gateway.remote.password to match gateway.auth.password";
 pub const HINT_PASSWORD_UI: &str = "enter the password in Control UI settings";
 pub const HINT_PASSWORD_OTHER: &str = "provide gateway auth password";
 
@@ -78,7 +80,8 @@ pub const AUTH_TOKEN_MISMATCH_CLI_LOCAL_MESSAGE: &str =
 /// The captured v3 answer to a wrong token from a CLI.
 pub const AUTH_TOKEN_MISMATCH_CLI_REMOTE_MESSAGE: &str =
     "unauthorized: gateway token mismatch (set gateway.remote.token to match gateway.auth.token)";
-pub const AUTH_RATE_LIMITED_MESSAGE: &str = "unauthorized: too many failed authentication attempts (retry later)";
+pub const AUTH_RATE_LIMITED_MESSAGE: &str =
+    "unauthorized: too many failed authentication attempts (retry later)";
 /// No shared secret on a device-less connect (NOT_PAIRED, `DEVICE_IDENTITY_REQUIRED`).
 pub const DEVICE_IDENTITY_REQUIRED_MESSAGE: &str = "device identity required";
 pub const DEVICE_IDENTITY_REQUIRED: &str = "DEVICE_IDENTITY_REQUIRED";
@@ -181,15 +184,24 @@ pub fn auth_failure_message(failure: AuthFailure, client: AuthClientKind) -> Str
             format!("unauthorized: gateway token missing ({HINT_TOKEN_UI_MISSING})")
         }
         AuthFailure::TokenMissing => format!("unauthorized: gateway token missing ({token_hint})"),
-        AuthFailure::TokenMismatch => format!("unauthorized: gateway token mismatch ({token_hint})"),
-        AuthFailure::PasswordMissing => format!("unauthorized: gateway password missing ({password_hint})"),
-        AuthFailure::PasswordMismatch => format!("unauthorized: gateway password mismatch ({password_hint})"),
+        AuthFailure::TokenMismatch => {
+            format!("unauthorized: gateway token mismatch ({token_hint})")
+        }
+        AuthFailure::PasswordMissing => {
+            format!("unauthorized: gateway password missing ({password_hint})")
+        }
+        AuthFailure::PasswordMismatch => {
+            format!("unauthorized: gateway password mismatch ({password_hint})")
+        }
         AuthFailure::RateLimited => AUTH_RATE_LIMITED_MESSAGE.to_owned(),
     }
 }
 
 /// The `error.details` for a shared-secret failure.
-pub fn auth_failure_details(failure: AuthFailure, can_retry_with_device_token: bool) -> serde_json::Value {
+pub fn auth_failure_details(
+    failure: AuthFailure,
+    can_retry_with_device_token: bool,
+) -> serde_json::Value {
     let next = if can_retry_with_device_token && failure == AuthFailure::TokenMismatch {
         "retry_with_device_token"
     } else {
@@ -248,6 +260,9 @@ mod tests {
         let retry = auth_failure_details(AuthFailure::TokenMismatch, true);
         assert_eq!(retry["canRetryWithDeviceToken"], true);
         assert_eq!(retry["recommendedNextStep"], "retry_with_device_token");
-        assert_eq!(auth_failure_details(AuthFailure::PasswordMismatch, true)["canRetryWithDeviceToken"], false);
+        assert_eq!(
+            auth_failure_details(AuthFailure::PasswordMismatch, true)["canRetryWithDeviceToken"],
+            false
+        );
     }
 }

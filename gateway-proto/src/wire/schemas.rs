@@ -70,12 +70,18 @@ pub static RESPONSE_FRAME: Schema = Schema::object(
 );
 
 pub static STATE_VERSION: Schema = Schema::object(
-    &[Property::new("presence", NON_NEGATIVE), Property::new("health", NON_NEGATIVE)],
+    &[
+        Property::new("presence", NON_NEGATIVE),
+        Property::new("health", NON_NEGATIVE),
+    ],
     &["presence", "health"],
 );
 
 const STATE_VERSION_INLINE: Schema = Schema::object(
-    &[Property::new("presence", NON_NEGATIVE), Property::new("health", NON_NEGATIVE)],
+    &[
+        Property::new("presence", NON_NEGATIVE),
+        Property::new("health", NON_NEGATIVE),
+    ],
     &["presence", "health"],
 );
 
@@ -190,7 +196,10 @@ const WORKER_RUNS: Schema = Schema::object(
             Schema::String(StringRules {
                 min_length: Some(64),
                 max_length: Some(64),
-                pattern: Some(Pattern { source: "^[a-f0-9]{64}$", matches: is_lower_hex_64 }),
+                pattern: Some(Pattern {
+                    source: "^[a-f0-9]{64}$",
+                    matches: is_lower_hex_64,
+                }),
             }),
         ),
         Property::new("openclawVersion", Schema::string(Some(1), Some(128))),
@@ -203,14 +212,20 @@ const WORKER_RUNS: Schema = Schema::object(
                 unique_items: true,
             }),
         ),
-        Property::new("bundlePrewarm", Schema::integer(Some(1), Some(9_007_199_254_740_991))),
+        Property::new(
+            "bundlePrewarm",
+            Schema::integer(Some(1), Some(9_007_199_254_740_991)),
+        ),
     ],
     &["bundleHash", "openclawVersion", "protocolFeatures"],
 );
 
 const MODEL_CATALOG: Schema = Schema::AnyOf(&[
     Schema::object(
-        &[Property::new("agentId", Schema::NON_EMPTY), Property::new("sessionKey", Schema::NON_EMPTY)],
+        &[
+            Property::new("agentId", Schema::NON_EMPTY),
+            Property::new("sessionKey", Schema::NON_EMPTY),
+        ],
         &[],
     ),
     Schema::object(

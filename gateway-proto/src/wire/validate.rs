@@ -131,7 +131,11 @@ impl Schema {
     pub const NON_EMPTY: Schema = Schema::string(Some(1), None);
 
     pub const fn string(min_length: Option<u64>, max_length: Option<u64>) -> Schema {
-        Schema::String(StringRules { min_length, max_length, pattern: None })
+        Schema::String(StringRules {
+            min_length,
+            max_length,
+            pattern: None,
+        })
     }
 
     pub const fn integer(minimum: Option<i64>, maximum: Option<i64>) -> Schema {
@@ -139,11 +143,22 @@ impl Schema {
     }
 
     pub const fn array_of(items: &'static Schema) -> Schema {
-        Schema::Array(ArrayRules { items, min_items: None, max_items: None, unique_items: false })
+        Schema::Array(ArrayRules {
+            items,
+            min_items: None,
+            max_items: None,
+            unique_items: false,
+        })
     }
 
-    pub const fn object(properties: &'static [Property], required: &'static [&'static str]) -> Schema {
-        Schema::Object(ObjectRules { properties, required })
+    pub const fn object(
+        properties: &'static [Property],
+        required: &'static [&'static str],
+    ) -> Schema {
+        Schema::Object(ObjectRules {
+            properties,
+            required,
+        })
     }
 }
 
@@ -181,7 +196,11 @@ pub fn validate_with(value: &Value, schema: &Schema, dialect: Dialect) -> Result
 /// Validate JSON text, keeping the sender's key order. `Ok(Err(_))` is a
 /// schema failure; `Err(())` means the text is not JSON.
 #[allow(clippy::result_unit_err)]
-pub fn validate_text(text: &str, schema: &Schema, dialect: Dialect) -> Result<Result<(), SchemaError>, ()> {
+pub fn validate_text(
+    text: &str,
+    schema: &Schema,
+    dialect: Dialect,
+) -> Result<Result<(), SchemaError>, ()> {
     match Json::parse(text) {
         Some(json) => Ok(validate_json(Some(&json), schema, dialect)),
         None => Err(()),
@@ -190,8 +209,16 @@ pub fn validate_text(text: &str, schema: &Schema, dialect: Dialect) -> Result<Re
 
 /// `value` is `None` when the validated thing is absent (JavaScript
 /// `undefined`), which only [`Schema::Any`] accepts.
-pub(crate) fn validate_json(value: Option<&Json>, schema: &Schema, dialect: Dialect) -> Result<(), SchemaError> {
-    let mut v = Validator { dialect, problems: Vec::new(), seen: HashSet::new() };
+pub(crate) fn validate_json(
+    value: Option<&Json>,
+    schema: &Schema,
+    dialect: Dialect,
+) -> Result<(), SchemaError> {
+    let mut v = Validator {
+        dialect,
+        problems: Vec::new(),
+        seen: HashSet::new(),
+    };
     let mut path = String::new();
     match value {
         Some(value) => v.check(&mut path, schema, value),
@@ -200,7 +227,9 @@ pub(crate) fn validate_json(value: Option<&Json>, schema: &Schema, dialect: Dial
     if v.problems.is_empty() {
         Ok(())
     } else {
-        Err(SchemaError { problems: v.problems })
+        Err(SchemaError {
+            problems: v.problems,
+        })
     }
 }
 
@@ -262,7 +291,11 @@ fn has_type(value: &Json, name: &str) -> bool {
 
 impl Validator {
     fn report(&mut self, path: &str, message: &str) {
-        let text = if path.is_empty() { message.to_owned() } else { format!("at {path}: {message}") };
+        let text = if path.is_empty() {
+            message.to_owned()
+        } else {
+            format!("at {path}: {message}")
+        };
         self.push(text);
     }
 
@@ -363,7 +396,10 @@ impl Validator {
         }
         if let Some(min) = rules.min_length {
             if len < min {
-                self.report(path, &format!("must {not} have fewer than {min} characters"));
+                self.report(
+                    path,
+                    &format!("must {not} have fewer than {min} characters"),
+                );
             }
         }
         if let Some(pattern) = &rules.pattern {
@@ -392,7 +428,9 @@ impl Validator {
         if rules.unique_items {
             if let Some((j, i)) = first_duplicate(items) {
                 let message = match self.dialect {
-                    Dialect::Ajv => format!("must NOT have duplicate items (items ## {j} and {i} are identical)"),
+                    Dialect::Ajv => format!(
+                        "must NOT have duplicate items (items ## {j} and {i} are identical)"
+                    ),
                     Dialect::TypeBox => "must not have duplicate items".to_owned(),
                 };
                 self.report(path, &message);
@@ -415,7 +453,11 @@ impl Validator {
 
     fn check_object(&mut self, path: &mut String, rules: &ObjectRules, entries: &[(String, Json)]) {
         let has = |key: &str| entries.iter().any(|(k, _)| k == key);
-        let at = if path.is_empty() { String::new() } else { format!("at {path}: ") };
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!("at {path}: ")
+        };
         for name in rules.required.iter().filter(|name| !has(name)) {
             self.push(format!("{at}must have required property '{name}'"));
             if self.dialect == Dialect::TypeBox {
@@ -423,7 +465,11 @@ impl Validator {
             }
         }
         let known = |key: &str| rules.properties.iter().any(|p| p.name == key);
-        let root = if path.is_empty() { "at root".to_owned() } else { format!("at {path}") };
+        let root = if path.is_empty() {
+            "at root".to_owned()
+        } else {
+            format!("at {path}")
+        };
         for (key, _) in entries.iter().filter(|(k, _)| !known(k)) {
             self.push(format!("{root}: unexpected property '{key}'"));
             if self.dialect == Dialect::TypeBox {
@@ -443,7 +489,11 @@ impl Validator {
     fn check_any_of(&mut self, path: &mut String, branches: &[Schema], value: &Json) {
         let mut failed = Vec::new();
         for branch in branches {
-            let mut inner = Validator { dialect: self.dialect, problems: Vec::new(), seen: HashSet::new() };
+            let mut inner = Validator {
+                dialect: self.dialect,
+                problems: Vec::new(),
+                seen: HashSet::new(),
+            };
             inner.check(path, branch, value);
             if inner.problems.is_empty() {
                 return;
@@ -482,12 +532,15 @@ mod tests {
             Property::new("method", Schema::NON_EMPTY),
             Property::new("n", Schema::integer(Some(1), Some(10))),
             Property::new("s", Schema::string(Some(2), Some(3))),
-            Property::new("tags", Schema::Array(ArrayRules {
-                items: &Schema::NON_EMPTY,
-                min_items: Some(1),
-                max_items: Some(2),
-                unique_items: true,
-            })),
+            Property::new(
+                "tags",
+                Schema::Array(ArrayRules {
+                    items: &Schema::NON_EMPTY,
+                    min_items: Some(1),
+                    max_items: Some(2),
+                    unique_items: true,
+                }),
+            ),
             Property::new("m", Schema::Map(&Schema::Boolean)),
             Property::new("e", Schema::Enum(&["a", "b"])),
         ],
@@ -495,7 +548,10 @@ mod tests {
     );
 
     fn text(value: serde_json::Value, dialect: Dialect) -> String {
-        validate_with(&value, &SMALL, dialect).err().map(|e| e.to_string()).unwrap_or_default()
+        validate_with(&value, &SMALL, dialect)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -519,18 +575,51 @@ mod tests {
             o[k] = v;
             o
         };
-        assert_eq!(text(with("n", json!("ten")), Dialect::TypeBox), "at /n: must be integer");
-        assert_eq!(text(with("n", json!(0)), Dialect::TypeBox), "at /n: must be >= 1");
-        assert_eq!(text(with("n", json!(11)), Dialect::Ajv), "at /n: must be <= 10");
-        assert_eq!(text(with("n", json!(0.5)), Dialect::Ajv), "at /n: must be integer; at /n: must be >= 1");
+        assert_eq!(
+            text(with("n", json!("ten")), Dialect::TypeBox),
+            "at /n: must be integer"
+        );
+        assert_eq!(
+            text(with("n", json!(0)), Dialect::TypeBox),
+            "at /n: must be >= 1"
+        );
+        assert_eq!(
+            text(with("n", json!(11)), Dialect::Ajv),
+            "at /n: must be <= 10"
+        );
+        assert_eq!(
+            text(with("n", json!(0.5)), Dialect::Ajv),
+            "at /n: must be integer; at /n: must be >= 1"
+        );
         assert_eq!(text(with("n", json!(3.0)), Dialect::Ajv), "");
-        assert_eq!(text(with("s", json!("x")), Dialect::Ajv), "at /s: must NOT have fewer than 2 characters");
-        assert_eq!(text(with("s", json!("wxyz")), Dialect::TypeBox), "at /s: must not have more than 3 characters");
-        assert_eq!(text(with("s", json!(5)), Dialect::TypeBox), "at /s: must be string");
-        assert_eq!(text(with("type", json!(5)), Dialect::TypeBox), "at /type: must be string; at /type: must be equal to constant");
-        assert_eq!(text(with("e", json!("c")), Dialect::Ajv), "at /e: must be equal to one of the allowed values");
-        assert_eq!(text(with("m", json!({"x": 1})), Dialect::TypeBox), "at /m/x: must be boolean");
-        assert_eq!(text(with("tags", json!([])), Dialect::Ajv), "at /tags: must NOT have fewer than 1 items");
+        assert_eq!(
+            text(with("s", json!("x")), Dialect::Ajv),
+            "at /s: must NOT have fewer than 2 characters"
+        );
+        assert_eq!(
+            text(with("s", json!("wxyz")), Dialect::TypeBox),
+            "at /s: must not have more than 3 characters"
+        );
+        assert_eq!(
+            text(with("s", json!(5)), Dialect::TypeBox),
+            "at /s: must be string"
+        );
+        assert_eq!(
+            text(with("type", json!(5)), Dialect::TypeBox),
+            "at /type: must be string; at /type: must be equal to constant"
+        );
+        assert_eq!(
+            text(with("e", json!("c")), Dialect::Ajv),
+            "at /e: must be equal to one of the allowed values"
+        );
+        assert_eq!(
+            text(with("m", json!({"x": 1})), Dialect::TypeBox),
+            "at /m/x: must be boolean"
+        );
+        assert_eq!(
+            text(with("tags", json!([])), Dialect::Ajv),
+            "at /tags: must NOT have fewer than 1 items"
+        );
         assert_eq!(
             text(with("tags", json!(["a", "", "a"])), Dialect::Ajv),
             "at /tags: must NOT have more than 2 items; at /tags: must NOT have duplicate items (items ## 2 and 0 are identical); at /tags/1: must NOT have fewer than 1 characters"
@@ -543,7 +632,12 @@ mod tests {
 
     #[test]
     fn absent_and_wrong_root() {
-        assert_eq!(validate_json(None, &SMALL, Dialect::Ajv).unwrap_err().to_string(), "must be object");
+        assert_eq!(
+            validate_json(None, &SMALL, Dialect::Ajv)
+                .unwrap_err()
+                .to_string(),
+            "must be object"
+        );
         assert_eq!(text(json!([1]), Dialect::TypeBox), "must be object");
         assert!(validate_json(None, &Schema::Any, Dialect::Ajv).is_ok());
     }
@@ -552,7 +646,10 @@ mod tests {
     fn any_of_reports_branches_then_summary() {
         static AO: Schema = Schema::AnyOf(&[Schema::NON_EMPTY, Schema::Boolean]);
         let e = validate_with(&json!(1), &AO, Dialect::TypeBox).unwrap_err();
-        assert_eq!(e.to_string(), "must be string; must be boolean; must match a schema in anyOf");
+        assert_eq!(
+            e.to_string(),
+            "must be string; must be boolean; must match a schema in anyOf"
+        );
         assert!(validate_with(&json!(true), &AO, Dialect::TypeBox).is_ok());
     }
 
