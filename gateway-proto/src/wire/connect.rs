@@ -135,14 +135,9 @@ impl ConnectParams {
 /// `(minProtocol, maxProtocol)` when both are present as non-negative integers,
 /// before full validation: it picks the schema version to validate against.
 pub fn peek_protocol_range(params: Option<&RawValue>) -> Option<(u64, u64)> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Range {
-        min_protocol: Option<Value>,
-        max_protocol: Option<Value>,
-    }
-    let range: Range = serde_json::from_str(params?.get()).ok()?;
-    let as_u64 = |v: Option<Value>| match v? {
+    // A map, not a struct: serde would also read a struct from an array.
+    let map: serde_json::Map<String, Value> = serde_json::from_str(params?.get()).ok()?;
+    let as_u64 = |v: Option<&Value>| match v? {
         Value::Number(n) => n.as_u64().or_else(|| {
             // JavaScript treats 4.0 as the integer 4.
             n.as_f64()
@@ -151,7 +146,10 @@ pub fn peek_protocol_range(params: Option<&RawValue>) -> Option<(u64, u64)> {
         }),
         _ => None,
     };
-    Some((as_u64(range.min_protocol)?, as_u64(range.max_protocol)?))
+    Some((
+        as_u64(map.get("minProtocol"))?,
+        as_u64(map.get("maxProtocol"))?,
+    ))
 }
 
 /// The typed read after validation. Unknown fields are ignored here because

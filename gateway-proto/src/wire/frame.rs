@@ -62,7 +62,7 @@ pub fn decode_request_for(
     version: ProtocolVersion,
 ) -> Result<RequestFrame<'_>, RequestDecodeError> {
     if let Ok(wire) = serde_json::from_str::<WireRequest<'_>>(text) {
-        if wire.is_valid(version) {
+        if is_object_text(text) && wire.is_valid(version) {
             return Ok(RequestFrame {
                 id: wire.id,
                 method: wire.method,
@@ -88,9 +88,14 @@ struct WireRequest<'a> {
     method: Cow<'a, str>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     traceparent: Option<Cow<'a, str>>,
-    #[serde(rename = "expectedProfileId", borrow, default)]
+    #[serde(
+        rename = "expectedProfileId",
+        borrow,
+        default,
+        deserialize_with = "borrowed_opt"
+    )]
     expected_profile_id: Option<Cow<'a, str>>,
 }
 
@@ -109,6 +114,21 @@ impl WireRequest<'_> {
                 Some(p) => v4 && (1..=128).contains(&p.chars().count()),
             }
     }
+}
+
+/// `Option<Cow<str>>` always allocates with serde's own impl; this borrows
+/// like a bare `Cow` field does.
+fn borrowed_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
+}
+
+/// serde reads a struct from a JSON array too (by position); frames are
+/// objects only, so the fast paths require one.
+fn is_object_text(text: &str) -> bool {
+    text.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
 }
 
 fn request_failure(text: &str, version: ProtocolVersion) -> RequestDecodeError {
@@ -173,9 +193,11 @@ pub fn decode_inbound_for(
     text: &str,
     version: ProtocolVersion,
 ) -> Result<InboundFrame<'_>, InboundDecodeError> {
-    if let Ok(wire) = serde_json::from_str::<WireFrame<'_>>(text) {
-        if let Some(frame) = wire.into_frame(version) {
-            return Ok(frame);
+    if is_object_text(text) {
+        if let Ok(wire) = serde_json::from_str::<WireFrame<'_>>(text) {
+            if let Some(frame) = wire.into_frame(version) {
+                return Ok(frame);
+            }
         }
     }
     Err(inbound_failure(text, version))
@@ -188,15 +210,15 @@ pub fn decode_inbound_for(
 struct WireFrame<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     traceparent: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     expected_profile_id: Option<Cow<'a, str>>,
     #[serde(default)]
     ok: Option<bool>,
@@ -204,13 +226,13 @@ struct WireFrame<'a> {
     payload: Option<&'a RawValue>,
     #[serde(default)]
     error: Option<ErrorShape>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     event: Option<Cow<'a, str>>,
     #[serde(default)]
     seq: Option<u64>,
     #[serde(default)]
     state_version: Option<StateVersion>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt")]
     recipient_profile_id: Option<Cow<'a, str>>,
 }
 
@@ -246,15 +268,16 @@ impl<'a> WireFrame<'a> {
                     traceparent: self.traceparent,
                     expected_profile_id: self.expected_profile_id,
                 };
-                (!response_only && !event_only && self.payload.is_none() && wire.is_valid(version))
-                    .then(|| {
-                        InboundFrame::Request(RequestFrame {
-                            id: wire.id,
-                            method: wire.method,
-                            params: wire.params,
-                            traceparent: wire.traceparent,
-                        })
-                    })
+                let valid = !response_only
+                    && !event_only
+                    && self.payload.is_none()
+                    && wire.is_valid(version);
+                valid.then_some(InboundFrame::Request(RequestFrame {
+                    id: wire.id,
+                    method: wire.method,
+                    params: wire.params,
+                    traceparent: wire.traceparent,
+                }))
             }
             "res" => {
                 let valid = !request_only

@@ -528,6 +528,8 @@ mod tests {
     static SMALL: Schema = Schema::object(
         &[
             Property::new("type", Schema::Const("req")),
+            Property::new("id", Schema::NON_EMPTY),
+            Property::new("method", Schema::NON_EMPTY),
             Property::new("n", Schema::integer(Some(1), Some(10))),
             Property::new("s", Schema::string(Some(2), Some(3))),
             Property::new(
