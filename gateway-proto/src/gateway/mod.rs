@@ -121,6 +121,7 @@ impl Gateway {
         let limiter = AuthRateLimiter::new(
             config.limits.auth_failures_max,
             config.limits.auth_failure_window,
+            config.limits.auth_lockout,
         );
         let timers = Timers {
             tick: now + config.limits.tick_interval,
@@ -237,6 +238,7 @@ impl Gateway {
         self.limiter = AuthRateLimiter::new(
             config.limits.auth_failures_max,
             config.limits.auth_failure_window,
+            config.limits.auth_lockout,
         );
         self.presence
             .set_limits(config.limits.presence_ttl, config.limits.presence_max);

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::json;
 
-use super::auth::{check_shared_secret, rate_limited, AuthMethod, AuthRateLimiter};
+use super::auth::{
+    auth_client_kind, check_shared_secret, rate_limited, AuthMethod, AuthRateLimiter,
+};
 use super::device::{verify_device, VerifiedDevice};
 use super::hello::HelloOk;
 use super::scopes::{Role, Scopes};
@@ -447,7 +449,7 @@ impl ServerConnection {
             ctx.auth,
             params.auth.token.as_deref(),
             params.auth.password.as_deref(),
-            protocol,
+            auth_client_kind(&params, protocol, self.peer.is_local),
         ) {
             Ok(method) => method,
             Err(failure) if failure.delayed => {
