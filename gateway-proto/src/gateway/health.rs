@@ -13,6 +13,8 @@ use super::Config;
 pub const DEFAULT_AGENT_ID: &str = "main";
 /// Heartbeat cadence reported for the default agent (the reference default, 30 min).
 pub const HEARTBEAT_SECONDS: u64 = 1800;
+/// Longest heartbeat acknowledgement kept (the reference default).
+pub const HEARTBEAT_ACK_MAX_CHARS: u64 = 300;
 
 /// Path of the default agent's session store under the state dir.
 fn session_store_path(config: &Config) -> String {
@@ -43,6 +45,10 @@ pub fn health_snapshot(config: &Config, ts: u64) -> Box<RawValue> {
                 "enabled": false,
                 "every": "30m",
                 "everyMs": HEARTBEAT_SECONDS * 1000,
+                // No heartbeat prompt is configured on this gateway.
+                "prompt": "",
+                "target": "owner",
+                "ackMaxChars": HEARTBEAT_ACK_MAX_CHARS,
             },
             "sessions": sessions,
         }],

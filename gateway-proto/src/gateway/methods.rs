@@ -118,7 +118,7 @@ pub const LOGS_MAX_LIMIT: u64 = 5000;
 pub const LOGS_DEFAULT_MAX_BYTES: usize = 250_000;
 pub const LOGS_MAX_BYTES: u64 = 1_000_000;
 
-fn params_object<'v>(params: Option<&'v Value>) -> Result<Option<&'v Map<String, Value>>, String> {
+fn params_object(params: Option<&Value>) -> Result<Option<&Map<String, Value>>, String> {
     match params {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
