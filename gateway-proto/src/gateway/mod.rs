@@ -284,6 +284,11 @@ impl Gateway {
         self.conns.get(&conn).map(|e| e.conn.queued_bytes())
     }
 
+    /// Broadcast events skipped for `conn` because it was slow.
+    pub fn dropped_events(&self, conn: ConnId) -> Option<u64> {
+        self.conns.get(&conn).map(|e| e.conn.dropped_events())
+    }
+
     pub fn state_version(&self) -> StateVersion {
         self.state_version
     }

@@ -123,6 +123,8 @@ pub struct ServerConnection {
     seq: u64,
     /// Bytes emitted and not yet reported sent by the runtime.
     queued_bytes: usize,
+    /// Broadcast events skipped because the client was slow.
+    dropped_events: u64,
     max_preauth_payload: usize,
     max_payload: usize,
     max_buffered_bytes: usize,
@@ -149,6 +151,7 @@ impl ServerConnection {
             peer,
             seq: 0,
             queued_bytes: 0,
+            dropped_events: 0,
             max_preauth_payload: limits.max_preauth_payload,
             max_payload: limits.max_payload,
             max_buffered_bytes: limits.max_buffered_bytes,
@@ -182,6 +185,12 @@ impl ServerConnection {
     /// Bytes queued for this client and not yet written by the runtime.
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes
+    }
+
+    /// Broadcast events skipped for this client because it was slow (each
+    /// one left a gap in its seq).
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
     }
 
     /// The last broadcast seq assigned to this connection.
@@ -291,7 +300,11 @@ impl ServerConnection {
             return SendOutcome::Closed;
         }
         self.seq += 1;
-        self.send_checked(OutFrame::sequenced(body.clone(), self.seq), droppable)
+        let outcome = self.send_checked(OutFrame::sequenced(body.clone(), self.seq), droppable);
+        if outcome == SendOutcome::Dropped {
+            self.dropped_events += 1;
+        }
+        outcome
     }
 
     /// Close with `code` and `reason` (cut to [`MAX_CLOSE_REASON`] bytes). Sticky.
