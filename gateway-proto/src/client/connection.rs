@@ -24,7 +24,10 @@ enum Phase {
     /// Socket open, waiting for `connect.challenge`.
     AwaitChallenge { deadline: Instant },
     /// `connect` sent with this wire id.
-    AwaitHello { deadline: Instant, connect_id: String },
+    AwaitHello {
+        deadline: Instant,
+        connect_id: String,
+    },
     /// `hello-ok` received.
     Open,
     /// No socket; a `Reconnect` was emitted and `handle_reconnected` is awaited.
@@ -85,7 +88,11 @@ impl ClientConnection {
     /// A client whose first socket has just opened at `now`.
     pub fn new(config: ClientConfig, seed: [u8; 32], now: Instant) -> Self {
         let mut rng = Rng::from_seed(seed);
-        let instance_id = config.client.instance_id.clone().unwrap_or_else(|| rng.uuid_v4());
+        let instance_id = config
+            .client
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| rng.uuid_v4());
         let device_token = config.auth.device_token.clone();
         let deadline = now + config.handshake_timeout;
         ClientConnection {
@@ -179,9 +186,15 @@ impl ClientConnection {
         }
         let (code, reason) = (1000, "client closed".to_owned());
         if self.socket_open() {
-            self.out.push_back(ClientOutput::Close { code, reason: reason.clone() });
+            self.out.push_back(ClientOutput::Close {
+                code,
+                reason: reason.clone(),
+            });
         }
-        self.fail_all(|| CallFailure::Closed { code, reason: reason.clone() });
+        self.fail_all(|| CallFailure::Closed {
+            code,
+            reason: reason.clone(),
+        });
         self.stop(code, reason, None);
     }
 
@@ -191,7 +204,9 @@ impl ClientConnection {
         match self.phase {
             Phase::Stopped => Err(ClientError::Closed),
             Phase::Backoff => {
-                self.phase = Phase::AwaitChallenge { deadline: now + self.config.handshake_timeout };
+                self.phase = Phase::AwaitChallenge {
+                    deadline: now + self.config.handshake_timeout,
+                };
                 self.last_inbound = now;
                 self.last_seq = None;
                 Ok(())
@@ -214,7 +229,9 @@ impl ClientConnection {
             return;
         }
         self.last_inbound = now;
-        let Some(frame) = inbound::parse(text) else { return };
+        let Some(frame) = inbound::parse(text) else {
+            return;
+        };
         match &*frame.kind {
             "event" => self.on_event(frame, now),
             "res" => self.on_response(frame, now),
@@ -230,8 +247,14 @@ impl ClientConnection {
             }
             self.deadlines.pop_first();
             if let Some(p) = self.pending.remove(&id) {
-                let failure = CallFailure::Timeout { method: p.method, after: p.timeout };
-                self.out.push_back(ClientOutput::Response { id, result: Err(failure) });
+                let failure = CallFailure::Timeout {
+                    method: p.method,
+                    after: p.timeout,
+                };
+                self.out.push_back(ClientOutput::Response {
+                    id,
+                    result: Err(failure),
+                });
             }
         }
         match self.phase {
@@ -258,7 +281,9 @@ impl ClientConnection {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let phase = match self.phase {
-            Phase::AwaitChallenge { deadline } | Phase::AwaitHello { deadline, .. } => Some(deadline),
+            Phase::AwaitChallenge { deadline } | Phase::AwaitHello { deadline, .. } => {
+                Some(deadline)
+            }
             Phase::Open => Some(self.tick_deadline()),
             Phase::Backoff | Phase::Stopped => None,
         };
@@ -270,7 +295,10 @@ impl ClientConnection {
     }
 
     fn socket_open(&self) -> bool {
-        matches!(self.phase, Phase::AwaitChallenge { .. } | Phase::AwaitHello { .. } | Phase::Open)
+        matches!(
+            self.phase,
+            Phase::AwaitChallenge { .. } | Phase::AwaitHello { .. } | Phase::Open
+        )
     }
 
     fn tick_deadline(&self) -> Instant {
@@ -306,7 +334,10 @@ impl ClientConnection {
         if let Some(seq) = frame.seq {
             if let Some(last) = self.last_seq {
                 if seq > last.saturating_add(1) {
-                    self.out.push_back(ClientOutput::Gap { expected: last + 1, received: seq });
+                    self.out.push_back(ClientOutput::Gap {
+                        expected: last + 1,
+                        received: seq,
+                    });
                 }
             }
             self.last_seq = Some(seq);
@@ -323,7 +354,10 @@ impl ClientConnection {
         let (_, connect_id) = self.next_wire_id();
         let frame = encode_request(&mut self.buf, &connect_id, "connect", Some(&params));
         self.out.push_back(ClientOutput::Send(frame));
-        self.phase = Phase::AwaitHello { deadline: now + self.config.handshake_timeout, connect_id };
+        self.phase = Phase::AwaitHello {
+            deadline: now + self.config.handshake_timeout,
+            connect_id,
+        };
     }
 
     fn connect_params(&self, nonce: &str, now: Instant) -> Value {
@@ -364,7 +398,12 @@ impl ClientConnection {
             params["auth"] = Value::Object(auth);
         }
         if let Some(key) = &c.device {
-            let token = c.auth.token.as_deref().or(self.device_token.as_deref()).unwrap_or("");
+            let token = c
+                .auth
+                .token
+                .as_deref()
+                .or(self.device_token.as_deref())
+                .unwrap_or("");
             let elapsed = now.saturating_duration_since(self.start).as_millis() as u64;
             let proof = key.sign(
                 &SignInput {
@@ -391,7 +430,9 @@ impl ClientConnection {
     }
 
     fn on_response(&mut self, frame: inbound::Inbound<'_>, now: Instant) {
-        let Some(wire_id) = frame.id.as_deref() else { return };
+        let Some(wire_id) = frame.id.as_deref() else {
+            return;
+        };
         if let Phase::AwaitHello { connect_id, .. } = &self.phase {
             if connect_id == wire_id {
                 self.on_hello(frame, now);
@@ -408,13 +449,16 @@ impl ClientConnection {
         else {
             return;
         };
-        let Some(p) = self.pending.get_mut(&id) else { return };
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
         if p.wire_id != wire_id || p.frame.is_some() {
             return;
         }
         let ok = frame.ok.unwrap_or(false);
         let payload = inbound::value(frame.payload);
-        if ok && p.expect_final && payload.get("status").and_then(Value::as_str) == Some("accepted") {
+        if ok && p.expect_final && payload.get("status").and_then(Value::as_str) == Some("accepted")
+        {
             // An ack: the final answer may take longer than any deadline.
             if !p.accepted {
                 p.accepted = true;
@@ -425,7 +469,9 @@ impl ClientConnection {
             }
             return;
         }
-        let Some(p) = self.pending.remove(&id) else { return };
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
         if let Some(deadline) = p.deadline {
             self.deadlines.remove(&(deadline, id));
         }
@@ -433,7 +479,10 @@ impl ClientConnection {
             Ok(payload)
         } else {
             let payload = frame.payload.map(|_| payload);
-            Err(CallFailure::Gateway { error: inbound::error_shape(frame.error), payload })
+            Err(CallFailure::Gateway {
+                error: inbound::error_shape(frame.error),
+                payload,
+            })
         };
         self.out.push_back(ClientOutput::Response { id, result });
     }
@@ -471,7 +520,12 @@ impl ClientConnection {
         let scopes = payload
             .pointer("/auth/scopes")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         let hello = HelloInfo {
             protocol,
@@ -501,7 +555,10 @@ impl ClientConnection {
 
     /// The core decides to close: tell the runtime, then handle it like a close.
     fn close_socket(&mut self, code: u16, reason: &str, error: Option<ErrorShape>, now: Instant) {
-        self.out.push_back(ClientOutput::Close { code, reason: reason.to_owned() });
+        self.out.push_back(ClientOutput::Close {
+            code,
+            reason: reason.to_owned(),
+        });
         self.after_close(code, reason.to_owned(), error, now);
     }
 
@@ -512,7 +569,10 @@ impl ClientConnection {
                 let e = e.clone();
                 self.fail_all(|| CallFailure::Handshake(e.clone()));
             }
-            None => self.fail_all(|| CallFailure::Closed { code, reason: reason.clone() }),
+            None => self.fail_all(|| CallFailure::Closed {
+                code,
+                reason: reason.clone(),
+            }),
         }
         let policy = match &error {
             Some(e) => retry::after_refusal(e, self.device_token.is_some()),
@@ -527,7 +587,8 @@ impl ClientConnection {
         match delay {
             Some(delay) => {
                 self.phase = Phase::Backoff;
-                self.out.push_back(ClientOutput::Reconnect { at: now + delay });
+                self.out
+                    .push_back(ClientOutput::Reconnect { at: now + delay });
             }
             None => self.stop(code, reason, error),
         }
@@ -536,12 +597,19 @@ impl ClientConnection {
     fn fail_all(&mut self, mut failure: impl FnMut() -> CallFailure) {
         self.deadlines.clear();
         for (id, _) in std::mem::take(&mut self.pending) {
-            self.out.push_back(ClientOutput::Response { id, result: Err(failure()) });
+            self.out.push_back(ClientOutput::Response {
+                id,
+                result: Err(failure()),
+            });
         }
     }
 
     fn stop(&mut self, code: u16, reason: String, error: Option<ErrorShape>) {
         self.phase = Phase::Stopped;
-        self.out.push_back(ClientOutput::Disconnected { code, reason, error });
+        self.out.push_back(ClientOutput::Disconnected {
+            code,
+            reason,
+            error,
+        });
     }
 }

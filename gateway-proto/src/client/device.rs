@@ -14,7 +14,9 @@ pub struct DeviceKey {
 
 impl std::fmt::Debug for DeviceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceKey").field("id", &self.device_id()).finish()
+        f.debug_struct("DeviceKey")
+            .field("id", &self.device_id())
+            .finish()
     }
 }
 
@@ -42,7 +44,9 @@ pub struct SignInput<'a> {
 
 impl DeviceKey {
     pub fn from_secret(secret: [u8; 32]) -> Self {
-        DeviceKey { key: SigningKey::from_bytes(&secret) }
+        DeviceKey {
+            key: SigningKey::from_bytes(&secret),
+        }
     }
 
     pub fn secret(&self) -> [u8; 32] {
@@ -120,7 +124,11 @@ mod tests {
         assert_eq!(proof.id.len(), 64);
         let payload = key.payload_v3(&input, 1234);
         assert!(payload.ends_with("|1234|t|n-1|linux|"));
-        let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD.decode(&proof.signature).unwrap().try_into().unwrap();
+        let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(&proof.signature)
+            .unwrap()
+            .try_into()
+            .unwrap();
         key.key
             .verifying_key()
             .verify(payload.as_bytes(), &Signature::from_bytes(&sig_bytes))

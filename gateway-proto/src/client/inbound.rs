@@ -40,7 +40,10 @@ pub(crate) fn error_shape(raw: Option<&RawValue>) -> ErrorShape {
         return shape;
     }
     let value: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
-    let message = value.get("message").and_then(|m| m.as_str()).unwrap_or("request failed");
+    let message = value
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("request failed");
     let mut shape = ErrorShape::new(ErrorCode::Unavailable, message);
     shape.details = value.get("details").cloned();
     shape.retry_after_ms = value.get("retryAfterMs").and_then(|v| v.as_u64());
@@ -48,5 +51,6 @@ pub(crate) fn error_shape(raw: Option<&RawValue>) -> ErrorShape {
 }
 
 pub(crate) fn value(raw: Option<&RawValue>) -> serde_json::Value {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or(serde_json::Value::Null)
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+        .unwrap_or(serde_json::Value::Null)
 }

@@ -37,7 +37,10 @@ pub struct HelloInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub enum CallFailure {
     /// The gateway answered `ok:false`. A failure may carry a payload too.
-    Gateway { error: ErrorShape, payload: Option<Value> },
+    Gateway {
+        error: ErrorShape,
+        payload: Option<Value>,
+    },
     /// No answer before the deadline.
     Timeout { method: String, after: Duration },
     /// The connection closed first: "gateway closed (<code>): <reason>".
@@ -53,7 +56,11 @@ impl fmt::Display for CallFailure {
                 write!(f, "{}: {}", error.code.as_str(), error.message)
             }
             CallFailure::Timeout { method, after } => {
-                write!(f, "gateway timeout after {}ms ({method})", after.as_millis())
+                write!(
+                    f,
+                    "gateway timeout after {}ms ({method})",
+                    after.as_millis()
+                )
             }
             CallFailure::Closed { code, reason } => write!(f, "gateway closed ({code}): {reason}"),
         }
@@ -84,12 +91,19 @@ pub enum ClientOutput {
     /// `hello-ok` received: requests flow now.
     Connected(HelloInfo),
     /// The answer to a request (exactly one per request).
-    Response { id: RequestId, result: Result<Value, CallFailure> },
+    Response {
+        id: RequestId,
+        result: Result<Value, CallFailure>,
+    },
     /// An `expect_final` request was acknowledged (`status: "accepted"`); its
     /// final `Response` follows later, with no deadline meanwhile.
     Accepted { id: RequestId, payload: Value },
     /// A gateway event (never `connect.challenge`).
-    Event { name: String, payload: Value, seq: Option<u64> },
+    Event {
+        name: String,
+        payload: Value,
+        seq: Option<u64>,
+    },
     /// Events were missed: refresh `health` and `system-presence`.
     Gap { expected: u64, received: u64 },
     /// Open a new socket at `at`, then call `handle_reconnected` (or
@@ -97,5 +111,9 @@ pub enum ClientOutput {
     Reconnect { at: Instant },
     /// Terminal: no reconnect will follow and nothing else is emitted.
     /// `error` is set when the gateway refused the handshake.
-    Disconnected { code: u16, reason: String, error: Option<ErrorShape> },
+    Disconnected {
+        code: u16,
+        reason: String,
+        error: Option<ErrorShape>,
+    },
 }

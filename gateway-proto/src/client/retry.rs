@@ -15,9 +15,9 @@ pub(crate) enum Retry {
 }
 
 pub(crate) fn after_refusal(error: &ErrorShape, have_device_token: bool) -> Retry {
-    let retry_after = error.retry_after_ms.or_else(|| {
-        error.details.as_ref()?.get("retryAfterMs")?.as_u64()
-    });
+    let retry_after = error
+        .retry_after_ms
+        .or_else(|| error.details.as_ref()?.get("retryAfterMs")?.as_u64());
     match error.detail_code() {
         Some(
             "AUTH_TOKEN_MISSING"

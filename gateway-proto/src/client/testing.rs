@@ -14,7 +14,8 @@ pub mod frames {
     use super::*;
 
     pub fn challenge(nonce: &str) -> String {
-        json!({"type":"event","event":"connect.challenge","payload":{"nonce":nonce,"ts":0}}).to_string()
+        json!({"type":"event","event":"connect.challenge","payload":{"nonce":nonce,"ts":0}})
+            .to_string()
     }
 
     pub fn hello_ok(id: &str, protocol: u64, tick_ms: u64, device_token: Option<&str>) -> String {
@@ -36,7 +37,13 @@ pub mod frames {
         json!({"type":"res","id":id,"ok":true,"payload":payload}).to_string()
     }
 
-    pub fn res_err(id: &str, code: &str, message: &str, details: Option<Value>, retry_after_ms: Option<u64>) -> String {
+    pub fn res_err(
+        id: &str,
+        code: &str,
+        message: &str,
+        details: Option<Value>,
+        retry_after_ms: Option<u64>,
+    ) -> String {
         let mut error = json!({"code":code,"message":message});
         if let Some(d) = details {
             error["details"] = d;
@@ -102,7 +109,8 @@ impl Sim {
             assert!(!self.stopped, "output after Disconnected: {o:?}");
             match &o {
                 ClientOutput::Send(b) => {
-                    self.sent.push(serde_json::from_slice(b).expect("client sends JSON"));
+                    self.sent
+                        .push(serde_json::from_slice(b).expect("client sends JSON"));
                 }
                 ClientOutput::Response { id, .. } => {
                     assert!(self.issued.contains(id), "response for unknown {id}");
@@ -135,8 +143,16 @@ impl Sim {
         self.drain()
     }
 
-    pub fn request(&mut self, method: &str, params: Option<Value>, opts: RequestOptions) -> Option<RequestId> {
-        let id = self.client.request(method, params.as_ref(), opts, self.now).ok()?;
+    pub fn request(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+        opts: RequestOptions,
+    ) -> Option<RequestId> {
+        let id = self
+            .client
+            .request(method, params.as_ref(), opts, self.now)
+            .ok()?;
         self.issued.insert(id);
         self.drain();
         Some(id)
@@ -173,7 +189,9 @@ impl Sim {
     /// Challenge + hello-ok with the given tick interval.
     pub fn handshake(&mut self, tick_ms: u64) -> Vec<ClientOutput> {
         let mut out = self.text(&frames::challenge("nonce-1"));
-        let id = self.last_id("connect").expect("connect sent after the challenge");
+        let id = self
+            .last_id("connect")
+            .expect("connect sent after the challenge");
         out.extend(self.text(&frames::hello_ok(&id, 4, tick_ms, None)));
         out
     }
