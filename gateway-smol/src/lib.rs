@@ -1,1 +1,2 @@
 //! smol runtime for the gateway core.
+pub mod client;
