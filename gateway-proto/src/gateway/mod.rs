@@ -195,8 +195,11 @@ impl Gateway {
         if self.shutting_down {
             return;
         }
-        if self.presence.next_expiry().is_some_and(|at| at <= now) && self.presence.expire(now) {
-            self.presence_changed();
+        if self.presence.next_expiry().is_some_and(|at| at <= now) {
+            let refs = &self.presence_refs;
+            if self.presence.expire(now, |key| refs.contains_key(key)) {
+                self.presence_changed();
+            }
         }
         if now >= self.health_due() {
             self.refresh_health(now);

@@ -112,12 +112,22 @@ impl Presence {
         true
     }
 
-    /// Drop entries older than the TTL. Returns whether any went.
-    pub fn expire(&mut self, now: Instant) -> bool {
+    /// Drop entries older than the TTL, except those `is_live` says a
+    /// connection still holds (their clock restarts instead). Returns whether
+    /// any went.
+    pub fn expire(&mut self, now: Instant, is_live: impl Fn(&str) -> bool) -> bool {
         let before = self.slots.len();
         let ttl = self.ttl;
-        self.slots
-            .retain(|slot| now.saturating_duration_since(slot.updated) < ttl);
+        self.slots.retain_mut(|slot| {
+            if now.saturating_duration_since(slot.updated) < ttl {
+                return true;
+            }
+            if is_live(&slot.key) {
+                slot.updated = now;
+                return true;
+            }
+            false
+        });
         self.slots.len() != before
     }
 
@@ -182,8 +192,10 @@ mod tests {
         p.upsert("c".into(), entry(3), now + Duration::from_secs(2));
         let ts: Vec<u64> = p.entries().map(|e| e.ts).collect();
         assert_eq!(ts, vec![3, 2, 0], "oldest dropped, own entry last");
-        assert!(!p.expire(now + Duration::from_secs(300)));
-        assert!(p.expire(now + Duration::from_secs(302)));
+        assert!(!p.expire(now + Duration::from_secs(300), |_| false));
+        assert!(p.expire(now + Duration::from_secs(302), |key| key == "c"));
+        assert_eq!(p.len(), 1, "a live entry stays");
+        assert!(p.expire(now + Duration::from_secs(603), |_| false));
         assert_eq!(p.len(), 0);
         assert_eq!(p.entries().count(), 1, "own entry never expires");
     }

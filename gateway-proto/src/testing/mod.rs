@@ -6,3 +6,4 @@ pub mod transcript;
 
 pub use harness::{Harness, Seen};
 pub use transcript::{Transcript, TranscriptLine};
+pub mod sim;

@@ -19,7 +19,9 @@ pub(super) fn check_gateway(
 ) -> Result<(), String> {
     if let Some(at) = gateway.poll_timeout() {
         if at < now {
-            return Err(format!("gateway poll_timeout {at:?} is in the past (now {now:?})"));
+            return Err(format!(
+                "gateway poll_timeout {at:?} is in the past (now {now:?})"
+            ));
         }
     }
     let limit = gateway.config().limits.max_buffered_bytes + MAX_FRAME_BYTES;
@@ -28,9 +30,13 @@ pub(super) fn check_gateway(
         if closed_by_gateway.contains(&conn) {
             continue;
         }
-        let Some(queued) = gateway.queued_bytes(conn) else { continue };
+        let Some(queued) = gateway.queued_bytes(conn) else {
+            continue;
+        };
         if queued > limit {
-            return Err(format!("{conn} has {queued} bytes queued, over the bound {limit}"));
+            return Err(format!(
+                "{conn} has {queued} bytes queued, over the bound {limit}"
+            ));
         }
         // Every gap the client saw is an event the gateway dropped for it.
         let dropped = gateway.dropped_events(conn).unwrap_or(0);
@@ -49,7 +55,11 @@ fn check_presence(gateway: &Gateway, clients: &[SimClient], now: Instant) -> Res
     let presence = gateway.presence();
     let limits = &gateway.config().limits;
     if presence.len() > limits.presence_max {
-        return Err(format!("presence has {} entries, max {}", presence.len(), limits.presence_max));
+        return Err(format!(
+            "presence has {} entries, max {}",
+            presence.len(),
+            limits.presence_max
+        ));
     }
     let keys: BTreeSet<String> = presence
         .entries()
@@ -57,12 +67,19 @@ fn check_presence(gateway: &Gateway, clients: &[SimClient], now: Instant) -> Res
         .map(presence_key)
         .collect();
     for client in clients {
-        let authenticated = client.conn.is_some_and(|c| gateway.is_authenticated(c)) && client.core.is_connected();
+        let authenticated =
+            client.conn.is_some_and(|c| gateway.is_authenticated(c)) && client.core.is_connected();
         if authenticated && !keys.contains(&presence_key(&client.instance_id)) {
-            return Err(format!("connected client {} missing from presence", client.index));
+            return Err(format!(
+                "connected client {} missing from presence",
+                client.index
+            ));
         }
     }
-    let known: BTreeSet<String> = clients.iter().map(|c| presence_key(&c.instance_id)).collect();
+    let known: BTreeSet<String> = clients
+        .iter()
+        .map(|c| presence_key(&c.instance_id))
+        .collect();
     for entry in presence.entries() {
         if entry.reason.as_deref() == Some("self") {
             continue;

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use super::client::{ClientStats, SimClient};
 use super::invariants::check_gateway;
-use crate::client::{ClientAuth, ClientConfig, ClientConnection, ClientIdentity, ClientOutput, RequestOptions};
+use crate::client::{
+    ClientAuth, ClientConfig, ClientConnection, ClientIdentity, ClientOutput, RequestOptions,
+};
 use crate::gateway::{AuthConfig, Config, Gateway, Input, Limits, Output, Peer};
 use crate::ConnId;
 
@@ -96,15 +98,18 @@ pub fn run(config: SimConfig, start: Instant) -> Result<SimReport, SimFailure> {
     let mut report = world.report;
     report.seed = config.seed;
     report.steps = config.steps;
-    let stats = world.clients.iter().fold(ClientStats::default(), |mut acc, c| {
-        acc.connects += c.stats.connects;
-        acc.gaps += c.stats.gaps;
-        acc.gap_events += c.stats.gap_events;
-        acc.requests += c.stats.requests;
-        acc.answered += c.stats.answered;
-        acc.refreshes += c.stats.refreshes;
-        acc
-    });
+    let stats = world
+        .clients
+        .iter()
+        .fold(ClientStats::default(), |mut acc, c| {
+            acc.connects += c.stats.connects;
+            acc.gaps += c.stats.gaps;
+            acc.gap_events += c.stats.gap_events;
+            acc.requests += c.stats.requests;
+            acc.answered += c.stats.answered;
+            acc.refreshes += c.stats.refreshes;
+            acc
+        });
     report.connects = stats.connects;
     report.gaps = stats.gaps;
     report.gap_events = stats.gap_events;
@@ -136,7 +141,12 @@ impl World {
         };
         let mut gateway_seed = [0u8; 32];
         rng.fill_bytes(&mut gateway_seed);
-        let gateway = Gateway::new(gateway_config.clone(), gateway_seed, start, unix_ms_at_start);
+        let gateway = Gateway::new(
+            gateway_config.clone(),
+            gateway_seed,
+            start,
+            unix_ms_at_start,
+        );
         let mut world = World {
             rng,
             now: start,
@@ -169,7 +179,12 @@ impl World {
                 instance_id: Some(instance_id.clone()),
                 ..ClientIdentity::default()
             },
-            scopes: vec![if admin { "operator.admin" } else { "operator.read" }.into()],
+            scopes: vec![if admin {
+                "operator.admin"
+            } else {
+                "operator.read"
+            }
+            .into()],
             auth: ClientAuth {
                 token: Some(TOKEN.into()),
                 ..ClientAuth::default()
@@ -195,10 +210,6 @@ impl World {
             instance_id,
             stats: ClientStats::default(),
         }
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.rng.next_u64() % 100 < percent
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -252,20 +263,30 @@ impl World {
             5 => ("no.such.method", None),
             _ if admin => (
                 "system-event",
-                Some(json!({"text": format!("ping {}", self.below(1000)), "instanceId": self.clients[index].instance_id})),
+                Some(
+                    json!({"text": format!("ping {}", self.below(1000)), "instanceId": self.clients[index].instance_id}),
+                ),
             ),
             _ => ("last-heartbeat", None),
         };
         self.request(index, method, params.as_ref())
     }
 
-    fn request(&mut self, index: usize, method: &str, params: Option<&serde_json::Value>) -> Result<(), String> {
+    fn request(
+        &mut self,
+        index: usize,
+        method: &str,
+        params: Option<&serde_json::Value>,
+    ) -> Result<(), String> {
         let now = self.now;
         let client = &mut self.clients[index];
         if client.stopped {
             return Ok(());
         }
-        match client.core.request(method, params, RequestOptions::default(), now) {
+        match client
+            .core
+            .request(method, params, RequestOptions::default(), now)
+        {
             Ok(id) => {
                 if !client.outstanding.insert(id) {
                     return Err(format!("client {index} reused request id {id}"));
@@ -279,17 +300,23 @@ impl World {
     }
 
     fn abrupt_disconnect(&mut self, index: usize) {
-        let Some(conn) = self.clients[index].detach() else { return };
+        let Some(conn) = self.clients[index].detach() else {
+            return;
+        };
         self.sockets.remove(&conn);
         self.report.disconnects += 1;
         if let Some(gateway) = self.gateway.as_mut() {
             gateway.handle_input(Input::Closed { conn }, self.now);
         }
-        self.clients[index].core.handle_closed(1006, "connection lost", self.now);
+        self.clients[index]
+            .core
+            .handle_closed(1006, "connection lost", self.now);
     }
 
     fn restart_gateway(&mut self) {
-        let Some(gateway) = self.gateway.as_mut() else { return };
+        let Some(gateway) = self.gateway.as_mut() else {
+            return;
+        };
         self.report.restarts += 1;
         gateway.handle_input(
             Input::Shutdown {
@@ -304,7 +331,9 @@ impl World {
         for conn in sockets {
             if let Some(index) = self.sockets.remove(&conn) {
                 self.clients[index].detach();
-                self.clients[index].core.handle_closed(1006, "gateway gone", self.now);
+                self.clients[index]
+                    .core
+                    .handle_closed(1006, "gateway gone", self.now);
             }
         }
         self.gateway = None;
@@ -356,7 +385,11 @@ impl World {
     fn next_deadline(&self) -> Option<Instant> {
         let gateway = self.gateway.as_ref().and_then(Gateway::poll_timeout);
         let clients = self.clients.iter().flat_map(|c| {
-            [c.core.poll_timeout(), c.reconnect_at, c.stalled_until.filter(|_| !c.inbox.is_empty())]
+            [
+                c.core.poll_timeout(),
+                c.reconnect_at,
+                c.stalled_until.filter(|_| !c.inbox.is_empty()),
+            ]
         });
         std::iter::once(gateway)
             .chain(std::iter::once(self.restart_at))
@@ -371,8 +404,14 @@ impl World {
             self.restart_at = None;
             let mut seed = [0u8; 32];
             self.rng.fill_bytes(&mut seed);
-            let unix_ms = self.unix_ms_at_start + now.saturating_duration_since(self.start).as_millis() as u64;
-            self.gateway = Some(Gateway::new(self.gateway_config.clone(), seed, now, unix_ms));
+            let unix_ms = self.unix_ms_at_start
+                + now.saturating_duration_since(self.start).as_millis() as u64;
+            self.gateway = Some(Gateway::new(
+                self.gateway_config.clone(),
+                seed,
+                now,
+                unix_ms,
+            ));
             self.closed_by_gateway.clear();
         }
         if let Some(gateway) = self.gateway.as_mut() {
@@ -384,7 +423,10 @@ impl World {
                 self.clients[index].reconnect_at = None;
                 self.open_socket(index);
             }
-            if self.clients[index].stalled_until.is_some_and(|at| at <= now) {
+            if self.clients[index]
+                .stalled_until
+                .is_some_and(|at| at <= now)
+            {
                 self.clients[index].stalled_until = None;
             }
         }
@@ -405,7 +447,9 @@ impl World {
     }
 
     fn drain_gateway(&mut self) -> Result<bool, String> {
-        let Some(gateway) = self.gateway.as_mut() else { return Ok(false) };
+        let Some(gateway) = self.gateway.as_mut() else {
+            return Ok(false);
+        };
         let mut progress = false;
         let mut closes = Vec::new();
         while let Some(output) = gateway.poll_output() {
@@ -436,7 +480,9 @@ impl World {
                 // The close frame follows the data already in flight.
                 self.read_inbox(index);
                 self.clients[index].detach();
-                self.clients[index].core.handle_closed(code, &reason, self.now);
+                self.clients[index]
+                    .core
+                    .handle_closed(code, &reason, self.now);
             }
             if let Some(gateway) = self.gateway.as_mut() {
                 gateway.handle_input(Input::Closed { conn }, self.now);
@@ -453,7 +499,13 @@ impl World {
             let text = std::str::from_utf8(&bytes).unwrap_or("");
             client.core.handle_text(text, now);
             if let Some(gateway) = self.gateway.as_mut() {
-                gateway.handle_input(Input::Sent { conn, bytes: bytes.len() }, now);
+                gateway.handle_input(
+                    Input::Sent {
+                        conn,
+                        bytes: bytes.len(),
+                    },
+                    now,
+                );
             }
         }
     }
@@ -484,7 +536,9 @@ impl World {
         let now = self.now;
         let client = &mut self.clients[index];
         if client.stopped {
-            return Err(format!("client {index} emitted {output:?} after Disconnected"));
+            return Err(format!(
+                "client {index} emitted {output:?} after Disconnected"
+            ));
         }
         match output {
             ClientOutput::Send(bytes) => {
@@ -505,7 +559,9 @@ impl World {
             ClientOutput::Connected(_) => client.stats.connects += 1,
             ClientOutput::Response { id, .. } => {
                 if !client.outstanding.remove(&id) {
-                    return Err(format!("client {index} got a second answer (or an unasked one) for {id}"));
+                    return Err(format!(
+                        "client {index} got a second answer (or an unasked one) for {id}"
+                    ));
                 }
                 client.stats.answered += 1;
             }
@@ -521,7 +577,9 @@ impl World {
             ClientOutput::Event { .. } => {}
             ClientOutput::Gap { expected, received } => {
                 if received <= expected {
-                    return Err(format!("client {index} reported an empty gap {expected}..{received}"));
+                    return Err(format!(
+                        "client {index} reported an empty gap {expected}..{received}"
+                    ));
                 }
                 client.gap_total += received - expected;
                 client.stats.gaps += 1;
@@ -537,7 +595,11 @@ impl World {
                 }
                 client.reconnect_at = Some(at);
             }
-            ClientOutput::Disconnected { code, reason, error } => {
+            ClientOutput::Disconnected {
+                code,
+                reason,
+                error,
+            } => {
                 client.stopped = true;
                 return Err(format!("client {index} gave up: {code} {reason} {error:?}"));
             }
@@ -562,7 +624,9 @@ impl World {
             }
         }
         match &self.gateway {
-            Some(gateway) => check_gateway(gateway, &self.clients, &self.closed_by_gateway, self.now),
+            Some(gateway) => {
+                check_gateway(gateway, &self.clients, &self.closed_by_gateway, self.now)
+            }
             None => Ok(()),
         }
     }
