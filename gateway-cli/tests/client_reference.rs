@@ -6,6 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -73,7 +74,21 @@ fn start(version: &str) -> Option<Reference> {
     let dir = tempfile::tempdir().ok()?;
     let port = free_port();
     let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
-    let child = Command::new(Path::new(&bin).join("openclaw"))
+    // Statics are never dropped, so the gateway cannot be stopped from a Drop at
+    // exit; a supervisor shell in its own process group kills the whole group
+    // (the reference forks a separate gateway process) once this test process is gone.
+    let supervisor = r#"parent=$1; shift; "$@" & child=$!
+        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+        kill -- -$$ 2>/dev/null"#;
+    let gateway = Path::new(&bin).join("openclaw");
+    let child = Command::new("bash")
+        .args([
+            "-c",
+            supervisor,
+            "supervisor",
+            &std::process::id().to_string(),
+        ])
+        .arg(&gateway)
         .args([
             "gateway",
             "run",
@@ -83,6 +98,7 @@ fn start(version: &str) -> Option<Reference> {
             "loopback",
             "--allow-unconfigured",
         ])
+        .process_group(0)
         .env("PATH", path)
         .env("HOME", dir.path())
         .env("OPENCLAW_STATE_DIR", dir.path().join("state"))
