@@ -63,7 +63,9 @@ impl Session {
         Session {
             client,
             scopes,
-            protocol: (4, 4),
+            // [3,4] rather than the reference CLI's [4,4]: a v4 gateway still
+            // negotiates 4, and 2026.5-era (protocol 3) gateways stay reachable.
+            protocol: (3, 4),
             timeout,
         }
     }

@@ -1,0 +1,293 @@
+//! Client commands against the REFERENCE gateway (v4 and v3), started once per
+//! test binary on a free loopback port with a temp state dir. Skipped with a
+//! message when the install script is not available.
+
+#![allow(clippy::disallowed_methods)] // test harness: real clock for readiness polling
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const INSTALL: &str = "/work/shared/tools/install-reference.sh";
+const TOKEN: &str = "client-test-token";
+
+struct Reference {
+    port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req =
+        format!("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.contains("\"ready\":true")
+}
+
+fn start(version: &str) -> Option<Reference> {
+    if !Path::new(INSTALL).exists() {
+        eprintln!("skipping: {INSTALL} not found");
+        return None;
+    }
+    let out = Command::new("bash")
+        .arg(INSTALL)
+        .arg(version)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let bin = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()?
+        .trim()
+        .to_owned();
+    if !out.status.success() || !Path::new(&bin).join("openclaw").exists() {
+        eprintln!("skipping: reference {version} not installable");
+        return None;
+    }
+    let dir = tempfile::tempdir().ok()?;
+    let port = free_port();
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    // Statics are never dropped, so the gateway cannot be stopped from a Drop at
+    // exit; a supervisor shell in its own process group kills the whole group
+    // (the reference forks a separate gateway process) once this test process is gone.
+    let supervisor = r#"parent=$1; shift; "$@" & child=$!
+        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+        kill -- -$$ 2>/dev/null"#;
+    let gateway = Path::new(&bin).join("openclaw");
+    let child = Command::new("bash")
+        .args([
+            "-c",
+            supervisor,
+            "supervisor",
+            &std::process::id().to_string(),
+        ])
+        .arg(&gateway)
+        .args([
+            "gateway",
+            "run",
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "loopback",
+            "--allow-unconfigured",
+        ])
+        .process_group(0)
+        .env("PATH", path)
+        .env("HOME", dir.path())
+        .env("OPENCLAW_STATE_DIR", dir.path().join("state"))
+        .env(
+            "OPENCLAW_CONFIG_PATH",
+            dir.path().join("state/openclaw.json"),
+        )
+        .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let reference = Reference {
+        port,
+        _dir: dir,
+        child,
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if ready(port) {
+            return Some(reference);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("skipping: reference {version} did not become ready");
+    None
+}
+
+fn reference(version: &'static str) -> Option<&'static Reference> {
+    static V4: OnceLock<Option<Reference>> = OnceLock::new();
+    static V3: OnceLock<Option<Reference>> = OnceLock::new();
+    let cell = if version == "v4" { &V4 } else { &V3 };
+    cell.get_or_init(|| start(version)).as_ref()
+}
+
+/// Our CLI, pointed at the reference through env only (as a user would).
+fn ours(r: &Reference, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_openclaw"))
+        .args(args)
+        .env("HOME", home.path())
+        .env("OPENCLAW_STATE_DIR", home.path().join("state"))
+        .env_remove("OPENCLAW_CONFIG_PATH")
+        .env_remove("OPENCLAW_GATEWAY_URL")
+        .env("OPENCLAW_GATEWAY_PORT", r.port.to_string())
+        .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
+        .output()
+        .unwrap()
+}
+
+fn json_stdout(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn check_succeeding_calls(version: &'static str) {
+    let Some(r) = reference(version) else { return };
+    // The v3 reference grants no scopes to a device-less connection (our CLI
+    // has no device identity yet), so only scope-free `health` works there.
+    let methods: &[&str] = if version == "v3" {
+        &["health"]
+    } else {
+        &["health", "status", "system-presence"]
+    };
+    for &method in methods {
+        let out = ours(r, &["gateway", "call", method, "--json"]);
+        assert!(
+            out.status.success(),
+            "{version} {method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = json_stdout(&out);
+        match method {
+            "system-presence" => assert!(v.as_array().is_some_and(|a| !a.is_empty()), "{v}"),
+            "health" => assert_eq!(v["ok"], true, "{v}"),
+            _ => assert!(v.is_object(), "{v}"),
+        }
+    }
+    let out = ours(r, &["health", "--json"]);
+    assert!(
+        out.status.success(),
+        "{version} health: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_stdout(&out)["ok"], true);
+}
+
+fn check_unknown_method(version: &'static str) {
+    let Some(r) = reference(version) else { return };
+    let out = ours(r, &["gateway", "call", "no.such.method", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_stdout(&out);
+    assert_eq!(v["error"]["code"], "INVALID_REQUEST", "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INVALID_REQUEST"), "{stderr}");
+    if version == "v4" {
+        // v3 answers "missing scope: operator.admin" (INVALID_REQUEST there) for a device-less CLI.
+        assert!(
+            stderr.contains("unknown method: no.such.method"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn v4_calls_succeed() {
+    check_succeeding_calls("v4");
+}
+
+#[test]
+fn v4_unknown_method_is_invalid_request() {
+    check_unknown_method("v4");
+}
+
+#[test]
+fn v4_logs_and_probe() {
+    let Some(r) = reference("v4") else { return };
+    let out = ours(r, &["logs", "--limit", "5", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let meta: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(meta["type"], "meta");
+    let out = ours(r, &["gateway", "probe", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(json_stdout(&out)["ok"], true);
+}
+
+#[test]
+fn v4_wrong_token_fails_with_exit_1() {
+    let Some(r) = reference("v4") else { return };
+    let url = format!("ws://127.0.0.1:{}", r.port);
+    let out = ours(
+        r,
+        &[
+            "gateway", "call", "health", "--url", &url, "--token", "wrong",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
+}
+
+#[test]
+fn v3_calls_succeed() {
+    check_succeeding_calls("v3");
+}
+
+#[test]
+fn v3_unknown_method_is_invalid_request() {
+    check_unknown_method("v3");
+}
+
+#[test]
+fn refused_connection_fails_fast() {
+    let port = free_port();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_openclaw"))
+        .args(["gateway", "call", "health"])
+        .env("OPENCLAW_GATEWAY_PORT", port.to_string())
+        .env("OPENCLAW_STATE_DIR", "/nonexistent-client-test")
+        .env_remove("OPENCLAW_GATEWAY_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not reachable"));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_openclaw"))
+        .args(["gateway", "call"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_openclaw"))
+        .args(["gateway", "call", "health", "--params", "[1]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
