@@ -1,1 +1,3 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests, the interop tests and the load tool.
+
+pub mod load;

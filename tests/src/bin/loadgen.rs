@@ -1,0 +1,75 @@
+//! Load tool: opens N real WebSocket connections to any OpenClaw gateway (ours
+//! or the reference), handshakes with a token, and measures
+//!
+//! - `hold`: N connected clients held open (prints `READY <n>` once all are
+//!   connected, then waits for the hold time or for stdin to close), for
+//!   memory measurements;
+//! - `rps`: `health` round trips per second and latency percentiles with N
+//!   clients each keeping one request in flight;
+//! - `fanout`: the delay from a `system-event` request to the `presence`
+//!   event at every one of N clients, over several rounds.
+//!
+//! Results are printed as one JSON object on stdout.
+#![allow(clippy::disallowed_methods)] // a load tool reads the clock
+
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use serde_json::json;
+use tests::load::{connect_many, fanout, hold, round_trips, LoadTarget};
+
+/// Load tool for OpenClaw gateways.
+#[derive(FromArgs)]
+struct Args {
+    /// gateway URL, e.g. ws://127.0.0.1:18789
+    #[argh(option)]
+    url: String,
+    /// shared token
+    #[argh(option)]
+    token: String,
+    /// number of clients
+    #[argh(option, default = "100")]
+    clients: usize,
+    /// what to measure: hold | rps | fanout
+    #[argh(option, default = "String::from(\"rps\")")]
+    mode: String,
+    /// seconds to hold (hold) or to send requests (rps)
+    #[argh(option, default = "5")]
+    seconds: u64,
+    /// fan-out rounds
+    #[argh(option, default = "10")]
+    rounds: usize,
+    /// connections opened concurrently while ramping up
+    #[argh(option, default = "256")]
+    concurrency: usize,
+}
+
+fn main() {
+    let args: Args = argh::from_env();
+    let target = LoadTarget {
+        url: args.url.clone(),
+        token: args.token.clone(),
+    };
+    let started = Instant::now();
+    let result = smol::block_on(async {
+        let conns = connect_many(&target, args.clients, args.concurrency).await?;
+        let connect_secs = started.elapsed().as_secs_f64();
+        let report = match args.mode.as_str() {
+            "hold" => hold(conns, Duration::from_secs(args.seconds)).await,
+            "rps" => round_trips(conns, Duration::from_secs(args.seconds)).await,
+            "fanout" => fanout(&target, conns, args.rounds).await,
+            other => Err(format!("unknown mode {other:?} (hold | rps | fanout)")),
+        }?;
+        let mut report = report;
+        report["clients"] = args.clients.into();
+        report["connectSeconds"] = json!(connect_secs);
+        Ok::<_, String>(report)
+    });
+    match result {
+        Ok(report) => println!("{report}"),
+        Err(message) => {
+            eprintln!("loadgen: {message}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Real WebSocket clients for load tests and benchmarks: connect and
+//! handshake many at once, then drive round trips or measure fan-out.
+#![allow(clippy::disallowed_methods)] // load measurement reads the clock
+
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use smol::net::TcpStream;
+
+/// Where to connect and with which token.
+#[derive(Clone, Debug)]
+pub struct LoadTarget {
+    pub url: String,
+    pub token: String,
+}
+
+/// One authenticated connection.
+pub struct Conn {
+    ws: WebSocketStream<TcpStream>,
+    next_id: u64,
+}
+
+fn host_port(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| format!("only ws:// URLs are supported: {url}"))?;
+    Ok(rest.split('/').next().unwrap_or(rest).to_owned())
+}
+
+impl Conn {
+    /// Connect, wait for `connect.challenge`, send `connect` as a CLI with
+    /// `scopes`, and wait for hello-ok.
+    pub async fn open(target: &LoadTarget, scopes: &[&str]) -> Result<Conn, String> {
+        let stream = TcpStream::connect(host_port(&target.url)?)
+            .await
+            .map_err(|e| format!("connect {}: {e}", target.url))?;
+        let (ws, _) = async_tungstenite::client_async(target.url.as_str(), stream)
+            .await
+            .map_err(|e| format!("upgrade: {e}"))?;
+        let mut conn = Conn { ws, next_id: 1 };
+        conn.next_event("connect.challenge", Duration::from_secs(15)).await?;
+        let connect = json!({
+            "type": "req", "id": "c", "method": "connect",
+            "params": {
+                "minProtocol": 4, "maxProtocol": 4,
+                "client": {"id": "cli", "version": "loadgen", "platform": "linux", "mode": "cli"},
+                "role": "operator", "scopes": scopes, "caps": [],
+                "auth": {"token": target.token},
+            }
+        });
+        conn.send(&connect).await?;
+        let res = conn.response("c", Duration::from_secs(15)).await?;
+        if res["ok"] != true {
+            return Err(format!("connect refused: {}", res["error"]));
+        }
+        Ok(conn)
+    }
+
+    pub async fn send(&mut self, frame: &Value) -> Result<(), String> {
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .map_err(|e| format!("send: {e}"))
+    }
+
+    /// Next text frame as JSON (pings are answered by the library).
+    pub async fn next_frame(&mut self) -> Result<Value, String> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(text.as_str()).map_err(|e| format!("bad JSON from gateway: {e}"));
+                }
+                Some(Ok(Message::Close(frame))) => return Err(format!("closed: {frame:?}")),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(format!("read: {e}")),
+                None => return Err("connection ended".to_owned()),
+            }
+        }
+    }
+
+    async fn with_timeout<T>(
+        future: impl std::future::Future<Output = Result<T, String>>,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<T, String> {
+        let timer = async {
+            smol::Timer::after(timeout).await;
+            Err(format!("timed out waiting for {what}"))
+        };
+        smol::future::or(future, timer).await
+    }
+
+    pub async fn next_event(&mut self, name: &str, timeout: Duration) -> Result<Value, String> {
+        let what = format!("event {name}");
+        Self::with_timeout(
+            async {
+                loop {
+                    let frame = self.next_frame().await?;
+                    if frame["type"] == "event" && frame["event"] == name {
+                        return Ok(frame);
+                    }
+                }
+            },
+            timeout,
+            &what,
+        )
+        .await
+    }
+
+    pub async fn response(&mut self, id: &str, timeout: Duration) -> Result<Value, String> {
+        let what = format!("response {id}");
+        Self::with_timeout(
+            async {
+                loop {
+                    let frame = self.next_frame().await?;
+                    if frame["type"] == "res" && frame["id"] == id {
+                        return Ok(frame);
+                    }
+                }
+            },
+            timeout,
+            &what,
+        )
+        .await
+    }
+
+    /// One request/response round trip.
+    pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = format!("r{}", self.next_id);
+        self.next_id += 1;
+        self.send(&json!({"type": "req", "id": id, "method": method, "params": params})).await?;
+        self.response(&id, Duration::from_secs(30)).await
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Open `n` read-scoped connections, at most `concurrency` handshakes at a time.
+pub async fn connect_many(target: &LoadTarget, n: usize, concurrency: usize) -> Result<Vec<Conn>, String> {
+    let results: Vec<Result<Conn, String>> = futures_util::stream::iter(0..n)
+        .map(|_| Conn::open(target, &["operator.read"]))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut conns = Vec::with_capacity(n);
+    let mut failures = 0;
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(conn) => conns.push(conn),
+            Err(e) => {
+                failures += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(format!(
+            "{failures} of {n} connections failed; first: {}",
+            first_error.unwrap_or_default()
+        ));
+    }
+    Ok(conns)
+}
+
+/// Keep the connections open (reading and discarding) for `duration` or until stdin closes.
+pub async fn hold(conns: Vec<Conn>, duration: Duration) -> Result<Value, String> {
+    let n = conns.len();
+    let readers: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| smol::spawn(async move { while conn.next_frame().await.is_ok() {} }))
+        .collect();
+    println!("READY {n}");
+    let stdin_closed = smol::unblock(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).map(|read| read > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    smol::future::or(stdin_closed, async {
+        smol::Timer::after(duration).await;
+    })
+    .await;
+    drop(readers);
+    Ok(json!({"mode": "hold", "held": n}))
+}
+
+/// Latency percentile (`q` in 0..=1) of sorted microseconds, in milliseconds.
+pub fn percentile_ms(sorted_us: &[u64], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((sorted_us.len() - 1) as f64 * q).round() as usize;
+    sorted_us[rank.min(sorted_us.len() - 1)] as f64 / 1000.0
+}
+
+/// Every connection keeps one `health` request in flight for `duration`.
+pub async fn round_trips(conns: Vec<Conn>, duration: Duration) -> Result<Value, String> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            smol::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let res = conn.call("health", json!({})).await?;
+                    if res["ok"] != true {
+                        return Err(format!("health failed: {}", res["error"]));
+                    }
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                }
+                conn.close().await;
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    Ok(json!({
+        "mode": "rps",
+        "roundTrips": all.len(),
+        "seconds": elapsed,
+        "perSecond": all.len() as f64 / elapsed,
+        "p50Ms": percentile_ms(&all, 0.50),
+        "p99Ms": percentile_ms(&all, 0.99),
+    }))
+}
+
+/// `rounds` times: an admin client sends `system-event`; every receiver times
+/// its `presence` event from the moment of sending.
+pub async fn fanout(target: &LoadTarget, receivers: Vec<Conn>, rounds: usize) -> Result<Value, String> {
+    let n = receivers.len();
+    let (tx, rx) = smol::channel::unbounded::<(usize, Instant)>();
+    let tasks: Vec<_> = receivers
+        .into_iter()
+        .map(|mut conn| {
+            let tx = tx.clone();
+            smol::spawn(async move {
+                let mut round = 0;
+                while let Ok(frame) = conn.next_frame().await {
+                    if frame["type"] == "event" && frame["event"] == "presence" {
+                        if tx.send((round, Instant::now())).await.is_err() {
+                            break;
+                        }
+                        round += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut sender = Conn::open(target, &["operator.admin"]).await?;
+    let mut delays = Vec::with_capacity(n * rounds);
+    let mut missing = 0usize;
+    for round in 0..rounds {
+        let sent = Instant::now();
+        let text = format!("loadgen fan-out round {round}");
+        sender
+            .send(&json!({"type": "req", "id": format!("e{round}"), "method": "system-event",
+                "params": {"text": text, "instanceId": "loadgen-sender", "mode": "cli"}}))
+            .await?;
+        let mut got = 0;
+        let deadline = sent + Duration::from_secs(30);
+        while got < n {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let next = smol::future::or(async { rx.recv().await.ok() }, async {
+                smol::Timer::after(wait).await;
+                None
+            })
+            .await;
+            match next {
+                Some((r, at)) if r == round => {
+                    got += 1;
+                    delays.push(at.saturating_duration_since(sent).as_micros() as u64);
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        missing += n - got;
+        // Let the system settle between rounds.
+        smol::Timer::after(Duration::from_millis(100)).await;
+    }
+    drop(tasks);
+    delays.sort_unstable();
+    Ok(json!({
+        "mode": "fanout",
+        "rounds": rounds,
+        "deliveries": delays.len(),
+        "missing": missing,
+        "p50Ms": percentile_ms(&delays, 0.50),
+        "p99Ms": percentile_ms(&delays, 0.99),
+    }))
+}
