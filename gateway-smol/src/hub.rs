@@ -17,7 +17,6 @@ use gateway_proto::wire::OutFrame;
 use gateway_proto::ConnId;
 use smol::channel::{Receiver, Sender};
 
-use crate::hello;
 use crate::logs;
 use crate::readiness::{Phase, Readiness};
 
@@ -285,7 +284,9 @@ impl<'a> Hub<'a> {
                     if log::log_enabled!(target: "gateway/ws", log::Level::Debug) {
                         log::debug!(target: "gateway/ws", "→ {conn} {}", clip(&frame.to_text()));
                     }
-                    let authenticated = !entry.authenticated && hello::is_ok_response(&frame);
+                    // The pre-auth slot is given back and keepalive starts once the
+                    // core has accepted the handshake (its hello-ok is this frame).
+                    let authenticated = !entry.authenticated && self.gateway.is_authenticated(conn);
                     // Unbounded by count only: the core bounds each queue by bytes
                     // (it sees `Sent` reports) and closes slow consumers.
                     let _ = entry.tx.try_send(ToConn::Frame(frame));

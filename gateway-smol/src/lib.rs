@@ -14,9 +14,9 @@
 // The runtime is where the clock is read: the core gets `now` from here.
 #![allow(clippy::disallowed_methods)]
 
+pub mod client;
 mod conn;
 mod error;
-mod hello;
 mod http;
 mod hub;
 pub mod logfile;

@@ -57,6 +57,8 @@ pub struct Limits {
     /// Failed shared-secret attempts allowed per client address per window.
     pub auth_failures_max: u32,
     pub auth_failure_window: Duration,
+    /// How long an address stays locked out after too many failures.
+    pub auth_lockout: Duration,
     /// Requests in flight to the runtime (effects) per gateway.
     pub max_pending_effects: usize,
 }
@@ -75,6 +77,7 @@ impl Default for Limits {
             auth_failure_delay: Duration::from_millis(250),
             auth_failures_max: 10,
             auth_failure_window: Duration::from_secs(60),
+            auth_lockout: Duration::from_secs(300),
             max_pending_effects: 256,
         }
     }

@@ -43,7 +43,11 @@ pub enum Output {
     /// Write this text message on this connection.
     Frame { conn: ConnId, frame: OutFrame },
     /// Send a close frame with this code and reason, then drop the socket.
-    Close { conn: ConnId, code: u16, reason: String },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
     /// Work that needs the outside world; its result comes back as `Input::EffectDone`.
     Effect(Effect),
 }
@@ -77,5 +81,8 @@ pub struct LogSlice {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EffectResult {
-    Logs { token: u64, result: Result<LogSlice, String> },
+    Logs {
+        token: u64,
+        result: Result<LogSlice, String>,
+    },
 }

@@ -28,7 +28,10 @@ impl OutFrame {
 
     /// A shared event body from [`encode_event`] with `with_seq = true`, stamped with `seq`.
     pub fn sequenced(body: Bytes, seq: u64) -> Self {
-        OutFrame { body, seq: Some(seq) }
+        OutFrame {
+            body,
+            seq: Some(seq),
+        }
     }
 
     pub fn seq(&self) -> Option<u64> {
@@ -110,7 +113,11 @@ fn write_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
 }
 
 /// `{"type":"res","id":…,"ok":true,"payload":…}`.
-pub fn encode_response_ok<T: Serialize + ?Sized>(buf: &mut Vec<u8>, id: &str, payload: &T) -> Bytes {
+pub fn encode_response_ok<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    id: &str,
+    payload: &T,
+) -> Bytes {
     buf.clear();
     buf.extend_from_slice(br#"{"type":"res","id":"#);
     write_json(buf, id);
@@ -200,9 +207,18 @@ mod tests {
     #[test]
     fn sequenced_event_gets_seq_and_brace() {
         let mut buf = Vec::new();
-        let body = encode_event(&mut buf, "tick", Some(&serde_json::json!({"ts": 5})), None, true);
+        let body = encode_event(
+            &mut buf,
+            "tick",
+            Some(&serde_json::json!({"ts": 5})),
+            None,
+            true,
+        );
         let frame = OutFrame::sequenced(body, 12);
-        assert_eq!(frame.to_text(), r#"{"type":"event","event":"tick","payload":{"ts":5},"seq":12}"#);
+        assert_eq!(
+            frame.to_text(),
+            r#"{"type":"event","event":"tick","payload":{"ts":5},"seq":12}"#
+        );
         assert_eq!(frame.len(), frame.to_text().len());
     }
 

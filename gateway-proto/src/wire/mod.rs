@@ -9,21 +9,26 @@ mod connect;
 mod encode;
 mod error;
 mod frame;
+mod json;
+pub mod messages;
+pub mod schemas;
 mod validate;
 
 pub use connect::{
     peek_protocol_range, ClientInfo, ConnectAuth, ConnectParams, DeviceIdentity, CLIENT_IDS_V3,
     CLIENT_IDS_V4, CLIENT_MODES_V3, CLIENT_MODES_V4,
 };
-pub use encode::{
-    encode_event, encode_request, encode_response_err, encode_response_ok, OutFrame,
-};
+pub use encode::{encode_event, encode_request, encode_response_err, encode_response_ok, OutFrame};
 pub use error::{ErrorCode, ErrorShape};
 pub use frame::{
-    decode_inbound, decode_request, EventFrame, InboundDecodeError, InboundFrame,
-    RequestDecodeError, RequestFrame, ResponseFrame, StateVersion,
+    decode_inbound, decode_inbound_for, decode_request, decode_request_for, EventFrame,
+    InboundDecodeError, InboundFrame, RequestDecodeError, RequestFrame, ResponseFrame,
+    StateVersion,
 };
-pub use validate::{validate, Schema, SchemaError};
+pub use validate::{
+    validate, validate_text, validate_with, ArrayRules, Dialect, IntegerRules, ObjectRules,
+    Pattern, Property, Schema, SchemaError, StringRules,
+};
 
 /// Protocol versions this implementation speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

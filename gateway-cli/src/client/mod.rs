@@ -1,0 +1,23 @@
+//! Client commands of the `openclaw` binary: each is an argh struct plus a
+//! `run_*(args) -> i32` returning the exit code (0 ok, 1 gateway error,
+//! 2 bad usage).
+
+// The runtime is where the clock is read (probe latency, timestamps).
+#![allow(clippy::disallowed_methods)]
+
+mod call;
+mod connect;
+mod health;
+mod logs;
+mod print;
+mod probe;
+pub mod target;
+pub mod tree;
+
+pub use call::{
+    run_call, run_gateway_health, run_system_presence, CallArgs, GatewayHealthArgs,
+    SystemPresenceArgs,
+};
+pub use health::{run_health, run_status, HealthArgs, StatusArgs};
+pub use logs::{run_logs, LogsArgs};
+pub use probe::{run_probe, ProbeArgs};

@@ -1,0 +1,159 @@
+//! `gateway probe`: can we connect, with which scopes, and do read calls work?
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use argh::FromArgs;
+use gateway_proto::client::ClientIdentity;
+use serde_json::{json, Value};
+
+use super::call::target_or_exit;
+use super::connect::Session;
+use super::print;
+
+/// Probe the gateway: connect, report auth and basic read calls.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "probe")]
+pub struct ProbeArgs {
+    /// gateway WebSocket url (requires --token or --password)
+    #[argh(option)]
+    pub url: Option<String>,
+    /// gateway token
+    #[argh(option)]
+    pub token: Option<String>,
+    /// gateway password
+    #[argh(option)]
+    pub password: Option<String>,
+    /// output JSON
+    #[argh(switch)]
+    pub json: bool,
+    /// timeout in milliseconds (default 3000)
+    #[argh(option, default = "3_000")]
+    pub timeout: u64,
+}
+
+fn capability(scopes: &[String]) -> &'static str {
+    let has = |s: &str| scopes.iter().any(|x| x == s);
+    if has("operator.admin") {
+        "admin"
+    } else if has("operator.write") {
+        "read_write"
+    } else if has("operator.read") {
+        "read_only"
+    } else {
+        "connected_no_operator_scope"
+    }
+}
+
+pub fn run_probe(args: ProbeArgs) -> i32 {
+    let target = match target_or_exit(
+        args.url.as_deref(),
+        args.token.as_deref(),
+        args.password.as_deref(),
+        args.json,
+    ) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let timeout = Duration::from_millis(args.timeout.max(1));
+    let mut session = Session::cli(vec!["operator.read".into()], timeout);
+    session.client = ClientIdentity {
+        mode: "probe".into(),
+        ..session.client
+    };
+    session.protocol = (3, 4);
+    let started = Instant::now();
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+
+    let report = smol::block_on(async {
+        let client = match session.connect(&target).await {
+            Ok(c) => c,
+            Err(e) => return json!({"ok": false, "error": e.to_string()}),
+        };
+        let latency = started.elapsed().as_millis() as u64;
+        let hello = client.hello().clone();
+        let mut results = serde_json::Map::new();
+        let mut first_error = None;
+        for method in ["health", "status", "system-presence"] {
+            match client.call(method, None).await {
+                Ok(v) => {
+                    results.insert(method.into(), v);
+                }
+                Err(e) => {
+                    results.insert(method.into(), Value::Null);
+                    first_error.get_or_insert_with(|| {
+                        e.gateway_error()
+                            .map(|g| g.message.clone())
+                            .unwrap_or(e.to_string())
+                    });
+                }
+            }
+        }
+        client.close().await;
+        let cap = capability(&hello.scopes);
+        let scope_limited = first_error.is_some();
+        json!({
+            "ok": true,
+            "degraded": scope_limited,
+            "capability": cap,
+            "connect": {"ok": true, "rpcOk": !scope_limited, "scopeLimited": scope_limited,
+                        "latencyMs": latency, "error": first_error, "close": null},
+            "auth": {"role": hello.role, "scopes": hello.scopes, "capability": cap},
+            "server": {"version": hello.server_version, "connId": hello.conn_id},
+            "protocol": hello.protocol,
+            "health": results.get("health"),
+            "summary": results.get("status"),
+            "presence": results.get("system-presence"),
+        })
+    });
+    let ok = report["ok"].as_bool().unwrap_or(false);
+    let duration = started.elapsed().as_millis() as u64;
+    let target_report = json!({
+        "id": "localLoopback", "kind": "localLoopback", "url": target.url, "active": true, "tunnel": null,
+        "connect": report.get("connect").cloned().unwrap_or(json!({"ok": false, "error": report.get("error")})),
+        "auth": report.get("auth"), "server": report.get("server"),
+        "health": report.get("health"), "summary": report.get("summary"), "presence": report.get("presence"),
+    });
+    let full = json!({
+        "ok": ok,
+        "degraded": report.get("degraded").and_then(Value::as_bool).unwrap_or(!ok),
+        "capability": report.get("capability"),
+        "ts": ts,
+        "durationMs": duration,
+        "timeoutMs": args.timeout,
+        "primaryTargetId": "localLoopback",
+        "network": {"localLoopbackUrl": target.url},
+        "targets": [target_report],
+    });
+    if args.json {
+        print::json(&full);
+    } else if ok {
+        print::line(&format!("Probe target: {}", target.url));
+        print::line("Connectivity probe: ok");
+        print::line(&format!(
+            "Capability: {}",
+            report["capability"]
+                .as_str()
+                .unwrap_or("?")
+                .replace('_', "-")
+        ));
+        if let Some(v) = report.pointer("/server/version").and_then(Value::as_str) {
+            print::line(&format!("Gateway version: {v}"));
+        }
+        if let Some(e) = report.pointer("/connect/error").and_then(Value::as_str) {
+            print::line(&format!("Warning: read calls limited: {e}"));
+        }
+    } else {
+        eprintln!(
+            "Connectivity probe: failed ({})",
+            report["error"].as_str().unwrap_or("unknown error")
+        );
+    }
+    if ok {
+        0
+    } else {
+        1
+    }
+}

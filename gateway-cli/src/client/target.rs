@@ -1,0 +1,112 @@
+//! Where the gateway is and how to authenticate: flags, then environment
+//! (`OPENCLAW_GATEWAY_URL`, `OPENCLAW_GATEWAY_TOKEN`, `OPENCLAW_GATEWAY_PASSWORD`,
+//! `OPENCLAW_GATEWAY_PORT`), then the config file (`gateway.port`,
+//! `gateway.auth.token`, `gateway.auth.password`), then `ws://127.0.0.1:18789`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+pub const DEFAULT_PORT: u16 = 18789;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub config_path: PathBuf,
+}
+
+/// A target that cannot be used as given.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TargetError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = env("OPENCLAW_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = env("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".openclaw")
+}
+
+pub fn config_path() -> PathBuf {
+    env("OPENCLAW_CONFIG_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir().join("openclaw.json"))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The config file as JSON; a missing or unreadable file is an empty config
+/// (the reference treats it the same way for client commands).
+fn load_config(path: &PathBuf) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| json5::from_str::<Value>(&text).ok())
+        .unwrap_or(Value::Null)
+}
+
+pub fn resolve(
+    url: Option<&str>,
+    token: Option<&str>,
+    password: Option<&str>,
+) -> Result<Target, TargetError> {
+    let config_path = config_path();
+    let config = load_config(&config_path);
+    let conf_str = |ptr: &str| {
+        config
+            .pointer(ptr)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+
+    // An explicit --url points somewhere the local config may not describe, so
+    // (like the reference) it must come with explicit credentials.
+    if url.is_some() && token.is_none() && password.is_none() {
+        return Err(TargetError {
+            kind: "gateway_credentials_required",
+            message: format!(
+                "gateway url override requires explicit credentials\nFix: pass --token or --password with --url.\n\
+                 For the default local Gateway, remove --url to use the configured target.\nConfig: {}",
+                config_path.display()
+            ),
+        });
+    }
+    let url = match url
+        .map(str::to_owned)
+        .or_else(|| env("OPENCLAW_GATEWAY_URL"))
+    {
+        Some(url) => url,
+        None => {
+            let port = env("OPENCLAW_GATEWAY_PORT")
+                .and_then(|p| p.trim().parse::<u16>().ok())
+                .or_else(|| {
+                    config
+                        .pointer("/gateway/port")
+                        .and_then(Value::as_u64)
+                        .and_then(|p| u16::try_from(p).ok())
+                })
+                .unwrap_or(DEFAULT_PORT);
+            format!("ws://127.0.0.1:{port}")
+        }
+    };
+    let token = token
+        .map(str::to_owned)
+        .or_else(|| env("OPENCLAW_GATEWAY_TOKEN"))
+        .or_else(|| conf_str("/gateway/auth/token"));
+    let password = password
+        .map(str::to_owned)
+        .or_else(|| env("OPENCLAW_GATEWAY_PASSWORD"))
+        .or_else(|| conf_str("/gateway/auth/password"));
+    Ok(Target {
+        url,
+        token,
+        password,
+        config_path,
+    })
+}

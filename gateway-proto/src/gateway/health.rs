@@ -1,0 +1,105 @@
+//! The health snapshot (`health` method, `health` event, hello snapshot) and
+//! the status summary (`status`).
+//!
+//! This gateway runs no agents or channels of its own yet, so the snapshot
+//! reports the default agent with its real (empty) session store and no
+//! linked channels: the shapes clients read, with true values.
+
+use serde_json::{json, value::RawValue, Value};
+
+use super::Config;
+
+/// The default agent every OpenClaw install has.
+pub const DEFAULT_AGENT_ID: &str = "main";
+/// Heartbeat cadence reported for the default agent (the reference default, 30 min).
+pub const HEARTBEAT_SECONDS: u64 = 1800;
+/// Longest heartbeat acknowledgement kept (the reference default).
+pub const HEARTBEAT_ACK_MAX_CHARS: u64 = 300;
+
+/// Path of the default agent's session store under the state dir.
+fn session_store_path(config: &Config) -> String {
+    let state = config.state_dir.as_deref().unwrap_or("~/.openclaw");
+    format!("{state}/agents/{DEFAULT_AGENT_ID}/sessions/sessions.json")
+}
+
+/// Build the health snapshot JSON at wall time `ts`.
+pub fn health_snapshot(config: &Config, ts: u64) -> Box<RawValue> {
+    let sessions = json!({
+        "path": session_store_path(config),
+        "count": 0,
+        "recent": [],
+    });
+    let value = json!({
+        "ok": true,
+        "ts": ts,
+        "durationMs": 0,
+        "channels": {},
+        "channelOrder": [],
+        "channelLabels": {},
+        "heartbeatSeconds": HEARTBEAT_SECONDS,
+        "defaultAgentId": DEFAULT_AGENT_ID,
+        "agents": [{
+            "agentId": DEFAULT_AGENT_ID,
+            "isDefault": true,
+            "heartbeat": {
+                "enabled": false,
+                "every": "30m",
+                "everyMs": HEARTBEAT_SECONDS * 1000,
+                // No heartbeat prompt is configured on this gateway.
+                "prompt": "",
+                "target": "owner",
+                "ackMaxChars": HEARTBEAT_ACK_MAX_CHARS,
+            },
+            "sessions": sessions,
+        }],
+        "sessions": sessions,
+    });
+    to_raw(&value)
+}
+
+/// The `status` summary.
+pub fn status_summary(
+    config: &Config,
+    uptime_ms: u64,
+    connections: usize,
+    presence_len: usize,
+) -> Value {
+    json!({
+        "runtimeVersion": config.server_version,
+        "heartbeat": {
+            "defaultAgentId": DEFAULT_AGENT_ID,
+            "agents": [{
+                "agentId": DEFAULT_AGENT_ID,
+                "enabled": false,
+                "every": "30m",
+                "everyMs": HEARTBEAT_SECONDS * 1000,
+            }],
+        },
+        "channelSummary": [],
+        "queuedSystemEvents": [],
+        "sessions": {
+            "paths": [session_store_path(config)],
+            "count": 0,
+            "defaults": { "model": null, "contextTokens": null },
+            "recent": [],
+            "byAgent": [{
+                "agentId": DEFAULT_AGENT_ID,
+                "path": session_store_path(config),
+                "count": 0,
+                "recent": [],
+            }],
+        },
+        "gateway": {
+            "uptimeMs": uptime_ms,
+            "connections": connections,
+            "presenceEntries": presence_len,
+            "authMode": config.auth.mode_name(),
+        },
+    })
+}
+
+pub(crate) fn to_raw(value: &Value) -> Box<RawValue> {
+    // A `Value` always serializes; the fallback keeps the type total.
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("null is valid JSON"))
+}

@@ -1,0 +1,208 @@
+//! Presence: who is connected (and who was, for a while), newest first, with
+//! the gateway's own entry always present.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// One presence entry, as sent on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_identifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_input_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub ts: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    key: String,
+    entry: PresenceEntry,
+    updated: Instant,
+}
+
+/// The presence table. Bounded by `max` entries besides the gateway's own.
+#[derive(Debug)]
+pub struct Presence {
+    own: PresenceEntry,
+    /// Newest first.
+    slots: Vec<Slot>,
+    ttl: Duration,
+    max: usize,
+}
+
+/// Presence key: trimmed, lower-cased.
+pub fn presence_key(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+impl Presence {
+    pub fn new(own: PresenceEntry, ttl: Duration, max: usize) -> Self {
+        Presence {
+            own,
+            slots: Vec::new(),
+            ttl,
+            max: max.max(1),
+        }
+    }
+
+    pub fn set_limits(&mut self, ttl: Duration, max: usize) {
+        self.ttl = ttl;
+        self.max = max.max(1);
+        self.slots.truncate(self.max);
+    }
+
+    pub fn set_own(&mut self, own: PresenceEntry) {
+        self.own = own;
+    }
+
+    /// Insert or replace the entry under `key` and move it to the front.
+    pub fn upsert(&mut self, key: String, entry: PresenceEntry, now: Instant) {
+        self.slots.retain(|slot| slot.key != key);
+        self.slots.insert(
+            0,
+            Slot {
+                key,
+                entry,
+                updated: now,
+            },
+        );
+        // Oldest entries go first when full.
+        self.slots.truncate(self.max);
+    }
+
+    /// Mark `key` as disconnected (kept until its TTL runs out). Returns whether it changed.
+    pub fn mark_disconnected(&mut self, key: &str, ts: u64, now: Instant) -> bool {
+        let Some(pos) = self.slots.iter().position(|slot| slot.key == key) else {
+            return false;
+        };
+        let mut slot = self.slots.remove(pos);
+        slot.entry.reason = Some("disconnect".to_owned());
+        slot.entry.ts = ts;
+        slot.updated = now;
+        self.slots.insert(0, slot);
+        true
+    }
+
+    /// Drop entries older than the TTL. Returns whether any went.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        let before = self.slots.len();
+        let ttl = self.ttl;
+        self.slots
+            .retain(|slot| now.saturating_duration_since(slot.updated) < ttl);
+        self.slots.len() != before
+    }
+
+    /// When the next entry expires.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.slots.iter().map(|slot| slot.updated + self.ttl).min()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.slots.iter().any(|slot| slot.key == key)
+    }
+
+    /// Entries besides the gateway's own.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The wire list: newest first, the gateway's own entry included.
+    pub fn entries(&self) -> impl Iterator<Item = &PresenceEntry> {
+        self.slots
+            .iter()
+            .map(|slot| &slot.entry)
+            .chain(std::iter::once(&self.own))
+    }
+
+    pub fn to_json(&self) -> String {
+        let list: Vec<&PresenceEntry> = self.entries().collect();
+        serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::disallowed_methods)] // one real base instant for the test
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn entry(ts: u64) -> PresenceEntry {
+        PresenceEntry {
+            ts,
+            ..PresenceEntry::default()
+        }
+    }
+
+    #[test]
+    fn newest_first_bounded_and_expiring() {
+        let now = t0();
+        let own = PresenceEntry {
+            reason: Some("self".into()),
+            ..entry(0)
+        };
+        let mut p = Presence::new(own, Duration::from_secs(300), 2);
+        p.upsert("a".into(), entry(1), now);
+        p.upsert("b".into(), entry(2), now + Duration::from_secs(1));
+        p.upsert("c".into(), entry(3), now + Duration::from_secs(2));
+        let ts: Vec<u64> = p.entries().map(|e| e.ts).collect();
+        assert_eq!(ts, vec![3, 2, 0], "oldest dropped, own entry last");
+        assert!(!p.expire(now + Duration::from_secs(300)));
+        assert!(p.expire(now + Duration::from_secs(302)));
+        assert_eq!(p.len(), 0);
+        assert_eq!(p.entries().count(), 1, "own entry never expires");
+    }
+
+    #[test]
+    fn disconnect_marks_reason_and_moves_to_front() {
+        let now = t0();
+        let mut p = Presence::new(entry(0), Duration::from_secs(300), 10);
+        p.upsert("a".into(), entry(1), now);
+        p.upsert("b".into(), entry(2), now);
+        assert!(p.mark_disconnected("a", 9, now));
+        let first = p.entries().next().unwrap();
+        assert_eq!(first.reason.as_deref(), Some("disconnect"));
+        assert_eq!(first.ts, 9);
+        assert!(!p.mark_disconnected("zzz", 9, now));
+    }
+
+    #[test]
+    fn keys_are_trimmed_and_lowercased() {
+        assert_eq!(presence_key("  AbC "), "abc");
+    }
+}

@@ -1,0 +1,225 @@
+//! A one-gateway harness in virtual time: connections are opened, fed text and
+//! closed at chosen instants; every frame the gateway emits is decoded and
+//! recorded with its virtual timestamp; clients read everything at once
+//! unless told to stall.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::gateway::{Config, Effect, EffectResult, Gateway, Input, LogSlice, Output, Peer};
+use crate::ConnId;
+
+/// Something the harness saw the gateway do, at `at_ms` after the start.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    Frame {
+        conn: ConnId,
+        at_ms: u64,
+        frame: Value,
+        len: usize,
+    },
+    Close {
+        conn: ConnId,
+        at_ms: u64,
+        code: u16,
+        reason: String,
+    },
+    Effect {
+        at_ms: u64,
+        effect: Effect,
+    },
+}
+
+pub struct Harness {
+    pub gateway: Gateway,
+    pub start: Instant,
+    pub now: Instant,
+    pub seen: Vec<Seen>,
+    /// Connections whose client stopped reading: their bytes are not acknowledged.
+    pub stalled: BTreeMap<ConnId, usize>,
+    /// Answer log reads with this slice (None: leave them pending).
+    pub logs: Option<LogSlice>,
+}
+
+impl Harness {
+    pub fn new(config: Config, start: Instant, unix_ms: u64) -> Harness {
+        Harness {
+            gateway: Gateway::new(config, [42; 32], start, unix_ms),
+            start,
+            now: start,
+            seen: Vec::new(),
+            stalled: BTreeMap::new(),
+            logs: None,
+        }
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.now.saturating_duration_since(self.start).as_millis())
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Move virtual time to `at`, firing every timer due on the way.
+    pub fn advance_to(&mut self, at: Instant) {
+        while let Some(deadline) = self.gateway.poll_timeout() {
+            if deadline > at {
+                break;
+            }
+            self.now = deadline.max(self.now);
+            self.gateway.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = at.max(self.now);
+    }
+
+    pub fn advance_ms(&mut self, ms: u64) {
+        let at = self.now + Duration::from_millis(ms);
+        self.advance_to(at);
+    }
+
+    pub fn advance_to_ms(&mut self, ms: u64) {
+        let at = self.start + Duration::from_millis(ms);
+        self.advance_to(at);
+    }
+
+    pub fn open(&mut self, conn: ConnId, ip: &str) {
+        let ip: IpAddr = ip.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let peer = Peer {
+            ip,
+            is_local: ip.is_loopback(),
+        };
+        self.input(Input::Opened { conn, peer });
+    }
+
+    pub fn text(&mut self, conn: ConnId, text: &str) {
+        self.input(Input::Text { conn, text });
+    }
+
+    pub fn close(&mut self, conn: ConnId) {
+        self.input(Input::Closed { conn });
+    }
+
+    pub fn input(&mut self, input: Input<'_>) {
+        self.gateway.handle_input(input, self.now);
+        self.drain();
+    }
+
+    /// Stop acknowledging bytes for `conn` (a client that stopped reading).
+    pub fn stall(&mut self, conn: ConnId) {
+        self.stalled.entry(conn).or_insert(0);
+    }
+
+    /// Resume reading: acknowledge everything held back.
+    pub fn unstall(&mut self, conn: ConnId) {
+        if let Some(bytes) = self.stalled.remove(&conn) {
+            self.gateway
+                .handle_input(Input::Sent { conn, bytes }, self.now);
+            self.drain();
+        }
+    }
+
+    /// Collect every output, acknowledge bytes of reading clients, drop closed
+    /// sockets and answer effects, until the gateway has nothing more to say.
+    pub fn drain(&mut self) {
+        loop {
+            let mut acks: Vec<(ConnId, usize)> = Vec::new();
+            let mut closes: Vec<ConnId> = Vec::new();
+            let mut effects: Vec<Effect> = Vec::new();
+            let at_ms = self.elapsed_ms();
+            while let Some(output) = self.gateway.poll_output() {
+                match output {
+                    Output::Frame { conn, frame } => {
+                        let text = frame.to_text();
+                        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        let len = frame.len();
+                        self.seen.push(Seen::Frame {
+                            conn,
+                            at_ms,
+                            frame: value,
+                            len,
+                        });
+                        match self.stalled.get_mut(&conn) {
+                            Some(held) => *held += len,
+                            None => acks.push((conn, len)),
+                        }
+                    }
+                    Output::Close { conn, code, reason } => {
+                        self.seen.push(Seen::Close {
+                            conn,
+                            at_ms,
+                            code,
+                            reason,
+                        });
+                        closes.push(conn);
+                    }
+                    Output::Effect(effect) => {
+                        self.seen.push(Seen::Effect {
+                            at_ms,
+                            effect: effect.clone(),
+                        });
+                        effects.push(effect);
+                    }
+                }
+            }
+            if acks.is_empty() && closes.is_empty() && effects.is_empty() {
+                return;
+            }
+            for (conn, bytes) in acks {
+                self.gateway
+                    .handle_input(Input::Sent { conn, bytes }, self.now);
+            }
+            // The runtime drops a socket after sending our close.
+            for conn in closes {
+                self.gateway.handle_input(Input::Closed { conn }, self.now);
+            }
+            for effect in effects {
+                let Effect::ReadLogs { token, .. } = effect;
+                if let Some(slice) = self.logs.clone() {
+                    let result = EffectResult::Logs {
+                        token,
+                        result: Ok(slice),
+                    };
+                    self.gateway
+                        .handle_input(Input::EffectDone(result), self.now);
+                }
+            }
+        }
+    }
+
+    /// Frames sent to `conn`, in order.
+    pub fn frames(&self, conn: ConnId) -> Vec<&Value> {
+        self.seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Frame { conn: c, frame, .. } if *c == conn => Some(frame),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The close sent to `conn`, with its time.
+    pub fn close_of(&self, conn: ConnId) -> Option<(u64, u16, String)> {
+        self.seen.iter().find_map(|s| match s {
+            Seen::Close {
+                conn: c,
+                at_ms,
+                code,
+                reason,
+            } if *c == conn => Some((*at_ms, *code, reason.clone())),
+            _ => None,
+        })
+    }
+
+    /// The response to request `id` on `conn` (the `n`th one for repeated ids).
+    pub fn response(&self, conn: ConnId, id: &str, n: usize) -> Option<&Value> {
+        self.frames(conn)
+            .into_iter()
+            .filter(|f| {
+                f.get("type").and_then(Value::as_str) == Some("res")
+                    && f.get("id").and_then(Value::as_str) == Some(id)
+            })
+            .nth(n)
+    }
+}

@@ -1,0 +1,64 @@
+//! One simulated client: a `ClientConnection` plus the socket it is on and
+//! the bookkeeping the invariants need.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::client::{ClientConnection, RequestId};
+use crate::ConnId;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct ClientStats {
+    pub connects: u64,
+    pub gaps: u64,
+    pub gap_events: u64,
+    pub requests: u64,
+    pub answered: u64,
+    pub refreshes: u64,
+}
+
+pub(super) struct SimClient {
+    pub index: usize,
+    pub core: ClientConnection,
+    /// The socket the client is on, if any.
+    pub conn: Option<ConnId>,
+    /// Frames the gateway sent on `conn` that the client has not read yet.
+    pub inbox: VecDeque<Bytes>,
+    /// The client stops reading until then.
+    pub stalled_until: Option<Instant>,
+    /// The core asked for a new socket at this instant.
+    pub reconnect_at: Option<Instant>,
+    /// Last event seq seen on the current socket.
+    pub last_seq: Option<u64>,
+    /// Sum of the gap sizes seen on the current socket.
+    pub gap_total: u64,
+    /// Requests issued and not yet answered.
+    pub outstanding: BTreeSet<RequestId>,
+    /// `Disconnected` was emitted.
+    pub stopped: bool,
+    /// May call admin methods (`system-event`).
+    pub admin: bool,
+    pub instance_id: String,
+    pub stats: ClientStats,
+}
+
+impl SimClient {
+    pub fn reading(&self, now: Instant) -> bool {
+        self.stalled_until.is_none_or(|until| until <= now)
+    }
+
+    /// A new socket: per-connection state starts over.
+    pub fn attach(&mut self, conn: ConnId) {
+        self.conn = Some(conn);
+        self.inbox.clear();
+        self.last_seq = None;
+        self.gap_total = 0;
+    }
+
+    pub fn detach(&mut self) -> Option<ConnId> {
+        self.inbox.clear();
+        self.conn.take()
+    }
+}
