@@ -1,5 +1,8 @@
 //! `openclaw gateway` as a process: settings errors, port in use, signals, logs.
 
+// End-to-end tests run in real time: reading the clock is the point.
+#![allow(clippy::disallowed_methods)]
+
 mod gateway_support;
 
 use std::time::{Duration, Instant};
@@ -179,4 +182,34 @@ fn dev_and_profile_pick_their_state_dirs() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn port_change_in_config_moves_the_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("state/openclaw.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let (first, second) = (free_port(), free_port());
+    std::fs::write(&config, format!("{{ gateway: {{ port: {first} }} }}")).unwrap();
+    let mut cmd = gateway_support::command(dir.path());
+    cmd.args(["gateway", "run"]);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let wait_for = |port: u16, want: u16| {
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while gateway_support::http_probe(port) != want {
+            assert!(
+                Instant::now() < deadline,
+                "port {port} never answered {want}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(first, 200);
+    std::fs::write(&config, format!("{{ gateway: {{ port: {second} }} }}")).unwrap();
+    wait_for(second, 200);
+    wait_for(first, 0);
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -1,5 +1,8 @@
 //! The HTTP side of the gateway port: probes, 404, 400, bounded heads.
 
+// End-to-end tests run in real time: reading the clock is the point.
+#![allow(clippy::disallowed_methods)]
+
 mod gateway_support;
 
 use gateway_support::Gateway;

@@ -1,5 +1,6 @@
 //! Starting the real `openclaw` binary in a temp state dir and talking HTTP to it.
 #![allow(dead_code)] // each test file uses a different part
+#![allow(clippy::disallowed_methods)] // real processes, real time
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
