@@ -213,3 +213,17 @@ fn port_change_in_config_moves_the_listener() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn force_stops_the_process_holding_the_port() {
+    let mut first = Gateway::start(&[]);
+    first.wait_ready();
+    let port = first.port.to_string();
+    let second = Gateway::start(&["--port", &port, "--force"]);
+    second.wait_ready();
+    let status = first
+        .wait_exit(Duration::from_secs(3))
+        .expect("first gateway still running");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(second.port, first.port);
+}
