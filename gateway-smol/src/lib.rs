@@ -1,2 +1,35 @@
 //! smol runtime for the gateway core.
+//!
+//! A thin shell around [`gateway_proto::gateway::Gateway`]: it accepts TCP,
+//! answers the HTTP probes, performs the WebSocket upgrade, feeds whole messages
+//! and closes into the hub with `now = Instant::now()`, routes the hub's frames
+//! to per-connection writers, runs effects off the hub task, re-arms one timer
+//! at `poll_timeout()` and reports each connection's written bytes back. It
+//! makes no protocol decisions.
+//!
+//! Entry points: [`run`] (bind and serve until a shutdown signal) or
+//! [`Server::bind`] + [`Server::handle`] + [`Server::run`] when the caller
+//! also needs to steer the server (config reloads, restarts).
+
+// The runtime is where the clock is read: the core gets `now` from here.
+#![allow(clippy::disallowed_methods)]
+
 pub mod client;
+mod conn;
+mod error;
+mod http;
+mod hub;
+pub mod logfile;
+pub mod logs;
+mod options;
+mod preauth;
+mod prefixed;
+mod readiness;
+mod server;
+mod signals;
+mod socket;
+mod upgrade;
+
+pub use error::Error;
+pub use options::ServerOptions;
+pub use server::{run, Server, ServerHandle};

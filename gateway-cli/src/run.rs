@@ -1,0 +1,158 @@
+//! `openclaw gateway [run]`: resolve settings, set up logs, bind, serve.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gateway_proto::gateway::{Config, HostInfo, Limits};
+use gateway_smol::{Server, ServerOptions};
+
+use crate::settings::{self, RunFlags, Settings, SettingsError};
+use crate::{config_file, force, host, logging, watch};
+
+/// A reason to stop before or instead of serving: one line and an exit code.
+struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl From<SettingsError> for Failure {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Usage(message) => Failure { code: 2, message },
+            SettingsError::Invalid(message) => Failure { code: 1, message },
+        }
+    }
+}
+
+fn failure(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
+}
+
+pub fn main(flags: RunFlags) -> i32 {
+    match run(flags) {
+        Ok(()) => 0,
+        Err(Failure { code, message }) => {
+            eprintln!("openclaw gateway: {message}");
+            code
+        }
+    }
+}
+
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+fn run(flags: RunFlags) -> Result<(), Failure> {
+    let state_dir = settings::state_dir(&flags, &env)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&state_dir)
+        .map_err(|e| {
+            failure(format!(
+                "cannot create state dir {}: {e}",
+                state_dir.display()
+            ))
+        })?;
+    let config_path = settings::config_path(&state_dir, &env);
+    let file = config_file::load(&config_path).map_err(failure)?;
+    let settings = settings::resolve(&flags, &env, &file)?;
+    let max_preauth_per_ip = env_number("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP")?;
+    let limits = limits_from_env()?;
+
+    let log_file = logging::init(flags.verbose);
+    if !flags.allow_unconfigured && !config_path.exists() {
+        // The reference refuses to start unconfigured; this gateway runs on defaults.
+        log::info!(target: "gateway", "no config at {}; using defaults", config_path.display());
+    }
+    if flags.force && settings.addr.port() != 0 {
+        force::free_port(settings.addr.port());
+    }
+
+    let hub_config = HubConfig {
+        limits,
+        host: host::info(),
+        config_path: config_path.clone(),
+        state_dir,
+        log_file: log_file.clone(),
+    };
+    let mut opts = ServerOptions::new(hub_config.build(&settings));
+    opts.addr = settings.addr;
+    opts.log_file = log_file.clone();
+    if let Some(max) = max_preauth_per_ip {
+        opts.max_preauth_per_ip = max as usize;
+    }
+    let server = Server::bind(opts).map_err(|e| failure(e.to_string()))?;
+    let addr = server.local_addr();
+    log::info!(target: "gateway", "listening on ws://{addr} (PID {})", std::process::id());
+    log::info!(target: "gateway", "auth mode {}, bind {}", settings.auth.mode_name(), settings.bind);
+    if let Some(path) = &log_file {
+        log::info!(target: "gateway", "log file: {}", path.display());
+    }
+
+    let reload_flags = flags.clone();
+    watch::spawn(
+        config_path,
+        settings,
+        server.handle(),
+        move |file| {
+            settings::resolve(&reload_flags, &env, file).map_err(|e| match e {
+                SettingsError::Usage(m) | SettingsError::Invalid(m) => m,
+            })
+        },
+        move |settings| hub_config.build(settings),
+    );
+
+    server.run().map_err(|e| failure(e.to_string()))?;
+    log::info!(target: "gateway", "stopped");
+    Ok(())
+}
+
+/// The parts of the hub's configuration that do not come from the settings.
+struct HubConfig {
+    limits: Limits,
+    host: HostInfo,
+    config_path: PathBuf,
+    state_dir: PathBuf,
+    log_file: Option<PathBuf>,
+}
+
+impl HubConfig {
+    fn build(&self, settings: &Settings) -> Config {
+        let path_string = |p: &Path| p.display().to_string();
+        Config {
+            auth: settings.auth.clone(),
+            limits: self.limits.clone(),
+            host: self.host.clone(),
+            config_path: Some(path_string(&self.config_path)),
+            state_dir: Some(path_string(&self.state_dir)),
+            log_file: self.log_file.as_deref().map(path_string),
+            // The runtime sends `Ready` once the listener is bound.
+            start_ready: false,
+            ..Config::default()
+        }
+    }
+}
+
+fn env_number(key: &str) -> Result<Option<u64>, Failure> {
+    match env(key).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            failure(format!(
+                "invalid {key} {v:?} (expected a non-negative integer)"
+            ))
+        }),
+    }
+}
+
+fn limits_from_env() -> Result<Limits, Failure> {
+    let mut limits = Limits::default();
+    if let Some(ms) = env_number("OPENCLAW_HANDSHAKE_TIMEOUT_MS")? {
+        limits.handshake_timeout = Duration::from_millis(ms);
+    }
+    Ok(limits)
+}

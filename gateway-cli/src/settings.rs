@@ -1,0 +1,378 @@
+//! Flags, environment and config file resolved into what the gateway runs with.
+//!
+//! Precedence everywhere: flag > environment > config file > default.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use gateway_proto::gateway::AuthConfig;
+
+use crate::config_file::ConfigFile;
+
+/// The `gateway run` flags, whichever command carried them.
+#[derive(Clone, Debug, Default)]
+pub struct RunFlags {
+    pub port: Option<u16>,
+    pub bind: Option<String>,
+    pub auth: Option<String>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub allow_unconfigured: bool,
+    pub verbose: bool,
+    pub force: bool,
+    pub dev: bool,
+    pub profile: Option<String>,
+}
+
+/// Why the flags cannot be used: `Usage` exits 2, `Invalid` exits 1.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SettingsError {
+    Usage(String),
+    Invalid(String),
+}
+
+pub const DEFAULT_PORT: u16 = 18789;
+pub const DEV_PORT: u16 = 19001;
+
+/// Where state lives: `OPENCLAW_STATE_DIR`, else `~/.openclaw-dev` (`--dev`),
+/// `~/.openclaw-<name>` (`--profile`), or `~/.openclaw`.
+pub fn state_dir(
+    flags: &RunFlags,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf, SettingsError> {
+    if let Some(dir) = env("OPENCLAW_STATE_DIR").filter(|d| !d.trim().is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = env("HOME")
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string());
+    let name = match (&flags.profile, flags.dev) {
+        (Some(_), true) => {
+            return Err(SettingsError::Usage(
+                "--dev and --profile cannot be combined".into(),
+            ))
+        }
+        (Some(p), false) => {
+            let valid = !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(SettingsError::Usage(format!(
+                    "invalid --profile {p:?} (use letters, digits, '-' and '_')"
+                )));
+            }
+            format!(".openclaw-{p}")
+        }
+        (None, true) => ".openclaw-dev".to_string(),
+        (None, false) => ".openclaw".to_string(),
+    };
+    Ok(PathBuf::from(home).join(name))
+}
+
+/// `OPENCLAW_CONFIG_PATH`, else `<state>/openclaw.json`.
+pub fn config_path(state_dir: &std::path::Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    env("OPENCLAW_CONFIG_PATH")
+        .filter(|p| !p.trim().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir.join("openclaw.json"))
+}
+
+/// What the server runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    /// The bind mode's name, for messages.
+    pub bind: String,
+    pub auth: AuthConfig,
+}
+
+pub fn resolve(
+    flags: &RunFlags,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: &ConfigFile,
+) -> Result<Settings, SettingsError> {
+    let port = match (
+        flags.port,
+        env("OPENCLAW_GATEWAY_PORT").filter(|p| !p.trim().is_empty()),
+    ) {
+        (Some(port), _) => port,
+        (None, Some(p)) => p.trim().parse::<u16>().map_err(|_| {
+            SettingsError::Invalid(format!(
+                "invalid OPENCLAW_GATEWAY_PORT {p:?} (expected 0-65535)"
+            ))
+        })?,
+        (None, None) => file
+            .port
+            .unwrap_or(if flags.dev { DEV_PORT } else { DEFAULT_PORT }),
+    };
+
+    let bind = flags
+        .bind
+        .clone()
+        .or_else(|| file.bind.clone())
+        .unwrap_or_else(|| "loopback".to_string());
+    let ip = bind_ip(&bind, file, flags.bind.is_some())?;
+
+    let token = flags
+        .token
+        .clone()
+        .or_else(|| env("OPENCLAW_GATEWAY_TOKEN"))
+        .or_else(|| file.token.clone());
+    let password = flags
+        .password
+        .clone()
+        .or_else(|| env("OPENCLAW_GATEWAY_PASSWORD"))
+        .or_else(|| file.password.clone());
+    let token = token.filter(|t| !t.trim().is_empty());
+    let password = password.filter(|p| !p.trim().is_empty());
+    let mode = flags.auth.clone().or_else(|| file.auth_mode.clone());
+    let auth = match mode.as_deref() {
+        Some("token") => AuthConfig::Token(token.ok_or_else(|| {
+            SettingsError::Invalid(
+                "auth mode token needs a token (--token, OPENCLAW_GATEWAY_TOKEN or gateway.auth.token)".into(),
+            )
+        })?),
+        Some("password") => AuthConfig::Password(password.ok_or_else(|| {
+            SettingsError::Invalid(
+                "auth mode password needs a password (--password, OPENCLAW_GATEWAY_PASSWORD or gateway.auth.password)"
+                    .into(),
+            )
+        })?),
+        Some("none") => AuthConfig::None,
+        Some(other) => {
+            let msg = format!("invalid auth mode {other:?} (use none, token or password)");
+            return Err(if flags.auth.is_some() { SettingsError::Usage(msg) } else { SettingsError::Invalid(msg) });
+        }
+        None => match (token, password) {
+            (Some(t), _) => AuthConfig::Token(t),
+            (None, Some(p)) => AuthConfig::Password(p),
+            (None, None) => AuthConfig::None,
+        },
+    };
+
+    if !ip.is_loopback() && auth == AuthConfig::None {
+        return Err(SettingsError::Invalid(format!(
+            "refusing to bind the gateway to {bind} ({ip}) without auth: set a token or password \
+             (--token, OPENCLAW_GATEWAY_TOKEN, gateway.auth.token)"
+        )));
+    }
+    Ok(Settings {
+        addr: SocketAddr::new(ip, port),
+        bind,
+        auth,
+    })
+}
+
+fn bind_ip(bind: &str, file: &ConfigFile, from_flag: bool) -> Result<IpAddr, SettingsError> {
+    match bind {
+        // `auto` prefers loopback, which is always there.
+        "loopback" | "auto" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        "lan" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        "tailnet" => tailnet_ip().ok_or_else(|| {
+            SettingsError::Invalid(
+                "bind tailnet: no Tailscale (100.64.0.0/10) address on this host".into(),
+            )
+        }),
+        "custom" => {
+            let host = file.custom_bind_host.as_deref().ok_or_else(|| {
+                SettingsError::Invalid(
+                    "bind custom needs gateway.customBindHost in the config".into(),
+                )
+            })?;
+            host.parse().map_err(|_| {
+                SettingsError::Invalid(format!(
+                    "gateway.customBindHost {host:?} is not an IP address"
+                ))
+            })
+        }
+        other => {
+            let msg =
+                format!("invalid bind mode {other:?} (use loopback, lan, tailnet, auto or custom)");
+            Err(if from_flag {
+                SettingsError::Usage(msg)
+            } else {
+                SettingsError::Invalid(msg)
+            })
+        }
+    }
+}
+
+/// A local address in Tailscale's CGNAT range, from the kernel's routing trie.
+fn tailnet_ip() -> Option<IpAddr> {
+    let trie = std::fs::read_to_string("/proc/net/fib_trie").ok()?;
+    let mut last: Option<Ipv4Addr> = None;
+    for line in trie.lines() {
+        let line = line.trim_start_matches([' ', '|', '+', '-']).trim();
+        if let Ok(ip) = line.parse::<Ipv4Addr>() {
+            last = Some(ip);
+        } else if line.contains("/32 host LOCAL") {
+            if let Some(ip) = last {
+                let [a, b, ..] = ip.octets();
+                if a == 100 && (64..128).contains(&b) {
+                    return Some(IpAddr::V4(ip));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn port_precedence() {
+        let file = ConfigFile {
+            port: Some(3000),
+            ..Default::default()
+        };
+        let flags = RunFlags::default();
+        assert_eq!(
+            resolve(&flags, &env_of(&[]), &file).unwrap().addr.port(),
+            3000
+        );
+        let env = env_of(&[("OPENCLAW_GATEWAY_PORT", "4000")]);
+        assert_eq!(resolve(&flags, &env, &file).unwrap().addr.port(), 4000);
+        let flags = RunFlags {
+            port: Some(5000),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&flags, &env, &file).unwrap().addr.port(), 5000);
+        let none = ConfigFile::default();
+        assert_eq!(
+            resolve(&RunFlags::default(), &env_of(&[]), &none)
+                .unwrap()
+                .addr
+                .port(),
+            18789
+        );
+        let dev = RunFlags {
+            dev: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&dev, &env_of(&[]), &none).unwrap().addr.port(),
+            19001
+        );
+        let bad = env_of(&[("OPENCLAW_GATEWAY_PORT", "x")]);
+        assert!(matches!(
+            resolve(&RunFlags::default(), &bad, &none),
+            Err(SettingsError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn auth_mode_is_inferred() {
+        let none = ConfigFile::default();
+        let s = resolve(
+            &RunFlags::default(),
+            &env_of(&[("OPENCLAW_GATEWAY_TOKEN", "t")]),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(s.auth, AuthConfig::Token("t".into()));
+        let file = ConfigFile {
+            password: Some("p".into()),
+            ..Default::default()
+        };
+        let s = resolve(&RunFlags::default(), &env_of(&[]), &file).unwrap();
+        assert_eq!(s.auth, AuthConfig::Password("p".into()));
+        let s = resolve(&RunFlags::default(), &env_of(&[]), &none).unwrap();
+        assert_eq!(s.auth, AuthConfig::None);
+        let flags = RunFlags {
+            auth: Some("token".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve(&flags, &env_of(&[]), &none),
+            Err(SettingsError::Invalid(_))
+        ));
+        let flags = RunFlags {
+            auth: Some("bogus".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve(&flags, &env_of(&[]), &none),
+            Err(SettingsError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn lan_without_auth_is_refused() {
+        let none = ConfigFile::default();
+        let flags = RunFlags {
+            bind: Some("lan".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve(&flags, &env_of(&[]), &none),
+            Err(SettingsError::Invalid(_))
+        ));
+        let flags = RunFlags {
+            bind: Some("lan".into()),
+            token: Some("t".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&flags, &env_of(&[]), &none).unwrap().addr.ip(),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
+        let flags = RunFlags {
+            bind: Some("moon".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            resolve(&flags, &env_of(&[]), &none),
+            Err(SettingsError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn state_dirs() {
+        let env = env_of(&[("HOME", "/home/u")]);
+        assert_eq!(
+            state_dir(&RunFlags::default(), &env).unwrap(),
+            PathBuf::from("/home/u/.openclaw")
+        );
+        let dev = RunFlags {
+            dev: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            state_dir(&dev, &env).unwrap(),
+            PathBuf::from("/home/u/.openclaw-dev")
+        );
+        let prof = RunFlags {
+            profile: Some("work".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            state_dir(&prof, &env).unwrap(),
+            PathBuf::from("/home/u/.openclaw-work")
+        );
+        let bad = RunFlags {
+            profile: Some("../x".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            state_dir(&bad, &env),
+            Err(SettingsError::Usage(_))
+        ));
+        let env = env_of(&[("HOME", "/home/u"), ("OPENCLAW_STATE_DIR", "/s")]);
+        assert_eq!(state_dir(&dev, &env).unwrap(), PathBuf::from("/s"));
+        assert_eq!(
+            config_path(&PathBuf::from("/s"), &env),
+            PathBuf::from("/s/openclaw.json")
+        );
+    }
+}

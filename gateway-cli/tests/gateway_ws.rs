@@ -1,0 +1,124 @@
+//! WebSocket end to end through the runtime: handshake, calls, logs.tail,
+//! shutdown event and 1012 closes, hot config reload.
+
+// End-to-end tests run in real time: reading the clock is the point.
+#![allow(clippy::disallowed_methods)]
+
+mod gateway_support;
+
+use std::time::Duration;
+
+use gateway_smol::client::{Client, ClientEvent, ClientOptions};
+use gateway_support::Gateway;
+use serde_json::json;
+
+fn opts(token: &str) -> ClientOptions {
+    ClientOptions {
+        token: Some(token.to_string()),
+        reconnect: false,
+        scopes: vec!["operator.admin".to_string()],
+        ..Default::default()
+    }
+}
+
+fn token_gateway() -> Gateway {
+    let gw = Gateway::start_with(&[], |cmd| {
+        cmd.env("OPENCLAW_GATEWAY_TOKEN", "sekret");
+    });
+    gw.wait_ready();
+    gw
+}
+
+#[test]
+fn handshake_and_calls() {
+    let gw = token_gateway();
+    smol::block_on(async {
+        let client = Client::connect(&gw.url(), opts("sekret"))
+            .await
+            .expect("connect");
+        let health = client.call("health", None).await.expect("health");
+        assert_eq!(health["ok"], true);
+        client.close().await;
+        assert!(Client::connect(&gw.url(), opts("wrong")).await.is_err());
+    });
+}
+
+#[test]
+fn logs_tail_reads_the_log_file() {
+    let gw = token_gateway();
+    smol::block_on(async {
+        let client = Client::connect(&gw.url(), opts("sekret"))
+            .await
+            .expect("connect");
+        let slice = client
+            .call("logs.tail", Some(json!({"limit": 5})))
+            .await
+            .expect("logs.tail");
+        let file = slice["file"].as_str().unwrap();
+        assert!(file.ends_with("openclaw.log"), "{slice}");
+        let lines = slice["lines"].as_array().unwrap();
+        assert!(!lines.is_empty() && lines.len() <= 5, "{slice}");
+        let cursor = slice["cursor"].as_u64().unwrap();
+        let next = client
+            .call("logs.tail", Some(json!({"cursor": cursor})))
+            .await
+            .expect("follow");
+        assert!(next["cursor"].as_u64().unwrap() >= cursor);
+        client.close().await;
+    });
+}
+
+#[test]
+fn sigterm_sends_shutdown_and_closes_1012() {
+    let mut gw = token_gateway();
+    smol::block_on(async {
+        let client = Client::connect(&gw.url(), opts("sekret"))
+            .await
+            .expect("connect");
+        let events = client.events();
+        gw.signal("TERM");
+        let mut saw_shutdown = false;
+        let close = loop {
+            let event = smol::future::or(async { events.recv().await.ok() }, async {
+                smol::Timer::after(Duration::from_secs(3)).await;
+                None
+            })
+            .await
+            .expect("no close within 3 s");
+            match event {
+                ClientEvent::Event { name, .. } if name == "shutdown" => saw_shutdown = true,
+                ClientEvent::Disconnected { code, .. } => break code,
+                _ => {}
+            }
+        };
+        assert!(saw_shutdown);
+        assert_eq!(close, 1012);
+    });
+    let status = gw.wait_exit(Duration::from_secs(2)).expect("exit");
+    assert!(status.success());
+}
+
+#[test]
+fn token_change_in_config_applies_without_restart() {
+    let gw = Gateway::start(&[]);
+    gw.wait_ready();
+    let config = gw.dir.path().join("state/openclaw.json");
+    std::fs::write(&config, r#"{ gateway: { auth: { token: "fresh" } } }"#).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    smol::block_on(async {
+        loop {
+            if let Ok(client) = Client::connect(&gw.url(), opts("fresh")).await {
+                if client.hello().payload["snapshot"]["authMode"] == "token" {
+                    client.close().await;
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "new token never accepted"
+            );
+            smol::Timer::after(Duration::from_millis(100)).await;
+        }
+        assert!(Client::connect(&gw.url(), opts("stale")).await.is_err());
+    });
+}

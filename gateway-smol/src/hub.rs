@@ -1,0 +1,343 @@
+//! The hub task: the one owner of the `Gateway`.
+//!
+//! Connection tasks, effect workers, signal handlers and the server handle all
+//! talk to it through one bounded channel of [`HubMsg`]; it feeds each message
+//! to the core with `now = Instant::now()`, drains `poll_output()`, routes
+//! frames and closes to per-connection queues, starts effects, and sleeps on
+//! one timer armed at `poll_timeout()`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Utf8Bytes;
+use gateway_proto::gateway::{Config, Effect, EffectResult, Gateway, Input, Output, Peer};
+use gateway_proto::wire::OutFrame;
+use gateway_proto::ConnId;
+use smol::channel::{Receiver, Sender};
+
+use crate::logs;
+use crate::readiness::{Phase, Readiness};
+
+/// Capacity of the hub's inbox: connection readers wait when the hub is behind.
+pub(crate) const INBOX_CAPACITY: usize = 1024;
+
+/// Everything the hub task hears about.
+pub(crate) enum HubMsg {
+    Opened {
+        conn: ConnId,
+        peer: Peer,
+        remote: SocketAddr,
+        tx: Sender<ToConn>,
+    },
+    Text {
+        conn: ConnId,
+        text: Utf8Bytes,
+    },
+    Binary {
+        conn: ConnId,
+        len: usize,
+    },
+    Sent {
+        conn: ConnId,
+        bytes: usize,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    EffectDone(EffectResult),
+    Control(Control),
+}
+
+/// Requests from outside the protocol: the server handle and signals.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// New hot settings (auth, limits) for the running hub.
+    Reconfigure(Box<Config>),
+    /// Stop everything: `shutdown` event, close every socket, return.
+    Shutdown { reason: Option<String> },
+    /// Stop the hub and start a fresh one, optionally on another address
+    /// and with another configuration.
+    Restart {
+        reason: Option<String>,
+        addr: Option<SocketAddr>,
+        config: Option<Box<Config>>,
+    },
+}
+
+/// What a connection's writer is asked to do, in order.
+pub(crate) enum ToConn {
+    Frame(OutFrame),
+    Close {
+        code: u16,
+        reason: String,
+    },
+    /// The hub just sent this connection its hello-ok.
+    Authenticated,
+}
+
+/// How a hub generation ended.
+pub(crate) enum Next {
+    Stop,
+    Restart {
+        addr: Option<SocketAddr>,
+        config: Option<Box<Config>>,
+    },
+}
+
+struct ConnEntry {
+    tx: Sender<ToConn>,
+    authenticated: bool,
+}
+
+pub(crate) struct Hub<'a> {
+    gateway: Gateway,
+    conns: BTreeMap<ConnId, ConnEntry>,
+    inbox: &'a Receiver<HubMsg>,
+    readiness: &'a Readiness,
+    /// For effect workers to send their results back.
+    outbox: Sender<HubMsg>,
+    log_file: Option<PathBuf>,
+    restart_expected_ms: u64,
+    drain_timeout: Duration,
+    /// Latest configuration, handed to the next generation on a restart.
+    pub(crate) config: Config,
+}
+
+impl<'a> Hub<'a> {
+    pub(crate) fn new(
+        gateway: Gateway,
+        config: Config,
+        inbox: &'a Receiver<HubMsg>,
+        readiness: &'a Readiness,
+        outbox: Sender<HubMsg>,
+        opts: &crate::ServerOptions,
+    ) -> Self {
+        Hub {
+            gateway,
+            conns: BTreeMap::new(),
+            inbox,
+            readiness,
+            outbox,
+            log_file: opts
+                .log_file
+                .clone()
+                .or_else(|| config.log_file.as_ref().map(PathBuf::from)),
+            restart_expected_ms: opts.restart_expected_ms,
+            drain_timeout: opts.drain_timeout,
+            config,
+        }
+    }
+
+    pub(crate) fn input(&mut self, input: Input<'_>) {
+        self.gateway.handle_input(input, Instant::now());
+        self.drain();
+    }
+
+    /// Serve until a shutdown or restart has drained (or timed out).
+    pub(crate) async fn run(&mut self) -> Next {
+        let mut timer = smol::Timer::never();
+        let mut armed: Option<Instant> = None;
+        // Set once a shutdown/restart was sent to the core: (give-up time, what next).
+        let mut draining: Option<(Instant, Next)> = None;
+        loop {
+            if let Some((deadline, _)) = &draining {
+                if self.conns.is_empty() || Instant::now() >= *deadline {
+                    if !self.conns.is_empty() {
+                        log::warn!(target: "gateway", "{} connection(s) did not close in time; dropping them", self.conns.len());
+                    }
+                    let (_, next) = draining.take().expect("checked just above");
+                    // Dropping the queues ends the writers of any straggler.
+                    self.conns.clear();
+                    return next;
+                }
+            }
+            let deadline = match (self.gateway.poll_timeout(), &draining) {
+                (Some(t), Some((d, _))) => Some(t.min(*d)),
+                (t, d) => t.or(d.as_ref().map(|(d, _)| *d)),
+            };
+            if deadline != armed {
+                armed = deadline;
+                match deadline {
+                    Some(at) => timer.set_at(at),
+                    None => timer = smol::Timer::never(),
+                }
+            }
+            let event = smol::future::or(async { self.inbox.recv().await.ok() }, async {
+                (&mut timer).await;
+                None
+            })
+            .await;
+            let Some(msg) = event else {
+                // The timer fired (the inbox cannot close: the server keeps a sender).
+                armed = None;
+                self.gateway.handle_timeout(Instant::now());
+                self.drain();
+                continue;
+            };
+            if let Some(next) = self.handle(msg) {
+                if let Some((_, pending)) = &mut draining {
+                    // A stop while a restart drains wins; a second restart changes nothing.
+                    if matches!(next, Next::Stop) {
+                        *pending = Next::Stop;
+                    }
+                } else {
+                    // New upgrades are refused and /readyz fails from now on.
+                    self.readiness.set(Phase::Draining);
+                    draining = Some((Instant::now() + self.drain_timeout, next));
+                }
+            }
+        }
+    }
+
+    /// Feed one message to the core; returns what to do after draining if it
+    /// was a shutdown or restart.
+    fn handle(&mut self, msg: HubMsg) -> Option<Next> {
+        match msg {
+            HubMsg::Opened {
+                conn,
+                peer,
+                remote,
+                tx,
+            } => {
+                log::info!(target: "gateway/ws", "← open remoteAddr={} remotePort={} {conn}", remote.ip(), remote.port());
+                self.conns.insert(
+                    conn,
+                    ConnEntry {
+                        tx,
+                        authenticated: false,
+                    },
+                );
+                self.input(Input::Opened { conn, peer });
+            }
+            HubMsg::Text { conn, text } => {
+                // Messages of connections from an earlier generation are dropped.
+                if self.conns.contains_key(&conn) {
+                    if log::log_enabled!(target: "gateway/ws", log::Level::Debug) {
+                        log::debug!(target: "gateway/ws", "← {conn} {}", clip(text.as_str()));
+                    }
+                    self.input(Input::Text {
+                        conn,
+                        text: text.as_str(),
+                    });
+                }
+            }
+            HubMsg::Binary { conn, len } => {
+                if self.conns.contains_key(&conn) {
+                    self.input(Input::Binary { conn, len });
+                }
+            }
+            HubMsg::Sent { conn, bytes } => {
+                if self.conns.contains_key(&conn) {
+                    self.input(Input::Sent { conn, bytes });
+                }
+            }
+            HubMsg::Closed { conn } => {
+                if self.conns.remove(&conn).is_some() {
+                    log::info!(target: "gateway/ws", "→ close {conn}");
+                    self.input(Input::Closed { conn });
+                }
+            }
+            HubMsg::EffectDone(result) => self.input(Input::EffectDone(result)),
+            HubMsg::Control(Control::Reconfigure(config)) => {
+                log::info!(target: "gateway", "configuration reloaded (auth mode {})", config.auth.mode_name());
+                self.config = (*config).clone();
+                self.gateway.reconfigure(*config);
+                self.drain();
+            }
+            HubMsg::Control(Control::Shutdown { reason }) => {
+                log::info!(target: "gateway", "shutting down");
+                self.input(Input::Shutdown {
+                    reason: reason.as_deref(),
+                    restart_expected_ms: None,
+                });
+                return Some(Next::Stop);
+            }
+            HubMsg::Control(Control::Restart {
+                reason,
+                addr,
+                config,
+            }) => {
+                log::info!(target: "gateway", "restarting in-process");
+                if let Some(config) = &config {
+                    self.config = (**config).clone();
+                }
+                self.input(Input::Shutdown {
+                    reason: Some(reason.as_deref().unwrap_or("gateway restarting")),
+                    restart_expected_ms: Some(self.restart_expected_ms),
+                });
+                return Some(Next::Restart { addr, config });
+            }
+        }
+        None
+    }
+
+    /// Route everything the core has to say.
+    fn drain(&mut self) {
+        while let Some(output) = self.gateway.poll_output() {
+            match output {
+                Output::Frame { conn, frame } => {
+                    let Some(entry) = self.conns.get_mut(&conn) else {
+                        continue;
+                    };
+                    if log::log_enabled!(target: "gateway/ws", log::Level::Debug) {
+                        log::debug!(target: "gateway/ws", "→ {conn} {}", clip(&frame.to_text()));
+                    }
+                    // The pre-auth slot is given back and keepalive starts once the
+                    // core has accepted the handshake (its hello-ok is this frame).
+                    let authenticated = !entry.authenticated && self.gateway.is_authenticated(conn);
+                    // Unbounded by count only: the core bounds each queue by bytes
+                    // (it sees `Sent` reports) and closes slow consumers.
+                    let _ = entry.tx.try_send(ToConn::Frame(frame));
+                    if authenticated {
+                        entry.authenticated = true;
+                        let _ = entry.tx.try_send(ToConn::Authenticated);
+                    }
+                }
+                Output::Close { conn, code, reason } => {
+                    if let Some(entry) = self.conns.get(&conn) {
+                        log::debug!(target: "gateway/ws", "→ {conn} close {code} {reason}");
+                        let _ = entry.tx.try_send(ToConn::Close { code, reason });
+                    }
+                }
+                Output::Effect(effect) => self.start_effect(effect),
+            }
+        }
+    }
+
+    fn start_effect(&self, effect: Effect) {
+        match effect {
+            Effect::ReadLogs {
+                token,
+                cursor,
+                limit,
+                max_bytes,
+            } => {
+                let outbox = self.outbox.clone();
+                let path = self.log_file.clone();
+                smol::spawn(async move {
+                    let result = match path {
+                        Some(path) => {
+                            smol::unblock(move || logs::read_slice(&path, cursor, limit, max_bytes))
+                                .await
+                        }
+                        None => Err("no log file configured".to_string()),
+                    };
+                    let _ = outbox
+                        .send(HubMsg::EffectDone(EffectResult::Logs { token, result }))
+                        .await;
+                })
+                .detach();
+            }
+        }
+    }
+}
+
+/// At most ~200 characters of a frame for a verbose log line.
+fn clip(text: &str) -> &str {
+    match text.char_indices().nth(200) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}

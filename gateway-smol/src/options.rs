@@ -1,0 +1,54 @@
+//! Everything about the runtime that a caller (the CLI, a test) can tune.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gateway_proto::gateway::Config;
+
+/// How to run a gateway. [`ServerOptions::new`] gives the reference's values.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Where to listen; port 0 picks a free port (see [`crate::Server::local_addr`]).
+    pub addr: SocketAddr,
+    /// The hub's configuration. `start_ready` should be `false`: the runtime sends
+    /// `Input::Ready` itself once the listener is bound.
+    pub config: Config,
+    /// Unauthenticated WebSocket sockets allowed per client IP at once
+    /// (`OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP`).
+    pub max_preauth_per_ip: usize,
+    /// Keepalive ping period after auth; a ping unanswered for one period closes the socket.
+    pub ping_interval: Duration,
+    /// Largest HTTP request head accepted.
+    pub max_http_head: usize,
+    /// Time a client has to send its HTTP request head.
+    pub http_head_timeout: Duration,
+    /// After sending a close frame, how long to wait for the peer's close before dropping.
+    pub close_linger: Duration,
+    /// On shutdown or restart, how long to wait for sockets to close before giving up.
+    pub drain_timeout: Duration,
+    /// `restartExpectedMs` announced in the `shutdown` event of an in-process restart.
+    pub restart_expected_ms: u64,
+    /// Install SIGTERM/SIGINT (shutdown) and SIGUSR1 (restart) handlers.
+    pub handle_signals: bool,
+    /// The JSON-lines log file that `logs.tail` reads (defaults to `config.log_file`).
+    pub log_file: Option<PathBuf>,
+}
+
+impl ServerOptions {
+    pub fn new(config: Config) -> Self {
+        ServerOptions {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 18789)),
+            log_file: config.log_file.as_ref().map(PathBuf::from),
+            config,
+            max_preauth_per_ip: 32,
+            ping_interval: Duration::from_secs(25),
+            max_http_head: 8 * 1024,
+            http_head_timeout: Duration::from_secs(10),
+            close_linger: Duration::from_millis(500),
+            drain_timeout: Duration::from_millis(1500),
+            restart_expected_ms: 1500,
+            handle_signals: true,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! What `/readyz` reports, shared between the hub task and the HTTP handlers.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Starting = 0,
+    Ready = 1,
+    Draining = 2,
+}
+
+pub(crate) struct Readiness {
+    phase: AtomicU8,
+    started: Instant,
+}
+
+impl Readiness {
+    pub(crate) fn new(started: Instant) -> Self {
+        Readiness {
+            phase: AtomicU8::new(Phase::Starting as u8),
+            started,
+        }
+    }
+
+    pub(crate) fn set(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            1 => Phase::Ready,
+            2 => Phase::Draining,
+            _ => Phase::Starting,
+        }
+    }
+
+    /// `(status, body)` of the `/readyz` answer.
+    pub(crate) fn readyz(&self) -> (u16, String) {
+        let uptime_ms = self.started.elapsed().as_millis();
+        match self.phase() {
+            Phase::Ready => (
+                200,
+                format!(r#"{{"ready":true,"failing":[],"uptimeMs":{uptime_ms}}}"#),
+            ),
+            Phase::Starting => (
+                503,
+                format!(r#"{{"ready":false,"failing":["starting"],"uptimeMs":{uptime_ms}}}"#),
+            ),
+            Phase::Draining => (
+                503,
+                format!(r#"{{"ready":false,"failing":["draining"],"uptimeMs":{uptime_ms}}}"#),
+            ),
+        }
+    }
+}

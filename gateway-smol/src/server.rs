@@ -1,0 +1,206 @@
+//! Binding, the accept loop, and hub generations (a restart is a new `Gateway`
+//! on the same or a new listener).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use gateway_proto::gateway::{Config, Gateway, Input};
+use gateway_proto::ConnId;
+use smol::channel::{Receiver, Sender};
+use smol::net::TcpListener;
+
+use crate::hub::{Control, Hub, HubMsg, Next, INBOX_CAPACITY};
+use crate::preauth::PreauthLimiter;
+use crate::readiness::{Phase, Readiness};
+use crate::{signals, socket, Error, ServerOptions};
+
+/// State every socket task shares.
+pub(crate) struct Shared {
+    pub(crate) opts: ServerOptions,
+    pub(crate) readiness: Readiness,
+    pub(crate) preauth: Arc<PreauthLimiter>,
+    pub(crate) hub_tx: Sender<HubMsg>,
+    /// Connection ids never repeat for the life of the process, so a message from
+    /// a connection of an earlier hub generation can never be mistaken for a new one.
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A bound, not yet running gateway.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    inbox: Receiver<HubMsg>,
+    signals: Option<async_signal::Signals>,
+}
+
+/// Steers a running [`Server`] from any thread. Cheap to clone.
+#[derive(Clone)]
+pub struct ServerHandle {
+    tx: Sender<HubMsg>,
+}
+
+impl ServerHandle {
+    /// Apply hot settings (auth, limits) without dropping connections.
+    pub fn reconfigure(&self, config: Config) {
+        let _ = self
+            .tx
+            .send_blocking(HubMsg::Control(Control::Reconfigure(Box::new(config))));
+    }
+
+    /// Restart in-process: `shutdown` event with `restartExpectedMs`, sockets
+    /// closed 1012, a new hub. With `addr`, the listener moves there too (if that
+    /// bind fails the old listener is kept and the error logged).
+    pub fn restart(&self, addr: Option<SocketAddr>, config: Option<Config>) {
+        let _ = self.tx.send_blocking(HubMsg::Control(Control::Restart {
+            reason: None,
+            addr,
+            config: config.map(Box::new),
+        }));
+    }
+
+    /// Graceful stop: [`Server::run`] returns once sockets have closed.
+    pub fn shutdown(&self, reason: Option<String>) {
+        let _ = self
+            .tx
+            .send_blocking(HubMsg::Control(Control::Shutdown { reason }));
+    }
+}
+
+/// Bind and serve until SIGTERM/SIGINT (or [`ServerHandle::shutdown`]).
+pub fn run(opts: ServerOptions) -> Result<(), Error> {
+    Server::bind(opts)?.run()
+}
+
+fn bind_listener(addr: SocketAddr) -> Result<TcpListener, Error> {
+    let std_listener =
+        std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+    TcpListener::try_from(std_listener).map_err(|source| Error::Bind { addr, source })
+}
+
+impl Server {
+    /// Bind the listener (and install signal handlers if asked): after this
+    /// returns, connections queue up and signals are not lost.
+    pub fn bind(opts: ServerOptions) -> Result<Server, Error> {
+        let started = Instant::now();
+        let listener = bind_listener(opts.addr)?;
+        let signals = if opts.handle_signals {
+            Some(signals::install().map_err(Error::Signals)?)
+        } else {
+            None
+        };
+        let (hub_tx, inbox) = smol::channel::bounded(INBOX_CAPACITY);
+        let shared = Arc::new(Shared {
+            readiness: Readiness::new(started),
+            preauth: PreauthLimiter::new(opts.max_preauth_per_ip),
+            hub_tx,
+            next_conn: AtomicU64::new(1),
+            opts,
+        });
+        Ok(Server {
+            listener,
+            shared,
+            inbox,
+            signals,
+        })
+    }
+
+    /// The address actually bound (the port, when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.shared.opts.addr)
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            tx: self.shared.hub_tx.clone(),
+        }
+    }
+
+    /// Serve on the current thread until shut down.
+    pub fn run(self) -> Result<(), Error> {
+        smol::block_on(self.serve())
+    }
+
+    pub async fn serve(self) -> Result<(), Error> {
+        let Server {
+            mut listener,
+            shared,
+            inbox,
+            signals,
+        } = self;
+        if let Some(signals) = signals {
+            smol::spawn(signals::forward(signals, shared.hub_tx.clone())).detach();
+        }
+        let mut config = shared.opts.config.clone();
+        loop {
+            let mut seed = [0u8; 32];
+            getrandom::getrandom(&mut seed).map_err(|e| Error::Seed(e.to_string()))?;
+            let unix_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let gateway = Gateway::new(config.clone(), seed, Instant::now(), unix_ms);
+            let mut hub = Hub::new(
+                gateway,
+                config.clone(),
+                &inbox,
+                &shared.readiness,
+                shared.hub_tx.clone(),
+                &shared.opts,
+            );
+            // The listener is bound: start-up is over.
+            hub.input(Input::Ready);
+            shared.readiness.set(Phase::Ready);
+
+            let next = smol::future::or(hub.run(), accept_loop(&listener, &shared)).await;
+            shared.readiness.set(Phase::Draining);
+            config = hub.config.clone();
+            match next {
+                Next::Stop => return Ok(()),
+                Next::Restart {
+                    addr,
+                    config: new_config,
+                } => {
+                    if let Some(new_config) = new_config {
+                        config = *new_config;
+                    }
+                    if let Some(addr) = addr.filter(|a| Some(*a) != listener.local_addr().ok()) {
+                        match bind_listener(addr) {
+                            Ok(new_listener) => {
+                                log::info!(target: "gateway", "listening on ws://{}", new_listener.local_addr().unwrap_or(addr));
+                                listener = new_listener;
+                            }
+                            Err(e) => {
+                                log::error!(target: "gateway", "{e}; keeping the current listener")
+                            }
+                        }
+                    }
+                    shared.readiness.set(Phase::Starting);
+                }
+            }
+        }
+    }
+}
+
+/// Accept forever, one task per socket. Never returns (it is raced with the hub).
+async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Next {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                smol::spawn(socket::serve(stream, remote, Arc::clone(shared))).detach();
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                log::warn!(target: "gateway", "accept failed: {e}");
+                smol::Timer::after(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! One accepted TCP socket: read its request head, then answer a probe, refuse,
+//! or upgrade it to a WebSocket connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::WebSocketStream;
+use gateway_proto::gateway::Peer;
+use smol::io::AsyncWriteExt;
+use smol::net::TcpStream;
+
+use crate::http::{self, HeadError};
+use crate::prefixed::Prefixed;
+use crate::readiness::Phase;
+use crate::server::Shared;
+use crate::{conn, upgrade};
+
+const LIVE: &str = r#"{"ok":true,"status":"live"}"#;
+
+pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
+    let (head, rest) = match http::read_head(
+        &mut stream,
+        shared.opts.max_http_head,
+        shared.opts.http_head_timeout,
+    )
+    .await
+    {
+        Ok(ok) => ok,
+        Err(HeadError::Malformed) => {
+            return http::respond_text(&mut stream, 400, "Bad Request").await;
+        }
+        Err(HeadError::TooLarge) => {
+            return http::respond_text(&mut stream, 431, "Request Header Fields Too Large").await;
+        }
+        Err(HeadError::Gone) => return,
+    };
+
+    if upgrade::is_upgrade(&head) {
+        let accept = match upgrade::accept_key(&head) {
+            Ok(accept) => accept,
+            Err(why) => return http::respond_text(&mut stream, 400, why).await,
+        };
+        if shared.readiness.phase() == Phase::Draining {
+            return http::respond_text(&mut stream, 503, "Gateway restarting").await;
+        }
+        let Some(guard) = shared.preauth.try_acquire(remote.ip()) else {
+            log::warn!(target: "gateway/ws", "refused upgrade from {}: too many unauthenticated sockets", remote.ip());
+            return http::respond_text(&mut stream, 503, "Too many unauthenticated sockets").await;
+        };
+        if stream
+            .write_all(upgrade::switching_protocols(&accept).as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let peer = Peer {
+            ip: remote.ip(),
+            is_local: remote.ip().is_loopback() && !upgrade::is_proxied(&head),
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(shared.opts.config.limits.max_payload))
+            .max_frame_size(Some(shared.opts.config.limits.max_payload));
+        let ws = WebSocketStream::from_raw_socket(
+            Prefixed::new(rest, stream),
+            Role::Server,
+            Some(config),
+        )
+        .await;
+        return conn::run(ws, remote, peer, guard, shared).await;
+    }
+
+    let probe = matches!(head.method.as_str(), "GET" | "HEAD");
+    let head_only = head.method == "HEAD";
+    match head.path.as_str() {
+        "/health" | "/healthz" if probe => {
+            http::respond_json(&mut stream, 200, LIVE, head_only).await
+        }
+        "/readyz" if probe => {
+            let (status, body) = shared.readiness.readyz();
+            http::respond_json(&mut stream, status, &body, head_only).await
+        }
+        _ => http::respond_text(&mut stream, 404, "Not Found").await,
+    }
+}
