@@ -5,9 +5,6 @@
 #![allow(clippy::disallowed_methods)]
 
 mod cli;
-// `client/tree.rs` is the client commands' stand-alone tree from before this
-// one existed; only its commands are used now.
-#[allow(dead_code)]
 mod client;
 mod config_file;
 mod force;

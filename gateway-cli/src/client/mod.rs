@@ -12,7 +12,6 @@ mod logs;
 mod print;
 mod probe;
 pub mod target;
-pub mod tree;
 
 pub use call::{
     run_call, run_gateway_health, run_system_presence, CallArgs, GatewayHealthArgs,

@@ -36,7 +36,7 @@ trait NoneOr<T> {
 
 impl<T> NoneOr<T> for Option<T> {
     fn none_or(self, f: impl FnOnce(T) -> bool) -> bool {
-        self.map_or(true, f)
+        self.is_none_or(f)
     }
 }
 
