@@ -178,7 +178,7 @@ impl Gateway {
         .for_protocol(request.protocol);
         entry.conn.accept(&hello, &mut self.buf);
         self.sync_conn(conn);
-        self.health_refresh_requested = true;
+        self.request_health_refresh(now);
     }
 
     /// Upsert the presence entry of a newly connected client and broadcast it.

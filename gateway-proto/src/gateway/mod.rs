@@ -96,8 +96,8 @@ pub struct Gateway {
     /// `system-presence` reuse it).
     presence_json: Arc<RawValue>,
     health_json: Arc<RawValue>,
-    /// A connect asked for a health refresh before the periodic one.
-    health_refresh_requested: bool,
+    /// A connect asked for a health refresh before the periodic one, due then.
+    health_refresh_at: Option<Instant>,
     last_health_refresh: Instant,
     state_version: StateVersion,
     timers: Timers,
@@ -142,7 +142,7 @@ impl Gateway {
             presence_refs: BTreeMap::new(),
             presence_json,
             health_json,
-            health_refresh_requested: false,
+            health_refresh_at: None,
             last_health_refresh: now,
             state_version: StateVersion {
                 presence: 1,
@@ -312,17 +312,24 @@ impl Gateway {
     }
 
     fn health_due(&self) -> Instant {
-        if self.health_refresh_requested {
-            // At most one connect-triggered refresh per second, so a connection
-            // storm does not turn into a health broadcast per connect.
-            (self.last_health_refresh + std::time::Duration::from_secs(1)).min(self.timers.health)
-        } else {
-            self.timers.health
+        match self.health_refresh_at {
+            Some(at) => at.min(self.timers.health),
+            None => self.timers.health,
+        }
+    }
+
+    /// Refresh health soon after a connect: at once, but at most once per
+    /// second, so a connection storm does not turn into a health broadcast per
+    /// connect.
+    fn request_health_refresh(&mut self, now: Instant) {
+        if self.health_refresh_at.is_none() {
+            let earliest = self.last_health_refresh + std::time::Duration::from_secs(1);
+            self.health_refresh_at = Some(earliest.max(now));
         }
     }
 
     fn refresh_health(&mut self, now: Instant) {
-        self.health_refresh_requested = false;
+        self.health_refresh_at = None;
         self.last_health_refresh = now;
         self.timers.health = now + self.config.limits.health_refresh_interval;
         self.health_json = Arc::from(health_snapshot(&self.config, self.unix_ms(now)));
