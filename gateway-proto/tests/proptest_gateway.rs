@@ -73,7 +73,13 @@ fn garbage() -> impl Strategy<Value = Garbage> {
 }
 
 fn millis() -> impl Strategy<Value = u32> {
-    prop_oneof![0u32..300, 0u32..20_000, 0u32..130_000, Just(15_000), Just(30_000)]
+    prop_oneof![
+        0u32..300,
+        0u32..20_000,
+        0u32..130_000,
+        Just(15_000),
+        Just(30_000)
+    ]
 }
 
 struct GatewayRef;
@@ -88,15 +94,17 @@ impl ReferenceStateMachine for GatewayRef {
             1usize..4,
             1u32..4,
         )
-            .prop_map(|(max_buffered_bytes, presence_max, auth_failures_max)| RefState {
-                params: SimParams {
-                    max_buffered_bytes,
-                    presence_max,
-                    auth_failures_max,
+            .prop_map(
+                |(max_buffered_bytes, presence_max, auth_failures_max)| RefState {
+                    params: SimParams {
+                        max_buffered_bytes,
+                        presence_max,
+                        auth_failures_max,
+                    },
+                    open: [false; SLOTS as usize],
+                    shut: false,
                 },
-                open: [false; SLOTS as usize],
-                shut: false,
-            })
+            )
             .boxed()
     }
 

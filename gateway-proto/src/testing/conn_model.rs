@@ -35,13 +35,17 @@ pub enum ConnOp {
     Stall,
     /// The runtime wrote everything held back.
     Resume,
-    Advance { ms: u32 },
+    Advance {
+        ms: u32,
+    },
     /// The socket went away.
     PeerClosed,
     /// The owner closes (1000).
     Close,
     /// The owner broadcasts an event.
-    Broadcast { droppable: bool },
+    Broadcast {
+        droppable: bool,
+    },
     /// The owner sends a direct (unsequenced) frame.
     Direct,
     /// The owner approves the pending handshake.
@@ -84,9 +88,17 @@ impl ByteReader<'_> {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
-    Awaiting { deadline: Instant },
-    Rejecting { id: String, by: Instant },
-    AwaitingHello { id: String, proto: Proto },
+    Awaiting {
+        deadline: Instant,
+    },
+    Rejecting {
+        id: String,
+        by: Instant,
+    },
+    AwaitingHello {
+        id: String,
+        proto: Proto,
+    },
     Open,
     Closed,
     /// The socket is gone: not even a close is emitted.
@@ -375,7 +387,10 @@ impl ConnSim {
                     };
                 }
                 Token::Good => {
-                    want_connect = Some((spec.proto, spec.proto == Proto::V4 && spec.grant != Grant::Nothing));
+                    want_connect = Some((
+                        spec.proto,
+                        spec.proto == Proto::V4 && spec.grant != Grant::Nothing,
+                    ));
                     self.phase = Phase::AwaitingHello {
                         id,
                         proto: spec.proto,
@@ -537,10 +552,18 @@ impl ConnSim {
             ));
         }
         if self.conn.last_seq() != self.seq {
-            self.fail(format!("last_seq {} != model {}", self.conn.last_seq(), self.seq));
+            self.fail(format!(
+                "last_seq {} != model {}",
+                self.conn.last_seq(),
+                self.seq
+            ));
         }
         if self.conn.is_closed() != self.is_closed() {
-            self.fail(format!("is_closed {} vs model {:?}", self.conn.is_closed(), self.phase));
+            self.fail(format!(
+                "is_closed {} vs model {:?}",
+                self.conn.is_closed(),
+                self.phase
+            ));
         }
         if self.conn.is_authenticated() != (self.phase == Phase::Open) {
             self.fail(format!("is_authenticated vs model {:?}", self.phase));

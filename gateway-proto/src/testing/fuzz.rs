@@ -117,8 +117,11 @@ pub fn gateway(data: &[u8]) {
     sim.check();
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, for seed replay.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("decode", decode),
     ("roundtrip", roundtrip),
     ("server_connection", server_connection),

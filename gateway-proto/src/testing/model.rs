@@ -38,7 +38,9 @@ use crate::ConnId;
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
     /// Challenge sent, waiting for `connect` until `deadline`.
-    Awaiting { deadline: Instant },
+    Awaiting {
+        deadline: Instant,
+    },
     /// `connect` sent; its answer is due in this step.
     Connecting {
         id: String,
@@ -47,7 +49,10 @@ enum Phase {
         admin: bool,
     },
     /// A wrong secret: rejected by `by` at the latest.
-    Rejecting { id: String, by: Instant },
+    Rejecting {
+        id: String,
+        by: Instant,
+    },
     Open {
         proto: Proto,
         read: bool,
@@ -334,7 +339,10 @@ impl GatewaySim {
                 Token::Bad => {
                     m.outstanding.push((id.clone(), Some(false)));
                     m.connect_id = Some(id.clone());
-                    m.phase = Phase::Rejecting { id, by: now + delay };
+                    m.phase = Phase::Rejecting {
+                        id,
+                        by: now + delay,
+                    };
                     may_close = locked_possible;
                 }
                 Token::Good => {
@@ -572,7 +580,9 @@ impl GatewaySim {
             "event" => {
                 let event = value["event"].as_str().unwrap_or_default();
                 if value.get("seq").and_then(Value::as_u64) != seq {
-                    self.fail(format!("{conn}: seq field disagrees with OutFrame: {value}"));
+                    self.fail(format!(
+                        "{conn}: seq field disagrees with OutFrame: {value}"
+                    ));
                 }
                 match seq {
                     None => {
@@ -622,7 +632,9 @@ impl GatewaySim {
                 let id = value["id"].as_str().unwrap_or_default().to_owned();
                 let ok = value["ok"].as_bool();
                 let Some(pos) = m.outstanding.iter().position(|(i, _)| *i == id) else {
-                    self.fail(format!("{conn}: response to no outstanding request: {value}"));
+                    self.fail(format!(
+                        "{conn}: response to no outstanding request: {value}"
+                    ));
                 };
                 let (_, expected) = m.outstanding.remove(pos);
                 if let Some(expected) = expected {
@@ -698,11 +710,12 @@ impl GatewaySim {
         }
         // A rejected connect is answered before the close.
         if let Some(id) = &m.connect_id {
-            if code == close_code::POLICY_VIOLATION && reason != "slow consumer" {
-                if m.outstanding.iter().any(|(i, _)| i == id) && reason != "invalid request frame"
-                {
-                    self.fail(format!("{conn}: closed without answering connect {id}"));
-                }
+            if code == close_code::POLICY_VIOLATION
+                && reason != "slow consumer"
+                && reason != "invalid request frame"
+                && m.outstanding.iter().any(|(i, _)| i == id)
+            {
+                self.fail(format!("{conn}: closed without answering connect {id}"));
             }
         }
         let m = self.conns.get_mut(&conn).expect("checked above");
@@ -736,9 +749,9 @@ impl GatewaySim {
                 let pending: Vec<&(String, Option<bool>)> = m
                     .outstanding
                     .iter()
-                    .filter(|(id, _)| {
-                        !matches!(&m.phase, Phase::Rejecting { id: r, .. } if r == id)
-                    })
+                    .filter(
+                        |(id, _)| !matches!(&m.phase, Phase::Rejecting { id: r, .. } if r == id),
+                    )
                     .collect();
                 if !pending.is_empty() {
                     self.fail(format!("{conn}: unanswered requests {pending:?}"));
@@ -766,7 +779,10 @@ impl GatewaySim {
                 ));
             }
             if !m.stalled && m.queued != 0 {
-                self.fail(format!("{conn}: reading client has {} bytes queued", m.queued));
+                self.fail(format!(
+                    "{conn}: reading client has {} bytes queued",
+                    m.queued
+                ));
             }
             let _ = m.slot;
         }

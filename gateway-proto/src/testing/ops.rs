@@ -77,21 +77,43 @@ pub enum Garbage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// A socket opens in `slot` (no-op while the slot's socket is still there).
-    Open { slot: u8, remote: bool },
-    Connect { slot: u8, spec: ConnectSpec },
-    Request { slot: u8, kind: ReqKind },
-    Garbage { slot: u8, kind: Garbage },
-    Binary { slot: u8 },
+    Open {
+        slot: u8,
+        remote: bool,
+    },
+    Connect {
+        slot: u8,
+        spec: ConnectSpec,
+    },
+    Request {
+        slot: u8,
+        kind: ReqKind,
+    },
+    Garbage {
+        slot: u8,
+        kind: Garbage,
+    },
+    Binary {
+        slot: u8,
+    },
     /// The client stops reading: its bytes are no longer acknowledged.
-    Stall { slot: u8 },
+    Stall {
+        slot: u8,
+    },
     /// The client reads everything held back.
-    Resume { slot: u8 },
+    Resume {
+        slot: u8,
+    },
     /// One `handle_timeout` at `now + ms` (skipping deadlines on the way).
-    Advance { ms: u32 },
+    Advance {
+        ms: u32,
+    },
     /// Jump to `poll_timeout()` and fire it, as a runtime does.
     FireNext,
     /// The socket goes away (`Input::Closed`).
-    Disconnect { slot: u8 },
+    Disconnect {
+        slot: u8,
+    },
     Shutdown,
 }
 
