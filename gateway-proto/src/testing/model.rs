@@ -113,6 +113,11 @@ pub struct GatewaySim {
     may_close: BTreeSet<ConnId>,
     /// Per step: a non-droppable broadcast was seen.
     saw_non_droppable: bool,
+    /// Per step: every broadcast seen (event and payload), who got which, and
+    /// who went over the buffer limit (and so may miss some).
+    step_broadcasts: BTreeSet<(String, String)>,
+    step_received: BTreeSet<(ConnId, String, String)>,
+    step_slow: BTreeSet<ConnId>,
     pub log: Vec<String>,
 }
 
@@ -138,6 +143,9 @@ impl GatewaySim {
             must_close: BTreeMap::new(),
             may_close: BTreeSet::new(),
             saw_non_droppable: false,
+            step_broadcasts: BTreeSet::new(),
+            step_received: BTreeSet::new(),
+            step_slow: BTreeSet::new(),
             log: Vec::new(),
         }
     }
@@ -167,6 +175,20 @@ impl GatewaySim {
         self.must_close.clear();
         self.may_close.clear();
         self.saw_non_droppable = false;
+        self.step_broadcasts.clear();
+        self.step_received.clear();
+        self.step_slow.clear();
+        // Authenticated readers at the start: each must get every broadcast of the step.
+        let readers: Vec<(ConnId, bool)> = self
+            .conns
+            .iter()
+            .filter_map(|(id, m)| match m.phase {
+                Phase::Open { read, .. } if !m.closed && !m.is_slow(&self.limits) => {
+                    Some((*id, read))
+                }
+                _ => None,
+            })
+            .collect();
         let slow_at_start: BTreeSet<ConnId> = self
             .conns
             .iter()
@@ -249,6 +271,24 @@ impl GatewaySim {
             }
         }
         self.end_of_step(timed, &slow_at_start);
+        self.check_delivery(&readers);
+    }
+
+    /// A broadcast that reached anyone reached every eligible reader that was
+    /// neither slow nor closed during the step.
+    fn check_delivery(&self, readers: &[(ConnId, bool)]) {
+        for (event, payload) in &self.step_broadcasts {
+            for &(conn, read) in readers {
+                let closed = self.conns.get(&conn).map_or(true, |m| m.closed);
+                if closed || self.step_slow.contains(&conn) || (event == "presence" && !read) {
+                    continue;
+                }
+                let key = (conn, event.clone(), payload.clone());
+                if !self.step_received.contains(&key) {
+                    self.fail(format!("{conn} missed broadcast {event} {payload}"));
+                }
+            }
+        }
     }
 
     fn model(&self, conn: ConnId) -> &ConnModel {
@@ -605,6 +645,10 @@ impl GatewaySim {
                         }
                         m.last_seq = seq;
                         m.slow_since_seq = false;
+                        let payload = value["payload"].to_string();
+                        self.step_broadcasts
+                            .insert((event.to_owned(), payload.clone()));
+                        self.step_received.insert((conn, event.to_owned(), payload));
                         if first {
                             self.fail(format!("{conn}: first frame is not the challenge"));
                         }
@@ -670,6 +714,7 @@ impl GatewaySim {
         }
         if m.queued > max {
             m.slow_since_seq = true;
+            self.step_slow.insert(conn);
         }
         self.conns.insert(conn, m);
     }
