@@ -41,7 +41,8 @@ impl Conn {
             .await
             .map_err(|e| format!("upgrade: {e}"))?;
         let mut conn = Conn { ws, next_id: 1 };
-        conn.next_event("connect.challenge", Duration::from_secs(15)).await?;
+        conn.next_event("connect.challenge", Duration::from_secs(15))
+            .await?;
         let connect = json!({
             "type": "req", "id": "c", "method": "connect",
             "params": {
@@ -71,7 +72,8 @@ impl Conn {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => {
-                    return serde_json::from_str(text.as_str()).map_err(|e| format!("bad JSON from gateway: {e}"));
+                    return serde_json::from_str(text.as_str())
+                        .map_err(|e| format!("bad JSON from gateway: {e}"));
                 }
                 Some(Ok(Message::Close(frame))) => return Err(format!("closed: {frame:?}")),
                 Some(Ok(_)) => continue,
@@ -131,7 +133,8 @@ impl Conn {
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
         let id = format!("r{}", self.next_id);
         self.next_id += 1;
-        self.send(&json!({"type": "req", "id": id, "method": method, "params": params})).await?;
+        self.send(&json!({"type": "req", "id": id, "method": method, "params": params}))
+            .await?;
         self.response(&id, Duration::from_secs(30)).await
     }
 
@@ -141,7 +144,11 @@ impl Conn {
 }
 
 /// Open `n` read-scoped connections, at most `concurrency` handshakes at a time.
-pub async fn connect_many(target: &LoadTarget, n: usize, concurrency: usize) -> Result<Vec<Conn>, String> {
+pub async fn connect_many(
+    target: &LoadTarget,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Conn>, String> {
     let results: Vec<Result<Conn, String>> = futures_util::stream::iter(0..n)
         .map(|_| Conn::open(target, &["operator.read"]))
         .buffer_unordered(concurrency.max(1))
@@ -178,7 +185,11 @@ pub async fn hold(conns: Vec<Conn>, duration: Duration) -> Result<Value, String>
     println!("READY {n}");
     let stdin_closed = smol::unblock(|| {
         let mut sink = String::new();
-        while std::io::stdin().read_line(&mut sink).map(|read| read > 0).unwrap_or(false) {
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|read| read > 0)
+            .unwrap_or(false)
+        {
             sink.clear();
         }
     });
@@ -239,7 +250,11 @@ pub async fn round_trips(conns: Vec<Conn>, duration: Duration) -> Result<Value, 
 
 /// `rounds` times: an admin client sends `system-event`; every receiver times
 /// its `presence` event from the moment of sending.
-pub async fn fanout(target: &LoadTarget, receivers: Vec<Conn>, rounds: usize) -> Result<Value, String> {
+pub async fn fanout(
+    target: &LoadTarget,
+    receivers: Vec<Conn>,
+    rounds: usize,
+) -> Result<Value, String> {
     let n = receivers.len();
     let (tx, rx) = smol::channel::unbounded::<(usize, Instant)>();
     let tasks: Vec<_> = receivers
@@ -266,8 +281,10 @@ pub async fn fanout(target: &LoadTarget, receivers: Vec<Conn>, rounds: usize) ->
         let sent = Instant::now();
         let text = format!("loadgen fan-out round {round}");
         sender
-            .send(&json!({"type": "req", "id": format!("e{round}"), "method": "system-event",
-                "params": {"text": text, "instanceId": "loadgen-sender", "mode": "cli"}}))
+            .send(
+                &json!({"type": "req", "id": format!("e{round}"), "method": "system-event",
+                "params": {"text": text, "instanceId": "loadgen-sender", "mode": "cli"}}),
+            )
             .await?;
         let mut got = 0;
         let deadline = sent + Duration::from_secs(30);
