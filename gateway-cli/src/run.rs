@@ -154,5 +154,11 @@ fn limits_from_env() -> Result<Limits, Failure> {
     if let Some(ms) = env_number("OPENCLAW_HANDSHAKE_TIMEOUT_MS")? {
         limits.handshake_timeout = Duration::from_millis(ms);
     }
+    // Test/ops knob (not in the reference): `policy.maxBufferedBytes`, the unsent
+    // bytes past which a connection is a slow consumer (default 50 MiB). The
+    // end-to-end slow-consumer test lowers it to stay fast.
+    if let Some(bytes) = env_number("OPENCLAW_MAX_BUFFERED_BYTES")? {
+        limits.max_buffered_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
     Ok(limits)
 }

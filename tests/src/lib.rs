@@ -1,3 +1,5 @@
 //! Helpers shared by the end-to-end tests, the interop tests and the load tool.
 
 pub mod load;
+pub mod process;
+pub mod ws;

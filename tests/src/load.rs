@@ -67,6 +67,15 @@ impl Conn {
             .map_err(|e| format!("send: {e}"))
     }
 
+    /// The next text message or close frame (pings are answered by the library).
+    pub async fn recv(&mut self) -> crate::ws::Incoming {
+        loop {
+            if let Some(incoming) = crate::ws::incoming(self.ws.next().await) {
+                return incoming;
+            }
+        }
+    }
+
     /// Next text frame as JSON (pings are answered by the library).
     pub async fn next_frame(&mut self) -> Result<Value, String> {
         loop {

@@ -1,0 +1,200 @@
+//! Handshake failures over real sockets against OUR binary: the response, the
+//! close code and the close reason for each rule of protocol.md §3, and the
+//! per-IP limit on unauthenticated sockets.
+
+// End-to-end tests run in real time: timing the server's answers is the point.
+#![allow(clippy::disallowed_methods)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tests::process::{http_raw, GatewayOptions, OurGateway, TOKEN};
+use tests::ws::{Incoming, RawWs};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn gateway() -> OurGateway {
+    OurGateway::start(GatewayOptions::default())
+}
+
+fn connect_frame(min: u32, max: u32, token: &str) -> Value {
+    json!({
+        "type": "req", "id": "c1", "method": "connect",
+        "params": {
+            "minProtocol": min, "maxProtocol": max,
+            "client": {"id": "cli", "version": "e2e", "platform": "linux", "mode": "cli"},
+            "role": "operator", "scopes": ["operator.read"], "caps": [],
+            "auth": {"token": token},
+        }
+    })
+}
+
+/// Open a socket and read the `connect.challenge` (sent with no seq).
+async fn open_challenged(gw: &OurGateway) -> RawWs {
+    let mut ws = RawWs::open(&gw.url()).await.expect("open");
+    match ws.recv_timeout(WAIT).await {
+        Some(Incoming::Json(v)) => {
+            assert_eq!(v["event"], "connect.challenge", "{v}");
+            assert!(v.get("seq").is_none(), "challenge has no seq: {v}");
+            assert!(
+                v["payload"]["nonce"].as_str().is_some_and(|n| !n.is_empty()),
+                "{v}"
+            );
+        }
+        other => panic!("expected connect.challenge, got {other:?}"),
+    }
+    ws
+}
+
+/// The single `res` among `frames`.
+fn only_response(frames: &[Value]) -> &Value {
+    let responses: Vec<&Value> = frames.iter().filter(|f| f["type"] == "res").collect();
+    assert_eq!(responses.len(), 1, "one response expected: {frames:?}");
+    responses[0]
+}
+
+fn closed(close: Option<Option<(u16, String)>>) -> (u16, String) {
+    close
+        .expect("the server did not close within the wait")
+        .expect("the close frame carried no status code")
+}
+
+#[test]
+fn first_request_not_connect_is_invalid_request_then_1008() {
+    let gw = gateway();
+    smol::block_on(async {
+        let mut ws = open_challenged(&gw).await;
+        ws.send_json(&json!({"type": "req", "id": "h1", "method": "health"}))
+            .await
+            .unwrap();
+        let (frames, close) = ws.until_close(WAIT).await;
+        let res = only_response(&frames);
+        let text = "invalid handshake: first request must be connect";
+        assert_eq!(res["id"], "h1", "{res}");
+        assert_eq!(res["ok"], false, "{res}");
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        assert_eq!(res["error"]["message"], text, "{res}");
+        assert_eq!(closed(close), (1008, text.to_owned()));
+    });
+}
+
+#[test]
+fn wrong_token_closes_1008_after_a_delay() {
+    let gw = gateway();
+    smol::block_on(async {
+        let mut ws = open_challenged(&gw).await;
+        let sent = Instant::now();
+        ws.send_json(&connect_frame(4, 4, "not-the-token"))
+            .await
+            .unwrap();
+        let (frames, close) = ws.until_close(WAIT).await;
+        let elapsed = sent.elapsed();
+        let res = only_response(&frames);
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        let message = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("unauthorized"), "{res}");
+        assert_eq!(res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH", "{res}");
+        assert_eq!(closed(close).0, 1008);
+        assert!(
+            elapsed >= Duration::from_millis(200),
+            "a wrong secret must be answered slowly, took {elapsed:?}"
+        );
+    });
+}
+
+#[test]
+fn protocol_without_overlap_closes_1002() {
+    let gw = gateway();
+    smol::block_on(async {
+        let mut ws = open_challenged(&gw).await;
+        ws.send_json(&connect_frame(1, 2, TOKEN)).await.unwrap();
+        let (frames, close) = ws.until_close(WAIT).await;
+        let res = only_response(&frames);
+        assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
+        assert_eq!(res["error"]["message"], "protocol mismatch", "{res}");
+        assert_eq!(res["error"]["details"]["code"], "PROTOCOL_MISMATCH", "{res}");
+        assert_eq!(closed(close), (1002, "protocol mismatch".to_owned()));
+    });
+}
+
+#[test]
+fn non_json_first_frame_closes_1000() {
+    let gw = gateway();
+    smol::block_on(async {
+        let mut ws = open_challenged(&gw).await;
+        ws.send_text("this is not json").await.unwrap();
+        let (frames, close) = ws.until_close(WAIT).await;
+        assert!(frames.is_empty(), "no answer expected: {frames:?}");
+        assert_eq!(closed(close).0, 1000);
+    });
+}
+
+#[test]
+fn oversized_first_frame_closes_1009() {
+    let gw = gateway();
+    smol::block_on(async {
+        let mut ws = open_challenged(&gw).await;
+        let mut frame = connect_frame(4, 4, TOKEN);
+        frame["params"]["userAgent"] = Value::String("x".repeat(70 * 1024));
+        // The server may close while the frame is still being written.
+        let _ = ws.send_json(&frame).await;
+        let (frames, close) = ws.until_close(WAIT).await;
+        assert!(frames.is_empty(), "no answer expected: {frames:?}");
+        assert_eq!(closed(close), (1009, "preauth payload too large".to_owned()));
+    });
+}
+
+#[test]
+fn no_connect_within_the_handshake_timeout_closes_1000() {
+    let gw = OurGateway::start(GatewayOptions::default().env("OPENCLAW_HANDSHAKE_TIMEOUT_MS", 500));
+    smol::block_on(async {
+        let opened = Instant::now();
+        let mut ws = open_challenged(&gw).await;
+        let (frames, close) = ws.until_close(WAIT).await;
+        let elapsed = opened.elapsed();
+        assert!(frames.is_empty(), "no frame expected: {frames:?}");
+        let close = close.expect("the server did not close within the wait");
+        // "close 1000 with no reason".
+        assert_eq!(close.as_ref().map(|(code, _)| *code), Some(1000));
+        assert_eq!(close.map(|(_, reason)| reason).unwrap_or_default(), "");
+        assert!(
+            elapsed >= Duration::from_millis(450) && elapsed < Duration::from_secs(5),
+            "closed after {elapsed:?}, expected about 500 ms"
+        );
+    });
+}
+
+fn upgrade_request(port: u16) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+}
+
+#[test]
+fn thirty_third_unauthenticated_socket_gets_503() {
+    let gw = gateway();
+    smol::block_on(async {
+        let mut pending = Vec::new();
+        for _ in 0..32 {
+            pending.push(open_challenged(&gw).await);
+        }
+        let port = gw.port;
+        let (status, text) = smol::unblock(move || http_raw(port, &upgrade_request(port))).await;
+        assert_eq!(status, 503, "{text}");
+        assert!(text.contains("Too many unauthenticated sockets"), "{text}");
+
+        // Authenticated sockets do not count: after one of the 32 logs in,
+        // there is room for one more unauthenticated socket.
+        let mut first = pending.remove(0);
+        first.send_json(&connect_frame(4, 4, TOKEN)).await.unwrap();
+        match first.recv_timeout(WAIT).await {
+            Some(Incoming::Json(res)) => assert_eq!(res["ok"], true, "{res}"),
+            other => panic!("expected hello-ok, got {other:?}"),
+        }
+        pending.push(open_challenged(&gw).await);
+        let (status, text) = smol::unblock(move || http_raw(port, &upgrade_request(port))).await;
+        assert_eq!(status, 503, "{text}");
+        drop(first);
+    });
+}
