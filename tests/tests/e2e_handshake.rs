@@ -198,3 +198,29 @@ fn thirty_third_unauthenticated_socket_gets_503() {
         drop(first);
     });
 }
+
+/// Regression: the writer fed hello-ok but flushed it only with the next
+/// frame when the hub queued its "authenticated" marker right behind it, so a
+/// connect within a second of the previous one waited ~1 s (until the next
+/// `health` broadcast) for its hello-ok.
+#[test]
+fn hello_ok_is_not_held_back_on_back_to_back_connects() {
+    let gw = gateway();
+    smol::block_on(async {
+        for i in 0..4 {
+            let mut ws = open_challenged(&gw).await;
+            let sent = Instant::now();
+            ws.send_json(&connect_frame(4, 4, TOKEN)).await.unwrap();
+            match ws.recv_timeout(WAIT).await {
+                Some(Incoming::Json(res)) => assert_eq!(res["ok"], true, "{res}"),
+                other => panic!("expected hello-ok, got {other:?}"),
+            }
+            let elapsed = sent.elapsed();
+            assert!(
+                elapsed < Duration::from_millis(400),
+                "connect #{i}: hello-ok took {elapsed:?}"
+            );
+            ws.close().await;
+        }
+    });
+}
