@@ -318,6 +318,60 @@ fn kill_group(pgid: u32) {
         .status();
 }
 
+/// Every live descendant of `root` (children, grandchildren, …), from /proc.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid …": comm may hold spaces and parens.
+            let ppid = stat
+                .rfind(')')
+                .and_then(|end| stat[end + 1..].split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|(pid, ppid)| *ppid == parent && !found.contains(pid))
+                .map(|(pid, _)| *pid)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// SIGKILL `root`'s process group and every descendant of `root`, also those
+/// that left the group (the reference CLI re-executes itself in a new session,
+/// e.g. as `openclaw-logs`, which a group kill misses). Descendants are listed
+/// before anything is killed, while they are still linked to `root`.
+pub fn kill_tree(root: u32) {
+    let pids = descendants(root);
+    kill_group(root);
+    if !pids.is_empty() {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(pids.iter().map(u32::to_string))
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// Install the reference (`v4` or `v3`) with the shared script; its bin dir
 /// (holding `openclaw` and its Node 24), or `None` with a skip note on stderr.
 /// Cached per version for the life of the test process.
@@ -387,7 +441,7 @@ pub fn reference_cli(version: &str) -> Option<ReferenceCli> {
 impl ReferenceCli {
     /// `openclaw` with its Node first on PATH and its own HOME, state dir and
     /// config path under `home`; no gateway variables inherited. It runs in its
-    /// own process group, so [`kill_group`]-style cleanup reaches its children.
+    /// own process group; stop it with [`GroupGuard`] or [`kill_tree`].
     pub fn command(&self, home: &Path) -> Command {
         let mut cmd = Command::new(self.bin_dir.join("openclaw"));
         isolate(&mut cmd, home);
@@ -419,7 +473,7 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let killer = std::thread::spawn(move || {
         if done_rx.recv_timeout(timeout).is_err() {
-            kill_group(pgid);
+            kill_tree(pgid);
         }
     });
     let child = guard.into_inner();
@@ -429,7 +483,8 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
     out
 }
 
-/// Kills a child's process group (the child must lead its own group) on drop.
+/// Kills a child's process group (the child must lead its own group) and all
+/// its descendants on drop.
 pub struct GroupGuard {
     child: Option<Child>,
     pub pgid: u32,
@@ -457,7 +512,7 @@ impl GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            kill_group(self.pgid);
+            kill_tree(self.pgid);
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -539,7 +594,7 @@ impl ReferenceGateway {
 
 impl Drop for ReferenceGateway {
     fn drop(&mut self) {
-        kill_group(self.child.id());
+        kill_tree(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
