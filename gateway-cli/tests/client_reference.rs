@@ -4,138 +4,27 @@
 
 #![allow(clippy::disallowed_methods)] // test harness: real clock for readiness polling
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const INSTALL: &str = "/work/shared/tools/install-reference.sh";
+use tests::process::{free_port, ReferenceGateway};
+
 const TOKEN: &str = "client-test-token";
 
-struct Reference {
-    port: u16,
-    _dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ready(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req =
-        format!("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body.contains("\"ready\":true")
-}
-
-fn start(version: &str) -> Option<Reference> {
-    if !Path::new(INSTALL).exists() {
-        eprintln!("skipping: {INSTALL} not found");
-        return None;
-    }
-    let out = Command::new("bash")
-        .arg(INSTALL)
-        .arg(version)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let bin = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()?
-        .trim()
-        .to_owned();
-    if !out.status.success() || !Path::new(&bin).join("openclaw").exists() {
-        eprintln!("skipping: reference {version} not installable");
-        return None;
-    }
-    let dir = tempfile::tempdir().ok()?;
-    let port = free_port();
-    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
-    // Statics are never dropped, so the gateway cannot be stopped from a Drop at
-    // exit; a supervisor shell in its own process group kills the whole group
-    // (the reference forks a separate gateway process) once this test process is gone.
-    let supervisor = r#"parent=$1; shift; "$@" & child=$!
-        while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
-        kill -- -$$ 2>/dev/null"#;
-    let gateway = Path::new(&bin).join("openclaw");
-    let child = Command::new("bash")
-        .args([
-            "-c",
-            supervisor,
-            "supervisor",
-            &std::process::id().to_string(),
-        ])
-        .arg(&gateway)
-        .args([
-            "gateway",
-            "run",
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "loopback",
-            "--allow-unconfigured",
-        ])
-        .process_group(0)
-        .env("PATH", path)
-        .env("HOME", dir.path())
-        .env("OPENCLAW_STATE_DIR", dir.path().join("state"))
-        .env(
-            "OPENCLAW_CONFIG_PATH",
-            dir.path().join("state/openclaw.json"),
-        )
-        .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let reference = Reference {
-        port,
-        _dir: dir,
-        child,
-    };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if ready(port) {
-            return Some(reference);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    eprintln!("skipping: reference {version} did not become ready");
-    None
-}
-
-fn reference(version: &'static str) -> Option<&'static Reference> {
-    static V4: OnceLock<Option<Reference>> = OnceLock::new();
-    static V3: OnceLock<Option<Reference>> = OnceLock::new();
+/// One reference gateway per version for the whole test binary. Statics are
+/// never dropped: `ReferenceGateway` runs under a supervisor that kills it once
+/// this test process is gone.
+fn reference(version: &'static str) -> Option<&'static ReferenceGateway> {
+    static V4: OnceLock<Option<ReferenceGateway>> = OnceLock::new();
+    static V3: OnceLock<Option<ReferenceGateway>> = OnceLock::new();
     let cell = if version == "v4" { &V4 } else { &V3 };
-    cell.get_or_init(|| start(version)).as_ref()
+    cell.get_or_init(|| ReferenceGateway::start(version, TOKEN))
+        .as_ref()
 }
 
 /// Our CLI, pointed at the reference through env only (as a user would).
-fn ours(r: &Reference, args: &[&str]) -> Output {
+fn ours(r: &ReferenceGateway, args: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_openclaw"))
         .args(args)
@@ -241,7 +130,7 @@ fn v4_logs_and_probe() {
 #[test]
 fn v4_wrong_token_fails_with_exit_1() {
     let Some(r) = reference("v4") else { return };
-    let url = format!("ws://127.0.0.1:{}", r.port);
+    let url = r.url();
     let out = ours(
         r,
         &[

@@ -171,8 +171,14 @@ impl OurGateway {
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         // Drain both pipes for the life of the process (a full pipe would block it).
         for pipe in [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -216,7 +222,10 @@ impl OurGateway {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !readyz(gateway.port) {
             if let Ok(Some(status)) = gateway.child.try_wait() {
-                panic!("our gateway exited ({status}); output:\n{}", gateway.output());
+                panic!(
+                    "our gateway exited ({status}); output:\n{}",
+                    gateway.output()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -323,7 +332,11 @@ pub fn descendants(root: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -453,7 +466,13 @@ impl ReferenceCli {
     }
 
     /// Run to completion, killing the process group after `timeout`.
-    pub fn run(&self, home: &Path, args: &[&str], envs: &[(&str, &str)], timeout: Duration) -> Output {
+    pub fn run(
+        &self,
+        home: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Output {
         let mut cmd = self.command(home);
         cmd.args(args)
             .envs(envs.iter().copied())
@@ -540,9 +559,12 @@ impl ReferenceGateway {
         let bin = install_reference(version)?;
         let dir = tempfile::tempdir().ok()?;
         let port = free_port();
+        // Descendants that left the group (a new session) are found with
+        // `pgrep -P`, each listed before its parent is killed.
         let supervisor = r#"parent=$1; shift; "$@" & child=$!
+            killtree() { local c; for c in $(pgrep -P "$1" 2>/dev/null); do killtree "$c"; done; kill -KILL "$1" 2>/dev/null; }
             while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
-            kill -- -$$ 2>/dev/null"#;
+            killtree "$child"; kill -KILL -- -$$ 2>/dev/null"#;
         let mut cmd = Command::new("bash");
         isolate(&mut cmd, dir.path());
         let child = cmd

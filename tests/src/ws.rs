@@ -34,7 +34,9 @@ fn host_port(url: &str) -> Result<String, String> {
     Ok(rest.split('/').next().unwrap_or(rest).to_owned())
 }
 
-pub(crate) fn incoming(message: Option<Result<Message, impl std::fmt::Display>>) -> Option<Incoming> {
+pub(crate) fn incoming(
+    message: Option<Result<Message, impl std::fmt::Display>>,
+) -> Option<Incoming> {
     match message {
         Some(Ok(Message::Text(text))) => Some(match serde_json::from_str(text.as_str()) {
             Ok(v) => Incoming::Json(v),

@@ -176,8 +176,14 @@ fn broadcasts_reach_every_client_in_order_then_shutdown() {
             s.rounds
         );
         let expected: Vec<u64> = (1..=s.seqs.len() as u64).collect();
-        assert_eq!(s.seqs, expected, "client {i}: seq must be 1, 2, 3, … with no gap");
-        assert!(s.shutdown_before_close, "client {i} got no shutdown event: {s:?}");
+        assert_eq!(
+            s.seqs, expected,
+            "client {i}: seq must be 1, 2, 3, … with no gap"
+        );
+        assert!(
+            s.shutdown_before_close,
+            "client {i} got no shutdown event: {s:?}"
+        );
         assert_eq!(
             s.close,
             Some(Some((1012, "service restart".to_owned()))),

@@ -37,7 +37,9 @@ async fn open_challenged(gw: &OurGateway) -> RawWs {
             assert_eq!(v["event"], "connect.challenge", "{v}");
             assert!(v.get("seq").is_none(), "challenge has no seq: {v}");
             assert!(
-                v["payload"]["nonce"].as_str().is_some_and(|n| !n.is_empty()),
+                v["payload"]["nonce"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty()),
                 "{v}"
             );
         }
@@ -93,7 +95,10 @@ fn wrong_token_closes_1008_after_a_delay() {
         assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
         let message = res["error"]["message"].as_str().unwrap_or_default();
         assert!(message.starts_with("unauthorized"), "{res}");
-        assert_eq!(res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH", "{res}");
+        assert_eq!(
+            res["error"]["details"]["code"], "AUTH_TOKEN_MISMATCH",
+            "{res}"
+        );
         assert_eq!(closed(close).0, 1008);
         assert!(
             elapsed >= Duration::from_millis(200),
@@ -112,7 +117,10 @@ fn protocol_without_overlap_closes_1002() {
         let res = only_response(&frames);
         assert_eq!(res["error"]["code"], "INVALID_REQUEST", "{res}");
         assert_eq!(res["error"]["message"], "protocol mismatch", "{res}");
-        assert_eq!(res["error"]["details"]["code"], "PROTOCOL_MISMATCH", "{res}");
+        assert_eq!(
+            res["error"]["details"]["code"], "PROTOCOL_MISMATCH",
+            "{res}"
+        );
         assert_eq!(closed(close), (1002, "protocol mismatch".to_owned()));
     });
 }
@@ -140,7 +148,10 @@ fn oversized_first_frame_closes_1009() {
         let _ = ws.send_json(&frame).await;
         let (frames, close) = ws.until_close(WAIT).await;
         assert!(frames.is_empty(), "no answer expected: {frames:?}");
-        assert_eq!(closed(close), (1009, "preauth payload too large".to_owned()));
+        assert_eq!(
+            closed(close),
+            (1009, "preauth payload too large".to_owned())
+        );
     });
 }
 

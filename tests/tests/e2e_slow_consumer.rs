@@ -98,7 +98,10 @@ fn stalled_client(max_buffered: Option<usize>, push_bytes: usize, max_growth: us
         let (_, size) = flood(&mut admin, 0, 200, batch).await;
         let (_, size_full) = flood(&mut admin, 200, 64, batch).await;
         let event_size = size.max(size_full);
-        assert!(event_size > 30_000, "presence event only {event_size} bytes");
+        assert!(
+            event_size > 30_000,
+            "presence event only {event_size} bytes"
+        );
         let baseline_kib = gw.rss_kib();
 
         // The stalled client: connects, then reads nothing while the flood runs.

@@ -74,7 +74,15 @@ fn unknown_method_exits_1_with_invalid_request() {
 fn wrong_token_exits_1() {
     let gw = OurGateway::start(GatewayOptions::default());
     let home = tempfile::tempdir().expect("tempdir");
-    let args = ["gateway", "call", "health", "--url", &gw.url(), "--token", "wrong"];
+    let args = [
+        "gateway",
+        "call",
+        "health",
+        "--url",
+        &gw.url(),
+        "--token",
+        "wrong",
+    ];
     let out = our_command(home.path())
         .args(args)
         .output()

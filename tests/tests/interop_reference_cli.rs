@@ -106,7 +106,12 @@ fn gateway_call_with_url_and_token() {
             assert_eq!(out.status.code(), Some(1), "{}", describe(args, out));
             let v = json_stdout(args, out);
             assert_eq!(v["ok"], false, "{}", describe(args, out));
-            assert_eq!(v["error"]["code"], "INVALID_REQUEST", "{}", describe(args, out));
+            assert_eq!(
+                v["error"]["code"],
+                "INVALID_REQUEST",
+                "{}",
+                describe(args, out)
+            );
             assert_eq!(
                 v["error"]["message"],
                 "unknown method: no.such",
@@ -121,7 +126,9 @@ fn gateway_call_with_url_and_token() {
             "health" => assert_eq!(v["ok"], true, "{}", describe(args, out)),
             "status" => assert!(v.is_object(), "{}", describe(args, out)),
             "system-presence" => {
-                let entries = v.as_array().unwrap_or_else(|| panic!("{}", describe(args, out)));
+                let entries = v
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{}", describe(args, out)));
                 assert!(
                     entries.iter().any(|e| e["mode"] == "gateway"),
                     "no gateway entry: {}",
@@ -162,7 +169,12 @@ fn gateway_health_probe_and_health() {
                 assert!(stdout.contains("Reachable: yes"), "{}", describe(args, out));
             }
             ["health", "--json"] => {
-                assert_eq!(json_stdout(args, out)["ok"], true, "{}", describe(args, out));
+                assert_eq!(
+                    json_stdout(args, out)["ok"],
+                    true,
+                    "{}",
+                    describe(args, out)
+                );
             }
             ["health"] => {
                 assert!(stdout.contains("Agents:"), "{}", describe(args, out));
