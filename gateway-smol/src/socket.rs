@@ -89,6 +89,12 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
         "/health" | "/healthz" if probe => {
             http::respond_json(&mut stream, 200, LIVE, head_only).await
         }
+        "/startupz" if probe => {
+            let (status, body) = shared
+                .readiness
+                .startupz(&shared.opts.config.server_version);
+            http::respond_json(&mut stream, status, &body, head_only).await
+        }
         "/readyz" if probe => {
             let (status, body) = shared.readiness.readyz();
             http::respond_json(&mut stream, status, &body, head_only).await

@@ -41,7 +41,8 @@ cpu_secs() { local ticks=0 hz; hz=$(getconf CLK_TCK); for p in $(tree_pids "$1")
 gateway_cmd() {
   case "$1" in
     ours) echo "$bin/openclaw gateway run --port $2 --bind loopback" ;;
-    reference) echo "$ref_bin/openclaw gateway run --port $2 --bind loopback --allow-unconfigured" ;;
+    # The reference's launcher runs `node` from PATH: its own Node 24 must come first.
+    reference) echo "env PATH=$ref_bin:$PATH $ref_bin/openclaw gateway run --port $2 --bind loopback --allow-unconfigured" ;;
   esac
 }
 
