@@ -31,6 +31,20 @@ fn readyz_reports_ready_with_uptime() {
 }
 
 #[test]
+fn startupz_reports_started_with_version() {
+    // `openclaw health` / `openclaw status` of the reference CLI ask for it first.
+    let gw = Gateway::start(&[]);
+    gw.wait_ready();
+    let (status, body) = gw.get("/startupz");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["status"], "started");
+    assert!(v["version"].is_string());
+    assert!(v["uptimeMs"].is_u64());
+}
+
+#[test]
 fn unknown_paths_are_404_and_garbage_is_400() {
     let gw = Gateway::start(&[]);
     assert_eq!(gw.get("/nope").0, 404);

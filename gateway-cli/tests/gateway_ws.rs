@@ -44,6 +44,24 @@ fn handshake_and_calls() {
 }
 
 #[test]
+fn hello_ok_is_flushed_at_once() {
+    // The hello-ok must reach the client immediately, not wait in the socket
+    // buffer for the next frame (a health event may be a second away).
+    let gw = token_gateway();
+    smol::block_on(async {
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            let client = Client::connect(&gw.url(), opts("sekret"))
+                .await
+                .expect("connect");
+            let took = started.elapsed();
+            assert!(took < Duration::from_millis(300), "handshake took {took:?}");
+            client.close().await;
+        }
+    });
+}
+
+#[test]
 fn logs_tail_reads_the_log_file() {
     let gw = token_gateway();
     smol::block_on(async {

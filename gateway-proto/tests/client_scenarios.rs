@@ -217,7 +217,38 @@ fn gap_is_reported_and_last_seq_resets_per_connection() {
             received: 5
         }
     );
-    assert!(matches!(&out[1], ClientOutput::Event { seq: Some(5), .. }));
+    // The gap is followed at once by a refresh of the mirrored state.
+    let refreshes: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            ClientOutput::Send(bytes) => {
+                Some(serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
+            }
+            _ => None,
+        })
+        .map(|frame| {
+            if frame["method"] == "health" {
+                "health"
+            } else {
+                "system-presence"
+            }
+        })
+        .collect();
+    assert_eq!(refreshes, ["health", "system-presence"], "{out:?}");
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, ClientOutput::Event { seq: Some(5), .. })));
+    let health = sim.last_id("health").unwrap();
+    let answered = sim.text(&frames::res_ok(&health, json!({"ok": true})));
+    assert!(
+        matches!(&answered[..], [ClientOutput::Refreshed { method, result: Ok(_) }] if method == "health"),
+        "{answered:?}"
+    );
+    let presence = sim.last_id("system-presence").unwrap();
+    let answered = sim.text(&frames::res_ok(&presence, json!([])));
+    assert!(
+        matches!(&answered[..], [ClientOutput::Refreshed { method, .. }] if method == "system-presence")
+    );
 
     // New connection: seq starts again without a gap.
     sim.closed(1012, "service restart");

@@ -97,6 +97,25 @@ enum WriterEvent {
     PingDue,
 }
 
+/// Flush the socket and tell the hub how many bytes went out.
+async fn flush_and_report<S>(
+    sink: &mut WebSocketSender<S>,
+    unreported: &mut usize,
+    conn: ConnId,
+    shared: &Shared,
+) -> Result<(), ()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    sink.flush().await.map_err(|_| ())?;
+    let bytes = std::mem::take(unreported);
+    shared
+        .hub_tx
+        .send(HubMsg::Sent { conn, bytes })
+        .await
+        .map_err(|_| ())
+}
+
 /// Write the hub's frames in order, report written bytes, keep the socket alive.
 async fn write<S>(
     mut sink: WebSocketSender<S>,
@@ -112,6 +131,17 @@ async fn write<S>(
     let mut ping: Option<smol::Timer> = None;
     let mut unreported = 0usize;
     loop {
+        // Whatever is buffered goes out as soon as nothing else is queued behind
+        // it, whichever kind of message came last (a hello-ok is followed by
+        // `Authenticated`, not by another frame).
+        if unreported > 0
+            && queue.is_empty()
+            && flush_and_report(&mut sink, &mut unreported, conn, shared)
+                .await
+                .is_err()
+        {
+            return;
+        }
         let event = smol::future::or(
             async { WriterEvent::Queue(queue.recv().await.ok()) },
             async {
@@ -137,19 +167,12 @@ async fn write<S>(
                     return;
                 }
                 unreported += len;
-                if queue.is_empty() || unreported >= REPORT_EVERY {
-                    if sink.flush().await.is_err() {
-                        return;
-                    }
-                    let bytes = std::mem::take(&mut unreported);
-                    if shared
-                        .hub_tx
-                        .send(HubMsg::Sent { conn, bytes })
+                if unreported >= REPORT_EVERY
+                    && flush_and_report(&mut sink, &mut unreported, conn, shared)
                         .await
                         .is_err()
-                    {
-                        return;
-                    }
+                {
+                    return;
                 }
             }
             WriterEvent::Queue(Some(ToConn::Close { code, reason })) => {

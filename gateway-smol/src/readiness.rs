@@ -35,6 +35,27 @@ impl Readiness {
         }
     }
 
+    /// `(status, body)` of the `/startupz` answer, which `openclaw health` and
+    /// `openclaw status` ask for before connecting.
+    pub(crate) fn startupz(&self, version: &str) -> (u16, String) {
+        let uptime_ms = self.started.elapsed().as_millis();
+        let version = serde_json::Value::from(version);
+        match self.phase() {
+            Phase::Starting => (
+                503,
+                format!(
+                    r#"{{"ok":false,"status":"starting","version":{version},"uptimeMs":{uptime_ms}}}"#
+                ),
+            ),
+            Phase::Ready | Phase::Draining => (
+                200,
+                format!(
+                    r#"{{"ok":true,"status":"started","version":{version},"uptimeMs":{uptime_ms}}}"#
+                ),
+            ),
+        }
+    }
+
     /// `(status, body)` of the `/readyz` answer.
     pub(crate) fn readyz(&self) -> (u16, String) {
         let uptime_ms = self.started.elapsed().as_millis();

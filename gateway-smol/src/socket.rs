@@ -5,6 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+/// Initial read buffer of a WebSocket connection.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes gathered before the WebSocket layer writes to the socket (the
+/// writer task flushes explicitly after each batch anyway).
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 use async_tungstenite::WebSocketStream;
 use gateway_proto::gateway::Peer;
 use smol::io::AsyncWriteExt;
@@ -59,7 +65,13 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
             ip: remote.ip(),
             is_local: remote.ip().is_loopback() && !upgrade::is_proxied(&head),
         };
+        // Small per-socket buffers: most clients exchange a few hundred bytes
+        // at a time, and the default 128 KiB read + write buffers would make
+        // every idle connection cost a quarter of a megabyte. Larger messages
+        // still work; the buffers grow on demand.
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_message_size(Some(shared.opts.config.limits.max_payload))
             .max_frame_size(Some(shared.opts.config.limits.max_payload));
         let ws = WebSocketStream::from_raw_socket(
@@ -76,6 +88,12 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
     match head.path.as_str() {
         "/health" | "/healthz" if probe => {
             http::respond_json(&mut stream, 200, LIVE, head_only).await
+        }
+        "/startupz" if probe => {
+            let (status, body) = shared
+                .readiness
+                .startupz(&shared.opts.config.server_version);
+            http::respond_json(&mut stream, status, &body, head_only).await
         }
         "/readyz" if probe => {
             let (status, body) = shared.readiness.readyz();

@@ -62,6 +62,9 @@ pub struct ClientConfig {
     pub reconnect: bool,
     /// Requests outstanding at once (queued + in flight); more is refused.
     pub max_pending: usize,
+    /// After a seq gap, request `health` and `system-presence` again and report
+    /// their answers as `ClientOutput::Refreshed`.
+    pub refresh_on_gap: bool,
     /// Wall-clock milliseconds at the `now` given to `new`: device signatures
     /// carry `signedAt`, and the core has no clock of its own.
     pub unix_ms_at_start: u64,
@@ -81,6 +84,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(30),
             reconnect: true,
             max_pending: 1024,
+            refresh_on_gap: true,
             unix_ms_at_start: 0,
         }
     }

@@ -18,6 +18,8 @@ use crate::wire::{encode_request, ErrorShape};
 
 /// The gateway's default; used until `hello-ok` says otherwise.
 const DEFAULT_TICK_INTERVAL_MS: u64 = 30_000;
+/// Deadline of the core's own refresh requests after a gap.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 enum Phase {
@@ -45,6 +47,8 @@ struct Pending {
     timeout: Duration,
     expect_final: bool,
     accepted: bool,
+    /// Issued by the core itself after a gap; answered as `Refreshed`.
+    refresh: bool,
 }
 
 /// One logical client session over a sequence of sockets, as a pure state machine.
@@ -143,6 +147,17 @@ impl ClientConnection {
         opts: RequestOptions,
         now: Instant,
     ) -> Result<RequestId, ClientError> {
+        self.start_request(method, params, opts, false, now)
+    }
+
+    fn start_request<T: Serialize + ?Sized>(
+        &mut self,
+        method: &str,
+        params: Option<&T>,
+        opts: RequestOptions,
+        refresh: bool,
+        now: Instant,
+    ) -> Result<RequestId, ClientError> {
         if matches!(self.phase, Phase::Stopped) {
             return Err(ClientError::Closed);
         }
@@ -173,6 +188,7 @@ impl ClientConnection {
                 timeout,
                 expect_final: opts.expect_final,
                 accepted: false,
+                refresh,
             },
         );
         Ok(id)
@@ -248,13 +264,10 @@ impl ClientConnection {
             self.deadlines.pop_first();
             if let Some(p) = self.pending.remove(&id) {
                 let failure = CallFailure::Timeout {
-                    method: p.method,
+                    method: p.method.clone(),
                     after: p.timeout,
                 };
-                self.out.push_back(ClientOutput::Response {
-                    id,
-                    result: Err(failure),
-                });
+                self.answer(id, p, Err(failure));
             }
         }
         match self.phase {
@@ -338,6 +351,9 @@ impl ClientConnection {
                         expected: last + 1,
                         received: seq,
                     });
+                    if self.config.refresh_on_gap {
+                        self.refresh_after_gap(now);
+                    }
                 }
             }
             self.last_seq = Some(seq);
@@ -484,7 +500,34 @@ impl ClientConnection {
                 payload,
             })
         };
-        self.out.push_back(ClientOutput::Response { id, result });
+        self.answer(id, p, result);
+    }
+
+    /// The one answer a request gets: `Response` for the caller's requests,
+    /// `Refreshed` for the core's own refreshes after a gap.
+    fn answer(&mut self, id: RequestId, pending: Pending, result: Result<Value, CallFailure>) {
+        self.out.push_back(if pending.refresh {
+            ClientOutput::Refreshed {
+                method: pending.method,
+                result,
+            }
+        } else {
+            ClientOutput::Response { id, result }
+        });
+    }
+
+    /// After a gap: fetch again the state a client mirrors (protocol §5).
+    fn refresh_after_gap(&mut self, now: Instant) {
+        let opts = RequestOptions {
+            expect_final: false,
+            timeout: Some(REFRESH_TIMEOUT),
+        };
+        for method in ["health", "system-presence"] {
+            // When the pending table is full the refresh is skipped: the
+            // caller's own requests keep priority, and the Gap output already
+            // told the caller that state is stale.
+            let _ = self.start_request::<Value>(method, None, opts, true, now);
+        }
     }
 
     fn on_hello(&mut self, frame: inbound::Inbound<'_>, now: Instant) {
@@ -596,11 +639,8 @@ impl ClientConnection {
 
     fn fail_all(&mut self, mut failure: impl FnMut() -> CallFailure) {
         self.deadlines.clear();
-        for (id, _) in std::mem::take(&mut self.pending) {
-            self.out.push_back(ClientOutput::Response {
-                id,
-                result: Err(failure()),
-            });
+        for (id, pending) in std::mem::take(&mut self.pending) {
+            self.answer(id, pending, Err(failure()));
         }
     }
 

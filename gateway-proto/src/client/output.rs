@@ -104,8 +104,15 @@ pub enum ClientOutput {
         payload: Value,
         seq: Option<u64>,
     },
-    /// Events were missed: refresh `health` and `system-presence`.
+    /// Events were missed. With `refresh_on_gap` the core has already asked
+    /// for `health` and `system-presence` again; their answers follow as
+    /// `Refreshed`.
     Gap { expected: u64, received: u64 },
+    /// The answer to a refresh the core made after a gap.
+    Refreshed {
+        method: String,
+        result: Result<Value, CallFailure>,
+    },
     /// Open a new socket at `at`, then call `handle_reconnected` (or
     /// `handle_closed` if it cannot be opened).
     Reconnect { at: Instant },

@@ -37,7 +37,7 @@ pub fn decode(data: &[u8]) {
             Err(RequestDecodeError::NotJson) => {}
             Err(RequestDecodeError::Invalid { id, detail }) => {
                 assert!(!detail.is_empty(), "invalid request without a detail");
-                assert!(id.map_or(true, |id| !id.is_empty()));
+                assert!(id.is_none_or(|id| !id.is_empty()));
             }
         }
         let _ = decode_inbound_for(&text, version);
@@ -117,6 +117,120 @@ pub fn gateway(data: &[u8]) {
     sim.check();
 }
 
+/// One `ClientConnection` against a fuzz-scripted gateway: challenges,
+/// hello-oks, answers to real and made-up ids, events with arbitrary seqs,
+/// garbage, closes, reconnects, requests and time steps. The client's own
+/// invariants (each request answered once, nothing after `Disconnected`,
+/// `poll_timeout` never in the past) are checked by `client::testing::Sim`;
+/// at the end, closing the client must leave no request unanswered.
+pub fn client_connection(data: &[u8]) {
+    use crate::client::testing::{frames, Sim};
+    use crate::client::{ClientAuth, ClientConfig, RequestOptions};
+    use serde_json::json;
+    use std::time::Duration;
+
+    let mut reader = ByteReader::new(data);
+    let config = ClientConfig {
+        auth: ClientAuth {
+            token: Some("t".into()),
+            ..ClientAuth::default()
+        },
+        max_pending: 1 + usize::from(reader.below(8)),
+        ..ClientConfig::default()
+    };
+    let mut sim = Sim::new(config, reader.byte());
+    let sent_id = |sim: &Sim, pick: u8| -> String {
+        let ids: Vec<&str> = sim.sent.iter().filter_map(|f| f["id"].as_str()).collect();
+        match ids.len() {
+            0 => "none".to_owned(),
+            n => ids[usize::from(pick) % n].to_owned(),
+        }
+    };
+    for _ in 0..MAX_OPS {
+        if reader.is_empty() {
+            break;
+        }
+        match reader.below(12) {
+            0 => {
+                sim.text(&frames::challenge(if reader.bool() { "n1" } else { "" }));
+            }
+            1 => {
+                let id = sim.last_id("connect").unwrap_or_else(|| "c".to_owned());
+                let tick = u64::from(reader.u16()) * 10;
+                sim.text(&frames::hello_ok(
+                    &id,
+                    3 + u64::from(reader.below(2)),
+                    tick,
+                    None,
+                ));
+            }
+            2 => {
+                let id = sent_id(&sim, reader.byte());
+                sim.text(&frames::res_ok(&id, json!({"ok": true})));
+            }
+            3 => {
+                let id = sent_id(&sim, reader.byte());
+                let code = [
+                    "AUTH_TOKEN_MISMATCH",
+                    "PAIRING_REQUIRED",
+                    "AUTH_RATE_LIMITED",
+                    "X",
+                ][usize::from(reader.below(4))];
+                let error = json!({"code": "INVALID_REQUEST", "message": "no", "details": {"code": code}, "retryAfterMs": reader.u16()});
+                sim.text(
+                    &json!({"type": "res", "id": id, "ok": false, "error": error}).to_string(),
+                );
+            }
+            4 => {
+                let id = sent_id(&sim, reader.byte());
+                sim.text(&frames::res_ok(
+                    &id,
+                    json!({"status": "accepted", "runId": "r"}),
+                ));
+            }
+            5 => {
+                let seq = u64::from(reader.u16());
+                sim.text(&frames::event(
+                    "tick",
+                    json!({"ts": 1}),
+                    reader.bool().then_some(seq),
+                ));
+            }
+            6 => {
+                let garbage =
+                    String::from_utf8_lossy(&[reader.byte(), reader.byte(), reader.byte()])
+                        .into_owned();
+                sim.text(&garbage);
+            }
+            7 => {
+                sim.closed(1000 + u16::from(reader.below(20)), "fuzz");
+            }
+            8 => {
+                sim.reconnected();
+            }
+            9 | 10 => {
+                let opts = RequestOptions {
+                    expect_final: reader.bool(),
+                    timeout: reader
+                        .bool()
+                        .then(|| Duration::from_millis(u64::from(reader.u16()))),
+                };
+                let method = ["health", "agent", "status"][usize::from(reader.below(3))];
+                sim.request(method, None, opts);
+            }
+            _ => {
+                sim.advance(Duration::from_millis(u64::from(reader.millis())));
+            }
+        }
+    }
+    let now = sim.now;
+    sim.client.close(now);
+    sim.drain();
+    for id in sim.issued().clone() {
+        assert!(sim.is_answered(id), "{id} never answered after close");
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
@@ -126,5 +240,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("roundtrip", roundtrip),
     ("server_connection", server_connection),
     ("gateway", gateway),
-    // ("client_connection", client_connection) goes here once `gateway_proto::client` lands.
+    ("client_connection", client_connection),
 ];

@@ -279,7 +279,7 @@ impl GatewaySim {
     fn check_delivery(&self, readers: &[(ConnId, bool)]) {
         for (event, payload) in &self.step_broadcasts {
             for &(conn, read) in readers {
-                let closed = self.conns.get(&conn).map_or(true, |m| m.closed);
+                let closed = self.conns.get(&conn).is_none_or(|m| m.closed);
                 if closed || self.step_slow.contains(&conn) || (event == "presence" && !read) {
                     continue;
                 }
@@ -738,7 +738,7 @@ impl GatewaySim {
                 ));
             }
         } else if let Some(expect) = self.must_close.get(&conn) {
-            let reason_ok = expect.reason.map_or(true, |r| {
+            let reason_ok = expect.reason.is_none_or(|r| {
                 if r.is_empty() {
                     reason.is_empty()
                 } else {
@@ -773,7 +773,7 @@ impl GatewaySim {
     fn end_of_step(&mut self, timed: bool, slow_at_start: &BTreeSet<ConnId>) {
         let max = self.limits.max_buffered_bytes;
         for (&conn, expect) in &self.must_close {
-            let closed = self.conns.get(&conn).map_or(true, |m| m.closed);
+            let closed = self.conns.get(&conn).is_none_or(|m| m.closed);
             if !closed {
                 self.fail(format!("{conn}: model expected close {expect:?}"));
             }

@@ -2,15 +2,13 @@
 //! feeds them to the core, and carries out what the core asks for.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Message, Utf8Bytes};
 use futures_util::StreamExt;
-use gateway_proto::client::{
-    CallFailure, ClientConnection, ClientOutput, RequestId, RequestOptions,
-};
+use gateway_proto::client::{CallFailure, ClientConnection, ClientOutput, RequestId};
 use serde_json::Value;
 use smol::channel::{Receiver, Sender};
 use smol::future::{self, FutureExt};
@@ -22,8 +20,6 @@ use gateway_proto::client::HelloInfo;
 
 enum Waiter {
     Call(Sender<Result<Value, CallError>>),
-    /// A re-fetch after a gap, reported as an event.
-    Refresh(&'static str),
 }
 
 enum Wake {
@@ -42,7 +38,6 @@ pub(crate) struct Driver {
     hello: Option<Sender<Result<HelloInfo, ConnectError>>>,
     waiters: BTreeMap<RequestId, Waiter>,
     reconnect_at: Option<Instant>,
-    refresh_on_gap: bool,
     /// The last close, for `connect` to report when the first handshake fails.
     last_close: (u16, String),
 }
@@ -84,7 +79,6 @@ impl Driver {
             hello: Some(hello),
             waiters: BTreeMap::new(),
             reconnect_at: None,
-            refresh_on_gap: opts.refresh_on_gap,
             last_close: (1006, "connection lost".into()),
         }
     }
@@ -254,9 +248,9 @@ impl Driver {
                 }
                 ClientOutput::Gap { expected, received } => {
                     self.emit(ClientEvent::Gap { expected, received });
-                    if self.refresh_on_gap {
-                        self.refresh();
-                    }
+                }
+                ClientOutput::Refreshed { method, result } => {
+                    self.emit(ClientEvent::Refreshed { method, result });
                 }
                 ClientOutput::Reconnect { at } => {
                     if self.hello.is_some() {
@@ -295,26 +289,7 @@ impl Driver {
             Some(Waiter::Call(reply)) => {
                 let _ = reply.try_send(result.map_err(CallError::Failed));
             }
-            Some(Waiter::Refresh(method)) => self.emit(ClientEvent::Refreshed {
-                method: method.into(),
-                result,
-            }),
             None => {}
-        }
-    }
-
-    fn refresh(&mut self) {
-        let opts = RequestOptions {
-            expect_final: false,
-            timeout: Some(Duration::from_secs(10)),
-        };
-        for method in ["health", "system-presence"] {
-            if let Ok(id) = self
-                .core
-                .request::<Value>(method, None, opts, Instant::now())
-            {
-                self.waiters.insert(id, Waiter::Refresh(method));
-            }
         }
     }
 

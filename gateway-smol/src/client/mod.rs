@@ -99,6 +99,7 @@ impl ClientOptions {
             max_protocol: self.protocol.1,
             request_timeout: self.request_timeout,
             reconnect: self.reconnect,
+            refresh_on_gap: self.refresh_on_gap,
             unix_ms_at_start: unix_ms,
             ..ClientConfig::default()
         }

@@ -36,6 +36,9 @@ pub(super) struct SimClient {
     pub gap_total: u64,
     /// Requests issued and not yet answered.
     pub outstanding: BTreeSet<RequestId>,
+    /// Refreshes the core made after gaps and not yet answered: every gap is
+    /// followed by exactly two (`health`, `system-presence`), each answered once.
+    pub refresh_pending: usize,
     /// `Disconnected` was emitted.
     pub stopped: bool,
     /// May call admin methods (`system-event`).

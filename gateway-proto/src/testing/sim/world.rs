@@ -205,6 +205,7 @@ impl World {
             last_seq: None,
             gap_total: 0,
             outstanding: BTreeSet::new(),
+            refresh_pending: 0,
             stopped: false,
             admin,
             instance_id,
@@ -584,10 +585,17 @@ impl World {
                 client.gap_total += received - expected;
                 client.stats.gaps += 1;
                 client.stats.gap_events += received - expected;
-                // What a correct client does after a gap: refresh the state it mirrors.
+                // The core refreshes the state it mirrors right after a gap.
+                client.refresh_pending += 2;
+            }
+            ClientOutput::Refreshed { .. } => {
+                if client.refresh_pending == 0 {
+                    return Err(format!(
+                        "client {index} got a refresh answer it never asked for"
+                    ));
+                }
+                client.refresh_pending -= 1;
                 client.stats.refreshes += 1;
-                self.request(index, "health", None)?;
-                self.request(index, "system-presence", None)?;
             }
             ClientOutput::Reconnect { at } => {
                 if at < now {
@@ -614,11 +622,12 @@ impl World {
                     return Err(format!("client {} poll_timeout in the past", client.index));
                 }
             }
-            if client.outstanding.len() != client.core.pending_len() {
+            if client.outstanding.len() + client.refresh_pending != client.core.pending_len() {
                 return Err(format!(
-                    "client {}: {} requests outstanding, core holds {}",
+                    "client {}: {} requests and {} refreshes outstanding, core holds {}",
                     client.index,
                     client.outstanding.len(),
+                    client.refresh_pending,
                     client.core.pending_len()
                 ));
             }
@@ -639,7 +648,7 @@ impl World {
         self.advance(Duration::from_secs(120))?;
         self.check()?;
         for client in &self.clients {
-            if !client.outstanding.is_empty() {
+            if !client.outstanding.is_empty() || client.refresh_pending > 0 {
                 return Err(format!(
                     "client {} still waits for {} answers after settling",
                     client.index,

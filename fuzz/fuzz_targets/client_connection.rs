@@ -1,0 +1,6 @@
+#![no_main]
+//! Thin shim: the body is `gateway_proto::testing::fuzz::client_connection`.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| gateway_proto::testing::fuzz::client_connection(data));

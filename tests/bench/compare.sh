@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of our gateway and the reference (Node.js) gateway on
+# this machine, in one run. Writes results/compare.{json,md,svg}.
+#
+#   tests/bench/compare.sh            # full run (about 10 minutes)
+#   QUICK=1 tests/bench/compare.sh    # smaller client counts, for a smoke test
+#
+# Needs npm (the reference is installed by ../shared/tools/install-reference.sh).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+shared="${SHARED_DIR:-$root/../shared}"
+out="$here/results"
+mkdir -p "$out"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+if [ "${QUICK:-0}" = 1 ]; then
+  many=1000; most=2000; rps_secs=3; rounds=5
+else
+  many=1000; most=10000; rps_secs=10; rounds=20
+fi
+token=bench-token
+
+echo "== building (release)" >&2
+(cd "$root" && cargo build --release -q -p gateway-cli -p tests)
+bin="$root/target/release"
+echo "== installing the reference gateway" >&2
+ref_bin="$(bash "$shared/tools/install-reference.sh" v4)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Sum of a value over a process and all its descendants.
+tree_pids() { local p=$1; echo "$p"; for c in $(pgrep -P "$p" 2>/dev/null); do tree_pids "$c"; done; }
+rss_kb() { local sum=0; for p in $(tree_pids "$1"); do
+    v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0); sum=$((sum + ${v:-0})); done; echo "$sum"; }
+cpu_secs() { local ticks=0 hz; hz=$(getconf CLK_TCK); for p in $(tree_pids "$1"); do
+    t=$(awk '{print $14+$15+$16+$17}' "/proc/$p/stat" 2>/dev/null || echo 0); ticks=$((ticks + ${t:-0})); done
+    python3 -c "print(round($ticks/$hz, 2))"; }
+
+# gateway_cmd IMPL PORT: the command line that runs IMPL on PORT.
+gateway_cmd() {
+  case "$1" in
+    ours) echo "$bin/openclaw gateway run --port $2 --bind loopback" ;;
+    # The reference's launcher runs `node` from PATH: its own Node 24 must come first.
+    reference) echo "env PATH=$ref_bin:$PATH $ref_bin/openclaw gateway run --port $2 --bind loopback --allow-unconfigured" ;;
+  esac
+}
+
+# hold_rss PID PORT N: connect N clients, report the gateway's RSS (kB) while all are held.
+hold_rss() {
+  local log; log=$(mktemp)
+  "$bin/loadgen" --url "ws://127.0.0.1:$2" --token "$token" --clients "$3" --mode hold --seconds 600 >"$log" 2>&1 &
+  local lg=$!
+  local waited=0
+  while ! grep -q '^READY' "$log" && kill -0 "$lg" 2>/dev/null && [ $waited -lt 600 ]; do sleep 1; waited=$((waited+1)); done
+  local result=null
+  if grep -q '^READY' "$log"; then sleep 2; result=$(rss_kb "$1"); else echo "   hold $3 failed: $(tail -1 "$log")" >&2; fi
+  kill "$lg" 2>/dev/null || true; wait "$lg" 2>/dev/null || true
+  rm -f "$log"
+  sleep 2
+  echo "$result"
+}
+
+measure() {
+  local impl=$1 state port pid
+  state=$(mktemp -d)
+  export HOME="$state" OPENCLAW_STATE_DIR="$state/state" OPENCLAW_CONFIG_PATH="$state/state/openclaw.json" \
+    OPENCLAW_LOG_FILE="$state/gateway.log" OPENCLAW_GATEWAY_TOKEN="$token" OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP=1000000
+  mkdir -p "$OPENCLAW_STATE_DIR"
+  local runs=3; [ "$impl" = reference ] && runs=2
+  local ready=()
+  for _ in $(seq "$runs"); do
+    port=$(free_port)
+    # shellcheck disable=SC2046
+    ready+=("$("$bin/startup" --port "$port" -- $(gateway_cmd "$impl" "$port") | python3 -c 'import json,sys; print(json.load(sys.stdin)["readyMs"])')")
+  done
+  local ready_ms; ready_ms=$(printf '%s\n' "${ready[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "   $impl: exec to ready ${ready_ms} ms (runs: ${ready[*]})" >&2
+
+  port=$(free_port)
+  # shellcheck disable=SC2046
+  setsid $(gateway_cmd "$impl" "$port") >"$state/stdout.log" 2>&1 &
+  pid=$!
+  local waited=0
+  until curl -sf "http://127.0.0.1:$port/readyz" 2>/dev/null | grep -q '"ready":true'; do
+    sleep 0.2; waited=$((waited+1)); [ $waited -gt 300 ] && { echo "$impl did not become ready" >&2; exit 1; }
+  done
+  sleep 3
+  local idle; idle=$(rss_kb "$pid"); echo "   $impl: idle RSS ${idle} kB" >&2
+  local rss_many; rss_many=$(hold_rss "$pid" "$port" "$many"); echo "   $impl: RSS with $many clients ${rss_many} kB" >&2
+  local rss_most; rss_most=$(hold_rss "$pid" "$port" "$most"); echo "   $impl: RSS with $most clients ${rss_most} kB" >&2
+  local rps; rps=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients 100 --mode rps --seconds "$rps_secs" 2>&1 | tail -1)
+  echo "   $impl: rps $rps" >&2
+  local fan; fan=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$many" --mode fanout --rounds "$rounds" 2>&1 | tail -1)
+  echo "   $impl: fanout $fan" >&2
+  local cpu; cpu=$(cpu_secs "$pid")
+  kill -TERM -- -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  sleep 2; kill -KILL -- -"$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$state"
+  python3 - "$impl" "$ready_ms" "$idle" "$rss_many" "$rss_most" "$rps" "$fan" "$cpu" "$many" "$most" <<'PY'
+import json, sys
+impl, ready, idle, many_rss, most_rss, rps, fan, cpu, many, most = sys.argv[1:]
+def num(s):
+    try: return float(s)
+    except ValueError: return None
+def obj(s):
+    try: return json.loads(s)
+    except ValueError: return {"error": s}
+print(json.dumps({"impl": impl, "readyMs": num(ready), "idleRssKb": num(idle),
+    "rssManyKb": num(many_rss), "rssMostKb": num(most_rss), "many": int(many), "most": int(most),
+    "rps": obj(rps), "fanout": obj(fan), "cpuSeconds": num(cpu)}))
+PY
+}
+
+echo "== ours" >&2
+ours=$(measure ours)
+echo "== reference" >&2
+ref=$(measure reference)
+printf '[%s,%s]\n' "$ours" "$ref" >"$out/compare.json"
+python3 "$here/report.py" "$out/compare.json" "$out/compare.md" "$out/compare.svg"
+cat "$out/compare.md"

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Turn compare.json (from compare.sh) into a Markdown table and an SVG chart."""
+import json
+import sys
+from html import escape
+
+src, md_path, svg_path = sys.argv[1:4]
+ours, ref = json.load(open(src))
+
+
+def get(d, *path):
+    for key in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d if isinstance(d, (int, float)) else None
+
+
+# (label, unit, path, lower_is_better)
+metrics = [
+    ("Exec to ready", "ms", ("readyMs",), True),
+    ("Idle RSS (all processes)", "MB", ("idleRssKb",), True),
+    (f"RSS with {ours['many']:,} clients", "MB", ("rssManyKb",), True),
+    (f"RSS with {ours['most']:,} clients", "MB", ("rssMostKb",), True),
+    ("health round trips/s (100 clients)", "/s", ("rps", "perSecond"), False),
+    ("health p99 latency (100 clients)", "ms", ("rps", "p99Ms"), True),
+    (f"Fan-out p50 to {ours['many']:,} clients", "ms", ("fanout", "p50Ms"), True),
+    (f"Fan-out p99 to {ours['many']:,} clients", "ms", ("fanout", "p99Ms"), True),
+    ("CPU seconds used (whole run)", "s", ("cpuSeconds",), True),
+]
+
+
+def scaled(value, unit, path):
+    if value is None:
+        return None
+    return value / 1024 if unit == "MB" and path[0].endswith("Kb") else value
+
+
+def fmt(value, unit):
+    if value is None:
+        return "failed"
+    if unit == "/s":
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
+
+
+rows = []
+for label, unit, path, lower in metrics:
+    a = scaled(get(ours, *path), unit, path)
+    b = scaled(get(ref, *path), unit, path)
+    ratio = None
+    if a and b:
+        ratio = b / a if lower else a / b
+    rows.append((label, unit, a, b, ratio, lower))
+
+lines = [
+    "| metric | ours | reference | ours is better by |",
+    "|---|---:|---:|---:|",
+]
+for label, unit, a, b, ratio, _ in rows:
+    r = f"{ratio:,.1f}×" if ratio else "n/a"
+    lines.append(f"| {label} | {fmt(a, unit)} | {fmt(b, unit)} | {r} |")
+missing = [get(ours, "fanout", "missing"), get(ref, "fanout", "missing")]
+lines.append("")
+lines.append(f"Fan-out deliveries missing (timed out): ours {missing[0]}, reference {missing[1]}.")
+open(md_path, "w").write("\n".join(lines) + "\n")
+
+# SVG: one group per metric, "ours is better by N×" on a log scale.
+import math
+
+width, row_h, left = 760, 34, 330
+height = 60 + row_h * len(rows)
+max_log = max([math.log10(r) for *_, r, _ in rows if r and r > 1] + [1])
+svg = [
+    f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">',
+    f'<rect width="{width}" height="{height}" fill="white"/>',
+    '<text x="10" y="24" font-size="16" font-weight="bold">Rust gateway vs reference (Node.js), same machine, one run: how many times better</text>',
+]
+for i, (label, unit, a, b, ratio, lower) in enumerate(rows):
+    y = 50 + i * row_h
+    svg.append(f'<text x="10" y="{y + 17}">{escape(label)}</text>')
+    if ratio and ratio > 0:
+        bar = max(2, (width - left - 90) * max(math.log10(ratio), 0.02) / max_log) if ratio > 1 else 2
+        color = "#2b8a3e" if ratio >= 1 else "#c92a2a"
+        svg.append(f'<rect x="{left}" y="{y + 4}" width="{bar:.1f}" height="{row_h - 12}" fill="{color}"/>')
+        svg.append(f'<text x="{left + bar + 6:.1f}" y="{y + 17}">{ratio:,.1f}×</text>')
+    else:
+        svg.append(f'<text x="{left}" y="{y + 17}" fill="#888">n/a</text>')
+svg.append("</svg>")
+open(svg_path, "w").write("\n".join(svg) + "\n")
