@@ -189,23 +189,6 @@ async fn write<S>(
             WriterEvent::Queue(Some(ToConn::Authenticated)) => {
                 guard.take();
                 ping = Some(smol::Timer::interval(shared.opts.ping_interval));
-                // The hub queues hello-ok and then this marker: the frame was
-                // fed but not flushed (the queue was not empty then). Flush it
-                // now, or hello-ok waits in the buffer for the next frame.
-                if unreported > 0 && queue.is_empty() {
-                    if sink.flush().await.is_err() {
-                        return;
-                    }
-                    let bytes = std::mem::take(&mut unreported);
-                    if shared
-                        .hub_tx
-                        .send(HubMsg::Sent { conn, bytes })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
             }
             // The hub dropped this connection (a new generation started).
             WriterEvent::Queue(None) => return,
