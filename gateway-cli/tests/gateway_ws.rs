@@ -122,7 +122,7 @@ fn token_change_in_config_applies_without_restart() {
     gw.wait_ready();
     let config = gw.dir.path().join("state/openclaw.json");
     std::fs::write(&config, r#"{ gateway: { auth: { token: "fresh" } } }"#).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
     smol::block_on(async {
         loop {
             if let Ok(client) = Client::connect(&gw.url(), opts("fresh")).await {
