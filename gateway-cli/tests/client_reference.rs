@@ -49,14 +49,9 @@ fn json_stdout(out: &Output) -> serde_json::Value {
 
 fn check_succeeding_calls(version: &'static str) {
     let Some(r) = reference(version) else { return };
-    // The v3 reference grants no scopes to a device-less connection (our CLI
-    // has no device identity yet), so only scope-free `health` works there.
-    let methods: &[&str] = if version == "v3" {
-        &["health"]
-    } else {
-        &["health", "status", "system-presence"]
-    };
-    for &method in methods {
+    // The v3 reference grants scopes only to paired devices: our CLI signs in
+    // with its device identity and is paired silently on loopback.
+    for method in ["health", "status", "system-presence"] {
         let out = ours(r, &["gateway", "call", method, "--json"]);
         assert!(
             out.status.success(),
@@ -87,13 +82,10 @@ fn check_unknown_method(version: &'static str) {
     assert_eq!(v["error"]["code"], "INVALID_REQUEST", "{v}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("INVALID_REQUEST"), "{stderr}");
-    if version == "v4" {
-        // v3 answers "missing scope: operator.admin" (INVALID_REQUEST there) for a device-less CLI.
-        assert!(
-            stderr.contains("unknown method: no.such.method"),
-            "{stderr}"
-        );
-    }
+    assert!(
+        stderr.contains("unknown method: no.such.method"),
+        "{version}: {stderr}"
+    );
 }
 
 #[test]

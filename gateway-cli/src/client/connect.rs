@@ -88,6 +88,7 @@ impl Session {
             request_timeout: self.timeout,
             reconnect: false,
             refresh_on_gap: false,
+            device: super::identity::device_key(),
             ..ClientOptions::default()
         };
         let connect = Client::connect(&target.url, opts);

@@ -8,6 +8,7 @@
 mod call;
 mod connect;
 mod health;
+mod identity;
 mod logs;
 mod print;
 mod probe;
