@@ -98,6 +98,7 @@ pub(crate) struct Hub<'a> {
     readiness: &'a Readiness,
     /// For effect workers to send their results back.
     outbox: Sender<HubMsg>,
+    executor: std::sync::Arc<smol::Executor<'static>>,
     log_file: Option<PathBuf>,
     restart_expected_ms: u64,
     drain_timeout: Duration,
@@ -113,6 +114,7 @@ impl<'a> Hub<'a> {
         readiness: &'a Readiness,
         outbox: Sender<HubMsg>,
         opts: &crate::ServerOptions,
+        executor: std::sync::Arc<smol::Executor<'static>>,
     ) -> Self {
         Hub {
             gateway,
@@ -120,6 +122,7 @@ impl<'a> Hub<'a> {
             inbox,
             readiness,
             outbox,
+            executor,
             log_file: opts
                 .log_file
                 .clone()
@@ -316,19 +319,22 @@ impl<'a> Hub<'a> {
             } => {
                 let outbox = self.outbox.clone();
                 let path = self.log_file.clone();
-                smol::spawn(async move {
-                    let result = match path {
-                        Some(path) => {
-                            smol::unblock(move || logs::read_slice(&path, cursor, limit, max_bytes))
+                self.executor
+                    .spawn(async move {
+                        let result = match path {
+                            Some(path) => {
+                                smol::unblock(move || {
+                                    logs::read_slice(&path, cursor, limit, max_bytes)
+                                })
                                 .await
-                        }
-                        None => Err("no log file configured".to_string()),
-                    };
-                    let _ = outbox
-                        .send(HubMsg::EffectDone(EffectResult::Logs { token, result }))
-                        .await;
-                })
-                .detach();
+                            }
+                            None => Err("no log file configured".to_string()),
+                        };
+                        let _ = outbox
+                            .send(HubMsg::EffectDone(EffectResult::Logs { token, result }))
+                            .await;
+                    })
+                    .detach();
             }
         }
     }

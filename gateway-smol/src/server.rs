@@ -22,6 +22,11 @@ pub(crate) struct Shared {
     pub(crate) readiness: Readiness,
     pub(crate) preauth: Arc<PreauthLimiter>,
     pub(crate) hub_tx: Sender<HubMsg>,
+    /// Runs every task of this server (hub, connections, signals, effects) on
+    /// the thread that drives `serve`: a frame's trip from the hub to its
+    /// writer and the byte report back are then plain task wake-ups, not
+    /// cross-thread hand-offs (which dominated the cost of a broadcast).
+    pub(crate) executor: Arc<smol::Executor<'static>>,
     /// Connection ids never repeat for the life of the process, so a message from
     /// a connection of an earlier hub generation can never be mistaken for a new one.
     next_conn: AtomicU64,
@@ -101,6 +106,7 @@ impl Server {
             readiness: Readiness::new(started),
             preauth: PreauthLimiter::new(opts.max_preauth_per_ip),
             hub_tx,
+            executor: Arc::new(smol::Executor::new()),
             next_conn: AtomicU64::new(1),
             opts,
         });
@@ -129,6 +135,11 @@ impl Server {
     }
 
     pub async fn serve(self) -> Result<(), Error> {
+        let executor = Arc::clone(&self.shared.executor);
+        executor.run(self.serve_tasks()).await
+    }
+
+    async fn serve_tasks(self) -> Result<(), Error> {
         let Server {
             mut listener,
             shared,
@@ -136,7 +147,10 @@ impl Server {
             signals,
         } = self;
         if let Some(signals) = signals {
-            smol::spawn(signals::forward(signals, shared.hub_tx.clone())).detach();
+            shared
+                .executor
+                .spawn(signals::forward(signals, shared.hub_tx.clone()))
+                .detach();
         }
         let mut config = shared.opts.config.clone();
         loop {
@@ -153,6 +167,7 @@ impl Server {
                 &shared.readiness,
                 shared.hub_tx.clone(),
                 &shared.opts,
+                Arc::clone(&shared.executor),
             );
             // The listener is bound: start-up is over.
             hub.input(Input::Ready);
@@ -194,7 +209,10 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Next {
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
-                smol::spawn(socket::serve(stream, remote, Arc::clone(shared))).detach();
+                shared
+                    .executor
+                    .spawn(socket::serve(stream, remote, Arc::clone(shared)))
+                    .detach();
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.

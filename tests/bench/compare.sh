@@ -118,5 +118,7 @@ ours=$(measure ours)
 echo "== reference" >&2
 ref=$(measure reference)
 printf '[%s,%s]\n' "$ours" "$ref" >"$out/compare.json"
-python3 "$here/report.py" "$out/compare.json" "$out/compare.md" "$out/compare.svg"
+echo "== CLI: openclaw gateway call health, ours vs reference, against our gateway" >&2
+bash "$here/cli_call.sh" 50 10 >"$out/cli_call.json"
+python3 "$here/report.py" "$out/compare.json" "$out/compare.md" "$out/compare.svg" "$out/cli_call.json"
 cat "$out/compare.md"

@@ -5,7 +5,9 @@ import sys
 from html import escape
 
 src, md_path, svg_path = sys.argv[1:4]
+cli_path = sys.argv[4] if len(sys.argv) > 4 else None
 ours, ref = json.load(open(src))
+cli = json.load(open(cli_path)) if cli_path else None
 
 
 def get(d, *path):
@@ -59,6 +61,9 @@ lines = [
     "| metric | ours | reference | ours is better by |",
     "|---|---:|---:|---:|",
 ]
+if cli:
+    a, b = cli.get("oursMedianMs"), cli.get("referenceMedianMs")
+    rows.append(("`openclaw gateway call health`, end to end (median)", "ms", a, b, (b / a) if a and b else None, True))
 for label, unit, a, b, ratio, _ in rows:
     r = f"{ratio:,.1f}×" if ratio else "n/a"
     lines.append(f"| {label} | {fmt(a, unit)} | {fmt(b, unit)} | {r} |")
@@ -70,13 +75,13 @@ open(md_path, "w").write("\n".join(lines) + "\n")
 # SVG: one group per metric, "ours is better by N×" on a log scale.
 import math
 
-width, row_h, left = 760, 34, 330
+width, row_h, left = 900, 34, 400
 height = 60 + row_h * len(rows)
 max_log = max([math.log10(r) for *_, r, _ in rows if r and r > 1] + [1])
 svg = [
     f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">',
     f'<rect width="{width}" height="{height}" fill="white"/>',
-    '<text x="10" y="24" font-size="16" font-weight="bold">Rust gateway vs reference (Node.js), same machine, one run: how many times better</text>',
+    '<text x="10" y="24" font-size="16" font-weight="bold">Ours vs the reference gateway, same machine, one run: times better</text>',
 ]
 for i, (label, unit, a, b, ratio, lower) in enumerate(rows):
     y = 50 + i * row_h
