@@ -93,14 +93,16 @@ measure() {
   echo "   $impl: rps $rps" >&2
   local fan; fan=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$many" --mode fanout --rounds "$rounds" 2>&1 | tail -1)
   echo "   $impl: fanout $fan" >&2
+  local fan_most; fan_most=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$most" --mode fanout --rounds 5 2>&1 | tail -1)
+  echo "   $impl: fanout to $most $fan_most" >&2
   local cpu; cpu=$(cpu_secs "$pid")
   kill -TERM -- -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   sleep 2; kill -KILL -- -"$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$state"
-  python3 - "$impl" "$ready_ms" "$idle" "$rss_many" "$rss_most" "$rps" "$fan" "$cpu" "$many" "$most" <<'PY'
+  python3 - "$impl" "$ready_ms" "$idle" "$rss_many" "$rss_most" "$rps" "$fan" "$cpu" "$many" "$most" "$fan_most" <<'PY'
 import json, sys
-impl, ready, idle, many_rss, most_rss, rps, fan, cpu, many, most = sys.argv[1:]
+impl, ready, idle, many_rss, most_rss, rps, fan, cpu, many, most, fan_most = sys.argv[1:]
 def num(s):
     try: return float(s)
     except ValueError: return None
@@ -109,7 +111,7 @@ def obj(s):
     except ValueError: return {"error": s}
 print(json.dumps({"impl": impl, "readyMs": num(ready), "idleRssKb": num(idle),
     "rssManyKb": num(many_rss), "rssMostKb": num(most_rss), "many": int(many), "most": int(most),
-    "rps": obj(rps), "fanout": obj(fan), "cpuSeconds": num(cpu)}))
+    "rps": obj(rps), "fanout": obj(fan), "fanoutMost": obj(fan_most), "cpuSeconds": num(cpu)}))
 PY
 }
 
