@@ -8,6 +8,12 @@ use gateway_proto::client::{
 };
 use serde_json::json;
 
+/// The one real instant: the start of each test's virtual clock.
+#[allow(clippy::disallowed_methods)]
+fn base() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -33,7 +39,7 @@ fn reconnect_delays(out: &[ClientOutput], sim: &Sim) -> Vec<u64> {
 
 #[test]
 fn handshake_sends_connect_with_nonce_and_credentials() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     assert!(sim.sent.is_empty(), "nothing is sent before the challenge");
     sim.text(&frames::challenge("n-42"));
     let connect = sim.sent.last().unwrap().clone();
@@ -68,7 +74,7 @@ fn device_identity_signs_the_challenge_nonce() {
         unix_ms_at_start: 1_000_000,
         ..config()
     };
-    let mut sim = Sim::new(cfg, 1);
+    let mut sim = Sim::new(cfg, 1, base());
     sim.advance(secs(2));
     sim.text(&frames::challenge("n-7"));
     let d = &sim.sent.last().unwrap()["params"]["device"];
@@ -81,7 +87,7 @@ fn device_identity_signs_the_challenge_nonce() {
 
 #[test]
 fn challenge_timeout_closes_after_15s() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     assert!(sim.advance(secs(14)).is_empty());
     let out = sim.advance(secs(1));
     assert!(
@@ -92,7 +98,7 @@ fn challenge_timeout_closes_after_15s() {
 
 #[test]
 fn requests_before_hello_are_queued_then_answered() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     let id = sim
         .request("health", None, RequestOptions::default())
         .unwrap();
@@ -113,7 +119,7 @@ fn requests_before_hello_are_queued_then_answered() {
 
 #[test]
 fn gateway_error_is_a_failed_response() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(30_000);
     let id = sim
         .request("no.such", None, RequestOptions::default())
@@ -139,7 +145,7 @@ fn gateway_error_is_a_failed_response() {
 
 #[test]
 fn expect_final_two_stage() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(1_000_000);
     let opts = RequestOptions {
         expect_final: true,
@@ -171,7 +177,7 @@ fn expect_final_two_stage() {
 
 #[test]
 fn accepted_without_expect_final_is_the_answer() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(30_000);
     let id = sim
         .request("agent", None, RequestOptions::default())
@@ -183,7 +189,7 @@ fn accepted_without_expect_final_is_the_answer() {
 
 #[test]
 fn deadline_times_out_at_30s() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(1_000_000);
     let id = sim
         .request("status", None, RequestOptions::default())
@@ -205,7 +211,7 @@ fn deadline_times_out_at_30s() {
 
 #[test]
 fn gap_is_reported_and_last_seq_resets_per_connection() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(30_000);
     sim.text(&frames::event("tick", json!({"ts": 1}), Some(1)));
     sim.text(&frames::event("tick", json!({"ts": 2}), Some(2)));
@@ -261,7 +267,7 @@ fn gap_is_reported_and_last_seq_resets_per_connection() {
 
 #[test]
 fn tick_timeout_then_backoff_schedule_and_reset() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(1_000);
     let out = sim.advance(Duration::from_millis(1_999));
     assert!(out.is_empty());
@@ -293,7 +299,7 @@ fn tick_timeout_then_backoff_schedule_and_reset() {
 
 #[test]
 fn inbound_traffic_feeds_the_watchdog() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(1_000);
     for i in 0..10 {
         sim.advance(Duration::from_millis(1_500));
@@ -315,7 +321,7 @@ fn auth_failure_stops_without_retry() {
         "PAIRING_REQUIRED",
         "DEVICE_IDENTITY_REQUIRED",
     ] {
-        let mut sim = Sim::new(config(), 1);
+        let mut sim = Sim::new(config(), 1, base());
         let id = sim
             .request("health", None, RequestOptions::default())
             .unwrap();
@@ -344,7 +350,7 @@ fn auth_failure_stops_without_retry() {
 
 #[test]
 fn rate_limited_retries_after_retry_after_ms() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.text(&frames::challenge("n"));
     let wire = sim.last_id("connect").unwrap();
     let out = sim.text(&frames::res_err(
@@ -366,7 +372,7 @@ fn rate_limited_retries_after_retry_after_ms() {
 
 #[test]
 fn pending_requests_fail_on_close() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(30_000);
     let a = sim
         .request("status", None, RequestOptions::default())
@@ -396,7 +402,7 @@ fn no_reconnect_mode_disconnects_on_refused_socket() {
         reconnect: false,
         ..config()
     };
-    let mut sim = Sim::new(cfg, 1);
+    let mut sim = Sim::new(cfg, 1, base());
     let id = sim
         .request("health", None, RequestOptions::default())
         .unwrap();
@@ -420,7 +426,7 @@ fn max_pending_is_a_typed_error() {
         max_pending: 2,
         ..config()
     };
-    let mut sim = Sim::new(cfg, 1);
+    let mut sim = Sim::new(cfg, 1, base());
     sim.request("a", None, RequestOptions::default()).unwrap();
     sim.request("b", None, RequestOptions::default()).unwrap();
     let err = sim
@@ -432,7 +438,7 @@ fn max_pending_is_a_typed_error() {
 
 #[test]
 fn garbage_and_unknown_frames_are_ignored() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(30_000);
     for text in [
         "",
@@ -450,7 +456,7 @@ fn garbage_and_unknown_frames_are_ignored() {
 
 #[test]
 fn user_close_is_terminal() {
-    let mut sim = Sim::new(config(), 1);
+    let mut sim = Sim::new(config(), 1, base());
     sim.handshake(30_000);
     let id = sim
         .request("status", None, RequestOptions::default())

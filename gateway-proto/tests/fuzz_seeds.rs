@@ -24,7 +24,7 @@ fn every_seed_of_every_target_passes() {
         assert!(!files.is_empty(), "no seeds for {target}");
         for path in files {
             let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let outcome = std::panic::catch_unwind(|| run(&data));
+            let outcome = std::panic::catch_unwind(|| run(&data, base_instant()));
             assert!(outcome.is_ok(), "{target} fails on {}", path.display());
             replayed += 1;
         }
@@ -36,7 +36,7 @@ fn every_seed_of_every_target_passes() {
 fn empty_and_tiny_inputs_pass() {
     for (_, run) in TARGETS {
         for data in [&b""[..], b"\0", b"\xff", b"{", b"\x00\x00\x00\x02"] {
-            run(data);
+            run(data, base_instant());
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The hub's inputs and outputs.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use crate::wire::OutFrame;
 use crate::ConnId;

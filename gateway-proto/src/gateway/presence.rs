@@ -167,52 +167,6 @@ impl Presence {
 mod tests {
     use super::*;
 
-    #[allow(clippy::disallowed_methods)] // one real base instant for the test
-    fn t0() -> Instant {
-        Instant::now()
-    }
-
-    fn entry(ts: u64) -> PresenceEntry {
-        PresenceEntry {
-            ts,
-            ..PresenceEntry::default()
-        }
-    }
-
-    #[test]
-    fn newest_first_bounded_and_expiring() {
-        let now = t0();
-        let own = PresenceEntry {
-            reason: Some("self".into()),
-            ..entry(0)
-        };
-        let mut p = Presence::new(own, Duration::from_secs(300), 2);
-        p.upsert("a".into(), entry(1), now);
-        p.upsert("b".into(), entry(2), now + Duration::from_secs(1));
-        p.upsert("c".into(), entry(3), now + Duration::from_secs(2));
-        let ts: Vec<u64> = p.entries().map(|e| e.ts).collect();
-        assert_eq!(ts, vec![3, 2, 0], "oldest dropped, own entry last");
-        assert!(!p.expire(now + Duration::from_secs(300), |_| false));
-        assert!(p.expire(now + Duration::from_secs(302), |key| key == "c"));
-        assert_eq!(p.len(), 1, "a live entry stays");
-        assert!(p.expire(now + Duration::from_secs(603), |_| false));
-        assert_eq!(p.len(), 0);
-        assert_eq!(p.entries().count(), 1, "own entry never expires");
-    }
-
-    #[test]
-    fn disconnect_marks_reason_and_moves_to_front() {
-        let now = t0();
-        let mut p = Presence::new(entry(0), Duration::from_secs(300), 10);
-        p.upsert("a".into(), entry(1), now);
-        p.upsert("b".into(), entry(2), now);
-        assert!(p.mark_disconnected("a", 9, now));
-        let first = p.entries().next().unwrap();
-        assert_eq!(first.reason.as_deref(), Some("disconnect"));
-        assert_eq!(first.ts, 9);
-        assert!(!p.mark_disconnected("zzz", 9, now));
-    }
-
     #[test]
     fn keys_are_trimmed_and_lowercased() {
         assert_eq!(presence_key("  AbC "), "abc");

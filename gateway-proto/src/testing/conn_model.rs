@@ -2,7 +2,7 @@
 //! answers requests), and a driver that predicts every output of every op
 //! exactly and panics on any difference.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 //! shims), callable from normal tests to replay committed seeds.
 //!
 //! Each function panics on a violated invariant and returns normally otherwise.
+//! The stateful ones take the base `Instant` of their virtual clock from the
+//! caller: the core never reads the clock, not even in its test code.
 
 use std::time::Instant;
 
@@ -16,14 +18,8 @@ use crate::wire::{
 /// Longest op sequence one input drives.
 pub const MAX_OPS: usize = 256;
 
-/// The fuzz functions need one base instant; nothing depends on its value.
-#[allow(clippy::disallowed_methods)]
-fn base_instant() -> Instant {
-    Instant::now()
-}
-
 /// Bytes → every decoder: no panic, and what decodes is well-formed.
-pub fn decode(data: &[u8]) {
+pub fn decode(data: &[u8], _base: Instant) {
     let text = String::from_utf8_lossy(data);
     for version in [ProtocolVersion::V3, ProtocolVersion::V4] {
         match decode_request_for(&text, version) {
@@ -54,7 +50,7 @@ pub fn decode(data: &[u8]) {
 }
 
 /// A decoded request, re-encoded, decodes to the same id, method and params.
-pub fn roundtrip(data: &[u8]) {
+pub fn roundtrip(data: &[u8], _base: Instant) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -89,10 +85,10 @@ pub fn roundtrip(data: &[u8]) {
 }
 
 /// One `ServerConnection`, ops and time steps chosen by the input.
-pub fn server_connection(data: &[u8]) {
+pub fn server_connection(data: &[u8], base: Instant) {
     let mut reader = ByteReader::new(data);
     let params = reader.params();
-    let mut sim = ConnSim::new(params, base_instant());
+    let mut sim = ConnSim::new(params, base);
     for _ in 0..MAX_OPS {
         if reader.is_empty() {
             break;
@@ -103,10 +99,10 @@ pub fn server_connection(data: &[u8]) {
 }
 
 /// The hub with up to four connections, the same ops as the proptest.
-pub fn gateway(data: &[u8]) {
+pub fn gateway(data: &[u8], base: Instant) {
     let mut reader = ByteReader::new(data);
     let params = reader.params();
-    let mut sim = GatewaySim::new(params, base_instant());
+    let mut sim = GatewaySim::new(params, base);
     for _ in 0..MAX_OPS {
         if reader.is_empty() {
             break;
@@ -123,7 +119,7 @@ pub fn gateway(data: &[u8]) {
 /// invariants (each request answered once, nothing after `Disconnected`,
 /// `poll_timeout` never in the past) are checked by `client::testing::Sim`;
 /// at the end, closing the client must leave no request unanswered.
-pub fn client_connection(data: &[u8]) {
+pub fn client_connection(data: &[u8], base: Instant) {
     use crate::client::testing::{frames, Sim};
     use crate::client::{ClientAuth, ClientConfig, RequestOptions};
     use serde_json::json;
@@ -138,7 +134,7 @@ pub fn client_connection(data: &[u8]) {
         max_pending: 1 + usize::from(reader.below(8)),
         ..ClientConfig::default()
     };
-    let mut sim = Sim::new(config, reader.byte());
+    let mut sim = Sim::new(config, reader.byte(), base);
     let sent_id = |sim: &Sim, pick: u8| -> String {
         let ids: Vec<&str> = sim.sent.iter().filter_map(|f| f["id"].as_str()).collect();
         match ids.len() {
@@ -232,7 +228,7 @@ pub fn client_connection(data: &[u8]) {
 }
 
 /// A fuzz target's body.
-pub type Target = fn(&[u8]);
+pub type Target = fn(&[u8], Instant);
 
 /// The fuzz targets by name, for seed replay.
 pub const TARGETS: &[(&str, Target)] = &[

@@ -3,8 +3,8 @@
 //! recorded with its virtual timestamp; clients read everything at once
 //! unless told to stall.
 
+use core::net::IpAddr;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;

@@ -20,8 +20,8 @@
 //! - handshake outcomes (challenge, hello-ok, rejections, close codes) and
 //!   request outcomes (ok or error by scope) match the model.
 
+use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
