@@ -162,26 +162,39 @@ pub fn run_call(args: CallArgs) -> i32 {
     }
 }
 
+/// Resolve the target, then make one parameterless call of `method` with the
+/// scopes it needs.
+fn simple_call(
+    url: Option<&str>,
+    token: Option<&str>,
+    password: Option<&str>,
+    timeout_ms: u64,
+    json: bool,
+    method: &str,
+) -> Result<Value, i32> {
+    let target = target_or_exit(url, token, password, json)?;
+    let timeout = Duration::from_millis(timeout_ms.max(1));
+    let session = Session::cli(scopes_for(method), timeout);
+    call_once(
+        &target,
+        &session,
+        method,
+        None,
+        RequestOptions::default(),
+        json,
+    )
+}
+
 pub fn run_gateway_health(args: GatewayHealthArgs) -> i32 {
-    let target = match target_or_exit(
+    let result = simple_call(
         args.url.as_deref(),
         args.token.as_deref(),
         args.password.as_deref(),
+        args.timeout,
         args.json,
-    ) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let timeout = Duration::from_millis(args.timeout.max(1));
-    let session = Session::cli(scopes_for("health"), timeout);
-    match call_once(
-        &target,
-        &session,
         "health",
-        None,
-        RequestOptions::default(),
-        args.json,
-    ) {
+    );
+    match result {
         Ok(value) => {
             if args.json {
                 print::json(&value);
@@ -195,25 +208,15 @@ pub fn run_gateway_health(args: GatewayHealthArgs) -> i32 {
 }
 
 pub fn run_system_presence(args: SystemPresenceArgs) -> i32 {
-    let target = match target_or_exit(
+    let result = simple_call(
         args.url.as_deref(),
         args.token.as_deref(),
         args.password.as_deref(),
+        args.timeout,
         args.json,
-    ) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let timeout = Duration::from_millis(args.timeout.max(1));
-    let session = Session::cli(scopes_for("system-presence"), timeout);
-    match call_once(
-        &target,
-        &session,
         "system-presence",
-        None,
-        RequestOptions::default(),
-        args.json,
-    ) {
+    );
+    match result {
         Ok(value) => {
             if args.json {
                 print::json(&value);
