@@ -86,6 +86,12 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     if let Some(max) = max_preauth_per_ip {
         opts.max_preauth_per_ip = max as usize;
     }
+    // Test/ops knob (not in the reference): the WebSocket keepalive period
+    // (default 25 s). A connection whose pong has not come back by the next
+    // ping is dropped. The end-to-end keepalive test shortens it.
+    if let Some(ms) = env_number("OPENCLAW_WS_PING_INTERVAL_MS")?.filter(|ms| *ms > 0) {
+        opts.ping_interval = Duration::from_millis(ms);
+    }
     let server = Server::bind(opts).map_err(|e| failure(e.to_string()))?;
     let addr = server.local_addr();
     log::info!(target: "gateway", "listening on ws://{addr} (PID {})", std::process::id());
