@@ -377,7 +377,10 @@ impl StateMachineTest for ClientTest {
 }
 
 prop_state_machine! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000),
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn client_connection_matches_model(sequential 1..60 => ClientTest);
 }
