@@ -1,9 +1,11 @@
 //! One WebSocket connection: a reader feeding the hub and a writer draining the
 //! connection's queue, raced in one task so either ending ends both.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
@@ -97,6 +99,18 @@ enum WriterEvent {
     PingDue,
 }
 
+/// Run one socket write, giving up after `limit`: a peer that keeps its TCP
+/// connection open but stops reading would otherwise block the writer for
+/// ever, and with it the keepalive pings and the core's own close (which is
+/// queued behind the frames that no longer go out).
+async fn within<T, E>(limit: Duration, write: impl Future<Output = Result<T, E>>) -> Result<T, ()> {
+    smol::future::or(async { write.await.map_err(|_| ()) }, async {
+        smol::Timer::after(limit).await;
+        Err(())
+    })
+    .await
+}
+
 /// Flush the socket and tell the hub how many bytes went out.
 async fn flush_and_report<S>(
     sink: &mut WebSocketSender<S>,
@@ -107,13 +121,19 @@ async fn flush_and_report<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    sink.flush().await.map_err(|_| ())?;
+    within(write_deadline(shared), sink.flush()).await?;
     let bytes = std::mem::take(unreported);
     shared
         .hub_tx
         .send(HubMsg::Sent { conn, bytes })
         .await
         .map_err(|_| ())
+}
+
+/// How long one write may make no progress before the peer counts as gone:
+/// two keepalive periods, the same patience a silent peer gets for its pong.
+fn write_deadline(shared: &Shared) -> Duration {
+    shared.opts.ping_interval.saturating_mul(2)
 }
 
 /// Write the hub's frames in order, report written bytes, keep the socket alive.
@@ -163,7 +183,10 @@ async fn write<S>(
                     log::error!(target: "gateway/ws", "{conn}: dropped a non-UTF-8 frame");
                     continue;
                 };
-                if sink.feed(Message::Text(text)).await.is_err() {
+                if within(write_deadline(shared), sink.feed(Message::Text(text)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 unreported += len;
@@ -180,7 +203,13 @@ async fn write<S>(
                     code: CloseCode::from(code),
                     reason: Utf8Bytes::from(reason),
                 };
-                if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                if within(
+                    write_deadline(shared),
+                    sink.send(Message::Close(Some(frame))),
+                )
+                .await
+                .is_ok()
+                {
                     // Give the peer a moment to answer; the reader ends on its close.
                     smol::Timer::after(shared.opts.close_linger).await;
                 }
@@ -197,7 +226,13 @@ async fn write<S>(
                     log::info!(target: "gateway/ws", "{conn}: no pong within {:?}; closing", shared.opts.ping_interval);
                     return;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if within(
+                    write_deadline(shared),
+                    sink.send(Message::Ping(Default::default())),
+                )
+                .await
+                .is_err()
+                {
                     return;
                 }
             }

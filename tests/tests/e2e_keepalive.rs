@@ -91,3 +91,33 @@ fn a_client_that_keeps_reading_stays_connected() {
         }
     });
 }
+
+#[test]
+fn a_stalled_client_under_load_is_dropped() {
+    // The client stops reading while broadcasts keep coming. Whichever comes
+    // first, the missing pong or (once its socket buffers are full) the write
+    // deadline of two ping intervals, the gateway must drop the socket rather
+    // than keep a writer, and its queue, for a peer that no longer reads.
+    let gw = gateway();
+    smol::block_on(async {
+        let mut stalled = authenticated(&gw).await;
+        let mut admin = tests::load::Conn::open(&gw.target(), &["operator.admin"])
+            .await
+            .expect("admin");
+        // Presence events grow to ~40 KB as the list fills to 200 entries:
+        // far more than loopback socket buffers hold.
+        for i in 0..800 {
+            let params = json!({"text": "load", "instanceId": format!("load-{}", i % 200)});
+            admin
+                .call("system-event", params)
+                .await
+                .expect("system-event");
+        }
+        smol::Timer::after(Duration::from_millis(PING_MS * 4)).await;
+        let (_, close) = stalled.until_close(WAIT).await;
+        assert!(
+            close.is_some(),
+            "the gateway kept writing to a client that stopped reading"
+        );
+    });
+}
