@@ -98,12 +98,7 @@ impl Gateway {
     }
 
     /// Run `f` on a connection, then collect what it emitted.
-    pub(super) fn with_conn(
-        &mut self,
-        conn: ConnId,
-        _now: Instant,
-        f: impl FnOnce(&mut ConnEntry),
-    ) {
+    pub(super) fn with_conn(&mut self, conn: ConnId, f: impl FnOnce(&mut ConnEntry)) {
         if let Some(entry) = self.conns.get_mut(&conn) {
             f(entry);
             self.sync_conn(conn);

@@ -75,8 +75,12 @@ pub fn event_scope(event: &str) -> Option<Scope> {
 }
 
 /// Events skipped (rather than closing the connection) for a slow consumer.
+/// `shutdown` is skipped too: the 1012 close that follows it says the same,
+/// and a slow client then still learns it was a restart, not a policy close.
 pub fn event_droppable(event: &str) -> bool {
-    matches!(event, "presence" | "tick") || event.contains(".pair.") || event == "chat.delta"
+    matches!(event, "presence" | "tick" | "shutdown")
+        || event.contains(".pair.")
+        || event == "chat.delta"
 }
 
 /// Look a method up. Unknown methods count as admin-only.

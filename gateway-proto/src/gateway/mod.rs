@@ -113,6 +113,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config, seed: [u8; 32], now: Instant, unix_ms: u64) -> Self {
         let mut rng = Rng::from_seed(seed);
+        let first_effect_token = rng.next_u64() >> 1;
         let boot_id = rng.uuid_v4();
         let own = own_presence(&config, &boot_id, unix_ms);
         let presence = Presence::new(own, config.limits.presence_ttl, config.limits.presence_max);
@@ -150,7 +151,10 @@ impl Gateway {
             },
             timers,
             pending_effects: BTreeMap::new(),
-            next_effect_token: 1,
+            // Effect results may outlive a hub (the runtime keeps its workers
+            // across an in-process restart): start each hub's tokens at a
+            // random point so a late result cannot match a new request.
+            next_effect_token: first_effect_token,
             out: VecDeque::new(),
             buf: Vec::with_capacity(4096),
             forced_nonce: None,
@@ -163,11 +167,9 @@ impl Gateway {
         match input {
             Input::Opened { conn, peer } => self.on_opened(conn, peer, now),
             Input::Text { conn, text } => self.on_text(conn, text, now),
-            Input::Binary { conn, .. } => {
-                self.with_conn(conn, now, |entry| entry.conn.handle_binary())
-            }
+            Input::Binary { conn, .. } => self.with_conn(conn, |entry| entry.conn.handle_binary()),
             Input::Sent { conn, bytes } => {
-                self.with_conn(conn, now, |entry| entry.conn.handle_sent(bytes))
+                self.with_conn(conn, |entry| entry.conn.handle_sent(bytes))
             }
             Input::Closed { conn } => self.on_closed(conn, now),
             Input::Ready => self.ready = true,
@@ -190,7 +192,7 @@ impl Gateway {
             if let Some(entry) = self.conns.get_mut(&conn) {
                 entry.deadline = None;
             }
-            self.with_conn(conn, now, |entry| entry.conn.handle_timeout(now));
+            self.with_conn(conn, |entry| entry.conn.handle_timeout(now));
         }
         if self.shutting_down {
             return;
@@ -339,10 +341,7 @@ impl Gateway {
     }
 
     fn rebuild_presence_json(&mut self) {
-        let json = self.presence.to_json();
-        let raw = RawValue::from_string(json)
-            .unwrap_or_else(|_| health::to_raw(&serde_json::Value::Array(vec![])));
-        self.presence_json = Arc::from(raw);
+        self.presence_json = Arc::from(self.presence.to_raw());
     }
 
     /// Presence changed: new version, new JSON, broadcast.

@@ -157,9 +157,13 @@ impl Presence {
             .chain(std::iter::once(&self.own))
     }
 
-    pub fn to_json(&self) -> String {
+    /// The wire list as raw JSON, serialized once (no re-parse).
+    pub fn to_raw(&self) -> Box<serde_json::value::RawValue> {
         let list: Vec<&PresenceEntry> = self.entries().collect();
-        serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned())
+        // A list of plain structs always serializes; the fallback keeps the type total.
+        serde_json::value::to_raw_value(&list).unwrap_or_else(|_| {
+            serde_json::value::RawValue::from_string("[]".to_owned()).expect("[] is JSON")
+        })
     }
 }
 
