@@ -30,6 +30,7 @@ pub(crate) async fn run<S>(
     remote: SocketAddr,
     peer: Peer,
     guard: PreauthGuard,
+    authenticated: Arc<AtomicBool>,
     shared: Arc<Shared>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -54,7 +55,15 @@ pub(crate) async fn run<S>(
     let awaiting_pong = AtomicBool::new(false);
     smol::future::or(
         read(stream, conn, &shared.hub_tx, &awaiting_pong),
-        write(sink, rx, conn, &shared, &awaiting_pong, guard),
+        write(
+            sink,
+            rx,
+            conn,
+            &shared,
+            &awaiting_pong,
+            guard,
+            &authenticated,
+        ),
     )
     .await;
     let _ = shared.hub_tx.send(HubMsg::Closed { conn }).await;
@@ -144,6 +153,7 @@ async fn write<S>(
     shared: &Shared,
     awaiting_pong: &AtomicBool,
     guard: PreauthGuard,
+    authenticated: &AtomicBool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -216,6 +226,8 @@ async fn write<S>(
                 return;
             }
             WriterEvent::Queue(Some(ToConn::Authenticated)) => {
+                // Lift the pre-auth read budget and give back the pre-auth slot.
+                authenticated.store(true, Ordering::Relaxed);
                 guard.take();
                 ping = Some(smol::Timer::interval(shared.opts.ping_interval));
             }

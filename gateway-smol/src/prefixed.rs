@@ -1,16 +1,65 @@
 //! A socket with some already-read bytes in front (bytes that arrived right
-//! behind the HTTP head are the start of the WebSocket stream).
+//! behind the HTTP head are the start of the WebSocket stream), and a budget
+//! on what an unauthenticated peer may send.
+//!
+//! The WebSocket layer accepts messages up to `maxPayload` (25 MiB) and only
+//! then hands them over; the core refuses anything over 64 KiB before the
+//! handshake, but only once it has the whole message. The budget stops the
+//! reading well before that: an unauthenticated socket may deliver at most
+//! [`PreauthBudget::limit`] bytes in all, then the read fails and the socket
+//! is dropped, so pre-auth memory stays small whatever a peer sends.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use smol::io::{AsyncRead, AsyncWrite};
+
+/// Bytes an unauthenticated peer may still send; unlimited once the
+/// connection is authenticated.
+pub(crate) struct PreauthBudget {
+    authenticated: Arc<AtomicBool>,
+    remaining: usize,
+}
+
+impl PreauthBudget {
+    /// Room for one first frame at the core's pre-auth limit (which the core
+    /// answers with its own 1009 close), its framing, and a few control frames.
+    pub(crate) fn limit(max_preauth_payload: usize) -> usize {
+        max_preauth_payload.saturating_mul(2).saturating_add(4096)
+    }
+
+    pub(crate) fn new(max_preauth_payload: usize, authenticated: Arc<AtomicBool>) -> Self {
+        PreauthBudget {
+            authenticated,
+            remaining: Self::limit(max_preauth_payload),
+        }
+    }
+
+    /// Account for `n` bytes read; an error once an unauthenticated peer is over budget.
+    fn spend(&mut self, n: usize) -> io::Result<()> {
+        if self.authenticated.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match self.remaining.checked_sub(n) {
+            Some(left) => {
+                self.remaining = left;
+                Ok(())
+            }
+            None => Err(io::Error::other(
+                "unauthenticated peer sent more than the pre-auth limit",
+            )),
+        }
+    }
+}
 
 pub(crate) struct Prefixed<S> {
     prefix: Vec<u8>,
     pos: usize,
     inner: S,
+    budget: Option<PreauthBudget>,
 }
 
 impl<S> Prefixed<S> {
@@ -19,7 +68,13 @@ impl<S> Prefixed<S> {
             prefix,
             pos: 0,
             inner,
+            budget: None,
         }
+    }
+
+    pub(crate) fn with_budget(mut self, budget: PreauthBudget) -> Self {
+        self.budget = Some(budget);
+        self
     }
 }
 
@@ -30,7 +85,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.pos < this.prefix.len() {
+        let read = if this.pos < this.prefix.len() {
             let n = buf.len().min(this.prefix.len() - this.pos);
             buf[..n].copy_from_slice(&this.prefix[this.pos..this.pos + n]);
             this.pos += n;
@@ -38,9 +93,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
                 this.prefix = Vec::new();
                 this.pos = 0;
             }
-            return Poll::Ready(Ok(n));
+            Poll::Ready(Ok(n))
+        } else {
+            Pin::new(&mut this.inner).poll_read(cx, buf)
+        };
+        match (read, this.budget.as_mut()) {
+            (Poll::Ready(Ok(n)), Some(budget)) => Poll::Ready(budget.spend(n).map(|()| n)),
+            (read, _) => read,
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }
 
@@ -59,5 +119,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_refuses_an_unauthenticated_flood_but_not_an_authenticated_one() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut budget = PreauthBudget::new(100, Arc::clone(&flag));
+        assert!(budget.spend(PreauthBudget::limit(100)).is_ok());
+        assert!(budget.spend(1).is_err());
+        flag.store(true, Ordering::Relaxed);
+        assert!(budget.spend(1 << 30).is_ok());
     }
 }

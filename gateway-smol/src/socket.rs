@@ -2,6 +2,7 @@
 //! or upgrade it to a WebSocket connection.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -17,7 +18,7 @@ use smol::io::AsyncWriteExt;
 use smol::net::TcpStream;
 
 use crate::http::{self, HeadError};
-use crate::prefixed::Prefixed;
+use crate::prefixed::{PreauthBudget, Prefixed};
 use crate::readiness::Phase;
 use crate::server::Shared;
 use crate::{conn, upgrade};
@@ -74,13 +75,18 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
             .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_message_size(Some(shared.opts.config.limits.max_payload))
             .max_frame_size(Some(shared.opts.config.limits.max_payload));
+        let authenticated = Arc::new(AtomicBool::new(false));
+        let budget = PreauthBudget::new(
+            shared.opts.config.limits.max_preauth_payload,
+            Arc::clone(&authenticated),
+        );
         let ws = WebSocketStream::from_raw_socket(
-            Prefixed::new(rest, stream),
+            Prefixed::new(rest, stream).with_budget(budget),
             Role::Server,
             Some(config),
         )
         .await;
-        return conn::run(ws, remote, peer, guard, shared).await;
+        return conn::run(ws, remote, peer, guard, authenticated, shared).await;
     }
 
     let probe = matches!(head.method.as_str(), "GET" | "HEAD");

@@ -235,3 +235,46 @@ fn hello_ok_is_not_held_back_on_back_to_back_connects() {
         }
     });
 }
+
+#[test]
+fn huge_preauth_frames_are_cut_off_without_buffering() {
+    // Far over the 64 KiB pre-auth limit, on several sockets at once: the
+    // gateway stops reading an unauthenticated socket after a small budget
+    // instead of buffering each message up to maxPayload (25 MiB) first.
+    let gw = gateway();
+    // Peak RSS: large buffers are unmapped when freed, so only the high-water
+    // mark shows what was held.
+    let peak_kib = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before = peak_kib(gw.pid());
+    smol::block_on(async {
+        let sockets: Vec<_> = (0..8)
+            .map(|_| {
+                let url = gw.url();
+                smol::spawn(async move {
+                    let mut ws = RawWs::open(&url).await.expect("open");
+                    let mut frame = connect_frame(4, 4, TOKEN);
+                    frame["params"]["userAgent"] = Value::String("x".repeat(20 * 1024 * 1024));
+                    // The gateway drops the socket while this is still being written.
+                    let _ = ws.send_json(&frame).await;
+                    let (_, close) = ws.until_close(WAIT).await;
+                    assert!(close.is_some(), "the oversized socket stayed open");
+                })
+            })
+            .collect();
+        for socket in sockets {
+            socket.await;
+        }
+    });
+    let grown_mib = peak_kib(gw.pid()).saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 40,
+        "peak RSS grew by {grown_mib} MiB for 8 × 20 MiB pre-auth frames"
+    );
+}
