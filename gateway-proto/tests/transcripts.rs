@@ -43,10 +43,9 @@ fn base_instant() -> Instant {
     Instant::now()
 }
 
-/// Replay a transcript: same token ("test"), same challenge nonce and clock
-/// (so captured device signatures verify), client frames at their times.
-fn replay(version: &str, name: &str, configure: impl FnOnce(&mut Config)) -> Option<Replay> {
-    let transcript = load(version, name)?;
+/// A gateway with the reference's token ("test"), the transcript's challenge
+/// nonce and clock, and connection `CONN` opened from loopback.
+fn harness_for(transcript: &Transcript, configure: impl FnOnce(&mut Config)) -> Harness {
     let (nonce, ts) = transcript.challenge().expect("transcript has a challenge");
     let mut config = Config {
         auth: AuthConfig::Token("test".into()),
@@ -57,6 +56,14 @@ fn replay(version: &str, name: &str, configure: impl FnOnce(&mut Config)) -> Opt
     let mut harness = Harness::new(config, base_instant(), ts);
     harness.gateway.force_next_nonce(nonce);
     harness.open(CONN, "127.0.0.1");
+    harness
+}
+
+/// Replay a transcript: same token ("test"), same challenge nonce and clock
+/// (so captured device signatures verify), client frames at their times.
+fn replay(version: &str, name: &str, configure: impl FnOnce(&mut Config)) -> Option<Replay> {
+    let transcript = load(version, name)?;
+    let mut harness = harness_for(&transcript, configure);
     let client_close = transcript.client_close_at();
     let mut closed_by_client = false;
     for line in &transcript.lines {
@@ -371,17 +378,7 @@ fn protocol_mismatch_for_v1_v2() {
     let Some(transcript) = load("v4-server", "p3-cli") else {
         return;
     };
-    let (nonce, ts) = transcript.challenge().unwrap();
-    let mut harness = Harness::new(
-        Config {
-            auth: AuthConfig::Token("test".into()),
-            ..Config::default()
-        },
-        base_instant(),
-        ts,
-    );
-    harness.gateway.force_next_nonce(nonce);
-    harness.open(CONN, "127.0.0.1");
+    let mut harness = harness_for(&transcript, |_| {});
     let TranscriptLine::Send { raw, .. } = transcript
         .lines
         .iter()
@@ -428,17 +425,7 @@ fn shutdown_replay(version: &str) -> Option<Replay> {
             _ => None,
         })
         .expect("shutdown in transcript");
-    let (nonce, ts) = transcript.challenge().unwrap();
-    let mut harness = Harness::new(
-        Config {
-            auth: AuthConfig::Token("test".into()),
-            ..Config::default()
-        },
-        base_instant(),
-        ts,
-    );
-    harness.gateway.force_next_nonce(nonce);
-    harness.open(CONN, "127.0.0.1");
+    let mut harness = harness_for(&transcript, |_| {});
     for line in &transcript.lines {
         if let TranscriptLine::Send { t, raw } = line {
             if *t < shutdown_at {

@@ -163,18 +163,23 @@ pub fn run_call(args: CallArgs) -> i32 {
 }
 
 /// Resolve the target, then make one parameterless call of `method` with the
-/// scopes it needs.
-fn simple_call(
+/// scopes it needs, as the CLI, or as a backend client named `backend` (what
+/// the reference's `health`/`status` connect as).
+pub(crate) fn simple_call(
     url: Option<&str>,
     token: Option<&str>,
     password: Option<&str>,
     timeout_ms: u64,
     json: bool,
     method: &str,
+    backend: Option<&str>,
 ) -> Result<Value, i32> {
     let target = target_or_exit(url, token, password, json)?;
     let timeout = Duration::from_millis(timeout_ms.max(1));
-    let session = Session::cli(scopes_for(method), timeout);
+    let session = match backend {
+        Some(display_name) => Session::backend(display_name, scopes_for(method), timeout),
+        None => Session::cli(scopes_for(method), timeout),
+    };
     call_once(
         &target,
         &session,
@@ -193,6 +198,7 @@ pub fn run_gateway_health(args: GatewayHealthArgs) -> i32 {
         args.timeout,
         args.json,
         "health",
+        None,
     );
     match result {
         Ok(value) => {
@@ -215,6 +221,7 @@ pub fn run_system_presence(args: SystemPresenceArgs) -> i32 {
         args.timeout,
         args.json,
         "system-presence",
+        None,
     );
     match result {
         Ok(value) => {

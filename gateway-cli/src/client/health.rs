@@ -1,13 +1,9 @@
 //! `health` and `status`: the snapshot, as JSON or a short summary.
 
-use std::time::Duration;
-
 use argh::FromArgs;
-use gateway_proto::client::RequestOptions;
 use serde_json::Value;
 
-use super::call::{call_once, target_or_exit};
-use super::connect::{scopes_for, Session};
+use super::call::simple_call;
 use super::print;
 
 /// Show gateway health.
@@ -34,18 +30,9 @@ pub struct StatusArgs {
     pub timeout: u64,
 }
 
+/// `health` and `status` connect as a backend client, as the reference CLI does.
 fn fetch(method: &str, display: &str, timeout_ms: u64, json: bool) -> Result<Value, i32> {
-    let target = target_or_exit(None, None, None, json)?;
-    let timeout = Duration::from_millis(timeout_ms.max(1));
-    let session = Session::backend(display, scopes_for(method), timeout);
-    call_once(
-        &target,
-        &session,
-        method,
-        None,
-        RequestOptions::default(),
-        json,
-    )
+    simple_call(None, None, None, timeout_ms, json, method, Some(display))
 }
 
 pub fn run_health(args: HealthArgs) -> i32 {
