@@ -1,6 +1,7 @@
 //! The keys of `openclaw.json` (JSON5) that the gateway reads, with the
 //! reference's names: `gateway.port`, `gateway.bind`, `gateway.customBindHost`,
-//! `gateway.auth.{mode,token,password}`.
+//! `gateway.auth.{mode,token,password}`,
+//! `gateway.controlUi.{allowedOrigins,dangerouslyAllowHostHeaderOriginFallback}`.
 
 use std::path::Path;
 
@@ -14,6 +15,10 @@ pub struct ConfigFile {
     pub auth_mode: Option<String>,
     pub token: Option<String>,
     pub password: Option<String>,
+    /// `gateway.controlUi.allowedOrigins`: browser origins allowed to connect.
+    pub allowed_origins: Vec<String>,
+    /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
+    pub allow_host_header_origin_fallback: bool,
 }
 
 /// Read and check the file; a missing file is an empty configuration.
@@ -54,7 +59,37 @@ pub fn parse(text: &str) -> Result<ConfigFile, String> {
                 .ok_or("gateway.port must be an integer between 1 and 65535")?,
         ),
     };
+    let control_ui = match gateway.get("controlUi") {
+        None | Some(Value::Null) => None,
+        Some(c @ Value::Object(_)) => Some(c),
+        Some(_) => return Err("gateway.controlUi must be an object".into()),
+    };
+    let allowed_origins = match control_ui.and_then(|c| c.get("allowedOrigins")) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(origin) => Ok(origin.trim().to_string()),
+                _ => Err("gateway.controlUi.allowedOrigins must be a list of strings"),
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|origin| !origin.is_empty())
+            .collect(),
+        Some(_) => return Err("gateway.controlUi.allowedOrigins must be a list of strings".into()),
+    };
+    let allow_host_header_origin_fallback =
+        match control_ui.and_then(|c| c.get("dangerouslyAllowHostHeaderOriginFallback")) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(
+                "gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback must be true or false"
+                    .into(),
+            ),
+        };
     Ok(ConfigFile {
+        allowed_origins,
+        allow_host_header_origin_fallback,
         port,
         bind: string(gateway, "bind", "gateway.bind")?,
         custom_bind_host: string(gateway, "customBindHost", "gateway.customBindHost")?,
@@ -102,6 +137,19 @@ mod tests {
         assert_eq!(c.auth_mode.as_deref(), Some("token"));
         assert_eq!(c.token.as_deref(), Some("abc"));
         assert_eq!(c.password, None);
+    }
+
+    #[test]
+    fn reads_the_control_ui_origin_rules() {
+        let c = parse(
+            "{ gateway: { controlUi: { allowedOrigins: ['https://ui.example', ' '], \
+             dangerouslyAllowHostHeaderOriginFallback: true } } }",
+        )
+        .unwrap();
+        assert_eq!(c.allowed_origins, vec!["https://ui.example".to_string()]);
+        assert!(c.allow_host_header_origin_fallback);
+        assert!(parse("{ gateway: { controlUi: { allowedOrigins: 'x' } } }").is_err());
+        assert!(parse("{ gateway: { controlUi: { allowedOrigins: [1] } } }").is_err());
     }
 
     #[test]

@@ -132,6 +132,7 @@ impl HubConfig {
         let path_string = |p: &Path| p.display().to_string();
         Config {
             auth: settings.auth.clone(),
+            origin_policy: settings.origin_policy.clone(),
             limits: self.limits.clone(),
             host: self.host.clone(),
             config_path: Some(path_string(&self.config_path)),

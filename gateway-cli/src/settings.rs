@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use gateway_proto::gateway::AuthConfig;
+use gateway_proto::gateway::{AuthConfig, OriginPolicy};
 
 use crate::config_file::ConfigFile;
 
@@ -84,6 +84,8 @@ pub struct Settings {
     /// The bind mode's name, for messages.
     pub bind: String,
     pub auth: AuthConfig,
+    /// Which browser origins may connect (`gateway.controlUi`).
+    pub origin_policy: OriginPolicy,
 }
 
 pub fn resolve(
@@ -160,6 +162,10 @@ pub fn resolve(
         addr: SocketAddr::new(ip, port),
         bind,
         auth,
+        origin_policy: OriginPolicy {
+            allowed_origins: file.allowed_origins.clone(),
+            allow_host_header_fallback: file.allow_host_header_origin_fallback,
+        },
     })
 }
 

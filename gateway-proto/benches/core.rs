@@ -47,10 +47,7 @@ fn connected_gateway(now: Instant) -> Gateway {
         ..Config::default()
     };
     let mut gateway = Gateway::new(config, [1; 32], now, 1_700_000_000_000);
-    let peer = Peer {
-        ip: "127.0.0.1".parse().expect("literal address"),
-        is_local: true,
-    };
+    let peer = Peer::new("127.0.0.1".parse().expect("literal address"), true);
     gateway.handle_input(Input::Opened { conn: CONN, peer }, now);
     let connect = r#"{"type":"req","id":"c1","method":"connect","params":{"minProtocol":4,"maxProtocol":4,"client":{"id":"cli","version":"1.0.0","platform":"linux","mode":"cli"},"role":"operator","scopes":["operator.admin"],"auth":{"token":"bench-token"}}}"#;
     gateway.handle_input(

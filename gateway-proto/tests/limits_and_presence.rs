@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use gateway_proto::gateway::{Presence, PresenceEntry};
-use gateway_proto::server::AuthRateLimiter;
+use gateway_proto::server::{AuthRateLimiter, RateLimitKey};
 
 trait NowForTests {
     fn now_for_tests() -> Instant;
@@ -19,29 +19,134 @@ impl NowForTests for Instant {
     }
 }
 
+fn key(ip: &str) -> RateLimitKey {
+    RateLimitKey::for_client(ip.parse().unwrap(), None)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
 #[test]
 fn limiter_blocks_after_max_failures_then_forgets() {
     let t0 = Instant::now_for_tests();
-    let ip: IpAddr = "10.0.0.1".parse().unwrap();
+    let ip = key("10.0.0.1");
     let mut limiter = AuthRateLimiter::new(3, Duration::from_secs(60), Duration::from_secs(300));
     for _ in 0..3 {
-        assert!(limiter.blocked_for(ip, t0).is_none());
-        limiter.record_failure(ip, t0);
+        assert!(limiter.blocked_for(&ip, t0).is_none());
+        limiter.record_failure(&ip, t0);
     }
     assert_eq!(
-        limiter.blocked_for(ip, t0 + Duration::from_secs(10)),
+        limiter.blocked_for(&ip, t0 + Duration::from_secs(10)),
         Some(Duration::from_secs(290))
     );
     assert!(limiter
-        .blocked_for(ip, t0 + Duration::from_secs(300))
+        .blocked_for(&ip, t0 + Duration::from_secs(300))
         .is_none());
-    let local: IpAddr = "127.0.0.1".parse().unwrap();
+    let local = key("127.0.0.1");
     for _ in 0..10 {
-        limiter.record_failure(local, t0);
+        limiter.record_failure(&local, t0);
     }
     assert!(
-        limiter.blocked_for(local, t0).is_none(),
+        limiter.blocked_for(&local, t0).is_none(),
         "loopback is exempt"
+    );
+}
+
+#[test]
+fn each_failure_doubles_the_delay_up_to_five_seconds() {
+    let t0 = Instant::now_for_tests();
+    let local = key("127.0.0.1");
+    let mut limiter = AuthRateLimiter::default();
+    // Sequential failures, each answered before the next is sent.
+    let mut now = t0;
+    let mut delays = Vec::new();
+    for _ in 0..8 {
+        let due = limiter.record_failure(&local, now);
+        delays.push(due - now);
+        now = due;
+    }
+    assert_eq!(
+        delays,
+        [250, 500, 1000, 2000, 4000, 5000, 5000, 5000].map(ms),
+        "250 ms doubling, capped at 5 s"
+    );
+    // A success clears the record: the next failure waits 250 ms again.
+    limiter.record_success(&local);
+    assert_eq!(limiter.record_failure(&local, now) - now, ms(250));
+}
+
+#[test]
+fn parallel_failures_from_one_client_are_answered_together() {
+    let t0 = Instant::now_for_tests();
+    let client = key("127.0.0.1");
+    let other = key("127.0.0.2");
+    let mut limiter = AuthRateLimiter::default();
+    // Thirty wrong guesses at once from one address: all wait for the last.
+    let dues: Vec<Instant> = (0..30)
+        .map(|_| limiter.record_failure(&client, t0))
+        .collect();
+    let last = *dues.last().unwrap();
+    assert_eq!(last - t0, ms(5000));
+    assert_eq!(limiter.release_at(&client), Some(last));
+    // The first one's own delay was 250 ms, but it is held until the release.
+    assert_eq!(dues[0] - t0, ms(250));
+    // Another address is not held by it.
+    assert_eq!(limiter.record_failure(&other, t0) - t0, ms(250));
+    // 200 guesses over 30 parallel connections take at least 6 rounds of 5 s.
+    let mut now = last;
+    let mut guesses = 30;
+    while guesses < 200 {
+        let mut release = now;
+        for _ in 0..30 {
+            release = limiter.record_failure(&client, now);
+        }
+        now = release;
+        guesses += 30;
+    }
+    assert!(now - t0 >= Duration::from_secs(30), "{:?}", now - t0);
+}
+
+#[test]
+fn browser_origins_on_loopback_are_limited_by_origin_and_never_exempt() {
+    let t0 = Instant::now_for_tests();
+    let loopback = "127.0.0.1".parse().unwrap();
+    let page = RateLimitKey::for_client(loopback, Some("https://Evil.example"));
+    assert_eq!(
+        page,
+        RateLimitKey::BrowserOrigin("https://evil.example".into())
+    );
+    let mut limiter = AuthRateLimiter::default();
+    for _ in 0..10 {
+        limiter.record_failure(&page, t0);
+    }
+    assert!(
+        limiter.blocked_for(&page, t0).is_some(),
+        "a web page is locked out"
+    );
+    // The same loopback address without an Origin (the local CLI) is not.
+    let cli = RateLimitKey::for_client(loopback, None);
+    assert!(limiter.blocked_for(&cli, t0).is_none());
+    // A remote browser is counted by address, apart from its non-browser attempts.
+    let remote = "10.0.0.7".parse().unwrap();
+    assert_eq!(
+        RateLimitKey::for_client(remote, Some("https://x")),
+        RateLimitKey::BrowserIp(remote)
+    );
+}
+
+#[test]
+fn ipv4_mapped_addresses_are_the_same_client() {
+    let mapped = RateLimitKey::for_client("::ffff:127.0.0.1".parse().unwrap(), None);
+    assert_eq!(mapped, key("127.0.0.1"));
+    let t0 = Instant::now_for_tests();
+    let mut limiter = AuthRateLimiter::default();
+    for _ in 0..20 {
+        limiter.record_failure(&mapped, t0);
+    }
+    assert!(
+        limiter.blocked_for(&mapped, t0).is_none(),
+        "mapped loopback is exempt"
     );
 }
 
@@ -51,7 +156,7 @@ fn limiter_is_bounded() {
     let mut limiter = AuthRateLimiter::new(3, Duration::from_secs(60), Duration::from_secs(300));
     for i in 0..(AuthRateLimiter::MAX_TRACKED as u32 + 10) {
         limiter.record_failure(
-            IpAddr::from(i.to_be_bytes()),
+            &RateLimitKey::for_client(IpAddr::from(i.to_be_bytes()), None),
             t0 + Duration::from_millis(i as u64),
         );
     }

@@ -62,10 +62,18 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
         {
             return;
         }
-        let peer = Peer {
-            ip: remote.ip(),
-            is_local: remote.ip().is_loopback() && !upgrade::is_proxied(&head),
-        };
+        let mut peer = Peer::new(
+            remote.ip(),
+            remote.ip().to_canonical().is_loopback() && !upgrade::is_proxied(&head),
+        );
+        // A browser page announces itself with `Origin`; the core applies the
+        // origin rules to such connections, comparing with `Host`.
+        if let Some(origin) = head.header("origin").filter(|o| !o.trim().is_empty()) {
+            peer = peer.with_origin(origin);
+        }
+        if let Some(host) = head.header("host") {
+            peer = peer.with_host(host);
+        }
         // Small per-socket buffers: most clients exchange a few hundred bytes
         // at a time, and the default 128 KiB read + write buffers would make
         // every idle connection cost a quarter of a megabyte. Larger messages

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use crate::server::OriginPolicy;
+
 /// Shared-secret authentication of the gateway (`gateway.auth`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthConfig {
@@ -52,8 +54,10 @@ pub struct Limits {
     pub presence_ttl: Duration,
     /// Most presence entries kept (the oldest go first).
     pub presence_max: usize,
-    /// Delay before answering a wrong secret, slowing guessing.
+    /// Delay before answering a first wrong secret; each further recent
+    /// failure from the same client doubles it, up to `auth_failure_delay_max`.
     pub auth_failure_delay: Duration,
+    pub auth_failure_delay_max: Duration,
     /// Failed shared-secret attempts allowed per client address per window.
     pub auth_failures_max: u32,
     pub auth_failure_window: Duration,
@@ -74,7 +78,8 @@ impl Default for Limits {
             health_refresh_interval: Duration::from_secs(60),
             presence_ttl: Duration::from_secs(5 * 60),
             presence_max: 200,
-            auth_failure_delay: Duration::from_millis(250),
+            auth_failure_delay: crate::server::FAILURE_DELAY_BASE,
+            auth_failure_delay_max: crate::server::FAILURE_DELAY_MAX,
             auth_failures_max: 10,
             auth_failure_window: Duration::from_secs(60),
             auth_lockout: Duration::from_secs(300),
@@ -87,6 +92,8 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub auth: AuthConfig,
+    /// Which browser origins may connect (`gateway.controlUi`).
+    pub origin_policy: OriginPolicy,
     pub limits: Limits,
     /// `server.version` in hello-ok.
     pub server_version: String,
@@ -105,6 +112,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             auth: AuthConfig::None,
+            origin_policy: OriginPolicy::default(),
             limits: Limits::default(),
             server_version: env!("CARGO_PKG_VERSION").to_string(),
             host: HostInfo::default(),

@@ -7,8 +7,9 @@ use super::methods::{EVENT_NAMES, METHOD_NAMES};
 use super::presence::{presence_key, PresenceEntry};
 use super::{ConnEntry, Gateway, Output, Peer};
 use crate::server::{
-    close_code, ConnectRequest, HandshakeContext, HelloAuth, HelloFeatures, HelloOk, HelloPolicy,
-    HelloServer, HelloSnapshot, Inbound, ServerConnection, ServerOutput,
+    check_browser_origin, close_code, AuthMethod, ConnectRequest, HandshakeContext, HelloAuth,
+    HelloFeatures, HelloOk, HelloPolicy, HelloServer, HelloSnapshot, Inbound, ServerConnection,
+    ServerOutput,
 };
 use crate::ConnId;
 
@@ -51,6 +52,7 @@ impl Gateway {
         };
         let mut ctx = HandshakeContext {
             auth: &self.config.auth,
+            origin_policy: &self.config.origin_policy,
             limiter: &mut self.limiter,
             starting: !self.ready,
             unix_ms: self.epoch_unix_ms.saturating_add(
@@ -219,6 +221,40 @@ impl Gateway {
         self.presence_changed();
     }
 
+    /// After a config change: close the sessions the new auth settings or
+    /// origin rules would not admit (see [`Gateway::reconfigure`]).
+    pub(super) fn evict_disallowed_sessions(&mut self, auth_changed: bool) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in ids {
+            let Some(entry) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let Some(session) = entry.conn.session() else {
+                continue;
+            };
+            if auth_changed && session_used_shared_auth(session.auth_method) {
+                entry
+                    .conn
+                    .close(close_code::AUTH_CHANGED, "gateway auth changed");
+            } else if let Some(origin) = entry.conn.peer().origin.as_deref() {
+                let peer = entry.conn.peer();
+                let allowed = check_browser_origin(
+                    origin,
+                    peer.host.as_deref(),
+                    peer.is_local,
+                    &self.config.origin_policy,
+                )
+                .is_ok();
+                if !allowed {
+                    entry
+                        .conn
+                        .close(close_code::POLICY_VIOLATION, "origin not allowed");
+                }
+            }
+            self.sync_conn(conn);
+        }
+    }
+
     pub(super) fn shutdown(
         &mut self,
         reason: Option<&str>,
@@ -245,6 +281,16 @@ impl Gateway {
         }
         self.pending_effects.clear();
     }
+}
+
+/// Whether a session rests on the gateway-wide auth settings: a shared
+/// token or password, or no auth at all. (Device tokens, once issued, will
+/// not: rotating the shared secret leaves paired devices connected.)
+fn session_used_shared_auth(method: AuthMethod) -> bool {
+    matches!(
+        method,
+        AuthMethod::Token | AuthMethod::Password | AuthMethod::None
+    )
 }
 
 pub(super) fn drain_conn(

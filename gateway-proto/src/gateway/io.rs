@@ -6,11 +6,42 @@ use crate::wire::OutFrame;
 use crate::ConnId;
 
 /// Where a socket comes from, as the runtime saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
+    /// The peer's address, canonical (an IPv4-mapped IPv6 address is given
+    /// as the IPv4 address).
     pub ip: IpAddr,
     /// A direct loopback connection (no proxy headers): such devices are paired silently.
     pub is_local: bool,
+    /// The upgrade request's `Origin` header: present when a browser page
+    /// opened the socket, which then must pass the browser origin rules.
+    pub origin: Option<Box<str>>,
+    /// The upgrade request's `Host` header (the origin rules compare it).
+    pub host: Option<Box<str>>,
+}
+
+impl Peer {
+    /// A peer at `ip` with no `Origin` or `Host` header.
+    pub fn new(ip: IpAddr, is_local: bool) -> Self {
+        Peer {
+            ip: ip.to_canonical(),
+            is_local,
+            origin: None,
+            host: None,
+        }
+    }
+
+    /// The same peer, with the `Origin` header its upgrade carried.
+    pub fn with_origin(mut self, origin: impl Into<Box<str>>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// The same peer, with the `Host` header its upgrade carried.
+    pub fn with_host(mut self, host: impl Into<Box<str>>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
 }
 
 /// Everything that can happen to the hub from the outside.

@@ -8,7 +8,7 @@
 //!
 //! let start = Instant::now();
 //! let mut gateway = Gateway::new(Config::default(), [7; 32], start, 1_700_000_000_000);
-//! let peer = Peer { ip: "127.0.0.1".parse().unwrap(), is_local: true };
+//! let peer = Peer::new("127.0.0.1".parse().unwrap(), true);
 //! gateway.handle_input(Input::Opened { conn: ConnId(1), peer }, start);
 //! // Drain after every input: here, the connect.challenge frame.
 //! while let Some(output) = gateway.poll_output() {
@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 
-pub use config::{AuthConfig, Config, HostInfo, Limits};
+pub use config::{AuthConfig, Config, HostInfo, Limits, OriginPolicy};
 pub use health::{health_snapshot, status_summary, DEFAULT_AGENT_ID};
 pub use io::{Effect, EffectResult, Input, LogSlice, Output, Peer};
 pub use methods::{event_droppable, event_scope, EVENT_NAMES, METHOD_NAMES};
@@ -119,11 +119,7 @@ impl Gateway {
         let presence = Presence::new(own, config.limits.presence_ttl, config.limits.presence_max);
         let presence_json = Arc::from(health::to_raw(&serde_json::Value::Null));
         let health_json = Arc::from(health_snapshot(&config, unix_ms));
-        let limiter = AuthRateLimiter::new(
-            config.limits.auth_failures_max,
-            config.limits.auth_failure_window,
-            config.limits.auth_lockout,
-        );
+        let limiter = AuthRateLimiter::from_limits(&config.limits);
         let timers = Timers {
             tick: now + config.limits.tick_interval,
             health: now + config.limits.health_refresh_interval,
@@ -192,7 +188,11 @@ impl Gateway {
             if let Some(entry) = self.conns.get_mut(&conn) {
                 entry.deadline = None;
             }
-            self.with_conn(conn, |entry| entry.conn.handle_timeout(now));
+            let limiter = &self.limiter;
+            if let Some(entry) = self.conns.get_mut(&conn) {
+                entry.conn.handle_timeout(now, limiter);
+            }
+            self.sync_conn(conn);
         }
         if self.shutting_down {
             return;
@@ -235,19 +235,27 @@ impl Gateway {
         .min()
     }
 
-    /// Replace the configuration while running (auth, limits, host facts).
-    /// Connections already authenticated keep their session.
+    /// Replace the configuration while running (auth, origin rules, limits,
+    /// host facts).
+    ///
+    /// Sessions that the new settings would not admit end: when the shared
+    /// secret or the auth mode changes, every session that authenticated
+    /// with the old secret, or with none, is closed 4001 "gateway auth
+    /// changed"; a browser session whose origin the new rules refuse is
+    /// closed 1008 "origin not allowed". Other sessions carry on. The
+    /// failure counts and lockouts of the rate limiter are kept.
     pub fn reconfigure(&mut self, config: Config) {
         let host_changed =
             config.host != self.config.host || config.server_version != self.config.server_version;
-        self.limiter = AuthRateLimiter::new(
-            config.limits.auth_failures_max,
-            config.limits.auth_failure_window,
-            config.limits.auth_lockout,
-        );
+        let auth_changed = config.auth != self.config.auth;
+        let origins_changed = config.origin_policy != self.config.origin_policy;
+        self.limiter.set_limits(&config.limits);
         self.presence
             .set_limits(config.limits.presence_ttl, config.limits.presence_max);
         self.config = config;
+        if auth_changed || origins_changed {
+            self.evict_disallowed_sessions(auth_changed);
+        }
         if host_changed {
             let own = own_presence(&self.config, &self.boot_id, self.epoch_unix_ms);
             self.presence.set_own(own);

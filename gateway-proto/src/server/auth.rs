@@ -1,16 +1,14 @@
-//! Shared-secret authentication: constant-time comparison and a failure rate
-//! limit per client address.
+//! Shared-secret authentication: which secret a client presented, and a
+//! comparison that leaks neither the secret nor its length.
 
-use core::net::IpAddr;
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::gateway::AuthConfig;
 use crate::wire::messages::{
     auth_failure_details, auth_failure_message, AuthClientKind, AuthFailure as AuthFailureKind,
-    RATE_LIMIT_LOCKOUT_MS, RATE_LIMIT_MAX_ATTEMPTS, RATE_LIMIT_WINDOW_MS,
 };
 use crate::wire::{ConnectParams, ErrorShape, ProtocolVersion};
 
@@ -40,12 +38,21 @@ pub struct AuthFailure {
     pub delayed: bool,
 }
 
-/// Equal-length-independent constant-time comparison of two secrets.
+/// Compare two secrets in constant time, whatever their lengths.
+///
+/// Both sides are hashed first and the fixed-size digests compared with
+/// `ct_eq`: comparing the raw bytes would return early on a length
+/// difference and so tell a guesser the secret's length.
 pub fn secrets_equal(given: &str, expected: &str) -> bool {
-    // Comparing lengths first would leak the length; `ct_eq` on slices of
-    // different length returns false without looking at the contents, and both
-    // paths do the same work for a given input length.
-    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    bool::from(given.as_slice().ct_eq(expected.as_slice()))
+}
+
+/// A presented secret as the reference reads it: surrounding whitespace is
+/// trimmed, and an empty or whitespace-only value counts as absent.
+pub fn presented(secret: Option<&str>) -> Option<&str> {
+    secret.map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn failure(kind: AuthFailureKind, client: AuthClientKind, delayed: bool) -> AuthFailure {
@@ -78,127 +85,30 @@ pub fn auth_client_kind(
 }
 
 /// Check the secret a client presented against the gateway's auth config.
+///
+/// As with the reference, the field of the configured mode is read first and
+/// the other field is the fallback: a token sent as `auth.password` to a
+/// token gateway (or the reverse) is checked like one in the right field.
+/// Values are [`presented`]-normalized.
 pub fn check_shared_secret(
     config: &AuthConfig,
     token: Option<&str>,
     password: Option<&str>,
     client: AuthClientKind,
 ) -> Result<AuthMethod, AuthFailure> {
+    let (token, password) = (presented(token), presented(password));
     match config {
         AuthConfig::None => Ok(AuthMethod::None),
-        AuthConfig::Token(expected) => match token {
+        AuthConfig::Token(expected) => match token.or(password) {
             None => Err(failure(AuthFailureKind::TokenMissing, client, false)),
             Some(given) if secrets_equal(given, expected) => Ok(AuthMethod::Token),
             Some(_) => Err(failure(AuthFailureKind::TokenMismatch, client, true)),
         },
-        AuthConfig::Password(expected) => match password {
+        AuthConfig::Password(expected) => match password.or(token) {
             None => Err(failure(AuthFailureKind::PasswordMissing, client, false)),
             Some(given) if secrets_equal(given, expected) => Ok(AuthMethod::Password),
             Some(_) => Err(failure(AuthFailureKind::PasswordMismatch, client, true)),
         },
-    }
-}
-
-/// Failed attempts per client address: `max_failures` within `window` lock
-/// the address out for `lockout`. Loopback addresses are exempt (a local
-/// user can read the secret anyway). Bounded: at most `MAX_TRACKED`
-/// addresses; when full, the entry whose window started first is forgotten.
-#[derive(Debug)]
-pub struct AuthRateLimiter {
-    max_failures: u32,
-    window: Duration,
-    lockout: Duration,
-    by_ip: BTreeMap<IpAddr, FailureWindow>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct FailureWindow {
-    started: Instant,
-    failures: u32,
-    locked_until: Option<Instant>,
-}
-
-impl Default for AuthRateLimiter {
-    /// The reference's parameters: 10 failures per minute lock out for 5 minutes.
-    fn default() -> Self {
-        AuthRateLimiter::new(
-            RATE_LIMIT_MAX_ATTEMPTS,
-            Duration::from_millis(RATE_LIMIT_WINDOW_MS),
-            Duration::from_millis(RATE_LIMIT_LOCKOUT_MS),
-        )
-    }
-}
-
-impl AuthRateLimiter {
-    pub const MAX_TRACKED: usize = 4096;
-
-    pub fn new(max_failures: u32, window: Duration, lockout: Duration) -> Self {
-        AuthRateLimiter {
-            max_failures: max_failures.max(1),
-            window,
-            lockout,
-            by_ip: BTreeMap::new(),
-        }
-    }
-
-    /// `Some(retry_after)` while `ip` is locked out.
-    pub fn blocked_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let locked_until = self.by_ip.get(&ip)?.locked_until?;
-        (locked_until > now).then(|| locked_until - now)
-    }
-
-    pub fn record_failure(&mut self, ip: IpAddr, now: Instant) {
-        if ip.is_loopback() {
-            return;
-        }
-        if !self.by_ip.contains_key(&ip) && self.by_ip.len() >= Self::MAX_TRACKED {
-            self.forget_expired(now);
-            if self.by_ip.len() >= Self::MAX_TRACKED {
-                let oldest = self
-                    .by_ip
-                    .iter()
-                    .min_by_key(|(_, w)| w.started)
-                    .map(|(ip, _)| *ip);
-                if let Some(oldest) = oldest {
-                    self.by_ip.remove(&oldest);
-                }
-            }
-        }
-        let (window, lockout, max) = (self.window, self.lockout, self.max_failures);
-        let fresh = FailureWindow {
-            started: now,
-            failures: 0,
-            locked_until: None,
-        };
-        let entry = self.by_ip.entry(ip).or_insert(fresh);
-        let lock_over = entry.locked_until.is_some_and(|until| until <= now);
-        if lock_over
-            || (entry.locked_until.is_none()
-                && now.saturating_duration_since(entry.started) >= window)
-        {
-            *entry = fresh;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        if entry.failures >= max && entry.locked_until.is_none() {
-            entry.locked_until = Some(now + lockout);
-        }
-    }
-
-    /// A successful login clears the address's record.
-    pub fn record_success(&mut self, ip: IpAddr) {
-        self.by_ip.remove(&ip);
-    }
-
-    fn forget_expired(&mut self, now: Instant) {
-        let window = self.window;
-        self.by_ip.retain(|_, w| match w.locked_until {
-            Some(until) => until > now,
-            None => now.saturating_duration_since(w.started) < window,
-        });
-    }
-
-    pub fn tracked(&self) -> usize {
-        self.by_ip.len()
     }
 }
 
@@ -241,7 +151,28 @@ mod tests {
         assert!(wrong.delayed);
         assert_eq!(wrong.error.detail_code(), Some("AUTH_TOKEN_MISMATCH"));
         let missing =
-            check_shared_secret(&config, None, Some("t"), AuthClientKind::CliLocal).unwrap_err();
+            check_shared_secret(&config, Some("  "), None, AuthClientKind::CliLocal).unwrap_err();
         assert_eq!(missing.error.detail_code(), Some("AUTH_TOKEN_MISSING"));
+    }
+
+    #[test]
+    fn a_secret_in_the_other_field_counts_and_blank_is_absent() {
+        let token = AuthConfig::Token("t".into());
+        assert_eq!(
+            check_shared_secret(&token, None, Some("t"), AuthClientKind::Other),
+            Ok(AuthMethod::Token)
+        );
+        assert_eq!(
+            check_shared_secret(&token, Some(""), Some(" t "), AuthClientKind::Other),
+            Ok(AuthMethod::Token)
+        );
+        let password = AuthConfig::Password("p".into());
+        assert_eq!(
+            check_shared_secret(&password, Some("p"), None, AuthClientKind::Other),
+            Ok(AuthMethod::Password)
+        );
+        let missing =
+            check_shared_secret(&password, Some(" "), Some(""), AuthClientKind::Other).unwrap_err();
+        assert_eq!(missing.error.detail_code(), Some("AUTH_PASSWORD_MISSING"));
     }
 }

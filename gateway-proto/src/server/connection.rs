@@ -9,11 +9,11 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::json;
 
-use super::auth::{
-    auth_client_kind, check_shared_secret, rate_limited, AuthMethod, AuthRateLimiter,
-};
+use super::auth::{auth_client_kind, check_shared_secret, presented, rate_limited, AuthMethod};
 use super::device::{verify_device, VerifiedDevice};
 use super::hello::HelloOk;
+use super::origin::{check_browser_origin, OriginPolicy};
+use super::rate_limit::{AuthRateLimiter, RateLimitKey};
 use super::scopes::{Role, Scopes};
 use crate::gateway::{AuthConfig, Limits, Peer};
 use crate::wire::{
@@ -30,7 +30,12 @@ pub mod close_code {
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     pub const SERVICE_RESTART: u16 = 1012;
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The gateway's shared secret (or auth mode) changed under a session.
+    pub const AUTH_CHANGED: u16 = 4001;
 }
+
+/// The refusal of a browser page whose `Origin` the rules do not accept.
+pub const ORIGIN_NOT_ALLOWED_MESSAGE: &str = "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)";
 
 /// Longest close reason we send (the WebSocket limit is 123 bytes).
 pub const MAX_CLOSE_REASON: usize = 120;
@@ -79,6 +84,8 @@ pub enum SendOutcome {
 /// per-address failure limiter, and whether start-up has finished.
 pub struct HandshakeContext<'c> {
     pub auth: &'c AuthConfig,
+    /// Which browser origins may connect.
+    pub origin_policy: &'c OriginPolicy,
     pub limiter: &'c mut AuthRateLimiter,
     pub starting: bool,
     /// Server wall clock, for the device signature's `signedAt`.
@@ -91,6 +98,9 @@ pub struct Session {
     pub protocol: ProtocolVersion,
     pub role: Role,
     pub scopes: Scopes,
+    /// How the session authenticated: a change of the gateway's secret ends
+    /// the sessions that used the old one.
+    pub auth_method: AuthMethod,
 }
 
 #[derive(Debug)]
@@ -99,9 +109,11 @@ enum State {
         deadline: Instant,
         nonce: String,
     },
-    /// A wrong secret, answered at `at`.
+    /// A wrong secret, answered at `at` or, if later, when the rate
+    /// limiter releases every pending failure of `key` together.
     DelayedReject {
         at: Instant,
+        key: RateLimitKey,
         request_id: String,
         error: ErrorShape,
     },
@@ -128,7 +140,6 @@ pub struct ServerConnection {
     max_preauth_payload: usize,
     max_payload: usize,
     max_buffered_bytes: usize,
-    auth_failure_delay: std::time::Duration,
     out: VecDeque<ServerOutput>,
 }
 
@@ -155,15 +166,14 @@ impl ServerConnection {
             max_preauth_payload: limits.max_preauth_payload,
             max_payload: limits.max_payload,
             max_buffered_bytes: limits.max_buffered_bytes,
-            auth_failure_delay: limits.auth_failure_delay,
             out: VecDeque::new(),
         };
         conn.push(OutFrame::whole(challenge));
         conn
     }
 
-    pub fn peer(&self) -> Peer {
-        self.peer
+    pub fn peer(&self) -> &Peer {
+        &self.peer
     }
 
     /// The session, once hello-ok has been sent.
@@ -231,15 +241,24 @@ impl ServerConnection {
         self.out.clear();
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Fire the connection's due deadline. `limiter` says whether a delayed
+    /// refusal must wait longer (a later failure of the same client moved the
+    /// release of all of them on).
+    pub fn handle_timeout(&mut self, now: Instant, limiter: &AuthRateLimiter) {
         match &mut self.state {
             State::AwaitingConnect { deadline, .. } if now >= *deadline => {
                 self.close(close_code::NORMAL, "");
+            }
+            State::DelayedReject { at, key, .. }
+                if *at <= now && limiter.release_at(key).is_some_and(|r| r > now) =>
+            {
+                *at = limiter.release_at(key).unwrap_or(*at);
             }
             State::DelayedReject {
                 at,
                 request_id,
                 error,
+                ..
             } if now >= *at => {
                 let request_id = std::mem::take(request_id);
                 let error = error.clone();
@@ -437,8 +456,26 @@ impl ServerConnection {
             );
             return None;
         }
+        // A browser page (any client that sent an Origin) must come from an
+        // origin the gateway trusts, whatever client id it claims.
+        if let Some(origin) = self.peer.origin.as_deref().filter(|o| !o.trim().is_empty()) {
+            let verdict = check_browser_origin(
+                origin,
+                self.peer.host.as_deref(),
+                self.peer.is_local,
+                ctx.origin_policy,
+            );
+            if let Err(refusal) = verdict {
+                let error = ErrorShape::invalid_request(ORIGIN_NOT_ALLOWED_MESSAGE).with_details(
+                    json!({ "code": "CONTROL_UI_ORIGIN_NOT_ALLOWED", "reason": refusal.reason() }),
+                );
+                self.fail(id, error, close_code::POLICY_VIOLATION, None);
+                return None;
+            }
+        }
 
-        let has_secret = params.auth.token.is_some() || params.auth.password.is_some();
+        let has_secret = presented(params.auth.token.as_deref()).is_some()
+            || presented(params.auth.password.as_deref()).is_some();
         let secret_needed = !matches!(ctx.auth, AuthConfig::None);
         if params.device.is_none() && (role == Role::Node || (secret_needed && !has_secret)) {
             let error = ErrorShape::new(ErrorCode::NotPaired, "device identity required")
@@ -447,8 +484,9 @@ impl ServerConnection {
             return None;
         }
 
+        let rate_key = RateLimitKey::for_client(self.peer.ip, self.peer.origin.as_deref());
         if secret_needed {
-            if let Some(retry_after) = ctx.limiter.blocked_for(self.peer.ip, now) {
+            if let Some(retry_after) = ctx.limiter.blocked_for(&rate_key, now) {
                 self.fail(
                     id,
                     rate_limited(retry_after),
@@ -466,9 +504,10 @@ impl ServerConnection {
         ) {
             Ok(method) => method,
             Err(failure) if failure.delayed => {
-                ctx.limiter.record_failure(self.peer.ip, now);
+                let at = ctx.limiter.record_failure(&rate_key, now);
                 self.state = State::DelayedReject {
-                    at: now + self.auth_failure_delay,
+                    at,
+                    key: rate_key,
                     request_id: id.to_owned(),
                     error: failure.error,
                 };
@@ -480,7 +519,7 @@ impl ServerConnection {
             }
         };
         if secret_needed {
-            ctx.limiter.record_success(self.peer.ip);
+            ctx.limiter.record_success(&rate_key);
         }
 
         let device = match &params.device {
@@ -518,6 +557,7 @@ impl ServerConnection {
                 protocol,
                 role,
                 scopes,
+                auth_method,
             },
         };
         Some(Inbound::Connect(Box::new(ConnectRequest {

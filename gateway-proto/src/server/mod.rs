@@ -8,10 +8,12 @@ mod auth;
 mod connection;
 mod device;
 mod hello;
+mod origin;
+mod rate_limit;
 mod scopes;
 
 pub use auth::{
-    check_shared_secret, rate_limited, secrets_equal, AuthFailure, AuthMethod, AuthRateLimiter,
+    check_shared_secret, presented, rate_limited, secrets_equal, AuthFailure, AuthMethod,
 };
 pub use connection::{
     close_code, truncate_reason, ConnectRequest, HandshakeContext, Inbound, SendOutcome,
@@ -21,4 +23,9 @@ pub use device::{
     decode_base64_any, device_id_for_key, signature_payload, verify_device, VerifiedDevice,
 };
 pub use hello::{HelloAuth, HelloFeatures, HelloOk, HelloPolicy, HelloServer, HelloSnapshot};
+pub use origin::{
+    check_browser_origin, host_header_name, is_loopback_host, is_private_or_loopback, parse_origin,
+    OriginMatch, OriginPolicy, OriginRefusal, ParsedOrigin,
+};
+pub use rate_limit::{AuthRateLimiter, RateLimitKey, FAILURE_DELAY_BASE, FAILURE_DELAY_MAX};
 pub use scopes::{Role, Scope, Scopes};

@@ -16,7 +16,7 @@ use super::ops::{
 use crate::gateway::{AuthConfig, Limits, Peer};
 use crate::server::{
     close_code, AuthRateLimiter, HandshakeContext, HelloAuth, HelloFeatures, HelloOk, HelloPolicy,
-    HelloServer, HelloSnapshot, Inbound, SendOutcome, ServerConnection, ServerOutput,
+    HelloServer, HelloSnapshot, Inbound, OriginPolicy, SendOutcome, ServerConnection, ServerOutput,
 };
 use crate::wire::{encode_event, ErrorShape, StateVersion};
 
@@ -134,10 +134,7 @@ pub struct ConnSim {
 impl ConnSim {
     pub fn new(params: SimParams, start: Instant) -> Self {
         let limits = sim_limits(params);
-        let peer = Peer {
-            ip: IpAddr::from([127, 0, 0, 1]),
-            is_local: true,
-        };
+        let peer = Peer::new(IpAddr::from([127, 0, 0, 1]), true);
         let conn = ServerConnection::new(peer, "nonce-1".to_owned(), &limits, start, 1_000);
         let mut buf = Vec::new();
         let event_body = encode_event(
@@ -151,11 +148,7 @@ impl ConnSim {
             conn,
             now: start,
             auth: AuthConfig::Token(TOKEN.to_owned()),
-            limiter: AuthRateLimiter::new(
-                limits.auth_failures_max,
-                limits.auth_failure_window,
-                limits.auth_lockout,
-            ),
+            limiter: AuthRateLimiter::from_limits(&limits),
             phase: Phase::Awaiting {
                 deadline: start + limits.handshake_timeout,
             },
@@ -245,7 +238,7 @@ impl ConnSim {
                     }
                     _ => {}
                 }
-                self.conn.handle_timeout(now);
+                self.conn.handle_timeout(now, &self.limiter);
             }
             ConnOp::PeerClosed => {
                 self.phase = Phase::Gone;
@@ -448,6 +441,7 @@ impl ConnSim {
         }
         let mut ctx = HandshakeContext {
             auth: &self.auth,
+            origin_policy: &OriginPolicy::default(),
             limiter: &mut self.limiter,
             starting: false,
             unix_ms: 1_000,

@@ -86,10 +86,12 @@ impl Harness {
 
     pub fn open(&mut self, conn: ConnId, ip: &str) {
         let ip: IpAddr = ip.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let peer = Peer {
-            ip,
-            is_local: ip.is_loopback(),
-        };
+        let peer = Peer::new(ip, ip.is_loopback());
+        self.input(Input::Opened { conn, peer });
+    }
+
+    /// Open a connection from `peer` (a browser page: one with an `Origin`).
+    pub fn open_peer(&mut self, conn: ConnId, peer: Peer) {
         self.input(Input::Opened { conn, peer });
     }
 

@@ -105,8 +105,9 @@ pub struct GatewaySim {
     slots: [Option<ConnId>; SLOTS as usize],
     conns: BTreeMap<ConnId, ConnModel>,
     shutting_down: bool,
-    /// Wrong secrets sent from remote addresses (locks them out eventually).
-    remote_failures: u32,
+    /// Wrong-secret bookkeeping of the loopback (`false`) and the remote
+    /// (`true`) address.
+    failures: BTreeMap<bool, FailureModel>,
     largest_frame: usize,
     /// Per step: closes the model demands, and connections allowed to close.
     must_close: BTreeMap<ConnId, Expect>,
@@ -123,6 +124,55 @@ pub struct GatewaySim {
 
 const REMOTE_IP: [u8; 4] = [10, 0, 0, 9];
 
+/// The model's view of one address's wrong secrets: the failures of the
+/// last window (at most enough to reach the longest delay or the lockout),
+/// a lockout for non-loopback addresses, and when the refusals still
+/// waiting are all answered (each failure's answer is due after a delay
+/// that doubles with the failures before it, and they are answered together).
+#[derive(Clone, Debug, Default)]
+struct FailureModel {
+    recent: Vec<Instant>,
+    locked_until: Option<Instant>,
+    release: Option<Instant>,
+}
+
+impl FailureModel {
+    fn locked(&self, now: Instant) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+
+    /// Record a failure at `now`; returns when every pending refusal is answered.
+    fn record(&mut self, now: Instant, limits: &Limits, lockable: bool) -> Instant {
+        if self.locked_until.is_some_and(|until| until <= now) {
+            self.locked_until = None;
+            self.recent.clear();
+        }
+        self.recent
+            .retain(|at| now.saturating_duration_since(*at) < limits.auth_failure_window);
+        let mut doublings = 0;
+        while limits.auth_failure_delay * (1 << doublings) < limits.auth_failure_delay_max {
+            doublings += 1;
+        }
+        let keep = (limits.auth_failures_max as usize).max(doublings + 1);
+        if self.locked_until.is_none() {
+            self.recent.push(now);
+            if self.recent.len() > keep {
+                self.recent.remove(0);
+            }
+            if lockable && self.recent.len() >= limits.auth_failures_max as usize {
+                self.locked_until = Some(now + limits.auth_lockout);
+            }
+        }
+        let n = self.recent.len().max(1) as u32;
+        let delay =
+            (limits.auth_failure_delay * (1 << (n - 1).min(20))).min(limits.auth_failure_delay_max);
+        let due = now + delay;
+        let release = self.release.map_or(due, |r| r.max(due));
+        self.release = Some(release);
+        release
+    }
+}
+
 impl GatewaySim {
     pub fn new(params: SimParams, start: Instant) -> Self {
         let config = sim_config(params);
@@ -138,7 +188,7 @@ impl GatewaySim {
             slots: [None; SLOTS as usize],
             conns: BTreeMap::new(),
             shutting_down: false,
-            remote_failures: 0,
+            failures: BTreeMap::new(),
             largest_frame: 0,
             must_close: BTreeMap::new(),
             may_close: BTreeSet::new(),
@@ -345,10 +395,7 @@ impl GatewaySim {
                 },
             );
         }
-        let peer = Peer {
-            ip,
-            is_local: !remote,
-        };
+        let peer = Peer::new(ip, !remote);
         self.input(Input::Opened { conn, peer });
         if self.model(conn).frames == 0 {
             self.fail(format!("{conn} got no challenge"));
@@ -361,17 +408,36 @@ impl GatewaySim {
         };
         let id = self.new_id();
         let text = connect_text(&id, spec, &format!("inst-{}", conn.0));
-        let locked_possible =
-            self.remote_failures >= self.params.auth_failures_max && self.model(conn).remote;
         let remote = self.model(conn).remote;
         let now = self.now;
-        let delay = self.limits.auth_failure_delay;
+        let locked = remote && self.failures.get(&remote).is_some_and(|f| f.locked(now));
+        let awaiting = matches!(self.model(conn).phase, Phase::Awaiting { .. });
+        // The limiter's verdict, for a connect that reaches the secret check.
+        let mut release = None;
+        if awaiting && !locked {
+            match spec.token {
+                Token::Bad => {
+                    let limits = self.limits.clone();
+                    let failures = self.failures.entry(remote).or_default();
+                    release = Some(failures.record(now, &limits, remote));
+                }
+                Token::Good => {
+                    self.failures.remove(&remote);
+                }
+                Token::Missing => {}
+            }
+        }
         let m = self.model_mut(conn);
-        let mut may_close = false;
         let mut must_close = None;
         match m.phase.clone() {
             Phase::Awaiting { .. } => match spec.token {
                 Token::Missing => {
+                    m.outstanding.push((id.clone(), Some(false)));
+                    m.connect_id = Some(id);
+                    must_close = Some(close_code::POLICY_VIOLATION);
+                }
+                // Locked out: refused at once, whatever the secret.
+                Token::Bad | Token::Good if locked => {
                     m.outstanding.push((id.clone(), Some(false)));
                     m.connect_id = Some(id);
                     must_close = Some(close_code::POLICY_VIOLATION);
@@ -381,16 +447,14 @@ impl GatewaySim {
                     m.connect_id = Some(id.clone());
                     m.phase = Phase::Rejecting {
                         id,
-                        by: now + delay,
+                        by: release.unwrap_or(now),
                     };
-                    may_close = locked_possible;
                 }
                 Token::Good => {
                     let trusted = spec.proto == Proto::V4 && !remote;
                     let read = trusted && spec.grant != Grant::Nothing;
                     let admin = trusted && spec.grant == Grant::Admin;
-                    m.outstanding
-                        .push((id.clone(), (!locked_possible).then_some(true)));
+                    m.outstanding.push((id.clone(), Some(true)));
                     m.connect_id = Some(id.clone());
                     m.phase = Phase::Connecting {
                         id,
@@ -398,20 +462,20 @@ impl GatewaySim {
                         read,
                         admin,
                     };
-                    may_close = locked_possible;
                 }
             },
             Phase::Open { .. } => m.outstanding.push((id, Some(false))),
             Phase::Connecting { .. } | Phase::Rejecting { .. } | Phase::Closed => {}
         }
-        if spec.token == Token::Bad
-            && remote
-            && matches!(self.model(conn).phase, Phase::Rejecting { .. })
-        {
-            self.remote_failures += 1;
-        }
-        if may_close {
-            self.may_close.insert(conn);
+        // Every refusal still pending for this address is answered together.
+        if let Some(release) = release {
+            for other in self.conns.values_mut() {
+                if other.remote == remote {
+                    if let Phase::Rejecting { by, .. } = &mut other.phase {
+                        *by = (*by).max(release);
+                    }
+                }
+            }
         }
         if let Some(code) = must_close {
             self.must_close.insert(conn, Expect { code, reason: None });

@@ -151,6 +151,7 @@ pub fn sim_limits(params: SimParams) -> Limits {
         presence_ttl: Duration::from_secs(300),
         presence_max: params.presence_max,
         auth_failure_delay: Duration::from_millis(250),
+        auth_failure_delay_max: Duration::from_secs(5),
         auth_failures_max: params.auth_failures_max,
         auth_failure_window: Duration::from_secs(60),
         auth_lockout: Duration::from_secs(300),

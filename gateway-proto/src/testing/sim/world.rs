@@ -353,10 +353,7 @@ impl World {
         };
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        let peer = Peer {
-            ip: "127.0.0.1".parse().expect("literal address"),
-            is_local: true,
-        };
+        let peer = Peer::new("127.0.0.1".parse().expect("literal address"), true);
         gateway.handle_input(Input::Opened { conn, peer }, now);
         self.sockets.insert(conn, index);
         let client = &mut self.clients[index];
