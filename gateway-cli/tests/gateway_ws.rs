@@ -140,3 +140,58 @@ fn token_change_in_config_applies_without_restart() {
         assert!(Client::connect(&gw.url(), opts("stale")).await.is_err());
     });
 }
+
+/// Wait for the client's disconnect and return its close code and reason.
+async fn disconnected(client: &Client, within: Duration) -> Option<(u16, String)> {
+    let events = client.events();
+    smol::future::or(
+        async {
+            while let Ok(event) = events.recv().await {
+                if let ClientEvent::Disconnected { code, reason } = event {
+                    return Some((code, reason));
+                }
+            }
+            None
+        },
+        async {
+            smol::Timer::after(within).await;
+            None
+        },
+    )
+    .await
+}
+
+#[test]
+fn rotating_the_token_in_the_config_ends_sessions_that_used_the_old_one() {
+    let gw = Gateway::start(&[]);
+    gw.wait_ready();
+    let config = gw.dir.path().join("state/openclaw.json");
+    smol::block_on(async {
+        // Auth none (loopback): turning a token on ends the unauthenticated session.
+        let open = Client::connect(
+            &gw.url(),
+            ClientOptions {
+                reconnect: false,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("connect without auth");
+        std::fs::write(&config, r#"{ gateway: { auth: { token: "t1" } } }"#).unwrap();
+        let (code, reason) = disconnected(&open, Duration::from_secs(15))
+            .await
+            .expect("the auth-less session is closed when a token is set");
+        assert_eq!((code, reason.as_str()), (4001, "gateway auth changed"));
+
+        let with_t1 = Client::connect(&gw.url(), opts("t1")).await.expect("t1");
+        // Rotate: the t1 session is closed 4001, and t1 no longer works.
+        std::fs::write(&config, r#"{ gateway: { auth: { token: "t2" } } }"#).unwrap();
+        let (code, reason) = disconnected(&with_t1, Duration::from_secs(15))
+            .await
+            .expect("the t1 session is closed after the rotation");
+        assert_eq!((code, reason.as_str()), (4001, "gateway auth changed"));
+        assert!(Client::connect(&gw.url(), opts("t1")).await.is_err());
+        let with_t2 = Client::connect(&gw.url(), opts("t2")).await.expect("t2");
+        with_t2.close().await;
+    });
+}

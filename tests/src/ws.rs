@@ -63,6 +63,27 @@ impl RawWs {
         Ok(RawWs { ws })
     }
 
+    /// [`RawWs::open`] with extra upgrade headers (e.g. a browser's `Origin`).
+    pub async fn open_with_headers(url: &str, headers: &[(&str, &str)]) -> Result<RawWs, String> {
+        use async_tungstenite::tungstenite::client::IntoClientRequest;
+        use async_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        let stream = TcpStream::connect(host_port(url)?)
+            .await
+            .map_err(|e| format!("connect {url}: {e}"))?;
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| format!("request {url}: {e}"))?;
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+            let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            request.headers_mut().insert(name, value);
+        }
+        let (ws, _) = async_tungstenite::client_async(request, stream)
+            .await
+            .map_err(|e| format!("upgrade: {e}"))?;
+        Ok(RawWs { ws })
+    }
+
     pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), String> {
         self.ws
             .send(Message::text(text.into()))
