@@ -32,6 +32,7 @@ pub mod client;
 pub mod gateway;
 pub mod ids;
 pub mod server;
+pub mod timer;
 pub mod wire;
 
 #[cfg(feature = "testing")]

@@ -65,6 +65,9 @@ pub struct Limits {
     pub auth_lockout: Duration,
     /// Requests in flight to the runtime (effects) per gateway.
     pub max_pending_effects: usize,
+    /// How long a request or handshake waits for an effect's result before
+    /// it is answered `UNAVAILABLE`.
+    pub effect_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -84,6 +87,7 @@ impl Default for Limits {
             auth_failure_window: Duration::from_secs(60),
             auth_lockout: Duration::from_secs(300),
             max_pending_effects: 256,
+            effect_timeout: Duration::from_secs(30),
         }
     }
 }

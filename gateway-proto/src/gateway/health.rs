@@ -103,3 +103,62 @@ pub(crate) fn to_raw(value: &Value) -> Box<RawValue> {
     serde_json::value::to_raw_value(value)
         .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("null is valid JSON"))
 }
+
+/// The health component: the current snapshot (shared by `health`, hello
+/// snapshots and the `health` broadcast) and when it is next refreshed:
+/// periodically, and soon after a connect (at most once a second, so a
+/// connection storm is not a broadcast per connect).
+#[derive(Debug)]
+pub(crate) struct HealthState {
+    json: std::sync::Arc<RawValue>,
+    /// A connect asked for a refresh before the periodic one, due then.
+    requested_at: Option<std::time::Instant>,
+    last_refresh: std::time::Instant,
+    periodic_at: std::time::Instant,
+}
+
+impl HealthState {
+    pub(crate) fn new(config: &Config, now: std::time::Instant, unix_ms: u64) -> Self {
+        HealthState {
+            json: std::sync::Arc::from(health_snapshot(config, unix_ms)),
+            requested_at: None,
+            last_refresh: now,
+            periodic_at: now + config.limits.health_refresh_interval,
+        }
+    }
+
+    pub(crate) fn json(&self) -> &std::sync::Arc<RawValue> {
+        &self.json
+    }
+
+    /// Refresh soon: at once, but not within a second of the last refresh.
+    pub(crate) fn request_refresh(&mut self, now: std::time::Instant) {
+        if self.requested_at.is_none() {
+            let earliest = self.last_refresh + std::time::Duration::from_secs(1);
+            self.requested_at = Some(earliest.max(now));
+        }
+    }
+
+    pub(crate) fn next_refresh(&self) -> std::time::Instant {
+        match self.requested_at {
+            Some(at) => at.min(self.periodic_at),
+            None => self.periodic_at,
+        }
+    }
+
+    /// Rebuild the snapshot and broadcast it with a new health version.
+    pub(crate) fn refresh(
+        &mut self,
+        config: &Config,
+        now: std::time::Instant,
+        unix_ms: u64,
+        out: &mut super::outbox::Outbox<'_>,
+    ) {
+        self.requested_at = None;
+        self.last_refresh = now;
+        self.periodic_at = now + config.limits.health_refresh_interval;
+        self.json = std::sync::Arc::from(health_snapshot(config, unix_ms));
+        out.state_version.health += 1;
+        out.broadcast(&super::registry::HEALTH_EVENT, &*self.json, true, |_| true);
+    }
+}

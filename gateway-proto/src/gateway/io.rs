@@ -95,6 +95,15 @@ pub enum Effect {
     },
 }
 
+impl Effect {
+    /// The token its result must carry.
+    pub fn token(&self) -> u64 {
+        match self {
+            Effect::ReadLogs { token, .. } => *token,
+        }
+    }
+}
+
 /// One slice of the log file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSlice {

@@ -24,85 +24,98 @@
 //! gateway.handle_timeout(deadline);
 //! ```
 
-mod broadcast;
 mod config;
 mod connections;
-mod dispatch;
+mod effects;
+mod handshake;
 mod health;
 mod io;
 mod methods;
+mod outbox;
 mod presence;
+mod presence_state;
+mod registry;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
-use serde_json::value::RawValue;
-
 pub use config::{AuthConfig, Config, HostInfo, Limits, OriginPolicy};
+pub use effects::{StoreKey, Waiter};
 pub use health::{health_snapshot, status_summary, DEFAULT_AGENT_ID};
 pub use io::{Effect, EffectResult, Input, LogSlice, Output, Peer};
-pub use methods::{event_droppable, event_scope, EVENT_NAMES, METHOD_NAMES};
+pub use methods::{LOGS_DEFAULT_LIMIT, LOGS_DEFAULT_MAX_BYTES, LOGS_MAX_BYTES, LOGS_MAX_LIMIT};
 pub use presence::{presence_key, Presence, PresenceEntry};
+pub use registry::{
+    authorize, check_params, event, event_names, method, method_names, Access, EventSpec,
+    MethodSpec, EVENTS,
+};
+
+use connections::{ConnEntry, Connections};
+use effects::Effects;
+use health::HealthState;
+use methods::{Call, HubView};
+use outbox::Outbox;
+use presence_state::PresenceState;
+use registry::{SHUTDOWN_EVENT, TICK_EVENT};
 
 use crate::ids::Rng;
-use crate::server::{AuthRateLimiter, ServerConnection};
-use crate::wire::StateVersion;
+use crate::server::{close_code, AuthRateLimiter, HandshakeContext, Inbound, ServerConnection};
+use crate::wire::{ErrorCode, ErrorShape, StateVersion};
 use crate::ConnId;
 
-/// Per-connection bookkeeping around a [`ServerConnection`].
-#[derive(Debug)]
-struct ConnEntry {
-    conn: ServerConnection,
-    /// `server.connId` in hello-ok: a fresh UUID per socket.
-    conn_uuid: String,
-    /// The deadline currently registered in `Gateway::conn_deadlines`.
-    deadline: Option<Instant>,
-    /// The presence entry this connection keeps alive, if it is tracked.
-    presence_key: Option<String>,
+/// Why the hub wants to be woken: the kinds of its timers, in the order
+/// they fire when several are due at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HubTimer {
+    /// A connection's handshake deadline or delayed refusal.
+    Connection(ConnId),
+    /// A waiter on an effect ran out of time.
+    EffectDeadline,
+    /// A presence entry reaches its TTL.
+    PresenceExpiry,
+    /// The health snapshot is refreshed (periodically, or soon after a connect).
+    HealthRefresh,
+    /// The `tick` broadcast.
+    Tick,
 }
 
-/// A request waiting for an [`Effect`]'s result.
-#[derive(Debug)]
-struct PendingEffect {
-    conn: ConnId,
-    request_id: String,
+/// Wall-clock time derived from one reading taken at construction.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    epoch: Instant,
+    epoch_unix_ms: u64,
 }
 
-/// The hub's timers; `poll_timeout` is their minimum.
-#[derive(Debug)]
-struct Timers {
-    tick: Instant,
-    health: Instant,
+impl Clock {
+    pub(crate) fn unix_ms(&self, now: Instant) -> u64 {
+        self.epoch_unix_ms.saturating_add(self.uptime_ms(now))
+    }
+
+    pub(crate) fn uptime_ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
-/// The gateway hub. See the module docs for the drive loop.
+/// The gateway hub: a router over its components (connections, presence,
+/// health, effects) and the method registry. See the module docs for the
+/// drive loop.
 pub struct Gateway {
     config: Config,
     rng: Rng,
-    epoch: Instant,
-    epoch_unix_ms: u64,
+    clock: Clock,
     boot_id: String,
     ready: bool,
     shutting_down: bool,
-    conns: BTreeMap<ConnId, ConnEntry>,
-    /// Handshake and delayed-rejection deadlines, earliest first.
-    conn_deadlines: BTreeSet<(Instant, ConnId)>,
+    conns: Connections,
     limiter: AuthRateLimiter,
-    presence: Presence,
-    /// How many open connections keep each presence key alive.
-    presence_refs: BTreeMap<String, u32>,
-    /// `presence` as JSON, rebuilt on every change (hello snapshots and
-    /// `system-presence` reuse it).
-    presence_json: Arc<RawValue>,
-    health_json: Arc<RawValue>,
-    /// A connect asked for a health refresh before the periodic one, due then.
-    health_refresh_at: Option<Instant>,
-    last_health_refresh: Instant,
+    presence: PresenceState,
+    health: HealthState,
+    effects: Effects,
     state_version: StateVersion,
-    timers: Timers,
-    pending_effects: BTreeMap<u64, PendingEffect>,
-    next_effect_token: u64,
+    tick_at: Instant,
+    /// `features.methods` / `features.events`, from the tables.
+    method_names: Vec<&'static str>,
+    event_names: Vec<&'static str>,
     out: VecDeque<Output>,
     /// Reused encode buffer.
     buf: Vec<u8>,
@@ -113,103 +126,79 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: Config, seed: [u8; 32], now: Instant, unix_ms: u64) -> Self {
         let mut rng = Rng::from_seed(seed);
+        // Effect results may outlive a hub (the runtime keeps its workers
+        // across an in-process restart): start each hub's tokens at a random
+        // point so a late result cannot match a new request.
         let first_effect_token = rng.next_u64() >> 1;
         let boot_id = rng.uuid_v4();
         let own = own_presence(&config, &boot_id, unix_ms);
-        let presence = Presence::new(own, config.limits.presence_ttl, config.limits.presence_max);
-        let presence_json = Arc::from(health::to_raw(&serde_json::Value::Null));
-        let health_json = Arc::from(health_snapshot(&config, unix_ms));
-        let limiter = AuthRateLimiter::from_limits(&config.limits);
-        let timers = Timers {
-            tick: now + config.limits.tick_interval,
-            health: now + config.limits.health_refresh_interval,
-        };
-        let mut gateway = Gateway {
+        let limits = &config.limits;
+        Gateway {
             ready: config.start_ready,
-            config,
             rng,
-            epoch: now,
-            epoch_unix_ms: unix_ms,
+            clock: Clock {
+                epoch: now,
+                epoch_unix_ms: unix_ms,
+            },
             boot_id,
             shutting_down: false,
-            conns: BTreeMap::new(),
-            conn_deadlines: BTreeSet::new(),
-            limiter,
-            presence,
-            presence_refs: BTreeMap::new(),
-            presence_json,
-            health_json,
-            health_refresh_at: None,
-            last_health_refresh: now,
+            conns: Connections::default(),
+            limiter: AuthRateLimiter::from_limits(limits),
+            presence: PresenceState::new(own, limits.presence_ttl, limits.presence_max),
+            health: HealthState::new(&config, now, unix_ms),
+            effects: Effects::new(
+                first_effect_token,
+                limits.max_pending_effects,
+                limits.effect_timeout,
+            ),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
             },
-            timers,
-            pending_effects: BTreeMap::new(),
-            // Effect results may outlive a hub (the runtime keeps its workers
-            // across an in-process restart): start each hub's tokens at a
-            // random point so a late result cannot match a new request.
-            next_effect_token: first_effect_token,
+            tick_at: now + limits.tick_interval,
+            method_names: method_names().collect(),
+            event_names: event_names().collect(),
             out: VecDeque::new(),
             buf: Vec::with_capacity(4096),
             forced_nonce: None,
-        };
-        gateway.rebuild_presence_json();
-        gateway
+            config,
+        }
     }
 
     pub fn handle_input(&mut self, input: Input<'_>, now: Instant) {
         match input {
             Input::Opened { conn, peer } => self.on_opened(conn, peer, now),
             Input::Text { conn, text } => self.on_text(conn, text, now),
-            Input::Binary { conn, .. } => self.with_conn(conn, |entry| entry.conn.handle_binary()),
+            Input::Binary { conn, .. } => {
+                if let Some(entry) = self.conns.get_mut(conn) {
+                    entry.conn.handle_binary();
+                }
+                self.conns.sync(conn, &mut self.out);
+            }
             Input::Sent { conn, bytes } => {
-                self.with_conn(conn, |entry| entry.conn.handle_sent(bytes))
+                if let Some(entry) = self.conns.get_mut(conn) {
+                    entry.conn.handle_sent(bytes);
+                }
+                self.conns.sync(conn, &mut self.out);
             }
             Input::Closed { conn } => self.on_closed(conn, now),
             Input::Ready => self.ready = true,
             Input::Shutdown {
                 reason,
                 restart_expected_ms,
-            } => self.shutdown(reason, restart_expected_ms, now),
-            Input::EffectDone(result) => self.on_effect_done(result, now),
+            } => self.shutdown(reason, restart_expected_ms),
+            Input::EffectDone(result) => self.on_effect_done(result),
         }
     }
 
-    /// Fire every due timer. An early or spurious call does nothing.
+    /// Fire every due timer, each kind at most once per call, in
+    /// [`HubTimer`] order. An early or spurious call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        // Fixed order: connection deadlines, presence expiry, health, tick.
-        while let Some(&(deadline, conn)) = self.conn_deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.conn_deadlines.pop_first();
-            if let Some(entry) = self.conns.get_mut(&conn) {
-                entry.deadline = None;
-            }
-            let limiter = &self.limiter;
-            if let Some(entry) = self.conns.get_mut(&conn) {
-                entry.conn.handle_timeout(now, limiter);
-            }
-            self.sync_conn(conn);
-        }
-        if self.shutting_down {
-            return;
-        }
-        if self.presence.next_expiry().is_some_and(|at| at <= now) {
-            let refs = &self.presence_refs;
-            if self.presence.expire(now, |key| refs.contains_key(key)) {
-                self.presence_changed();
-            }
-        }
-        if now >= self.health_due() {
-            self.refresh_health(now);
-        }
-        if now >= self.timers.tick {
-            self.timers.tick = now + self.config.limits.tick_interval;
-            let ts = self.unix_ms(now);
-            self.broadcast("tick", &serde_json::json!({ "ts": ts }), None);
+        let mut fired = BTreeSet::new();
+        while let Some((at, timer)) = self.next_due(now, &fired) {
+            debug_assert!(at <= now);
+            fired.insert(timer);
+            self.fire(timer, now);
         }
     }
 
@@ -220,19 +209,80 @@ impl Gateway {
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let conn = self.conn_deadlines.first().map(|(at, _)| *at);
-        if self.shutting_down {
-            return conn;
+        self.next_timer().map(|(at, _)| at)
+    }
+
+    /// The earliest timer and why it is armed.
+    pub fn next_timer(&self) -> Option<(Instant, HubTimer)> {
+        self.timers().min()
+    }
+
+    /// Every armed timer of the hub (at most one per kind and connection is
+    /// reported: the earliest connection deadline).
+    fn timers(&self) -> impl Iterator<Item = (Instant, HubTimer)> {
+        let conn = self
+            .conns
+            .next_deadline()
+            .map(|(at, conn)| (at, HubTimer::Connection(conn)));
+        let running = !self.shutting_down;
+        let others = [
+            self.effects
+                .next_deadline()
+                .map(|at| (at, HubTimer::EffectDeadline)),
+            self.presence
+                .next_expiry()
+                .map(|at| (at, HubTimer::PresenceExpiry)),
+            Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
+            Some((self.tick_at, HubTimer::Tick)),
+        ];
+        conn.into_iter()
+            .chain(others.into_iter().flatten().filter(move |_| running))
+    }
+
+    /// The next due timer not yet fired in this `handle_timeout`, by kind order.
+    fn next_due(&self, now: Instant, fired: &BTreeSet<HubTimer>) -> Option<(Instant, HubTimer)> {
+        if let Some((at, conn)) = self.conns.next_deadline() {
+            let timer = HubTimer::Connection(conn);
+            if at <= now && !fired.contains(&timer) {
+                return Some((at, timer));
+            }
         }
-        [
-            conn,
-            Some(self.timers.tick),
-            Some(self.health_due()),
-            self.presence.next_expiry(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers()
+            .filter(|(at, timer)| *at <= now && !fired.contains(timer))
+            .min_by_key(|(_, timer)| *timer)
+    }
+
+    fn fire(&mut self, timer: HubTimer, now: Instant) {
+        match timer {
+            HubTimer::Connection(conn) => {
+                self.conns
+                    .handle_timeout(conn, now, &self.limiter, &mut self.out)
+            }
+            HubTimer::EffectDeadline => {
+                for waiter in self.effects.expire(now) {
+                    self.answer_timed_out(waiter);
+                }
+            }
+            HubTimer::PresenceExpiry => {
+                let (presence, mut out) = self.presence_and_outbox();
+                presence.handle_timeout(now, &mut out);
+            }
+            HubTimer::HealthRefresh => {
+                let unix_ms = self.clock.unix_ms(now);
+                let (health, config, mut out) = self.health_and_outbox();
+                health.refresh(config, now, unix_ms, &mut out);
+            }
+            HubTimer::Tick => {
+                self.tick_at = now + self.config.limits.tick_interval;
+                let ts = self.clock.unix_ms(now);
+                self.outbox().broadcast(
+                    &TICK_EVENT,
+                    &serde_json::json!({ "ts": ts }),
+                    false,
+                    |_| true,
+                );
+            }
+        }
     }
 
     /// Replace the configuration while running (auth, origin rules, limits,
@@ -249,17 +299,25 @@ impl Gateway {
             config.host != self.config.host || config.server_version != self.config.server_version;
         let auth_changed = config.auth != self.config.auth;
         let origins_changed = config.origin_policy != self.config.origin_policy;
-        self.limiter.set_limits(&config.limits);
+        let limits = &config.limits;
+        self.limiter.set_limits(limits);
         self.presence
-            .set_limits(config.limits.presence_ttl, config.limits.presence_max);
+            .set_limits(limits.presence_ttl, limits.presence_max);
+        self.effects
+            .set_limits(limits.max_pending_effects, limits.effect_timeout);
         self.config = config;
         if auth_changed || origins_changed {
-            self.evict_disallowed_sessions(auth_changed);
+            for conn in self.conns.ids() {
+                if let Some(entry) = self.conns.get_mut(conn) {
+                    handshake::evict_if_disallowed(&mut entry.conn, &self.config, auth_changed);
+                }
+                self.conns.sync(conn, &mut self.out);
+            }
         }
         if host_changed {
-            let own = own_presence(&self.config, &self.boot_id, self.epoch_unix_ms);
-            self.presence.set_own(own);
-            self.presence_changed();
+            let own = own_presence(&self.config, &self.boot_id, self.clock.epoch_unix_ms);
+            let (presence, mut out) = self.presence_and_outbox();
+            presence.set_own(own, &mut out);
         }
     }
 
@@ -278,7 +336,7 @@ impl Gateway {
     /// unauthenticated for the per-address pre-auth limit).
     pub fn is_authenticated(&self, conn: ConnId) -> bool {
         self.conns
-            .get(&conn)
+            .get(conn)
             .is_some_and(|e| e.conn.is_authenticated())
     }
 
@@ -294,12 +352,12 @@ impl Gateway {
 
     /// Bytes queued and not yet sent for `conn`.
     pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
-        self.conns.get(&conn).map(|e| e.conn.queued_bytes())
+        self.conns.get(conn).map(|e| e.conn.queued_bytes())
     }
 
     /// Broadcast events skipped for `conn` because it was slow.
     pub fn dropped_events(&self, conn: ConnId) -> Option<u64> {
-        self.conns.get(&conn).map(|e| e.conn.dropped_events())
+        self.conns.get(conn).map(|e| e.conn.dropped_events())
     }
 
     pub fn state_version(&self) -> StateVersion {
@@ -307,65 +365,236 @@ impl Gateway {
     }
 
     pub fn presence(&self) -> &Presence {
-        &self.presence
+        self.presence.list()
+    }
+
+    /// Effects asked for and not yet answered or expired.
+    pub fn pending_effects(&self) -> usize {
+        self.effects.len()
     }
 
     /// Wall-clock milliseconds at `now`, derived from the construction time.
     pub fn unix_ms(&self, now: Instant) -> u64 {
-        let elapsed = now.saturating_duration_since(self.epoch).as_millis();
-        self.epoch_unix_ms
-            .saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+        self.clock.unix_ms(now)
     }
 
-    fn uptime_ms(&self, now: Instant) -> u64 {
-        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn health_due(&self) -> Instant {
-        match self.health_refresh_at {
-            Some(at) => at.min(self.timers.health),
-            None => self.timers.health,
+    fn outbox(&mut self) -> Outbox<'_> {
+        Outbox {
+            conns: &mut self.conns,
+            out: &mut self.out,
+            buf: &mut self.buf,
+            state_version: &mut self.state_version,
         }
     }
 
-    /// Refresh health soon after a connect: at once, but at most once per
-    /// second, so a connection storm does not turn into a health broadcast per
-    /// connect.
-    fn request_health_refresh(&mut self, now: Instant) {
-        if self.health_refresh_at.is_none() {
-            let earliest = self.last_health_refresh + std::time::Duration::from_secs(1);
-            self.health_refresh_at = Some(earliest.max(now));
+    fn presence_and_outbox(&mut self) -> (&mut PresenceState, Outbox<'_>) {
+        let out = Outbox {
+            conns: &mut self.conns,
+            out: &mut self.out,
+            buf: &mut self.buf,
+            state_version: &mut self.state_version,
+        };
+        (&mut self.presence, out)
+    }
+
+    fn health_and_outbox(&mut self) -> (&mut HealthState, &Config, Outbox<'_>) {
+        let out = Outbox {
+            conns: &mut self.conns,
+            out: &mut self.out,
+            buf: &mut self.buf,
+            state_version: &mut self.state_version,
+        };
+        (&mut self.health, &self.config, out)
+    }
+
+    fn view(&mut self, now: Instant) -> HubView<'_> {
+        HubView {
+            config: &self.config,
+            clock: self.clock,
+            now,
+            presence: &mut self.presence,
+            health: &self.health,
+            effects: &mut self.effects,
+            out: Outbox {
+                conns: &mut self.conns,
+                out: &mut self.out,
+                buf: &mut self.buf,
+                state_version: &mut self.state_version,
+            },
         }
     }
 
-    fn refresh_health(&mut self, now: Instant) {
-        self.health_refresh_at = None;
-        self.last_health_refresh = now;
-        self.timers.health = now + self.config.limits.health_refresh_interval;
-        self.health_json = Arc::from(health_snapshot(&self.config, self.unix_ms(now)));
-        self.state_version.health += 1;
-        let health = Arc::clone(&self.health_json);
-        self.broadcast("health", &*health, Some(self.state_version));
-    }
-
-    fn rebuild_presence_json(&mut self) {
-        self.presence_json = Arc::from(self.presence.to_raw());
-    }
-
-    /// Presence changed: new version, new JSON, broadcast.
-    fn presence_changed(&mut self) {
-        self.state_version.presence += 1;
-        self.rebuild_presence_json();
-        let payload = Arc::clone(&self.presence_json);
-        #[derive(serde::Serialize)]
-        struct PresencePayload<'a> {
-            presence: &'a RawValue,
+    fn on_opened(&mut self, conn: ConnId, peer: Peer, now: Instant) {
+        if self.conns.contains(conn) {
+            // A runtime bug, not peer input: ignore the duplicate rather than
+            // clobber a live connection.
+            return;
         }
-        self.broadcast(
-            "presence",
-            &PresencePayload { presence: &payload },
-            Some(self.state_version),
+        let nonce = match self.forced_nonce.take() {
+            Some(nonce) => nonce,
+            None => self.rng.uuid_v4(),
+        };
+        let conn_uuid = self.rng.uuid_v4();
+        let unix_ms = self.clock.unix_ms(now);
+        let mut server = ServerConnection::new(peer, nonce, &self.config.limits, now, unix_ms);
+        if self.shutting_down {
+            server.close(close_code::SERVICE_RESTART, "service restart");
+        }
+        self.conns.insert(
+            conn,
+            ConnEntry {
+                conn: server,
+                conn_uuid,
+                presence_key: None,
+            },
         );
+        self.conns.sync(conn, &mut self.out);
+    }
+
+    fn on_text(&mut self, conn: ConnId, text: &str, now: Instant) {
+        let Some(entry) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let mut ctx = HandshakeContext {
+            auth: &self.config.auth,
+            origin_policy: &self.config.origin_policy,
+            limiter: &mut self.limiter,
+            starting: !self.ready,
+            unix_ms: self.clock.unix_ms(now),
+        };
+        match entry.conn.handle_text(text, now, &mut ctx) {
+            None => {}
+            Some(Inbound::Connect(request)) => self.on_connect(conn, &request, now),
+            Some(Inbound::Request(request)) => {
+                if let Some(session) = entry.conn.session() {
+                    let call = Call {
+                        conn,
+                        id: &request.id,
+                        method: &request.method,
+                        params: request.params,
+                        session,
+                    };
+                    registry::dispatch(&mut self.view(now), &call);
+                }
+            }
+        }
+        self.conns.sync(conn, &mut self.out);
+    }
+
+    /// A `connect` passed every check: track the client's presence, then
+    /// send hello-ok (whose snapshot then already shows it).
+    fn on_connect(&mut self, conn: ConnId, request: &crate::server::ConnectRequest, now: Instant) {
+        // CLI invocations are short-lived and never tracked.
+        if request.params.client.mode != "cli" {
+            let ts = self.clock.unix_ms(now);
+            if let Some(entry) = self.conns.get_mut(conn) {
+                let (key, presence) = handshake::presence_of(entry, request, ts);
+                entry.presence_key = Some(key.clone());
+                let (book, mut out) = self.presence_and_outbox();
+                book.track(key, presence, now, &mut out);
+            }
+        }
+        let uptime_ms = self.clock.uptime_ms(now);
+        let Some(entry) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let features = (&self.method_names[..], &self.event_names[..]);
+        let facts = handshake::HelloFacts {
+            config: &self.config,
+            boot_id: &self.boot_id,
+            presence: self.presence.json(),
+            health: self.health.json(),
+            state_version: self.state_version,
+            uptime_ms,
+            features,
+        };
+        handshake::send_hello(
+            &mut entry.conn,
+            &entry.conn_uuid,
+            request,
+            &facts,
+            &mut self.buf,
+        );
+        self.conns.sync(conn, &mut self.out);
+        self.health.request_refresh(now);
+    }
+
+    fn on_closed(&mut self, conn: ConnId, now: Instant) {
+        let Some(mut entry) = self.conns.remove(conn) else {
+            return;
+        };
+        entry.conn.handle_peer_closed();
+        // Nobody waits for this connection's effects any more (committing
+        // ones still apply when their results arrive).
+        self.effects.forget_conn(conn);
+        if let Some(key) = entry.presence_key {
+            let ts = self.clock.unix_ms(now);
+            let announce = !self.shutting_down;
+            let (presence, mut out) = self.presence_and_outbox();
+            presence.untrack(&key, ts, now, announce, &mut out);
+        }
+    }
+
+    fn on_effect_done(&mut self, result: EffectResult) {
+        let token = match &result {
+            EffectResult::Logs { token, .. } => *token,
+        };
+        let (pending, next) = self.effects.finish(token);
+        if let Some(next) = next {
+            self.out.push_back(Output::Effect(next));
+        }
+        let Some(pending) = pending else {
+            return;
+        };
+        match result {
+            EffectResult::Logs { result, .. } => {
+                if let Some(Waiter::Request { conn, request_id }) = pending.waiter {
+                    methods::answer_logs(&mut self.outbox(), conn, &request_id, result);
+                }
+            }
+        }
+    }
+
+    /// A waiter's effect did not come back in time.
+    fn answer_timed_out(&mut self, waiter: Waiter) {
+        let error = ErrorShape::new(
+            ErrorCode::Unavailable,
+            "timed out waiting for the gateway host",
+        )
+        .with_retry_after(1000);
+        match waiter {
+            Waiter::Request { conn, request_id } => {
+                self.outbox().respond_error(conn, &request_id, &error)
+            }
+            Waiter::Handshake { conn } => {
+                if let Some(entry) = self.conns.get_mut(conn) {
+                    entry.conn.reject(error, close_code::TRY_AGAIN_LATER);
+                }
+                self.conns.sync(conn, &mut self.out);
+            }
+        }
+    }
+
+    fn shutdown(&mut self, reason: Option<&str>, restart_expected_ms: Option<u64>) {
+        if self.shutting_down {
+            return;
+        }
+        let mut payload = serde_json::json!({ "reason": reason.unwrap_or("gateway stopping") });
+        if let Some(ms) = restart_expected_ms {
+            payload["restartExpectedMs"] = ms.into();
+        }
+        self.outbox()
+            .broadcast(&SHUTDOWN_EVENT, &payload, false, |_| true);
+        self.shutting_down = true;
+        for conn in self.conns.ids() {
+            if let Some(entry) = self.conns.get_mut(conn) {
+                entry
+                    .conn
+                    .close(close_code::SERVICE_RESTART, "service restart");
+            }
+            self.conns.sync(conn, &mut self.out);
+        }
+        self.effects.clear_waiters();
     }
 }
 

@@ -116,6 +116,8 @@ pub struct ArrayRules {
 pub struct ObjectRules {
     pub properties: &'static [Property],
     pub required: &'static [&'static str],
+    /// Unknown properties are allowed (no `additionalProperties: false`).
+    pub open: bool,
 }
 
 #[derive(Debug)]
@@ -158,6 +160,19 @@ impl Schema {
         Schema::Object(ObjectRules {
             properties,
             required,
+            open: false,
+        })
+    }
+
+    /// An object that also accepts properties it does not describe.
+    pub const fn open_object(
+        properties: &'static [Property],
+        required: &'static [&'static str],
+    ) -> Schema {
+        Schema::Object(ObjectRules {
+            properties,
+            required,
+            open: true,
         })
     }
 }
@@ -470,7 +485,7 @@ impl Validator {
         } else {
             format!("at {path}")
         };
-        for (key, _) in entries.iter().filter(|(k, _)| !known(k)) {
+        for (key, _) in entries.iter().filter(|(k, _)| !rules.open && !known(k)) {
             self.push(format!("{root}: unexpected property '{key}'"));
             if self.dialect == Dialect::TypeBox {
                 break;

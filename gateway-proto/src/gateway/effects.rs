@@ -1,0 +1,211 @@
+//! Work the core hands to the runtime, and what it does with the results.
+//!
+//! An effect is asked for with a token; its result comes back as an
+//! [`EffectResult`] with the same token. What the core promises:
+//!
+//! - **A waiter gets one answer.** A request that waits on an effect is
+//!   answered with the result, or with `UNAVAILABLE` when the effect's
+//!   deadline passes first (a late result then only commits, see below).
+//! - **Results commit even when nobody waits any more.** An effect that
+//!   changes state (a store write) is applied when its result arrives, even
+//!   if the connection that asked has gone or its deadline has passed.
+//! - **Writes to one store are applied in order.** Only one write per store
+//!   is with the runtime at a time; the next leaves when the previous one's
+//!   result is in, so a runtime with a worker pool cannot reorder them.
+//! - **Bounded.** At most `max_pending` effects are pending or queued; past
+//!   that, new ones are refused and the caller answers `UNAVAILABLE`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::io::Effect;
+use crate::ConnId;
+
+/// A store whose writes must be applied in the order they were asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoreKey(pub &'static str);
+
+/// Who is waiting for an effect's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Waiter {
+    /// A request: answer it.
+    Request { conn: ConnId, request_id: String },
+    /// A handshake (its `connect` is answered once the effect is done).
+    Handshake { conn: ConnId },
+}
+
+impl Waiter {
+    pub fn conn(&self) -> ConnId {
+        match self {
+            Waiter::Request { conn, .. } | Waiter::Handshake { conn } => *conn,
+        }
+    }
+}
+
+/// An effect the core is waiting for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub waiter: Option<Waiter>,
+    /// The result changes state: apply it whenever it arrives.
+    pub commits: bool,
+    pub store: Option<StoreKey>,
+    deadline: Option<Instant>,
+}
+
+/// The effects component: pending tokens, per-store write queues, deadlines.
+#[derive(Debug)]
+pub struct Effects {
+    pending: BTreeMap<u64, Pending>,
+    /// Writes waiting for an earlier write of the same store.
+    queued: BTreeMap<StoreKey, VecDeque<Effect>>,
+    /// Stores with a write at the runtime.
+    busy: BTreeMap<StoreKey, u64>,
+    next_token: u64,
+    max_pending: usize,
+    timeout: Duration,
+}
+
+/// Why an effect was not started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManyEffects;
+
+/// An effect to start, built around the token it is given.
+pub struct Request {
+    pub waiter: Option<Waiter>,
+    pub commits: bool,
+    pub store: Option<StoreKey>,
+    /// Answer the waiter with a timeout if no result comes within the
+    /// effect timeout.
+    pub deadline: bool,
+}
+
+impl Effects {
+    /// `first_token` should be random: a late result from an earlier hub
+    /// (the runtime keeps its workers across a restart) must not match.
+    pub fn new(first_token: u64, max_pending: usize, timeout: Duration) -> Self {
+        Effects {
+            pending: BTreeMap::new(),
+            queued: BTreeMap::new(),
+            busy: BTreeMap::new(),
+            next_token: first_token,
+            max_pending,
+            timeout,
+        }
+    }
+
+    pub fn set_limits(&mut self, max_pending: usize, timeout: Duration) {
+        self.max_pending = max_pending;
+        self.timeout = timeout;
+    }
+
+    /// Register an effect; `build` makes it from its token. Returns the
+    /// effect to hand to the runtime now (`None` when it waits behind an
+    /// earlier write of the same store).
+    pub fn start(
+        &mut self,
+        request: Request,
+        now: Instant,
+        build: impl FnOnce(u64) -> Effect,
+    ) -> Result<Option<Effect>, TooManyEffects> {
+        let queued: usize = self.queued.values().map(VecDeque::len).sum();
+        if self.pending.len() + queued >= self.max_pending {
+            return Err(TooManyEffects);
+        }
+        let token = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1);
+        let effect = build(token);
+        self.pending.insert(
+            token,
+            Pending {
+                waiter: request.waiter,
+                commits: request.commits,
+                store: request.store,
+                deadline: request.deadline.then(|| now + self.timeout),
+            },
+        );
+        match request.store {
+            Some(store) if self.busy.contains_key(&store) => {
+                self.queued.entry(store).or_default().push_back(effect);
+                Ok(None)
+            }
+            Some(store) => {
+                self.busy.insert(store, token);
+                Ok(Some(effect))
+            }
+            None => Ok(Some(effect)),
+        }
+    }
+
+    /// A result arrived: the effect is no longer pending. Returns what was
+    /// waiting for it (or `None` for an unknown or timed-out token) and, for
+    /// a store write, the store's next queued write to hand out.
+    pub fn finish(&mut self, token: u64) -> (Option<Pending>, Option<Effect>) {
+        let Some(pending) = self.pending.remove(&token) else {
+            return (None, None);
+        };
+        let mut next = None;
+        if let Some(store) = pending.store {
+            if self.busy.get(&store) == Some(&token) {
+                self.busy.remove(&store);
+                if let Some(queue) = self.queued.get_mut(&store) {
+                    if let Some(effect) = queue.pop_front() {
+                        self.busy.insert(store, effect.token());
+                        next = Some(effect);
+                    }
+                    if queue.is_empty() {
+                        self.queued.remove(&store);
+                    }
+                }
+            }
+        }
+        (Some(pending), next)
+    }
+
+    /// The connection went away: nobody waits for its effects any more, but
+    /// committing effects stay pending until their results arrive.
+    pub fn forget_conn(&mut self, conn: ConnId) {
+        self.pending.retain(|_, p| {
+            if p.waiter.as_ref().is_some_and(|w| w.conn() == conn) {
+                p.waiter = None;
+                return p.commits;
+            }
+            true
+        });
+    }
+
+    /// Waiters whose deadline has passed at `now`; their effects stop being
+    /// waited for (a committing one stays pending for its result).
+    pub fn expire(&mut self, now: Instant) -> Vec<Waiter> {
+        let mut expired = Vec::new();
+        self.pending.retain(|_, p| {
+            if p.deadline.is_some_and(|at| at <= now) {
+                p.deadline = None;
+                if let Some(waiter) = p.waiter.take() {
+                    expired.push(waiter);
+                }
+                return p.commits;
+            }
+            true
+        });
+        expired
+    }
+
+    /// The earliest waiter deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().filter_map(|p| p.deadline).min()
+    }
+
+    /// Effects pending or queued.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Drop everything (shutdown): no answer will be sent.
+    pub fn clear_waiters(&mut self) {
+        for pending in self.pending.values_mut() {
+            pending.waiter = None;
+            pending.deadline = None;
+        }
+        self.pending.retain(|_, p| p.commits);
+    }
+}

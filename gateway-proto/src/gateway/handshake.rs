@@ -1,0 +1,146 @@
+//! The hub's side of a handshake: the hello-ok it sends, the presence entry
+//! a new client gets, and which sessions a config change ends.
+
+use serde_json::value::RawValue;
+
+use super::connections::ConnEntry;
+use super::presence::{presence_key, PresenceEntry};
+use super::Config;
+use crate::server::{
+    check_browser_origin, close_code, AuthMethod, ConnectRequest, HelloAuth, HelloFeatures,
+    HelloOk, HelloPolicy, HelloServer, HelloSnapshot, ServerConnection,
+};
+use crate::wire::StateVersion;
+
+/// What hello-ok reports besides the client's own session.
+pub(crate) struct HelloFacts<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) boot_id: &'a str,
+    pub(crate) presence: &'a RawValue,
+    pub(crate) health: &'a RawValue,
+    pub(crate) state_version: StateVersion,
+    pub(crate) uptime_ms: u64,
+    /// `features.methods` and `features.events`.
+    pub(crate) features: (&'a [&'static str], &'a [&'static str]),
+}
+
+/// Open the session of an approved `connect` with its hello-ok.
+pub(crate) fn send_hello(
+    conn: &mut ServerConnection,
+    conn_uuid: &str,
+    request: &ConnectRequest,
+    facts: &HelloFacts<'_>,
+    buf: &mut Vec<u8>,
+) {
+    let config = facts.config;
+    let hello = HelloOk {
+        kind: "hello-ok",
+        protocol: request.protocol.number(),
+        server: HelloServer {
+            version: &config.server_version,
+            conn_id: conn_uuid,
+            boot_id: Some(facts.boot_id),
+        },
+        features: HelloFeatures {
+            methods: facts.features.0,
+            events: facts.features.1,
+        },
+        snapshot: HelloSnapshot {
+            presence: facts.presence,
+            health: facts.health,
+            state_version: facts.state_version,
+            uptime_ms: facts.uptime_ms,
+            config_path: config.config_path.as_deref(),
+            state_dir: config.state_dir.as_deref(),
+            auth_mode: Some(config.auth.mode_name()),
+        },
+        policy: HelloPolicy {
+            max_payload: config.limits.max_payload as u64,
+            max_buffered_bytes: config.limits.max_buffered_bytes as u64,
+            tick_interval_ms: u64::try_from(config.limits.tick_interval.as_millis())
+                .unwrap_or(u64::MAX),
+        },
+        auth: HelloAuth {
+            role: request.role.as_str(),
+            scopes: &request.granted_scopes,
+            method: Some(request.auth_method.as_str()),
+            device_token: None,
+            issued_at_ms: None,
+        },
+    }
+    .for_protocol(request.protocol);
+    conn.accept(&hello, buf);
+}
+
+/// The presence key and entry of a newly connected (tracked) client: keyed
+/// by its device, else its instance, else its connection.
+pub(crate) fn presence_of(
+    entry: &ConnEntry,
+    request: &ConnectRequest,
+    ts: u64,
+) -> (String, PresenceEntry) {
+    let raw_key = request
+        .device
+        .as_ref()
+        .map(|d| d.id.as_str())
+        .or(request.params.client.instance_id.as_deref())
+        .unwrap_or(entry.conn_uuid.as_str());
+    let client = &request.params.client;
+    let granted = &request.granted_scopes;
+    let presence = PresenceEntry {
+        host: client.display_name.clone(),
+        ip: Some(entry.conn.peer().ip.to_string()),
+        version: Some(client.version.clone()),
+        platform: Some(client.platform.clone()),
+        device_family: client.device_family.clone(),
+        model_identifier: client.model_identifier.clone(),
+        mode: Some(client.mode.clone()),
+        reason: Some("connect".to_owned()),
+        ts,
+        instance_id: client.instance_id.clone(),
+        device_id: request.device.as_ref().map(|d| d.id.clone()),
+        roles: Some(vec![request.role.as_str().to_owned()]),
+        scopes: (!granted.is_empty()).then(|| granted.clone()),
+        ..PresenceEntry::default()
+    };
+    (presence_key(raw_key), presence)
+}
+
+/// After a config change, close `conn` if the new settings would not admit
+/// its session (see [`super::Gateway::reconfigure`]).
+pub(crate) fn evict_if_disallowed(
+    conn: &mut ServerConnection,
+    config: &Config,
+    auth_changed: bool,
+) {
+    let Some(session) = conn.session() else {
+        return;
+    };
+    if auth_changed && used_gateway_auth(session.auth_method) {
+        conn.close(close_code::AUTH_CHANGED, "gateway auth changed");
+        return;
+    }
+    let peer = conn.peer();
+    if let Some(origin) = peer.origin.as_deref() {
+        let allowed = check_browser_origin(
+            origin,
+            peer.host.as_deref(),
+            peer.is_local,
+            &config.origin_policy,
+        )
+        .is_ok();
+        if !allowed {
+            conn.close(close_code::POLICY_VIOLATION, "origin not allowed");
+        }
+    }
+}
+
+/// Whether a session rests on the gateway-wide auth settings: a shared token
+/// or password, or no auth at all. (Device tokens, once issued, will not:
+/// rotating the shared secret leaves paired devices connected.)
+fn used_gateway_auth(method: AuthMethod) -> bool {
+    matches!(
+        method,
+        AuthMethod::Token | AuthMethod::Password | AuthMethod::None
+    )
+}

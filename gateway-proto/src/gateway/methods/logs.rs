@@ -1,0 +1,110 @@
+//! `logs.tail`: a slice of the gateway's JSON-lines log, read by the runtime.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Call, HubView};
+use crate::gateway::effects::{Request, Waiter};
+use crate::gateway::{Effect, LogSlice};
+use crate::wire::{ErrorCode, ErrorShape};
+use crate::wire::{Property, Schema};
+use crate::ConnId;
+
+pub const LOGS_DEFAULT_LIMIT: usize = 200;
+pub const LOGS_MAX_LIMIT: u64 = 5000;
+pub const LOGS_DEFAULT_MAX_BYTES: usize = 250_000;
+pub const LOGS_MAX_BYTES: u64 = 1_000_000;
+
+/// The reference's `LogsTailParams`.
+pub(crate) static LOGS_TAIL_PARAMS: Schema = Schema::object(
+    &[
+        Property::new("cursor", Schema::integer(Some(0), None)),
+        Property::new(
+            "limit",
+            Schema::integer(Some(1), Some(LOGS_MAX_LIMIT as i64)),
+        ),
+        Property::new(
+            "maxBytes",
+            Schema::integer(Some(1), Some(LOGS_MAX_BYTES as i64)),
+        ),
+    ],
+    &[],
+);
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogsTailParams {
+    // Integers may be written `5.0` (the schema allows it, as JavaScript does).
+    cursor: Option<f64>,
+    limit: Option<f64>,
+    max_bytes: Option<f64>,
+}
+
+/// Ask the runtime for the slice; the answer comes with the effect's result.
+pub(crate) fn logs_tail(hub: &mut HubView<'_>, call: &Call<'_>) {
+    let params: LogsTailParams = match call.params() {
+        Ok(params) => params,
+        Err(error) => return hub.out.respond_error(call.conn, call.id, &error),
+    };
+    let request = Request {
+        waiter: Some(Waiter::Request {
+            conn: call.conn,
+            request_id: call.id.to_owned(),
+        }),
+        commits: false,
+        store: None,
+        deadline: true,
+    };
+    let started = hub
+        .effects
+        .start(request, hub.now, |token| Effect::ReadLogs {
+            token,
+            cursor: params.cursor.map(|c| c as u64),
+            limit: params.limit.map_or(LOGS_DEFAULT_LIMIT, |l| l as usize),
+            max_bytes: params
+                .max_bytes
+                .map_or(LOGS_DEFAULT_MAX_BYTES, |b| b as usize),
+        });
+    match started {
+        Ok(Some(effect)) => hub.out.effect(effect),
+        Ok(None) => {}
+        Err(_) => {
+            let error = ErrorShape::new(ErrorCode::Unavailable, "too many log reads in flight")
+                .with_retry_after(100);
+            hub.out.respond_error(call.conn, call.id, &error);
+        }
+    }
+}
+
+/// Answer a `logs.tail` with the runtime's result.
+pub(crate) fn answer(
+    out: &mut crate::gateway::outbox::Outbox<'_>,
+    conn: ConnId,
+    request_id: &str,
+    result: Result<LogSlice, String>,
+) {
+    match result {
+        Ok(slice) => {
+            let mut payload = json!({
+                "file": slice.file,
+                "cursor": slice.cursor,
+                "size": slice.size,
+                "lines": slice.lines,
+            });
+            if slice.truncated {
+                payload["truncated"] = true.into();
+            }
+            if slice.reset {
+                payload["reset"] = true.into();
+            }
+            out.respond_ok(conn, request_id, &payload);
+        }
+        Err(message) => {
+            let error = ErrorShape::new(
+                ErrorCode::Unavailable,
+                format!("log read failed: {message}"),
+            );
+            out.respond_error(conn, request_id, &error);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The methods this gateway serves, one file per family, and the table that
+//! names them.
+//!
+//! Adding a method is one [`MethodSpec`] entry in [`METHODS`] plus one
+//! handler function in its family's file. A handler receives a [`HubView`]
+//! (the components it may use and the [`Outbox`]) and the [`Call`]; by the
+//! time it runs the caller is authorized and the params passed the spec's
+//! schema, so it only decodes them and answers, now or (through an effect)
+//! later. For example, `last-heartbeat`:
+//!
+//! ```text
+//! // in METHODS:
+//! MethodSpec {
+//!     name: "last-heartbeat",
+//!     access: Access::Operator(Scope::Read),
+//!     params: None,
+//!     handler: system::last_heartbeat,
+//! },
+//! // in system.rs:
+//! pub(crate) fn last_heartbeat(hub: &mut HubView<'_>, call: &Call<'_>) {
+//!     hub.out.respond_ok(call.conn, call.id, &Value::Null);
+//! }
+//! ```
+
+mod logs;
+mod system;
+
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::effects::Effects;
+use super::health::HealthState;
+use super::outbox::Outbox;
+use super::presence_state::PresenceState;
+use super::registry::{Access, MethodSpec};
+use super::{Clock, Config};
+use crate::server::{Scope, Session};
+use crate::wire::ErrorShape;
+use crate::ConnId;
+
+pub(crate) use logs::answer as answer_logs;
+pub use logs::{LOGS_DEFAULT_LIMIT, LOGS_DEFAULT_MAX_BYTES, LOGS_MAX_BYTES, LOGS_MAX_LIMIT};
+
+/// What a handler may use: the components and the outbox.
+pub(crate) struct HubView<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) clock: Clock,
+    pub(crate) now: Instant,
+    pub(crate) presence: &'a mut PresenceState,
+    pub(crate) health: &'a HealthState,
+    pub(crate) effects: &'a mut Effects,
+    pub(crate) out: Outbox<'a>,
+}
+
+/// One authorized request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Call<'r> {
+    pub(crate) conn: ConnId,
+    pub(crate) id: &'r str,
+    pub(crate) method: &'r str,
+    pub(crate) params: Option<&'r RawValue>,
+    pub(crate) session: Session,
+}
+
+impl<'r> Call<'r> {
+    /// Decode the params (already checked against the spec's schema);
+    /// absent params decode as an empty object.
+    pub(crate) fn params<T: Deserialize<'r>>(&self) -> Result<T, ErrorShape> {
+        let text = self.params.map_or("{}", RawValue::get);
+        serde_json::from_str(text).map_err(|e| {
+            ErrorShape::invalid_request(format!("invalid {} params: {e}", self.method))
+        })
+    }
+}
+
+pub(crate) type Handler = fn(&mut HubView<'_>, &Call<'_>);
+
+/// Every served method, in the order `features.methods` lists them.
+pub static METHODS: &[MethodSpec] = &[
+    MethodSpec {
+        name: "health",
+        access: Access::Anyone,
+        params: None,
+        handler: system::health,
+    },
+    MethodSpec {
+        name: "status",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: system::status,
+    },
+    MethodSpec {
+        name: "system-presence",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: system::system_presence,
+    },
+    MethodSpec {
+        name: "system-event",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&system::SYSTEM_EVENT_PARAMS),
+        handler: system::system_event,
+    },
+    MethodSpec {
+        name: "last-heartbeat",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: system::last_heartbeat,
+    },
+    MethodSpec {
+        name: "logs.tail",
+        access: Access::Operator(Scope::Read),
+        params: Some(&logs::LOGS_TAIL_PARAMS),
+        handler: logs::logs_tail,
+    },
+];

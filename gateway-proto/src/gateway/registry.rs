@@ -1,0 +1,336 @@
+//! The method and event tables, and the reference's authorization rules.
+//!
+//! A method is one [`MethodSpec`]: its name, who may call it ([`Access`]),
+//! the schema its params must satisfy, and its handler. Dispatch is the same
+//! for every method: authorize, validate the params with the shared schema
+//! validator (so every method gets the reference's wording), then call the
+//! handler. An event is one [`EventSpec`]: who may receive it and whether a
+//! slow client may miss it. `hello-ok.features` lists both tables, so it
+//! always says exactly what is served.
+
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::methods::{Call, Handler, METHODS};
+use crate::server::{Role, Scope, Scopes, Session};
+use crate::wire::{validate_text, Dialect, Schema};
+use crate::wire::{ErrorCode, ErrorShape, ProtocolVersion};
+
+/// Who may call a method.
+#[derive(Clone, Copy, Debug)]
+pub enum Access {
+    /// Any authenticated connection, any role, no scope (`health`).
+    Anyone,
+    /// An operator with this scope.
+    Operator(Scope),
+    /// An operator with the scope its params call for (the reference's
+    /// least-privilege rules, e.g. `agent` with `/reset` needs admin).
+    OperatorDynamic(fn(Option<&RawValue>) -> Scope),
+    /// A node (`role: "node"`); nodes need no scopes.
+    Node,
+}
+
+/// One served method.
+pub struct MethodSpec {
+    pub name: &'static str,
+    pub access: Access,
+    /// The params schema; `None` accepts anything (the method ignores params).
+    pub params: Option<&'static Schema>,
+    pub(crate) handler: Handler,
+}
+
+impl std::fmt::Debug for MethodSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MethodSpec")
+            .field("name", &self.name)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event the gateway emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventSpec {
+    pub name: &'static str,
+    /// Scope needed to receive it (`None`: every authenticated connection).
+    pub scope: Option<Scope>,
+    /// Skipped for a slow client (which then sees a seq gap) instead of
+    /// closing it "slow consumer".
+    pub droppable: bool,
+}
+
+/// Every event this gateway emits, in `features.events` order.
+pub static EVENTS: &[EventSpec] = &[
+    CHALLENGE_EVENT,
+    TICK_EVENT,
+    HEALTH_EVENT,
+    PRESENCE_EVENT,
+    SHUTDOWN_EVENT,
+];
+
+/// Sent once per socket before the handshake (never broadcast).
+pub const CHALLENGE_EVENT: EventSpec = EventSpec {
+    name: "connect.challenge",
+    scope: None,
+    droppable: false,
+};
+pub const TICK_EVENT: EventSpec = EventSpec {
+    name: "tick",
+    scope: None,
+    droppable: true,
+};
+pub const HEALTH_EVENT: EventSpec = EventSpec {
+    name: "health",
+    scope: None,
+    droppable: false,
+};
+pub const PRESENCE_EVENT: EventSpec = EventSpec {
+    name: "presence",
+    scope: Some(Scope::Read),
+    droppable: true,
+};
+/// Droppable: the 1012 close that follows says the same, and a slow client
+/// then still learns it was a restart, not a policy close.
+pub const SHUTDOWN_EVENT: EventSpec = EventSpec {
+    name: "shutdown",
+    scope: None,
+    droppable: true,
+};
+
+/// The spec of a served method.
+pub fn method(name: &str) -> Option<&'static MethodSpec> {
+    METHODS.iter().find(|spec| spec.name == name)
+}
+
+/// The spec of an emitted event.
+pub fn event(name: &str) -> Option<&'static EventSpec> {
+    EVENTS.iter().find(|spec| spec.name == name)
+}
+
+/// Names of every served method, in table order.
+pub fn method_names() -> impl Iterator<Item = &'static str> {
+    METHODS.iter().map(|spec| spec.name)
+}
+
+/// Names of every emitted event, in table order.
+pub fn event_names() -> impl Iterator<Item = &'static str> {
+    EVENTS.iter().map(|spec| spec.name)
+}
+
+/// Decide whether `session` may call `name` (with `params`), in the
+/// reference's order: `health` for anyone; the role; nodes need no scope;
+/// admins pass; otherwise the method's scope (admin for unknown names).
+/// `Ok(spec)` to dispatch, `Ok(None)` for an authorized call of an unknown
+/// method (answered "unknown method"), `Err` with the refusal.
+pub fn authorize(
+    name: &str,
+    params: Option<&RawValue>,
+    session: Session,
+) -> Result<Option<&'static MethodSpec>, ErrorShape> {
+    let spec = method(name);
+    let access = spec.map(|s| s.access);
+    if matches!(access, Some(Access::Anyone)) {
+        return Ok(spec);
+    }
+    let wants_node = matches!(access, Some(Access::Node));
+    let is_node = session.role == Role::Node;
+    if wants_node != is_node {
+        return Err(ErrorShape::invalid_request(format!(
+            "unauthorized role: {}",
+            session.role.as_str()
+        )));
+    }
+    if is_node || session.scopes.satisfies(Scope::Admin) {
+        return Ok(spec);
+    }
+    let needed = match access {
+        Some(Access::Operator(scope)) => scope,
+        Some(Access::OperatorDynamic(scope_for)) => scope_for(params),
+        // Unknown names (and the reference's reserved prefixes `config.`,
+        // `update.`, … among them) are admin-only.
+        _ => Scope::Admin,
+    };
+    if session.scopes.satisfies(needed) {
+        return Ok(spec);
+    }
+    Err(missing_scope(needed, session.protocol))
+}
+
+/// `FORBIDDEN "missing scope: <s>"`; protocol 3 answered with the bare
+/// message (and INVALID_REQUEST, which responses map per protocol).
+fn missing_scope(scope: Scope, protocol: ProtocolVersion) -> ErrorShape {
+    let error = ErrorShape::new(
+        ErrorCode::Forbidden,
+        format!("missing scope: {}", scope.as_str()),
+    );
+    if protocol == ProtocolVersion::V3 {
+        return error;
+    }
+    error.with_details(json!({
+        "code": "MISSING_SCOPE",
+        "missingScope": scope.as_str(),
+        "requiredScopes": [scope.as_str()],
+    }))
+}
+
+/// Check `params` against the method's schema, in the caller's protocol
+/// wording: `invalid <method> params: <problems>`.
+pub fn check_params(
+    spec: &MethodSpec,
+    params: Option<&RawValue>,
+    protocol: ProtocolVersion,
+) -> Result<(), ErrorShape> {
+    let Some(schema) = spec.params else {
+        return Ok(());
+    };
+    // Absent params are an empty object to every params schema.
+    let text = params.map_or("{}", RawValue::get);
+    let problems = match validate_text(text, schema, Dialect::for_protocol(protocol)) {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(error)) => error.to_string(),
+        Err(()) => "at root: must be object".to_owned(),
+    };
+    Err(ErrorShape::invalid_request(format!(
+        "invalid {} params: {problems}",
+        spec.name
+    )))
+}
+
+/// Authorize, validate and run one request. Exactly one answer reaches the
+/// caller: a refusal here, or the handler's (now or, for effects, later).
+pub(crate) fn dispatch(hub: &mut super::methods::HubView<'_>, call: &Call<'_>) {
+    let spec = match authorize(call.method, call.params, call.session) {
+        Ok(Some(spec)) => spec,
+        Ok(None) => {
+            let error = ErrorShape::invalid_request(format!("unknown method: {}", call.method));
+            return hub.out.respond_error(call.conn, call.id, &error);
+        }
+        Err(error) => return hub.out.respond_error(call.conn, call.id, &error),
+    };
+    if let Err(error) = check_params(spec, call.params, call.session.protocol) {
+        return hub.out.respond_error(call.conn, call.id, &error);
+    }
+    (spec.handler)(hub, call);
+}
+
+/// Whether `scopes` may receive `event`.
+pub(crate) fn may_receive(event: &EventSpec, scopes: Scopes) -> bool {
+    event.scope.is_none_or(|scope| scopes.satisfies(scope))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Scopes;
+
+    fn session(role: Role, scopes: &[&str], protocol: ProtocolVersion) -> Session {
+        Session {
+            protocol,
+            role,
+            scopes: Scopes::from_names(scopes.iter().copied()),
+            auth_method: crate::server::AuthMethod::Token,
+        }
+    }
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn features_list_exactly_the_tables() {
+        let methods: Vec<&str> = method_names().collect();
+        assert_eq!(
+            methods,
+            [
+                "health",
+                "status",
+                "system-presence",
+                "system-event",
+                "last-heartbeat",
+                "logs.tail"
+            ]
+        );
+        let events: Vec<&str> = event_names().collect();
+        assert_eq!(
+            events,
+            [
+                "connect.challenge",
+                "tick",
+                "health",
+                "presence",
+                "shutdown"
+            ]
+        );
+        assert!(event("presence").is_some_and(|e| e.droppable && e.scope == Some(Scope::Read)));
+        assert!(event("health").is_some_and(|e| !e.droppable && e.scope.is_none()));
+    }
+
+    #[test]
+    fn authorization_follows_the_reference_order() {
+        let v4 = ProtocolVersion::V4;
+        let none = session(Role::Operator, &[], v4);
+        let read = session(Role::Operator, &["operator.read"], v4);
+        let admin = session(Role::Operator, &["operator.admin"], v4);
+        let node = session(Role::Node, &[], v4);
+        // `health` for anyone, nodes included.
+        assert!(authorize("health", None, none).is_ok());
+        assert!(authorize("health", None, node).is_ok());
+        // Operator methods refuse nodes by role, not by scope.
+        let refused = authorize("status", None, node).unwrap_err();
+        assert_eq!(refused.message, "unauthorized role: node");
+        // Scopes.
+        assert!(authorize("status", None, read).is_ok());
+        let missing = authorize("status", None, none).unwrap_err();
+        assert_eq!(missing.message, "missing scope: operator.read");
+        assert_eq!(missing.detail_code(), Some("MISSING_SCOPE"));
+        // Unknown methods: admin-only, then "unknown method".
+        let unknown = authorize("config.get", None, read).unwrap_err();
+        assert_eq!(unknown.message, "missing scope: operator.admin");
+        assert!(matches!(authorize("no.such", None, admin), Ok(None)));
+        // Protocol 3 gets the bare message.
+        let v3 = session(Role::Operator, &[], ProtocolVersion::V3);
+        assert_eq!(
+            authorize("status", None, v3).unwrap_err().detail_code(),
+            None
+        );
+    }
+
+    #[test]
+    fn params_get_the_schema_validators_wording() {
+        let logs = method("logs.tail").unwrap();
+        let v4 = ProtocolVersion::V4;
+        let problem = |params: &str| {
+            check_params(logs, Some(&raw(params)), v4)
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            problem(r#"{"limit":"ten"}"#),
+            "invalid logs.tail params: at /limit: must be integer"
+        );
+        assert_eq!(
+            problem(r#"{"limit":0}"#),
+            "invalid logs.tail params: at /limit: must be >= 1"
+        );
+        assert_eq!(
+            problem(r#"{"limit":5001}"#),
+            "invalid logs.tail params: at /limit: must be <= 5000"
+        );
+        assert_eq!(
+            problem(r#"{"x":1}"#),
+            "invalid logs.tail params: at root: unexpected property 'x'"
+        );
+        assert!(check_params(logs, None, v4).is_ok());
+        assert!(check_params(logs, Some(&raw(r#"{"cursor":10,"limit":5}"#)), v4).is_ok());
+
+        let event = method("system-event").unwrap();
+        assert_eq!(
+            check_params(event, Some(&raw("{}")), v4)
+                .unwrap_err()
+                .message,
+            "invalid system-event params: must have required property 'text'"
+        );
+        // Unknown presence facts are tolerated.
+        assert!(check_params(event, Some(&raw(r#"{"text":"hi","extra":1}"#)), v4).is_ok());
+    }
+}

@@ -1,0 +1,89 @@
+//! One deadline queue for every state machine of the crate.
+//!
+//! Each timer has a kind `K` (an `enum` naming why it exists) and at most one
+//! deadline. `poll_timeout` of a state machine is [`DeadlineQueue::next`];
+//! its `handle_timeout` pops [`DeadlineQueue::pop_due`] in deadline order
+//! (ties in `K` order), so the firing order is fixed and a test can ask which
+//! timer is next and why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+/// Deadlines by kind; re-arming a kind moves its deadline.
+#[derive(Clone, Debug)]
+pub struct DeadlineQueue<K: Ord + Copy> {
+    by_deadline: BTreeSet<(Instant, K)>,
+    by_kind: BTreeMap<K, Instant>,
+}
+
+impl<K: Ord + Copy> Default for DeadlineQueue<K> {
+    fn default() -> Self {
+        DeadlineQueue {
+            by_deadline: BTreeSet::new(),
+            by_kind: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> DeadlineQueue<K> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Arm `kind` at `at`, replacing its earlier deadline.
+    pub fn set(&mut self, kind: K, at: Instant) {
+        if let Some(old) = self.by_kind.insert(kind, at) {
+            self.by_deadline.remove(&(old, kind));
+        }
+        self.by_deadline.insert((at, kind));
+    }
+
+    /// Arm `kind` at `at`, or disarm it with `None`.
+    pub fn set_or_clear(&mut self, kind: K, at: Option<Instant>) {
+        match at {
+            Some(at) => self.set(kind, at),
+            None => self.clear(kind),
+        }
+    }
+
+    pub fn clear(&mut self, kind: K) {
+        if let Some(old) = self.by_kind.remove(&kind) {
+            self.by_deadline.remove(&(old, kind));
+        }
+    }
+
+    /// The deadline of `kind`, if armed.
+    pub fn deadline(&self, kind: K) -> Option<Instant> {
+        self.by_kind.get(&kind).copied()
+    }
+
+    /// The earliest deadline and its kind.
+    pub fn next(&self) -> Option<(Instant, K)> {
+        self.by_deadline.first().copied()
+    }
+
+    /// Remove and return the earliest timer due at `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, K)> {
+        let (at, kind) = self.next()?;
+        if at > now {
+            return None;
+        }
+        self.by_deadline.pop_first();
+        self.by_kind.remove(&kind);
+        Some((at, kind))
+    }
+
+    /// Disarm every timer `keep` says no to.
+    pub fn retain(&mut self, mut keep: impl FnMut(K) -> bool) {
+        self.by_kind.retain(|kind, _| keep(*kind));
+        self.by_deadline.retain(|(_, kind)| keep(*kind));
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_kind.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_kind.is_empty()
+    }
+}
