@@ -7,6 +7,8 @@
 mod cli;
 mod client;
 mod config_file;
+mod config_keys;
+mod config_text;
 mod force;
 mod host;
 mod logging;

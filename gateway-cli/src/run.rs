@@ -59,7 +59,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
             ))
         })?;
     let config_path = settings::config_path(&state_dir, &env);
-    let file = config_file::load(&config_path).map_err(failure)?;
+    let file = config_file::load(&config_path).map_err(failure)?.config();
     let settings = settings::resolve(&flags, &env, &file)?;
     let max_preauth_per_ip = env_number("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP")?;
     let limits = limits_from_env()?;
