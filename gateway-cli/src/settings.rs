@@ -24,6 +24,24 @@ pub struct RunFlags {
     pub profile: Option<String>,
 }
 
+impl RunFlags {
+    /// These flags, with `other`'s filling what these leave unset.
+    pub fn or(self, other: RunFlags) -> RunFlags {
+        RunFlags {
+            port: self.port.or(other.port),
+            bind: self.bind.or(other.bind),
+            auth: self.auth.or(other.auth),
+            token: self.token.or(other.token),
+            password: self.password.or(other.password),
+            allow_unconfigured: self.allow_unconfigured || other.allow_unconfigured,
+            verbose: self.verbose || other.verbose,
+            force: self.force || other.force,
+            dev: self.dev || other.dev,
+            profile: self.profile.or(other.profile),
+        }
+    }
+}
+
 /// Why the flags cannot be used: `Usage` exits 2, `Invalid` exits 1.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SettingsError {
