@@ -82,9 +82,9 @@ impl<'a> Tokens<'a> {
                 while self.peek_char().is_some_and(|c| c != '\n') {
                     self.bump();
                 }
-            } else if rest.starts_with("/*") {
+            } else if let Some(body) = rest.strip_prefix("/*") {
                 let start = self.pos;
-                match rest[2..].find("*/") {
+                match body.find("*/") {
                     Some(end) => {
                         let stop = self.offset + 2 + end + 2;
                         while self.offset < stop {

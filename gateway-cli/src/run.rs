@@ -61,6 +61,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
             ))
         })?;
     let config_path = settings::config_path(&state_dir, &env);
+    let loaded_stamp = watch::stamp(&config_path);
     let file = config_file::load(&config_path).map_err(failure)?.config();
     let settings = settings::resolve(&flags, &env, &file)?;
     let max_preauth_per_ip = env_number("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP")?;
@@ -110,6 +111,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     let reload_flags = flags.clone();
     watch::spawn(
         config_path,
+        loaded_stamp,
         settings,
         server.handle(),
         move |file| {

@@ -19,23 +19,29 @@ use crate::settings::Settings;
 const POLL: Duration = Duration::from_secs(1);
 
 /// What identifies one version of the file (absent = `None`).
-fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+pub type Stamp = Option<(SystemTime, u64)>;
+
+/// The file's current [`Stamp`]. Take it before reading the file at start-up,
+/// so that an edit made between that read and the watcher's start is seen.
+pub fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Spawn the watcher thread. `resolve` turns a freshly loaded file into settings
+/// Spawn the watcher thread; `loaded` is the stamp of the version `current`
+/// came from. `resolve` turns a freshly loaded file into settings
 /// (with the same flags and environment as at start-up); `apply` builds the
 /// hub config from them.
 pub fn spawn(
     path: PathBuf,
+    loaded: Stamp,
     mut current: Settings,
     handle: ServerHandle,
     resolve: impl Fn(&config_file::ConfigFile) -> Result<Settings, String> + Send + 'static,
     apply: impl Fn(&Settings) -> gateway_proto::gateway::Config + Send + 'static,
 ) {
     let spawned = std::thread::Builder::new().name("config-watch".into()).spawn(move || {
-        let mut last = stamp(&path);
+        let mut last = loaded;
         loop {
             std::thread::sleep(POLL);
             let now = stamp(&path);

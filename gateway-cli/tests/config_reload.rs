@@ -176,3 +176,19 @@ fn rejected_live_edits_say_why_in_the_startup_words() {
     );
     assert_still_token_t1(&gw, "rejected edits");
 }
+
+#[test]
+fn edit_right_after_start_is_not_lost() {
+    // The watcher's baseline is the version read at start-up, not whatever is
+    // on disk when its thread first looks: an edit landing in between (here,
+    // as soon as the gateway says it listens) must still be applied.
+    for _ in 0..3 {
+        let gw = Gateway::start(&[]);
+        std::fs::write(gw.config_path(), TOKEN_CONFIG).unwrap();
+        assert!(
+            gw.wait_line("config changed", RELOAD).is_some(),
+            "an edit made right after start was never applied"
+        );
+        assert_still_token_t1(&gw, "an edit right after start");
+    }
+}
