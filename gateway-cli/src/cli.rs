@@ -7,11 +7,15 @@
 use argh::FromArgs;
 
 use crate::client::{
-    CallArgs, GatewayHealthArgs, HealthArgs, LogsArgs, ProbeArgs, StatusArgs, SystemPresenceArgs,
+    CallArgs, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, ProbeArgs, StatusArgs,
+    SystemPresenceArgs,
 };
 use crate::settings::RunFlags;
 
-/// OpenClaw gateway and its command-line client.
+/// OpenClaw gateway (a Rust drop-in for the Node.js one) and its command-line
+/// client. Start with `openclaw gateway` to serve on ws://127.0.0.1:18789, then
+/// talk to it with `openclaw gateway health` (same token: --token or
+/// OPENCLAW_GATEWAY_TOKEN). `openclaw --version` prints the version.
 #[derive(FromArgs, Debug)]
 pub struct Cli {
     #[argh(subcommand)]
@@ -110,6 +114,72 @@ pub enum GatewaySub {
     Call(CallArgs),
     Health(GatewayHealthArgs),
     Probe(ProbeArgs),
+    Status(GatewayStatusArgs),
+}
+
+impl GatewayCmd {
+    /// The run flags given before a subcommand (`gateway --port 1 health`).
+    fn misplaced_flags(&self) -> Vec<&'static str> {
+        let f = self.flags();
+        [
+            ("--port", f.port.is_some()),
+            ("--bind", f.bind.is_some()),
+            ("--auth", f.auth.is_some()),
+            ("--token", f.token.is_some()),
+            ("--password", f.password.is_some()),
+            ("--allow-unconfigured", f.allow_unconfigured),
+            ("--verbose", f.verbose),
+            ("--force", f.force),
+            ("--dev", f.dev),
+            ("--profile", f.profile.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| name)
+        .collect()
+    }
+
+    pub fn has_run_flags(&self) -> bool {
+        !self.misplaced_flags().is_empty()
+    }
+}
+
+/// `openclaw gateway --port 18795 health` would silently talk to the default
+/// port: refuse it and show the form that does what was meant. Exit 2.
+pub fn refuse_misplaced_flags(gateway: &GatewayCmd) -> i32 {
+    let sub = match &gateway.command {
+        Some(GatewaySub::Call(_)) => "call <method>",
+        Some(GatewaySub::Health(_)) => "health",
+        Some(GatewaySub::Probe(_)) => "probe",
+        Some(GatewaySub::Status(_)) => "status",
+        None | Some(GatewaySub::Run(_)) => return 0,
+    };
+    let flags = gateway.misplaced_flags();
+    let f = gateway.flags();
+    // The client finds a local gateway's port in OPENCLAW_GATEWAY_PORT (an
+    // explicit --url would also demand explicit credentials).
+    let mut right = Vec::new();
+    if let Some(port) = f.port {
+        right.push(format!("OPENCLAW_GATEWAY_PORT={port}"));
+    }
+    right.push(format!("openclaw gateway {sub}"));
+    if f.token.is_some() {
+        right.push("--token <token>".into());
+    }
+    if f.password.is_some() {
+        right.push("--password <password>".into());
+    }
+    let right = right.join(" ");
+    let verb = if flags.len() == 1 {
+        "is a flag"
+    } else {
+        "are flags"
+    };
+    eprintln!(
+        "openclaw gateway: {} before `{sub}` {verb} of `openclaw gateway run`, not of `{sub}`; use: {right}",
+        flags.join(", ")
+    );
+    2
 }
 
 /// System commands.

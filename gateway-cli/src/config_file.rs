@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::{config_keys, config_text};
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfigFile {
     pub port: Option<u16>,
@@ -21,25 +23,74 @@ pub struct ConfigFile {
     pub allow_host_header_origin_fallback: bool,
 }
 
-/// Read and check the file; a missing file is an empty configuration.
-/// The error is one line naming the file.
-pub fn load(path: &Path) -> Result<ConfigFile, String> {
+/// What a read of the config file found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loaded {
+    /// No file at the path.
+    Missing,
+    /// A file with nothing in it: empty, only blanks, or `{}`. What an editor
+    /// leaves between truncating and writing; never a reason to drop auth.
+    Empty,
+    Config(ConfigFile),
+}
+
+impl Loaded {
+    /// The configuration it stands for (defaults when there is none).
+    pub fn config(self) -> ConfigFile {
+        match self {
+            Loaded::Missing | Loaded::Empty => ConfigFile::default(),
+            Loaded::Config(config) => config,
+        }
+    }
+}
+
+/// Read and check the file. The error is one line naming the file (and, for a
+/// syntax error, the line and column).
+pub fn load(path: &Path) -> Result<Loaded, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
         Err(e) => return Err(format!("cannot read config {}: {e}", path.display())),
     };
     parse(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
 }
 
-pub fn parse(text: &str) -> Result<ConfigFile, String> {
+pub fn parse(text: &str) -> Result<Loaded, String> {
     if text.trim().is_empty() {
-        return Ok(ConfigFile::default());
+        return Ok(Loaded::Empty);
     }
-    let root: Value = json5::from_str(text).map_err(|e| one_line(&e.to_string()))?;
-    if !root.is_object() {
+    // Before the recursive parser: thousands of nested brackets would
+    // overflow its stack and abort the process.
+    config_text::check_nesting(text)?;
+    let root: Value = json5::from_str(text).map_err(|e| syntax_error(text, &e))?;
+    let Value::Object(top) = &root else {
         return Err("the top level must be an object".into());
+    };
+    if top.is_empty() {
+        return Ok(Loaded::Empty);
     }
+    config_keys::check(top)?;
+    extract(&root).map(Loaded::Config)
+}
+
+/// The first mistake in words; the parser's own position when the light
+/// reading in `config_text` finds none (e.g. a bad escape inside a string).
+fn syntax_error(text: &str, error: &json5::Error) -> String {
+    if let Some(mistake) = config_text::first_mistake(text) {
+        return mistake;
+    }
+    let json5::Error::Message { location, .. } = error;
+    match location {
+        Some(at) => format!(
+            "line {}, column {}: not valid JSON5 here",
+            at.line, at.column
+        ),
+        None => format!("not valid JSON5: {}", one_line(&error.to_string())),
+    }
+}
+
+/// The gateway's keys out of a checked document.
+fn extract(root: &Value) -> Result<ConfigFile, String> {
     let gateway = match root.get("gateway") {
         None | Some(Value::Null) => return Ok(ConfigFile::default()),
         Some(g @ Value::Object(_)) => g,
@@ -131,7 +182,8 @@ mod tests {
         let c = parse(
             "// comment\n{ gateway: { port: 1234, bind: 'lan', auth: { mode: 'token', token: 'abc', }, }, }",
         )
-        .unwrap();
+        .unwrap()
+        .config();
         assert_eq!(c.port, Some(1234));
         assert_eq!(c.bind.as_deref(), Some("lan"));
         assert_eq!(c.auth_mode.as_deref(), Some("token"));
@@ -159,7 +211,17 @@ mod tests {
         assert!(parse("{ gateway: { auth: 1 } }").is_err());
         assert!(parse("{ gateway: ").is_err());
         assert!(parse("[]").is_err());
-        assert_eq!(parse("{}").unwrap(), ConfigFile::default());
-        assert_eq!(parse("").unwrap(), ConfigFile::default());
+        assert!(parse("{ gateway: { prot: 1 } }").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = "[".repeat(12_000) + &"]".repeat(12_000);
+        let err = parse(&format!("{{ a: {deep} }}")).unwrap_err();
+        assert!(err.contains("nest deeper than 128"), "{err}");
+        assert_eq!(parse("{}").unwrap(), Loaded::Empty);
+        assert_eq!(parse(" // nothing\n { } ").unwrap(), Loaded::Empty);
+        assert_eq!(parse("").unwrap(), Loaded::Empty);
+        assert_eq!(parse(" \n\t").unwrap(), Loaded::Empty);
     }
 }

@@ -74,9 +74,15 @@ pub fn init(verbose: bool) -> Option<PathBuf> {
         .parse_default_env()
         .target(env_logger::Target::Stdout)
         .format(|buf, record| {
+            // Warnings and errors say so; an info line stays plain.
+            let level = match record.level() {
+                log::Level::Error => "ERROR ",
+                log::Level::Warn => "WARN ",
+                _ => "",
+            };
             writeln!(
                 buf,
-                "{} [{}] {}",
+                "{} [{}] {level}{}",
                 logfile::timestamp(SystemTime::now()),
                 record.target(),
                 record.args()

@@ -7,6 +7,8 @@
 mod cli;
 mod client;
 mod config_file;
+mod config_keys;
+mod config_text;
 mod force;
 mod host;
 mod logging;
@@ -30,10 +32,13 @@ fn dispatch() -> i32 {
     match cli.command {
         Command::Gateway(gateway) => match gateway.command {
             None => run::main(gateway.flags()),
-            Some(GatewaySub::Run(run)) => run::main(run.flags()),
+            // `gateway --port 1 run` means what it says; flags after `run` win.
+            Some(GatewaySub::Run(ref run)) => run::main(run.flags().or(gateway.flags())),
+            Some(_) if gateway.has_run_flags() => cli::refuse_misplaced_flags(&gateway),
             Some(GatewaySub::Call(a)) => client::run_call(a),
             Some(GatewaySub::Health(a)) => client::run_gateway_health(a),
             Some(GatewaySub::Probe(a)) => client::run_probe(a),
+            Some(GatewaySub::Status(a)) => client::run_probe(a.into()),
         },
         Command::Health(a) => client::run_health(a),
         Command::Status(a) => client::run_status(a),
@@ -44,15 +49,39 @@ fn dispatch() -> i32 {
     }
 }
 
+/// What `--version` prints: ours, and the protocol versions spoken.
+fn version_line() -> String {
+    use gateway_proto::wire::ProtocolVersion;
+    format!(
+        "openclaw {} (Rust gateway; protocol {}-{})",
+        env!("CARGO_PKG_VERSION"),
+        ProtocolVersion::MIN.number(),
+        ProtocolVersion::MAX.number()
+    )
+}
+
 /// Parse argv; `--help` exits 0, a usage error 2 (argh's own exit would use 1).
+/// Help and usage name the command `openclaw`, whatever path it was run by.
 fn parse_args() -> Result<Cli, i32> {
-    let args: Vec<String> = std::env::args().collect();
-    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (cmd, rest) = strs
-        .split_first()
-        .map(|(c, r)| (*c, r))
-        .unwrap_or(("openclaw", &[]));
-    Cli::from_args(&[cmd], rest).map_err(|early| match early.status {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().map(String::as_str).collect();
+    match rest.as_slice() {
+        ["--version" | "-V"] => {
+            println!("{}", version_line());
+            return Err(0);
+        }
+        // Bare `openclaw`: the usage line, what it is, and the commands.
+        [] => {
+            let help = Cli::from_args(&["openclaw"], &["help"])
+                .err()
+                .map(|early| early.output)
+                .unwrap_or_default();
+            eprintln!("{help}");
+            return Err(2);
+        }
+        _ => {}
+    }
+    Cli::from_args(&["openclaw"], &rest).map_err(|early| match early.status {
         Ok(()) => {
             println!("{}", early.output);
             0

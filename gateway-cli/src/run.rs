@@ -4,7 +4,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gateway_proto::gateway::{Config, HostInfo, Limits};
+use std::net::SocketAddr;
+
+use gateway_proto::gateway::{AuthConfig, Config, HostInfo, Limits};
 use gateway_smol::{Server, ServerOptions};
 
 use crate::settings::{self, RunFlags, Settings, SettingsError};
@@ -59,7 +61,8 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
             ))
         })?;
     let config_path = settings::config_path(&state_dir, &env);
-    let file = config_file::load(&config_path).map_err(failure)?;
+    let loaded_stamp = watch::stamp(&config_path);
+    let file = config_file::load(&config_path).map_err(failure)?.config();
     let settings = settings::resolve(&flags, &env, &file)?;
     let max_preauth_per_ip = env_number("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP")?;
     let limits = limits_from_env()?;
@@ -99,10 +102,16 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     if let Some(path) = &log_file {
         log::info!(target: "gateway", "log file: {}", path.display());
     }
+    if settings.auth == AuthConfig::None {
+        log::warn!(target: "gateway",
+            "auth is off: any process on this machine can connect (set --token or OPENCLAW_GATEWAY_TOKEN)");
+    }
+    log::info!(target: "gateway", "{}", how_to_connect(addr, &settings.auth));
 
     let reload_flags = flags.clone();
     watch::spawn(
         config_path,
+        loaded_stamp,
         settings,
         server.handle(),
         move |file| {
@@ -116,6 +125,25 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     server.run().map_err(|e| failure(e.to_string()))?;
     log::info!(target: "gateway", "stopped");
     Ok(())
+}
+
+/// The last start-up line: where clients connect and a command that checks it
+/// (the reference ends with its dashboard URL). Never the secret itself.
+fn how_to_connect(addr: SocketAddr, auth: &AuthConfig) -> String {
+    let local = addr.ip().is_loopback() || addr.ip().is_unspecified();
+    let command = match (local, addr.port()) {
+        (true, settings::DEFAULT_PORT) => "openclaw gateway health".to_owned(),
+        (true, port) => format!("OPENCLAW_GATEWAY_PORT={port} openclaw gateway health"),
+        (false, _) => format!("OPENCLAW_GATEWAY_URL=ws://{addr} openclaw gateway health"),
+    };
+    let credentials = match auth {
+        AuthConfig::None => "",
+        AuthConfig::Token(_) => " (with the same token: --token or OPENCLAW_GATEWAY_TOKEN)",
+        AuthConfig::Password(_) => {
+            " (with the same password: --password or OPENCLAW_GATEWAY_PASSWORD)"
+        }
+    };
+    format!("ready: clients connect to ws://{addr}; try `{command}`{credentials}")
 }
 
 /// The parts of the hub's configuration that do not come from the settings.

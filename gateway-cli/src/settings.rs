@@ -24,6 +24,24 @@ pub struct RunFlags {
     pub profile: Option<String>,
 }
 
+impl RunFlags {
+    /// These flags, with `other`'s filling what these leave unset.
+    pub fn or(self, other: RunFlags) -> RunFlags {
+        RunFlags {
+            port: self.port.or(other.port),
+            bind: self.bind.or(other.bind),
+            auth: self.auth.or(other.auth),
+            token: self.token.or(other.token),
+            password: self.password.or(other.password),
+            allow_unconfigured: self.allow_unconfigured || other.allow_unconfigured,
+            verbose: self.verbose || other.verbose,
+            force: self.force || other.force,
+            dev: self.dev || other.dev,
+            profile: self.profile.or(other.profile),
+        }
+    }
+}
+
 /// Why the flags cannot be used: `Usage` exits 2, `Invalid` exits 1.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SettingsError {
@@ -115,18 +133,14 @@ pub fn resolve(
         .unwrap_or_else(|| "loopback".to_string());
     let ip = bind_ip(&bind, file, flags.bind.is_some())?;
 
-    let token = flags
-        .token
-        .clone()
-        .or_else(|| env("OPENCLAW_GATEWAY_TOKEN"))
-        .or_else(|| file.token.clone());
-    let password = flags
-        .password
-        .clone()
-        .or_else(|| env("OPENCLAW_GATEWAY_PASSWORD"))
-        .or_else(|| file.password.clone());
-    let token = token.filter(|t| !t.trim().is_empty());
-    let password = password.filter(|p| !p.trim().is_empty());
+    // A blank flag or variable counts as unset (it must not hide the file's secret).
+    let present = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let token = present(&flags.token)
+        .or_else(|| present(&env("OPENCLAW_GATEWAY_TOKEN")))
+        .or_else(|| present(&file.token));
+    let password = present(&flags.password)
+        .or_else(|| present(&env("OPENCLAW_GATEWAY_PASSWORD")))
+        .or_else(|| present(&file.password));
     let mode = flags.auth.clone().or_else(|| file.auth_mode.clone());
     let auth = match mode.as_deref() {
         Some("token") => AuthConfig::Token(token.ok_or_else(|| {

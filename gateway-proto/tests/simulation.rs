@@ -6,7 +6,8 @@
 //! - `SIM_SEEDS=<n> SIM_STEPS=<m>`: a longer run, e.g.
 //!   `SIM_SEEDS=20000 cargo test --release -p gateway-proto --test simulation`.
 
-use std::time::Instant;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use gateway_proto::testing::sim::{run, SimConfig, SimReport};
 
@@ -27,6 +28,15 @@ fn config(seed: u64) -> SimConfig {
     }
 }
 
+/// How often a shard says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+
+/// One progress line straight to stderr: the test harness captures `eprintln!`
+/// (shown only on failure), and a long run should say what it is doing.
+fn progress(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Run seeds `shard, shard + shards, …` below the seed count.
 fn run_shard(shard: u64, shards: u64) {
     if let Some(seed) = env_number("SIM_SEED") {
@@ -38,7 +48,17 @@ fn run_shard(shard: u64, shards: u64) {
     }
     let seeds = env_number("SIM_SEEDS").unwrap_or(1_000);
     let mut total = SimReport::default();
-    for seed in (shard..seeds).step_by(shards as usize) {
+    let in_shard = seeds.saturating_sub(shard).div_ceil(shards);
+    let began = start();
+    let mut last_said = began;
+    for (done, seed) in (shard..seeds).step_by(shards as usize).enumerate() {
+        if last_said.elapsed() >= PROGRESS_EVERY {
+            last_said = start();
+            progress(&format!(
+                "simulation shard {shard}/{shards}: {done}/{in_shard} seeds done ({:.0?})",
+                began.elapsed()
+            ));
+        }
         let report = run(config(seed), start()).unwrap_or_else(|failure| panic!("{failure}"));
         total.connects += report.connects;
         total.gaps += report.gaps;
@@ -50,6 +70,10 @@ fn run_shard(shard: u64, shards: u64) {
         total.disconnects += report.disconnects;
         total.refreshes += report.refreshes;
     }
+    progress(&format!(
+        "simulation shard {shard}/{shards}: {in_shard}/{in_shard} seeds done ({:.0?})",
+        began.elapsed()
+    ));
     eprintln!("shard {shard}/{shards}: {total:?}");
     // The faults must actually happen, or the run proves nothing.
     if seeds >= 100 {

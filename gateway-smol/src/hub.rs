@@ -300,7 +300,13 @@ impl<'a> Hub<'a> {
                 }
                 Output::Close { conn, code, reason } => {
                     if let Some(entry) = self.conns.get(&conn) {
-                        log::debug!(target: "gateway/ws", "→ {conn} close {code} {reason}");
+                        // A refused connect is worth a console line (the
+                        // reason is the core's message, never a secret).
+                        if !entry.authenticated && code != 1000 {
+                            log::warn!(target: "gateway/ws", "connect refused {conn}: close {code} {reason}");
+                        } else {
+                            log::debug!(target: "gateway/ws", "→ {conn} close {code} {reason}");
+                        }
                         let _ = entry.tx.try_send(ToConn::Close { code, reason });
                     }
                 }

@@ -385,6 +385,28 @@ pub fn kill_tree(root: u32) {
     }
 }
 
+/// Set to `1` (as `.ci/run` does), a missing reference fails the interop
+/// tests instead of skipping them: CI must never pass without testing interop.
+pub const REQUIRE_REFERENCE: &str = "OPENCLAW_REQUIRE_REFERENCE";
+
+/// Whether [`REQUIRE_REFERENCE`] is set to `1`.
+pub fn reference_required() -> bool {
+    std::env::var(REQUIRE_REFERENCE).is_ok_and(|v| v.trim() == "1")
+}
+
+/// The reference cannot be used: a skip note on stderr (past the test
+/// harness's capture, so a green run still shows it), or a panic when
+/// [`REQUIRE_REFERENCE`] is `1`.
+pub fn reference_unavailable(why: &str) {
+    if reference_required() {
+        panic!("reference unavailable: {why}; {REQUIRE_REFERENCE}=1 requires it");
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipping interop test: {why} (set {REQUIRE_REFERENCE}=1 to fail instead)"
+    );
+}
+
 /// Install the reference (`v4` or `v3`) with the shared script; its bin dir
 /// (holding `openclaw` and its Node 24), or `None` with a skip note on stderr.
 /// Cached per version for the life of the test process.
@@ -401,7 +423,7 @@ pub fn install_reference(version: &str) -> Option<PathBuf> {
 fn install_uncached(version: &str) -> Option<PathBuf> {
     let script = Path::new(SHARED_DIR).join("tools/install-reference.sh");
     if !script.exists() {
-        eprintln!("skipping: {} not found", script.display());
+        reference_unavailable(&format!("{} not found", script.display()));
         return None;
     }
     let out = match Command::new("bash")
@@ -413,7 +435,7 @@ fn install_uncached(version: &str) -> Option<PathBuf> {
     {
         Ok(out) => out,
         Err(e) => {
-            eprintln!("skipping: cannot run {}: {e}", script.display());
+            reference_unavailable(&format!("cannot run {}: {e}", script.display()));
             return None;
         }
     };
@@ -424,7 +446,9 @@ fn install_uncached(version: &str) -> Option<PathBuf> {
         .trim()
         .to_owned();
     if !out.status.success() || bin.is_empty() || !Path::new(&bin).join("openclaw").exists() {
-        eprintln!("skipping: reference {version} not installable (is npm available?)");
+        reference_unavailable(&format!(
+            "reference {version} not installable (is npm available?)"
+        ));
         return None;
     }
     Some(PathBuf::from(bin))
@@ -557,7 +581,7 @@ impl ReferenceGateway {
     /// `None` with a skip note when it cannot be installed or does not start.
     pub fn start(version: &str, token: &str) -> Option<ReferenceGateway> {
         let bin = install_reference(version)?;
-        let dir = tempfile::tempdir().ok()?;
+        let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         // Descendants that left the group (a new session) are found with
         // `pgrep -P`, each listed before its parent is killed.
@@ -590,8 +614,14 @@ impl ReferenceGateway {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) => {
+                reference_unavailable(&format!("cannot start reference {version}: {e}"));
+                return None;
+            }
+        };
         let reference = ReferenceGateway {
             port,
             token: token.to_owned(),
@@ -605,7 +635,7 @@ impl ReferenceGateway {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        eprintln!("skipping: reference {version} did not become ready");
+        reference_unavailable(&format!("reference {version} did not become ready in 90 s"));
         None
     }
 

@@ -120,11 +120,32 @@ pub(crate) fn call_once(
     })
 }
 
+/// serde_json's message without its trailing " at line L column C".
+fn json_error_words(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
 pub fn run_call(args: CallArgs) -> i32 {
     let params: Value = match serde_json::from_str(&args.params) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) | Err(_) => {
-            eprintln!("--params must be a JSON object");
+        Ok(_) => {
+            eprintln!(
+                "--params must be a JSON object ({{...}}), got {}",
+                args.params.trim()
+            );
+            return 2;
+        }
+        Err(e) => {
+            eprintln!(
+                "--params is not valid JSON: {} at line {}, column {}",
+                json_error_words(&e),
+                e.line(),
+                e.column()
+            );
             return 2;
         }
     };

@@ -120,7 +120,10 @@ pub fn report_connect_error(target: &Target, err: &ConnectError, json: bool) -> 
     let (code, message) = match err {
         ConnectError::Io(e) => (
             "UNAVAILABLE".to_owned(),
-            format!("gateway not reachable at {}: {e}", target.url),
+            format!(
+                "gateway not reachable at {}: {e}; is the gateway running? (`openclaw gateway status`)",
+                target.url
+            ),
         ),
         ConnectError::Refused(f) => match f {
             gateway_proto::client::CallFailure::Handshake(e) => {

@@ -20,4 +20,4 @@ pub use call::{
 };
 pub use health::{run_health, run_status, HealthArgs, StatusArgs};
 pub use logs::{run_logs, LogsArgs};
-pub use probe::{run_probe, ProbeArgs};
+pub use probe::{run_probe, GatewayStatusArgs, ProbeArgs};

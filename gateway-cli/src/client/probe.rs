@@ -31,6 +31,39 @@ pub struct ProbeArgs {
     pub timeout: u64,
 }
 
+/// Is the gateway running and reachable? (the probe, by the reference's name)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "status")]
+pub struct GatewayStatusArgs {
+    /// gateway WebSocket url (requires --token or --password)
+    #[argh(option)]
+    pub url: Option<String>,
+    /// gateway token
+    #[argh(option)]
+    pub token: Option<String>,
+    /// gateway password
+    #[argh(option)]
+    pub password: Option<String>,
+    /// output JSON
+    #[argh(switch)]
+    pub json: bool,
+    /// timeout in milliseconds (default 3000)
+    #[argh(option, default = "3_000")]
+    pub timeout: u64,
+}
+
+impl From<GatewayStatusArgs> for ProbeArgs {
+    fn from(a: GatewayStatusArgs) -> Self {
+        ProbeArgs {
+            url: a.url,
+            token: a.token,
+            password: a.password,
+            json: a.json,
+            timeout: a.timeout,
+        }
+    }
+}
+
 fn capability(scopes: &[String]) -> &'static str {
     let has = |s: &str| scopes.iter().any(|x| x == s);
     if has("operator.admin") {

@@ -47,6 +47,8 @@ fn env(name: &str) -> Option<String> {
 fn load_config(path: &PathBuf) -> Value {
     std::fs::read_to_string(path)
         .ok()
+        // Bounded nesting first: the parser recurses once per level.
+        .filter(|text| crate::config_text::check_nesting(text).is_ok())
         .and_then(|text| json5::from_str::<Value>(&text).ok())
         .unwrap_or(Value::Null)
 }

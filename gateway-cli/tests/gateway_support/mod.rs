@@ -40,7 +40,40 @@ impl Gateway {
     }
 
     pub fn start_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> Gateway {
+        Self::start_in(tempfile::tempdir().unwrap(), args, setup)
+    }
+
+    /// Start with `config` as `<state>/openclaw.json` (and no token in the environment).
+    pub fn start_with_config(config: &str, args: &[&str]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("state")).unwrap();
+        std::fs::write(dir.path().join("state/openclaw.json"), config).unwrap();
+        Self::start_in(dir, args, |_| {})
+    }
+
+    /// The config file this gateway reads.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("state/openclaw.json")
+    }
+
+    /// Wait up to `timeout` for a console line containing `needle`; the line.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> Gateway {
         let mut cmd = command(dir.path());
         cmd.arg("gateway")
             .args(args)
