@@ -197,7 +197,8 @@ mod tests {
             "{ gateway: { controlUi: { allowedOrigins: ['https://ui.example', ' '], \
              dangerouslyAllowHostHeaderOriginFallback: true } } }",
         )
-        .unwrap();
+        .unwrap()
+        .config();
         assert_eq!(c.allowed_origins, vec!["https://ui.example".to_string()]);
         assert!(c.allow_host_header_origin_fallback);
         assert!(parse("{ gateway: { controlUi: { allowedOrigins: 'x' } } }").is_err());
