@@ -3,4 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| gateway_proto::testing::fuzz::server_connection(data, std::time::Instant::now()));
+fuzz_target!(|data: &[u8]| gateway_proto::testing::fuzz::server_connection(data, gateway_proto::time::Timestamp::ZERO));

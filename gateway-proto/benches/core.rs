@@ -8,7 +8,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use gateway_proto::time::Timestamp;
 
 use gateway_proto::gateway::{AuthConfig, Config, Gateway, Input, Output, Peer};
 use gateway_proto::ConnId;
@@ -41,7 +43,7 @@ static GLOBAL: CountingAlloc = CountingAlloc;
 
 const CONN: ConnId = ConnId(1);
 
-fn connected_gateway(now: Instant) -> Gateway {
+fn connected_gateway(now: Timestamp) -> Gateway {
     let config = Config {
         auth: AuthConfig::Token("bench-token".into()),
         ..Config::default()
@@ -75,7 +77,7 @@ fn connected_gateway(now: Instant) -> Gateway {
 }
 
 /// One round trip: request in, response out, bytes acknowledged.
-fn round_trip(gateway: &mut Gateway, request: &str, now: Instant) -> usize {
+fn round_trip(gateway: &mut Gateway, request: &str, now: Timestamp) -> usize {
     gateway.handle_input(
         Input::Text {
             conn: CONN,
@@ -100,14 +102,14 @@ fn round_trip(gateway: &mut Gateway, request: &str, now: Instant) -> usize {
 }
 
 fn measure(name: &str, request: &str, iters: u64) {
-    let now = Instant::now();
+    let now = Timestamp::ZERO;
     let mut gateway = connected_gateway(now);
     // Warm up: let queues reach their steady capacity.
     for _ in 0..1000 {
         round_trip(&mut gateway, request, now);
     }
     let allocs_before = ALLOCATIONS.load(Ordering::Relaxed);
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let mut bytes = 0usize;
     for _ in 0..iters {
         bytes += round_trip(&mut gateway, std::hint::black_box(request), now);

@@ -6,7 +6,7 @@
 //! (replay it with `SIM_SEED=<n> cargo test -p gateway-proto --test simulation`).
 #![allow(clippy::disallowed_methods)] // one real base instant; the rest is virtual
 
-use std::time::Instant;
+use gateway_proto::time::Timestamp;
 
 use gateway_proto::testing::sim::{run, SimConfig};
 
@@ -21,7 +21,7 @@ fn main() {
     let seeds = arg(1, 1000);
     let steps = arg(2, 10_000) as usize;
     let first = arg(3, 0);
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let (mut gaps, mut slow_closes, mut restarts, mut requests) = (0, 0, 0, 0);
     for seed in first..first + seeds {
         let config = SimConfig {
@@ -29,7 +29,7 @@ fn main() {
             clients: 2 + (seed % 5) as usize,
             steps,
         };
-        match run(config, Instant::now()) {
+        match run(config, Timestamp::ZERO) {
             Ok(report) => {
                 gaps += report.gaps;
                 slow_closes += report.slow_closes;

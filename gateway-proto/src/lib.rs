@@ -13,7 +13,7 @@
 //! ## Guarantees
 //!
 //! - **Deterministic**: no clock, no I/O, no threads, no global RNG. Time comes in
-//!   as `now: Instant` on every call, randomness from a seed given at
+//!   as `now: Timestamp` on every call, randomness from a seed given at
 //!   construction; the same inputs give the same outputs byte for byte.
 //! - **Never panics on peer input**: bad frames become protocol outcomes (an
 //!   error response or a close with the reference's code), never a panic.
@@ -32,6 +32,7 @@ pub mod client;
 pub mod gateway;
 pub mod ids;
 pub mod server;
+pub mod time;
 pub mod timer;
 pub mod wire;
 

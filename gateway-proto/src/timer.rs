@@ -6,14 +6,14 @@
 //! (ties in `K` order), so the firing order is fixed and a test can ask which
 //! timer is next and why.
 
+use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 /// Deadlines by kind; re-arming a kind moves its deadline.
 #[derive(Clone, Debug)]
 pub struct DeadlineQueue<K: Ord + Copy> {
-    by_deadline: BTreeSet<(Instant, K)>,
-    by_kind: BTreeMap<K, Instant>,
+    by_deadline: BTreeSet<(Timestamp, K)>,
+    by_kind: BTreeMap<K, Timestamp>,
 }
 
 impl<K: Ord + Copy> Default for DeadlineQueue<K> {
@@ -31,7 +31,7 @@ impl<K: Ord + Copy> DeadlineQueue<K> {
     }
 
     /// Arm `kind` at `at`, replacing its earlier deadline.
-    pub fn set(&mut self, kind: K, at: Instant) {
+    pub fn set(&mut self, kind: K, at: Timestamp) {
         if let Some(old) = self.by_kind.insert(kind, at) {
             self.by_deadline.remove(&(old, kind));
         }
@@ -39,7 +39,7 @@ impl<K: Ord + Copy> DeadlineQueue<K> {
     }
 
     /// Arm `kind` at `at`, or disarm it with `None`.
-    pub fn set_or_clear(&mut self, kind: K, at: Option<Instant>) {
+    pub fn set_or_clear(&mut self, kind: K, at: Option<Timestamp>) {
         match at {
             Some(at) => self.set(kind, at),
             None => self.clear(kind),
@@ -53,17 +53,17 @@ impl<K: Ord + Copy> DeadlineQueue<K> {
     }
 
     /// The deadline of `kind`, if armed.
-    pub fn deadline(&self, kind: K) -> Option<Instant> {
+    pub fn deadline(&self, kind: K) -> Option<Timestamp> {
         self.by_kind.get(&kind).copied()
     }
 
     /// The earliest deadline and its kind.
-    pub fn next(&self) -> Option<(Instant, K)> {
+    pub fn next(&self) -> Option<(Timestamp, K)> {
         self.by_deadline.first().copied()
     }
 
     /// Remove and return the earliest timer due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, K)> {
+    pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, K)> {
         let (at, kind) = self.next()?;
         if at > now {
             return None;

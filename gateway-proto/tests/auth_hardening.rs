@@ -2,7 +2,7 @@
 //! escalating and shared delays for wrong secrets, connect-time secret
 //! resolution, and what a config reload does to live sessions.
 
-use std::time::Instant;
+use gateway_proto::time::Timestamp;
 
 use gateway_proto::gateway::{AuthConfig, Config, OriginPolicy, Peer};
 use gateway_proto::testing::Harness;
@@ -10,8 +10,8 @@ use gateway_proto::ConnId;
 use serde_json::Value;
 
 #[allow(clippy::disallowed_methods)] // tests need one real base instant
-fn start() -> Instant {
-    Instant::now()
+fn start() -> Timestamp {
+    Timestamp::ZERO
 }
 
 fn harness(auth: AuthConfig, origin_policy: OriginPolicy) -> Harness {

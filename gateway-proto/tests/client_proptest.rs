@@ -7,7 +7,9 @@
 //! request exactly once.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use gateway_proto::time::Timestamp;
 
 use gateway_proto::client::testing::{frames, Sim};
 use gateway_proto::client::{ClientAuth, ClientConfig, ClientOutput, RequestId, RequestOptions};
@@ -185,7 +187,7 @@ impl ReferenceStateMachine for ModelMachine {
 struct Sut {
     sim: Sim,
     /// Deadlines of requests not acknowledged, to check timeouts fire.
-    deadlines: BTreeMap<RequestId, Instant>,
+    deadlines: BTreeMap<RequestId, Timestamp>,
 }
 
 impl Sut {
@@ -387,6 +389,6 @@ prop_state_machine! {
 
 /// The one real instant: the start of each case's virtual clock.
 #[allow(clippy::disallowed_methods)]
-fn base_instant() -> std::time::Instant {
-    std::time::Instant::now()
+fn base_instant() -> gateway_proto::time::Timestamp {
+    gateway_proto::time::Timestamp::ZERO
 }

@@ -10,8 +10,8 @@ use serde_json::json;
 
 /// The one real instant: the start of each test's virtual clock.
 #[allow(clippy::disallowed_methods)]
-fn base() -> std::time::Instant {
-    std::time::Instant::now()
+fn base() -> gateway_proto::time::Timestamp {
+    gateway_proto::time::Timestamp::ZERO
 }
 
 fn secs(s: u64) -> Duration {

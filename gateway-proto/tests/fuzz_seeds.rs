@@ -42,8 +42,8 @@ fn empty_and_tiny_inputs_pass() {
 }
 
 #[allow(clippy::disallowed_methods)] // one real base instant
-fn base_instant() -> std::time::Instant {
-    std::time::Instant::now()
+fn base_instant() -> gateway_proto::time::Timestamp {
+    gateway_proto::time::Timestamp::ZERO
 }
 
 /// The handshake seeds really authenticate a connection (the byte encoding

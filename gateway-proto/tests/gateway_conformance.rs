@@ -4,7 +4,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use gateway_proto::time::Timestamp;
 
 use common::schema::{conforms, def, load, V3, V4};
 use gateway_proto::gateway::{AuthConfig, Config, HostInfo, Input, LogSlice};
@@ -13,8 +15,8 @@ use gateway_proto::ConnId;
 use serde_json::Value;
 
 #[allow(clippy::disallowed_methods)] // tests need one real base instant
-fn start() -> Instant {
-    Instant::now()
+fn start() -> Timestamp {
+    Timestamp::ZERO
 }
 
 fn connect(id: &str, min: u32, max: u32, mode: &str, client_id: &str) -> String {

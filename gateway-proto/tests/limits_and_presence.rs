@@ -4,18 +4,20 @@
 #![allow(clippy::disallowed_methods)] // one real base instant per test
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use gateway_proto::time::Timestamp;
 
 use gateway_proto::gateway::{Presence, PresenceEntry};
 use gateway_proto::server::{AuthRateLimiter, RateLimitKey};
 
 trait NowForTests {
-    fn now_for_tests() -> Instant;
+    fn now_for_tests() -> Timestamp;
 }
 
-impl NowForTests for Instant {
-    fn now_for_tests() -> Instant {
-        Instant::now()
+impl NowForTests for Timestamp {
+    fn now_for_tests() -> Timestamp {
+        Timestamp::ZERO
     }
 }
 
@@ -29,7 +31,7 @@ fn ms(n: u64) -> Duration {
 
 #[test]
 fn limiter_blocks_after_max_failures_then_forgets() {
-    let t0 = Instant::now_for_tests();
+    let t0 = Timestamp::now_for_tests();
     let ip = key("10.0.0.1");
     let mut limiter = AuthRateLimiter::new(3, Duration::from_secs(60), Duration::from_secs(300));
     for _ in 0..3 {
@@ -55,7 +57,7 @@ fn limiter_blocks_after_max_failures_then_forgets() {
 
 #[test]
 fn each_failure_doubles_the_delay_up_to_five_seconds() {
-    let t0 = Instant::now_for_tests();
+    let t0 = Timestamp::now_for_tests();
     let local = key("127.0.0.1");
     let mut limiter = AuthRateLimiter::default();
     // Sequential failures, each answered before the next is sent.
@@ -78,12 +80,12 @@ fn each_failure_doubles_the_delay_up_to_five_seconds() {
 
 #[test]
 fn parallel_failures_from_one_client_are_answered_together() {
-    let t0 = Instant::now_for_tests();
+    let t0 = Timestamp::now_for_tests();
     let client = key("127.0.0.1");
     let other = key("127.0.0.2");
     let mut limiter = AuthRateLimiter::default();
     // Thirty wrong guesses at once from one address: all wait for the last.
-    let dues: Vec<Instant> = (0..30)
+    let dues: Vec<Timestamp> = (0..30)
         .map(|_| limiter.record_failure(&client, t0))
         .collect();
     let last = *dues.last().unwrap();
@@ -109,7 +111,7 @@ fn parallel_failures_from_one_client_are_answered_together() {
 
 #[test]
 fn browser_origins_on_loopback_are_limited_by_origin_and_never_exempt() {
-    let t0 = Instant::now_for_tests();
+    let t0 = Timestamp::now_for_tests();
     let loopback = "127.0.0.1".parse().unwrap();
     let page = RateLimitKey::for_client(loopback, Some("https://Evil.example"));
     assert_eq!(
@@ -139,7 +141,7 @@ fn browser_origins_on_loopback_are_limited_by_origin_and_never_exempt() {
 fn ipv4_mapped_addresses_are_the_same_client() {
     let mapped = RateLimitKey::for_client("::ffff:127.0.0.1".parse().unwrap(), None);
     assert_eq!(mapped, key("127.0.0.1"));
-    let t0 = Instant::now_for_tests();
+    let t0 = Timestamp::now_for_tests();
     let mut limiter = AuthRateLimiter::default();
     for _ in 0..20 {
         limiter.record_failure(&mapped, t0);
@@ -152,7 +154,7 @@ fn ipv4_mapped_addresses_are_the_same_client() {
 
 #[test]
 fn limiter_is_bounded() {
-    let t0 = Instant::now_for_tests();
+    let t0 = Timestamp::now_for_tests();
     let mut limiter = AuthRateLimiter::new(3, Duration::from_secs(60), Duration::from_secs(300));
     for i in 0..(AuthRateLimiter::MAX_TRACKED as u32 + 10) {
         limiter.record_failure(
@@ -164,8 +166,8 @@ fn limiter_is_bounded() {
 }
 
 #[allow(clippy::disallowed_methods)] // one real base instant for the test
-fn t0() -> Instant {
-    Instant::now()
+fn t0() -> Timestamp {
+    Timestamp::ZERO
 }
 
 fn entry(ts: u64) -> PresenceEntry {

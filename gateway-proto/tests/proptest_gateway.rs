@@ -5,7 +5,7 @@
 //!
 //! `PROPTEST_CASES` overrides the number of cases (default 1000).
 
-use std::time::Instant;
+use gateway_proto::time::Timestamp;
 
 use gateway_proto::testing::ops::{
     ClientKind, ConnectSpec, Garbage, Grant, Op, Proto, ReqKind, SimParams, Token, SLOTS,
@@ -16,8 +16,8 @@ use proptest::test_runner::Config as ProptestConfig;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 
 #[allow(clippy::disallowed_methods)] // one real base instant; everything else is virtual
-fn base_instant() -> Instant {
-    Instant::now()
+fn base_instant() -> Timestamp {
+    Timestamp::ZERO
 }
 
 fn cases() -> u32 {

@@ -9,14 +9,22 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use gateway_proto::time::Timestamp;
+
 use gateway_proto::testing::sim::{run, SimConfig, SimReport};
 
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-#[allow(clippy::disallowed_methods)] // one real base instant; everything after is virtual
-fn start() -> Instant {
+/// Virtual time starts at the origin.
+fn start() -> Timestamp {
+    Timestamp::ZERO
+}
+
+/// Real time, only for the progress lines.
+#[allow(clippy::disallowed_methods)]
+fn wall() -> Instant {
     Instant::now()
 }
 
@@ -49,11 +57,11 @@ fn run_shard(shard: u64, shards: u64) {
     let seeds = env_number("SIM_SEEDS").unwrap_or(1_000);
     let mut total = SimReport::default();
     let in_shard = seeds.saturating_sub(shard).div_ceil(shards);
-    let began = start();
+    let began = wall();
     let mut last_said = began;
     for (done, seed) in (shard..seeds).step_by(shards as usize).enumerate() {
         if last_said.elapsed() >= PROGRESS_EVERY {
-            last_said = start();
+            last_said = wall();
             progress(&format!(
                 "simulation shard {shard}/{shards}: {done}/{in_shard} seeds done ({:.0?})",
                 began.elapsed()

@@ -5,8 +5,8 @@
 //!
 //! Deliberate differences (protocol.md §1) are asserted as differences.
 
+use gateway_proto::time::Timestamp;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use gateway_proto::gateway::{AuthConfig, Config, Input};
 use gateway_proto::testing::{Harness, Seen, Transcript, TranscriptLine};
@@ -44,8 +44,8 @@ struct Replay {
 }
 
 #[allow(clippy::disallowed_methods)] // tests need one real base instant
-fn base_instant() -> Instant {
-    Instant::now()
+fn base_instant() -> Timestamp {
+    Timestamp::ZERO
 }
 
 /// A gateway with the reference's token ("test"), the transcript's challenge

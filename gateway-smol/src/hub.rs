@@ -2,7 +2,7 @@
 //!
 //! Connection tasks, effect workers, signal handlers and the server handle all
 //! talk to it through one bounded channel of [`HubMsg`]; it feeds each message
-//! to the core with `now = Instant::now()`, drains `poll_output()`, routes
+//! to the core with `now = clock::now()`, drains `poll_output()`, routes
 //! frames and closes to per-connection queues, starts effects, and sleeps on
 //! one timer armed at `poll_timeout()`.
 
@@ -17,8 +17,8 @@ use gateway_proto::wire::OutFrame;
 use gateway_proto::ConnId;
 use smol::channel::{Receiver, Sender};
 
-use crate::logs;
 use crate::readiness::{Phase, Readiness};
+use crate::{clock, logs};
 
 /// Capacity of the hub's inbox: connection readers wait when the hub is behind.
 pub(crate) const INBOX_CAPACITY: usize = 1024;
@@ -134,7 +134,7 @@ impl<'a> Hub<'a> {
     }
 
     pub(crate) fn input(&mut self, input: Input<'_>) {
-        self.gateway.handle_input(input, Instant::now());
+        self.gateway.handle_input(input, clock::now());
         self.drain();
     }
 
@@ -156,7 +156,8 @@ impl<'a> Hub<'a> {
                     return next;
                 }
             }
-            let deadline = match (self.gateway.poll_timeout(), &draining) {
+            let core_deadline = self.gateway.poll_timeout().map(clock::instant_of);
+            let deadline = match (core_deadline, &draining) {
                 (Some(t), Some((d, _))) => Some(t.min(*d)),
                 (t, d) => t.or(d.as_ref().map(|(d, _)| *d)),
             };
@@ -175,7 +176,7 @@ impl<'a> Hub<'a> {
             let Some(msg) = event else {
                 // The timer fired (the inbox cannot close: the server keeps a sender).
                 armed = None;
-                self.gateway.handle_timeout(Instant::now());
+                self.gateway.handle_timeout(clock::now());
                 self.drain();
                 continue;
             };

@@ -2,7 +2,7 @@
 //!
 //! A thin shell around [`gateway_proto::gateway::Gateway`]: it accepts TCP,
 //! answers the HTTP probes, performs the WebSocket upgrade, feeds whole messages
-//! and closes into the hub with `now = Instant::now()`, routes the hub's frames
+//! and closes into the hub with `now = clock::now()`, routes the hub's frames
 //! to per-connection writers, runs effects off the hub task, re-arms one timer
 //! at `poll_timeout()` and reports each connection's written bytes back. It
 //! makes no protocol decisions.
@@ -15,6 +15,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod client;
+mod clock;
 mod conn;
 mod error;
 mod http;

@@ -159,7 +159,7 @@ impl Server {
             let unix_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let gateway = Gateway::new(config.clone(), seed, Instant::now(), unix_ms);
+            let gateway = Gateway::new(config.clone(), seed, crate::clock::now(), unix_ms);
             let mut hub = Hub::new(
                 gateway,
                 config.clone(),

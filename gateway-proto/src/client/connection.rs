@@ -1,7 +1,9 @@
 //! The client state machine: handshake, requests, events, watchdog, reconnects.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -24,10 +26,10 @@ const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 enum Phase {
     /// Socket open, waiting for `connect.challenge`.
-    AwaitChallenge { deadline: Instant },
+    AwaitChallenge { deadline: Timestamp },
     /// `connect` sent with this wire id.
     AwaitHello {
-        deadline: Instant,
+        deadline: Timestamp,
         connect_id: String,
     },
     /// `hello-ok` received.
@@ -43,7 +45,7 @@ struct Pending {
     method: String,
     /// Kept until sent: requests made before `hello-ok` wait here.
     frame: Option<Bytes>,
-    deadline: Option<Instant>,
+    deadline: Option<Timestamp>,
     timeout: Duration,
     expect_final: bool,
     accepted: bool,
@@ -72,17 +74,17 @@ struct Pending {
 pub struct ClientConnection {
     config: ClientConfig,
     rng: Rng,
-    start: Instant,
+    start: Timestamp,
     phase: Phase,
     instance_id: String,
     next_id: u64,
     pending: BTreeMap<RequestId, Pending>,
-    deadlines: BTreeSet<(Instant, RequestId)>,
+    deadlines: BTreeSet<(Timestamp, RequestId)>,
     out: VecDeque<ClientOutput>,
     buf: Vec<u8>,
     backoff: Backoff,
     last_seq: Option<u64>,
-    last_inbound: Instant,
+    last_inbound: Timestamp,
     tick_interval: Duration,
     device_token: Option<String>,
     hello: Option<HelloInfo>,
@@ -90,7 +92,7 @@ pub struct ClientConnection {
 
 impl ClientConnection {
     /// A client whose first socket has just opened at `now`.
-    pub fn new(config: ClientConfig, seed: [u8; 32], now: Instant) -> Self {
+    pub fn new(config: ClientConfig, seed: [u8; 32], now: Timestamp) -> Self {
         let mut rng = Rng::from_seed(seed);
         let instance_id = config
             .client
@@ -145,7 +147,7 @@ impl ClientConnection {
         method: &str,
         params: Option<&T>,
         opts: RequestOptions,
-        now: Instant,
+        now: Timestamp,
     ) -> Result<RequestId, ClientError> {
         self.start_request(method, params, opts, false, now)
     }
@@ -156,7 +158,7 @@ impl ClientConnection {
         params: Option<&T>,
         opts: RequestOptions,
         refresh: bool,
-        now: Instant,
+        now: Timestamp,
     ) -> Result<RequestId, ClientError> {
         if matches!(self.phase, Phase::Stopped) {
             return Err(ClientError::Closed);
@@ -195,7 +197,7 @@ impl ClientConnection {
     }
 
     /// Stop for good: close the socket if one is open, fail what is pending.
-    pub fn close(&mut self, now: Instant) {
+    pub fn close(&mut self, now: Timestamp) {
         let _ = now;
         if matches!(self.phase, Phase::Stopped) {
             return;
@@ -216,7 +218,7 @@ impl ClientConnection {
 
     /// A new socket is open (after a `Reconnect`). Ignored unless the core is
     /// waiting for one; after `Disconnected` it is refused.
-    pub fn handle_reconnected(&mut self, now: Instant) -> Result<(), ClientError> {
+    pub fn handle_reconnected(&mut self, now: Timestamp) -> Result<(), ClientError> {
         match self.phase {
             Phase::Stopped => Err(ClientError::Closed),
             Phase::Backoff => {
@@ -233,14 +235,14 @@ impl ClientConnection {
 
     /// The socket closed (or could not be opened). Ignored when the core has no
     /// socket (it closed it itself, or is between sockets).
-    pub fn handle_closed(&mut self, code: u16, reason: &str, now: Instant) {
+    pub fn handle_closed(&mut self, code: u16, reason: &str, now: Timestamp) {
         if self.socket_open() {
             self.after_close(code, reason.to_owned(), None, now);
         }
     }
 
     /// One inbound text message. Anything unparseable or unexpected is ignored.
-    pub fn handle_text(&mut self, text: &str, now: Instant) {
+    pub fn handle_text(&mut self, text: &str, now: Timestamp) {
         if !self.socket_open() {
             return;
         }
@@ -256,7 +258,7 @@ impl ClientConnection {
     }
 
     /// Fire every timer due at `now`. Early or spurious calls do nothing.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -292,7 +294,7 @@ impl ClientConnection {
     /// The earliest instant `handle_timeout` has something to do. A pending
     /// reconnect is not included: it is announced by `Reconnect { at }`.
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         let phase = match self.phase {
             Phase::AwaitChallenge { deadline } | Phase::AwaitHello { deadline, .. } => {
                 Some(deadline)
@@ -314,7 +316,7 @@ impl ClientConnection {
         )
     }
 
-    fn tick_deadline(&self) -> Instant {
+    fn tick_deadline(&self) -> Timestamp {
         self.last_inbound + self.tick_interval * 2
     }
 
@@ -326,7 +328,7 @@ impl ClientConnection {
         (id, wire)
     }
 
-    fn on_event(&mut self, frame: inbound::Inbound<'_>, now: Instant) {
+    fn on_event(&mut self, frame: inbound::Inbound<'_>, now: Timestamp) {
         let name = frame.event.as_deref().unwrap_or_default();
         if name == "connect.challenge" {
             if let Phase::AwaitChallenge { .. } = self.phase {
@@ -365,7 +367,7 @@ impl ClientConnection {
         });
     }
 
-    fn send_connect(&mut self, nonce: &str, now: Instant) {
+    fn send_connect(&mut self, nonce: &str, now: Timestamp) {
         let params = self.connect_params(nonce, now);
         let (_, connect_id) = self.next_wire_id();
         let frame = encode_request(&mut self.buf, &connect_id, "connect", Some(&params));
@@ -376,7 +378,7 @@ impl ClientConnection {
         };
     }
 
-    fn connect_params(&self, nonce: &str, now: Instant) -> Value {
+    fn connect_params(&self, nonce: &str, now: Timestamp) -> Value {
         let c = &self.config;
         let mut client = Map::new();
         client.insert("id".into(), c.client.id.clone().into());
@@ -445,7 +447,7 @@ impl ClientConnection {
         params
     }
 
-    fn on_response(&mut self, frame: inbound::Inbound<'_>, now: Instant) {
+    fn on_response(&mut self, frame: inbound::Inbound<'_>, now: Timestamp) {
         let Some(wire_id) = frame.id.as_deref() else {
             return;
         };
@@ -517,7 +519,7 @@ impl ClientConnection {
     }
 
     /// After a gap: fetch again the state a client mirrors (protocol §5).
-    fn refresh_after_gap(&mut self, now: Instant) {
+    fn refresh_after_gap(&mut self, now: Timestamp) {
         let opts = RequestOptions {
             expect_final: false,
             timeout: Some(REFRESH_TIMEOUT),
@@ -530,7 +532,7 @@ impl ClientConnection {
         }
     }
 
-    fn on_hello(&mut self, frame: inbound::Inbound<'_>, now: Instant) {
+    fn on_hello(&mut self, frame: inbound::Inbound<'_>, now: Timestamp) {
         if !frame.ok.unwrap_or(false) {
             let error = inbound::error_shape(frame.error);
             self.close_socket(1008, "connect failed", Some(error), now);
@@ -597,7 +599,7 @@ impl ClientConnection {
     }
 
     /// The core decides to close: tell the runtime, then handle it like a close.
-    fn close_socket(&mut self, code: u16, reason: &str, error: Option<ErrorShape>, now: Instant) {
+    fn close_socket(&mut self, code: u16, reason: &str, error: Option<ErrorShape>, now: Timestamp) {
         self.out.push_back(ClientOutput::Close {
             code,
             reason: reason.to_owned(),
@@ -605,7 +607,13 @@ impl ClientConnection {
         self.after_close(code, reason.to_owned(), error, now);
     }
 
-    fn after_close(&mut self, code: u16, reason: String, error: Option<ErrorShape>, now: Instant) {
+    fn after_close(
+        &mut self,
+        code: u16,
+        reason: String,
+        error: Option<ErrorShape>,
+        now: Timestamp,
+    ) {
         self.last_seq = None;
         match &error {
             Some(e) => {

@@ -8,10 +8,11 @@
 //! reconnects with backoff.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Duration;
+//! use gateway_proto::time::Timestamp;
 //! use gateway_proto::client::{ClientConfig, ClientConnection, ClientOutput, RequestOptions};
 //!
-//! let t0 = Instant::now();
+//! let t0 = Timestamp::ZERO;
 //! let mut c = ClientConnection::new(ClientConfig::default(), [0; 32], t0);
 //! // Requests before hello-ok are queued.
 //! let id = c.request::<()>("health", None, RequestOptions::default(), t0).unwrap();

@@ -2,7 +2,9 @@
 //! reports to its user.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -115,7 +117,7 @@ pub enum ClientOutput {
     },
     /// Open a new socket at `at`, then call `handle_reconnected` (or
     /// `handle_closed` if it cannot be opened).
-    Reconnect { at: Instant },
+    Reconnect { at: Timestamp },
     /// Terminal: no reconnect will follow and nothing else is emitted.
     /// `error` is set when the gateway refused the handshake.
     Disconnected {

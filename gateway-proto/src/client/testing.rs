@@ -3,7 +3,9 @@
 //! the scenario tests, the proptest state machine and the fuzz targets.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use serde_json::{json, Value};
 
@@ -68,8 +70,8 @@ pub mod frames {
 /// checked after every step (they panic: this is test code).
 pub struct Sim {
     pub client: ClientConnection,
-    pub now: Instant,
-    pub base: Instant,
+    pub now: Timestamp,
+    pub base: Timestamp,
     /// Every output since the start, in order.
     pub log: Vec<ClientOutput>,
     /// Frames the client sent, decoded.
@@ -82,7 +84,7 @@ pub struct Sim {
 impl Sim {
     /// A client whose virtual clock starts at `base` (the caller's: the core
     /// never reads the clock).
-    pub fn new(config: ClientConfig, seed: u8, base: Instant) -> Self {
+    pub fn new(config: ClientConfig, seed: u8, base: Timestamp) -> Self {
         let client = ClientConnection::new(config, [seed; 32], base);
         let mut sim = Sim {
             client,
@@ -99,7 +101,7 @@ impl Sim {
     }
 
     /// Seconds since the start, for readable assertions.
-    pub fn elapsed(&self, at: Instant) -> Duration {
+    pub fn elapsed(&self, at: Timestamp) -> Duration {
         at - self.base
     }
 

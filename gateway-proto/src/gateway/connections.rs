@@ -2,8 +2,8 @@
 //! the runtime's [`ConnId`], with the per-connection deadlines (handshake
 //! timeout, delayed refusal) in one queue.
 
+use crate::time::Timestamp;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
 
 use super::Output;
 use crate::server::{AuthRateLimiter, ServerConnection, ServerOutput};
@@ -71,7 +71,7 @@ impl Connections {
     }
 
     /// The earliest connection deadline.
-    pub(crate) fn next_deadline(&self) -> Option<(Instant, ConnId)> {
+    pub(crate) fn next_deadline(&self) -> Option<(Timestamp, ConnId)> {
         self.deadlines.next()
     }
 
@@ -79,7 +79,7 @@ impl Connections {
     pub(crate) fn handle_timeout(
         &mut self,
         conn: ConnId,
-        now: Instant,
+        now: Timestamp,
         limiter: &AuthRateLimiter,
         out: &mut VecDeque<Output>,
     ) {

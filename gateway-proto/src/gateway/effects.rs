@@ -16,7 +16,9 @@
 //!   that, new ones are refused and the caller answers `UNAVAILABLE`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use super::io::Effect;
 use crate::ConnId;
@@ -49,7 +51,7 @@ pub struct Pending {
     /// The result changes state: apply it whenever it arrives.
     pub commits: bool,
     pub store: Option<StoreKey>,
-    deadline: Option<Instant>,
+    deadline: Option<Timestamp>,
 }
 
 /// The effects component: pending tokens, per-store write queues, deadlines.
@@ -104,7 +106,7 @@ impl Effects {
     pub fn start(
         &mut self,
         request: Request,
-        now: Instant,
+        now: Timestamp,
         build: impl FnOnce(u64) -> Effect,
     ) -> Result<Option<Effect>, TooManyEffects> {
         let queued: usize = self.queued.values().map(VecDeque::len).sum();
@@ -175,7 +177,7 @@ impl Effects {
 
     /// Waiters whose deadline has passed at `now`; their effects stop being
     /// waited for (a committing one stays pending for its result).
-    pub fn expire(&mut self, now: Instant) -> Vec<Waiter> {
+    pub fn expire(&mut self, now: Timestamp) -> Vec<Waiter> {
         let mut expired = Vec::new();
         self.pending.retain(|_, p| {
             if p.deadline.is_some_and(|at| at <= now) {
@@ -191,7 +193,7 @@ impl Effects {
     }
 
     /// The earliest waiter deadline.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Timestamp> {
         self.pending.values().filter_map(|p| p.deadline).min()
     }
 

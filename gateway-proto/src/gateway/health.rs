@@ -112,13 +112,13 @@ pub(crate) fn to_raw(value: &Value) -> Box<RawValue> {
 pub(crate) struct HealthState {
     json: std::sync::Arc<RawValue>,
     /// A connect asked for a refresh before the periodic one, due then.
-    requested_at: Option<std::time::Instant>,
-    last_refresh: std::time::Instant,
-    periodic_at: std::time::Instant,
+    requested_at: Option<crate::time::Timestamp>,
+    last_refresh: crate::time::Timestamp,
+    periodic_at: crate::time::Timestamp,
 }
 
 impl HealthState {
-    pub(crate) fn new(config: &Config, now: std::time::Instant, unix_ms: u64) -> Self {
+    pub(crate) fn new(config: &Config, now: crate::time::Timestamp, unix_ms: u64) -> Self {
         HealthState {
             json: std::sync::Arc::from(health_snapshot(config, unix_ms)),
             requested_at: None,
@@ -132,14 +132,14 @@ impl HealthState {
     }
 
     /// Refresh soon: at once, but not within a second of the last refresh.
-    pub(crate) fn request_refresh(&mut self, now: std::time::Instant) {
+    pub(crate) fn request_refresh(&mut self, now: crate::time::Timestamp) {
         if self.requested_at.is_none() {
             let earliest = self.last_refresh + std::time::Duration::from_secs(1);
             self.requested_at = Some(earliest.max(now));
         }
     }
 
-    pub(crate) fn next_refresh(&self) -> std::time::Instant {
+    pub(crate) fn next_refresh(&self) -> crate::time::Timestamp {
         match self.requested_at {
             Some(at) => at.min(self.periodic_at),
             None => self.periodic_at,
@@ -150,7 +150,7 @@ impl HealthState {
     pub(crate) fn refresh(
         &mut self,
         config: &Config,
-        now: std::time::Instant,
+        now: crate::time::Timestamp,
         unix_ms: u64,
         out: &mut super::outbox::Outbox<'_>,
     ) {

@@ -2,11 +2,12 @@
 //! method routing, as one sans-IO state machine.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::time::Duration;
+//! use gateway_proto::time::Timestamp;
 //! use gateway_proto::gateway::{Config, Gateway, Input, Output, Peer};
 //! use gateway_proto::ConnId;
 //!
-//! let start = Instant::now();
+//! let start = Timestamp::ZERO;
 //! let mut gateway = Gateway::new(Config::default(), [7; 32], start, 1_700_000_000_000);
 //! let peer = Peer::new("127.0.0.1".parse().unwrap(), true);
 //! gateway.handle_input(Input::Opened { conn: ConnId(1), peer }, start);
@@ -36,8 +37,8 @@ mod presence;
 mod presence_state;
 mod registry;
 
+use crate::time::Timestamp;
 use std::collections::{BTreeSet, VecDeque};
-use std::time::Instant;
 
 pub use config::{AuthConfig, Config, HostInfo, Limits, OriginPolicy};
 pub use effects::{StoreKey, Waiter};
@@ -82,16 +83,16 @@ pub enum HubTimer {
 /// Wall-clock time derived from one reading taken at construction.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Clock {
-    epoch: Instant,
+    epoch: Timestamp,
     epoch_unix_ms: u64,
 }
 
 impl Clock {
-    pub(crate) fn unix_ms(&self, now: Instant) -> u64 {
+    pub(crate) fn unix_ms(&self, now: Timestamp) -> u64 {
         self.epoch_unix_ms.saturating_add(self.uptime_ms(now))
     }
 
-    pub(crate) fn uptime_ms(&self, now: Instant) -> u64 {
+    pub(crate) fn uptime_ms(&self, now: Timestamp) -> u64 {
         u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 }
@@ -112,7 +113,7 @@ pub struct Gateway {
     health: HealthState,
     effects: Effects,
     state_version: StateVersion,
-    tick_at: Instant,
+    tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
     method_names: Vec<&'static str>,
     event_names: Vec<&'static str>,
@@ -124,7 +125,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: Config, seed: [u8; 32], now: Instant, unix_ms: u64) -> Self {
+    pub fn new(config: Config, seed: [u8; 32], now: Timestamp, unix_ms: u64) -> Self {
         let mut rng = Rng::from_seed(seed);
         // Effect results may outlive a hub (the runtime keeps its workers
         // across an in-process restart): start each hub's tokens at a random
@@ -165,7 +166,7 @@ impl Gateway {
         }
     }
 
-    pub fn handle_input(&mut self, input: Input<'_>, now: Instant) {
+    pub fn handle_input(&mut self, input: Input<'_>, now: Timestamp) {
         match input {
             Input::Opened { conn, peer } => self.on_opened(conn, peer, now),
             Input::Text { conn, text } => self.on_text(conn, text, now),
@@ -193,7 +194,7 @@ impl Gateway {
 
     /// Fire every due timer, each kind at most once per call, in
     /// [`HubTimer`] order. An early or spurious call does nothing.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Timestamp) {
         let mut fired = BTreeSet::new();
         while let Some((at, timer)) = self.next_due(now, &fired) {
             debug_assert!(at <= now);
@@ -208,18 +209,18 @@ impl Gateway {
     }
 
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.next_timer().map(|(at, _)| at)
     }
 
     /// The earliest timer and why it is armed.
-    pub fn next_timer(&self) -> Option<(Instant, HubTimer)> {
+    pub fn next_timer(&self) -> Option<(Timestamp, HubTimer)> {
         self.timers().min()
     }
 
     /// Every armed timer of the hub (at most one per kind and connection is
     /// reported: the earliest connection deadline).
-    fn timers(&self) -> impl Iterator<Item = (Instant, HubTimer)> {
+    fn timers(&self) -> impl Iterator<Item = (Timestamp, HubTimer)> {
         let conn = self
             .conns
             .next_deadline()
@@ -240,7 +241,11 @@ impl Gateway {
     }
 
     /// The next due timer not yet fired in this `handle_timeout`, by kind order.
-    fn next_due(&self, now: Instant, fired: &BTreeSet<HubTimer>) -> Option<(Instant, HubTimer)> {
+    fn next_due(
+        &self,
+        now: Timestamp,
+        fired: &BTreeSet<HubTimer>,
+    ) -> Option<(Timestamp, HubTimer)> {
         if let Some((at, conn)) = self.conns.next_deadline() {
             let timer = HubTimer::Connection(conn);
             if at <= now && !fired.contains(&timer) {
@@ -252,7 +257,7 @@ impl Gateway {
             .min_by_key(|(_, timer)| *timer)
     }
 
-    fn fire(&mut self, timer: HubTimer, now: Instant) {
+    fn fire(&mut self, timer: HubTimer, now: Timestamp) {
         match timer {
             HubTimer::Connection(conn) => {
                 self.conns
@@ -374,7 +379,7 @@ impl Gateway {
     }
 
     /// Wall-clock milliseconds at `now`, derived from the construction time.
-    pub fn unix_ms(&self, now: Instant) -> u64 {
+    pub fn unix_ms(&self, now: Timestamp) -> u64 {
         self.clock.unix_ms(now)
     }
 
@@ -407,7 +412,7 @@ impl Gateway {
         (&mut self.health, &self.config, out)
     }
 
-    fn view(&mut self, now: Instant) -> HubView<'_> {
+    fn view(&mut self, now: Timestamp) -> HubView<'_> {
         HubView {
             config: &self.config,
             clock: self.clock,
@@ -424,7 +429,7 @@ impl Gateway {
         }
     }
 
-    fn on_opened(&mut self, conn: ConnId, peer: Peer, now: Instant) {
+    fn on_opened(&mut self, conn: ConnId, peer: Peer, now: Timestamp) {
         if self.conns.contains(conn) {
             // A runtime bug, not peer input: ignore the duplicate rather than
             // clobber a live connection.
@@ -451,7 +456,7 @@ impl Gateway {
         self.conns.sync(conn, &mut self.out);
     }
 
-    fn on_text(&mut self, conn: ConnId, text: &str, now: Instant) {
+    fn on_text(&mut self, conn: ConnId, text: &str, now: Timestamp) {
         let Some(entry) = self.conns.get_mut(conn) else {
             return;
         };
@@ -483,7 +488,12 @@ impl Gateway {
 
     /// A `connect` passed every check: track the client's presence, then
     /// send hello-ok (whose snapshot then already shows it).
-    fn on_connect(&mut self, conn: ConnId, request: &crate::server::ConnectRequest, now: Instant) {
+    fn on_connect(
+        &mut self,
+        conn: ConnId,
+        request: &crate::server::ConnectRequest,
+        now: Timestamp,
+    ) {
         // CLI invocations are short-lived and never tracked.
         if request.params.client.mode != "cli" {
             let ts = self.clock.unix_ms(now);
@@ -519,7 +529,7 @@ impl Gateway {
         self.health.request_refresh(now);
     }
 
-    fn on_closed(&mut self, conn: ConnId, now: Instant) {
+    fn on_closed(&mut self, conn: ConnId, now: Timestamp) {
         let Some(mut entry) = self.conns.remove(conn) else {
             return;
         };

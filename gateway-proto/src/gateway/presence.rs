@@ -1,7 +1,9 @@
 //! Presence: who is connected (and who was, for a while), newest first, with
 //! the gateway's own entry always present.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use serde::Serialize;
 
@@ -46,7 +48,7 @@ pub struct PresenceEntry {
 struct Slot {
     key: String,
     entry: PresenceEntry,
-    updated: Instant,
+    updated: Timestamp,
 }
 
 /// The presence table. Bounded by `max` entries besides the gateway's own.
@@ -85,7 +87,7 @@ impl Presence {
     }
 
     /// Insert or replace the entry under `key` and move it to the front.
-    pub fn upsert(&mut self, key: String, entry: PresenceEntry, now: Instant) {
+    pub fn upsert(&mut self, key: String, entry: PresenceEntry, now: Timestamp) {
         self.slots.retain(|slot| slot.key != key);
         self.slots.insert(
             0,
@@ -100,7 +102,7 @@ impl Presence {
     }
 
     /// Mark `key` as disconnected (kept until its TTL runs out). Returns whether it changed.
-    pub fn mark_disconnected(&mut self, key: &str, ts: u64, now: Instant) -> bool {
+    pub fn mark_disconnected(&mut self, key: &str, ts: u64, now: Timestamp) -> bool {
         let Some(pos) = self.slots.iter().position(|slot| slot.key == key) else {
             return false;
         };
@@ -115,7 +117,7 @@ impl Presence {
     /// Drop entries older than the TTL, except those `is_live` says a
     /// connection still holds (their clock restarts instead). Returns whether
     /// any went.
-    pub fn expire(&mut self, now: Instant, is_live: impl Fn(&str) -> bool) -> bool {
+    pub fn expire(&mut self, now: Timestamp, is_live: impl Fn(&str) -> bool) -> bool {
         let before = self.slots.len();
         let ttl = self.ttl;
         self.slots.retain_mut(|slot| {
@@ -132,7 +134,7 @@ impl Presence {
     }
 
     /// When the next entry expires.
-    pub fn next_expiry(&self) -> Option<Instant> {
+    pub fn next_expiry(&self) -> Option<Timestamp> {
         self.slots.iter().map(|slot| slot.updated + self.ttl).min()
     }
 

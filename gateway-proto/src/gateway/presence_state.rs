@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use serde_json::value::RawValue;
 
@@ -56,7 +58,7 @@ impl PresenceState {
         &mut self,
         key: String,
         entry: PresenceEntry,
-        now: Instant,
+        now: Timestamp,
         out: &mut Outbox<'_>,
     ) {
         *self.refs.entry(key.clone()).or_insert(0) += 1;
@@ -70,7 +72,7 @@ impl PresenceState {
         &mut self,
         key: &str,
         ts: u64,
-        now: Instant,
+        now: Timestamp,
         announce: bool,
         out: &mut Outbox<'_>,
     ) {
@@ -95,7 +97,7 @@ impl PresenceState {
         &mut self,
         key: String,
         entry: PresenceEntry,
-        now: Instant,
+        now: Timestamp,
         out: &mut Outbox<'_>,
     ) {
         self.list.upsert(key, entry, now);
@@ -103,12 +105,12 @@ impl PresenceState {
     }
 
     /// When the next entry may expire.
-    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+    pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
         self.list.next_expiry()
     }
 
     /// Drop expired entries (live ones restart their clock).
-    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut Outbox<'_>) {
+    pub(crate) fn handle_timeout(&mut self, now: Timestamp, out: &mut Outbox<'_>) {
         let refs = &self.refs;
         if self.list.expire(now, |key| refs.contains_key(key)) {
             self.changed(out);

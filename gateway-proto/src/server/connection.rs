@@ -1,9 +1,9 @@
 //! `ServerConnection`: one client's life on the gateway side, from the
 //! challenge to the close.
 
+use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -106,13 +106,13 @@ pub struct Session {
 #[derive(Debug)]
 enum State {
     AwaitingConnect {
-        deadline: Instant,
+        deadline: Timestamp,
         nonce: String,
     },
     /// A wrong secret, answered at `at` or, if later, when the rate
     /// limiter releases every pending failure of `key` together.
     DelayedReject {
-        at: Instant,
+        at: Timestamp,
         key: RateLimitKey,
         request_id: String,
         error: ErrorShape,
@@ -145,7 +145,7 @@ pub struct ServerConnection {
 
 impl ServerConnection {
     /// A new socket: queues `connect.challenge` with `nonce` and starts the handshake timer.
-    pub fn new(peer: Peer, nonce: String, limits: &Limits, now: Instant, unix_ms: u64) -> Self {
+    pub fn new(peer: Peer, nonce: String, limits: &Limits, now: Timestamp, unix_ms: u64) -> Self {
         let mut buf = Vec::with_capacity(128);
         let challenge = encode_event(
             &mut buf,
@@ -212,7 +212,7 @@ impl ServerConnection {
     pub fn handle_text<'t>(
         &mut self,
         text: &'t str,
-        now: Instant,
+        now: Timestamp,
         ctx: &mut HandshakeContext<'_>,
     ) -> Option<Inbound<'t>> {
         match &self.state {
@@ -244,7 +244,7 @@ impl ServerConnection {
     /// Fire the connection's due deadline. `limiter` says whether a delayed
     /// refusal must wait longer (a later failure of the same client moved the
     /// release of all of them on).
-    pub fn handle_timeout(&mut self, now: Instant, limiter: &AuthRateLimiter) {
+    pub fn handle_timeout(&mut self, now: Timestamp, limiter: &AuthRateLimiter) {
         match &mut self.state {
             State::AwaitingConnect { deadline, .. } if now >= *deadline => {
                 self.close(close_code::NORMAL, "");
@@ -268,7 +268,7 @@ impl ServerConnection {
         }
     }
 
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
         match &self.state {
             State::AwaitingConnect { deadline, .. } => Some(*deadline),
             State::DelayedReject { at, .. } => Some(*at),
@@ -369,7 +369,7 @@ impl ServerConnection {
     fn handle_first_frame<'t>(
         &mut self,
         text: &'t str,
-        now: Instant,
+        now: Timestamp,
         ctx: &mut HandshakeContext<'_>,
     ) -> Option<Inbound<'t>> {
         if text.len() > self.max_preauth_payload {
@@ -402,7 +402,7 @@ impl ServerConnection {
     fn handshake<'t>(
         &mut self,
         request: RequestFrame<'_>,
-        now: Instant,
+        now: Timestamp,
         ctx: &mut HandshakeContext<'_>,
     ) -> Option<Inbound<'t>> {
         let id = request.id.as_ref();

@@ -19,7 +19,9 @@
 
 use core::net::IpAddr;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use crate::wire::messages::{RATE_LIMIT_LOCKOUT_MS, RATE_LIMIT_MAX_ATTEMPTS, RATE_LIMIT_WINDOW_MS};
 
@@ -61,10 +63,10 @@ impl RateLimitKey {
 #[derive(Clone, Debug)]
 struct Entry {
     /// Failure instants within the window, oldest first (bounded).
-    failures: VecDeque<Instant>,
-    locked_until: Option<Instant>,
+    failures: VecDeque<Timestamp>,
+    locked_until: Option<Timestamp>,
     /// When the failures now waiting for their answer are all answered.
-    release_at: Option<Instant>,
+    release_at: Option<Timestamp>,
 }
 
 /// Failure bookkeeping per [`RateLimitKey`]. Bounded: at most
@@ -132,7 +134,7 @@ impl AuthRateLimiter {
     }
 
     /// `Some(retry_after)` while `key` is locked out.
-    pub fn blocked_for(&self, key: &RateLimitKey, now: Instant) -> Option<Duration> {
+    pub fn blocked_for(&self, key: &RateLimitKey, now: Timestamp) -> Option<Duration> {
         if key.exempt() {
             return None;
         }
@@ -143,7 +145,7 @@ impl AuthRateLimiter {
     /// Count a wrong secret from `key`; returns when its answer is due. A
     /// later failure from the same key may move that instant on: see
     /// [`release_at`](Self::release_at).
-    pub fn record_failure(&mut self, key: &RateLimitKey, now: Instant) -> Instant {
+    pub fn record_failure(&mut self, key: &RateLimitKey, now: Timestamp) -> Timestamp {
         if !self.entries.contains_key(key) {
             self.make_room(now);
         }
@@ -192,7 +194,7 @@ impl AuthRateLimiter {
     }
 
     /// When every failure of `key` still waiting for its answer is answered.
-    pub fn release_at(&self, key: &RateLimitKey) -> Option<Instant> {
+    pub fn release_at(&self, key: &RateLimitKey) -> Option<Timestamp> {
         self.entries.get(key)?.release_at
     }
 
@@ -217,7 +219,7 @@ impl AuthRateLimiter {
         (self.max_failures as usize).max(doublings + 1)
     }
 
-    fn make_room(&mut self, now: Instant) {
+    fn make_room(&mut self, now: Timestamp) {
         if self.entries.len() < Self::MAX_TRACKED {
             return;
         }

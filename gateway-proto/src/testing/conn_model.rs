@@ -3,7 +3,9 @@
 //! exactly and panics on any difference.
 
 use core::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -89,11 +91,11 @@ impl ByteReader<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
     Awaiting {
-        deadline: Instant,
+        deadline: Timestamp,
     },
     Rejecting {
         id: String,
-        by: Instant,
+        by: Timestamp,
     },
     AwaitingHello {
         id: String,
@@ -115,7 +117,7 @@ enum Exp {
 
 pub struct ConnSim {
     pub conn: ServerConnection,
-    pub now: Instant,
+    pub now: Timestamp,
     limits: Limits,
     auth: AuthConfig,
     limiter: AuthRateLimiter,
@@ -132,7 +134,7 @@ pub struct ConnSim {
 }
 
 impl ConnSim {
-    pub fn new(params: SimParams, start: Instant) -> Self {
+    pub fn new(params: SimParams, start: Timestamp) -> Self {
         let limits = sim_limits(params);
         let peer = Peer::new(IpAddr::from([127, 0, 0, 1]), true);
         let conn = ServerConnection::new(peer, "nonce-1".to_owned(), &limits, start, 1_000);

@@ -2,10 +2,10 @@
 //! shims), callable from normal tests to replay committed seeds.
 //!
 //! Each function panics on a violated invariant and returns normally otherwise.
-//! The stateful ones take the base `Instant` of their virtual clock from the
+//! The stateful ones take the base `Timestamp` of their virtual clock from the
 //! caller: the core never reads the clock, not even in its test code.
 
-use std::time::Instant;
+use crate::time::Timestamp;
 
 use super::conn_model::ConnSim;
 use super::model::GatewaySim;
@@ -19,7 +19,7 @@ use crate::wire::{
 pub const MAX_OPS: usize = 256;
 
 /// Bytes → every decoder: no panic, and what decodes is well-formed.
-pub fn decode(data: &[u8], _base: Instant) {
+pub fn decode(data: &[u8], _base: Timestamp) {
     let text = String::from_utf8_lossy(data);
     for version in [ProtocolVersion::V3, ProtocolVersion::V4] {
         match decode_request_for(&text, version) {
@@ -50,7 +50,7 @@ pub fn decode(data: &[u8], _base: Instant) {
 }
 
 /// A decoded request, re-encoded, decodes to the same id, method and params.
-pub fn roundtrip(data: &[u8], _base: Instant) {
+pub fn roundtrip(data: &[u8], _base: Timestamp) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -85,7 +85,7 @@ pub fn roundtrip(data: &[u8], _base: Instant) {
 }
 
 /// One `ServerConnection`, ops and time steps chosen by the input.
-pub fn server_connection(data: &[u8], base: Instant) {
+pub fn server_connection(data: &[u8], base: Timestamp) {
     let mut reader = ByteReader::new(data);
     let params = reader.params();
     let mut sim = ConnSim::new(params, base);
@@ -99,7 +99,7 @@ pub fn server_connection(data: &[u8], base: Instant) {
 }
 
 /// The hub with up to four connections, the same ops as the proptest.
-pub fn gateway(data: &[u8], base: Instant) {
+pub fn gateway(data: &[u8], base: Timestamp) {
     let mut reader = ByteReader::new(data);
     let params = reader.params();
     let mut sim = GatewaySim::new(params, base);
@@ -119,7 +119,7 @@ pub fn gateway(data: &[u8], base: Instant) {
 /// invariants (each request answered once, nothing after `Disconnected`,
 /// `poll_timeout` never in the past) are checked by `client::testing::Sim`;
 /// at the end, closing the client must leave no request unanswered.
-pub fn client_connection(data: &[u8], base: Instant) {
+pub fn client_connection(data: &[u8], base: Timestamp) {
     use crate::client::testing::{frames, Sim};
     use crate::client::{ClientAuth, ClientConfig, RequestOptions};
     use serde_json::json;
@@ -228,7 +228,7 @@ pub fn client_connection(data: &[u8], base: Instant) {
 }
 
 /// A fuzz target's body.
-pub type Target = fn(&[u8], Instant);
+pub type Target = fn(&[u8], Timestamp);
 
 /// The fuzz targets by name, for seed replay.
 pub const TARGETS: &[(&str, Target)] = &[

@@ -5,7 +5,9 @@
 
 use core::net::IpAddr;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use serde_json::Value;
 
@@ -35,8 +37,8 @@ pub enum Seen {
 
 pub struct Harness {
     pub gateway: Gateway,
-    pub start: Instant,
-    pub now: Instant,
+    pub start: Timestamp,
+    pub now: Timestamp,
     pub seen: Vec<Seen>,
     /// Connections whose client stopped reading: their bytes are not acknowledged.
     pub stalled: BTreeMap<ConnId, usize>,
@@ -45,7 +47,7 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn new(config: Config, start: Instant, unix_ms: u64) -> Harness {
+    pub fn new(config: Config, start: Timestamp, unix_ms: u64) -> Harness {
         Harness {
             gateway: Gateway::new(config, [42; 32], start, unix_ms),
             start,
@@ -62,7 +64,7 @@ impl Harness {
     }
 
     /// Move virtual time to `at`, firing every timer due on the way.
-    pub fn advance_to(&mut self, at: Instant) {
+    pub fn advance_to(&mut self, at: Timestamp) {
         while let Some(deadline) = self.gateway.poll_timeout() {
             if deadline > at {
                 break;

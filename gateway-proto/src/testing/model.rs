@@ -22,7 +22,9 @@
 
 use core::net::IpAddr;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use serde_json::Value;
 
@@ -39,7 +41,7 @@ use crate::ConnId;
 enum Phase {
     /// Challenge sent, waiting for `connect` until `deadline`.
     Awaiting {
-        deadline: Instant,
+        deadline: Timestamp,
     },
     /// `connect` sent; its answer is due in this step.
     Connecting {
@@ -51,7 +53,7 @@ enum Phase {
     /// A wrong secret: rejected by `by` at the latest.
     Rejecting {
         id: String,
-        by: Instant,
+        by: Timestamp,
     },
     Open {
         proto: Proto,
@@ -96,7 +98,7 @@ struct Expect {
 /// The gateway, its reference model and the invariant checks.
 pub struct GatewaySim {
     pub gateway: Gateway,
-    pub now: Instant,
+    pub now: Timestamp,
     limits: Limits,
     params: SimParams,
     step: usize,
@@ -131,18 +133,18 @@ const REMOTE_IP: [u8; 4] = [10, 0, 0, 9];
 /// that doubles with the failures before it, and they are answered together).
 #[derive(Clone, Debug, Default)]
 struct FailureModel {
-    recent: Vec<Instant>,
-    locked_until: Option<Instant>,
-    release: Option<Instant>,
+    recent: Vec<Timestamp>,
+    locked_until: Option<Timestamp>,
+    release: Option<Timestamp>,
 }
 
 impl FailureModel {
-    fn locked(&self, now: Instant) -> bool {
+    fn locked(&self, now: Timestamp) -> bool {
         self.locked_until.is_some_and(|until| until > now)
     }
 
     /// Record a failure at `now`; returns when every pending refusal is answered.
-    fn record(&mut self, now: Instant, limits: &Limits, lockable: bool) -> Instant {
+    fn record(&mut self, now: Timestamp, limits: &Limits, lockable: bool) -> Timestamp {
         if self.locked_until.is_some_and(|until| until <= now) {
             self.locked_until = None;
             self.recent.clear();
@@ -174,7 +176,7 @@ impl FailureModel {
 }
 
 impl GatewaySim {
-    pub fn new(params: SimParams, start: Instant) -> Self {
+    pub fn new(params: SimParams, start: Timestamp) -> Self {
         let config = sim_config(params);
         let limits = config.limits.clone();
         GatewaySim {
@@ -564,7 +566,7 @@ impl GatewaySim {
         self.input(Input::Text { conn, text: &text });
     }
 
-    fn timeout(&mut self, at: Instant) {
+    fn timeout(&mut self, at: Timestamp) {
         self.now = at;
         for (&conn, m) in &self.conns {
             if m.closed {

@@ -2,7 +2,9 @@
 //! feeds them to the core, and carries out what the core asks for.
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gateway_proto::time::Timestamp;
 
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
@@ -16,6 +18,7 @@ use smol::Timer;
 
 use super::socket::{self, Socket};
 use super::{CallError, ClientEvent, ClientOptions, Command, ConnectError};
+use crate::clock;
 use gateway_proto::client::HelloInfo;
 
 enum Waiter {
@@ -37,7 +40,7 @@ pub(crate) struct Driver {
     events: Sender<ClientEvent>,
     hello: Option<Sender<Result<HelloInfo, ConnectError>>>,
     waiters: BTreeMap<RequestId, Waiter>,
-    reconnect_at: Option<Instant>,
+    reconnect_at: Option<Timestamp>,
     /// The last close, for `connect` to report when the first handshake fails.
     last_close: (u16, String),
 }
@@ -69,7 +72,7 @@ impl Driver {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        let core = ClientConnection::new(opts.core_config(unix_ms), seed(), Instant::now());
+        let core = ClientConnection::new(opts.core_config(unix_ms), seed(), clock::now());
         Driver {
             url,
             core,
@@ -95,8 +98,8 @@ impl Driver {
                 Wake::Message(None) => self.lost("connection lost"),
                 Wake::Command(Some(command)) => self.on_command(command),
                 // Every `Client` handle is gone: nobody can read answers any more.
-                Wake::Command(None) => self.core.close(Instant::now()),
-                Wake::Timer => self.core.handle_timeout(Instant::now()),
+                Wake::Command(None) => self.core.close(clock::now()),
+                Wake::Timer => self.core.handle_timeout(clock::now()),
                 Wake::Reconnect => self.reconnect().await,
             }
         }
@@ -126,7 +129,7 @@ impl Driver {
         let timer = async {
             match timer {
                 Some(at) => {
-                    Timer::at(at).await;
+                    Timer::at(clock::instant_of(at)).await;
                     Wake::Timer
                 }
                 None => future::pending().await,
@@ -135,7 +138,7 @@ impl Driver {
         let reconnect = async {
             match reconnect_at {
                 Some(at) => {
-                    Timer::at(at).await;
+                    Timer::at(clock::instant_of(at)).await;
                     Wake::Reconnect
                 }
                 None => future::pending().await,
@@ -145,7 +148,7 @@ impl Driver {
     }
 
     fn on_message(&mut self, message: Message) {
-        let now = Instant::now();
+        let now = clock::now();
         match message {
             Message::Text(text) => self.core.handle_text(text.as_str(), now),
             Message::Close(frame) => {
@@ -165,7 +168,7 @@ impl Driver {
     fn lost(&mut self, reason: &str) {
         self.socket = None;
         self.last_close = (1006, reason.to_owned());
-        self.core.handle_closed(1006, reason, Instant::now());
+        self.core.handle_closed(1006, reason, clock::now());
     }
 
     fn on_command(&mut self, command: Command) {
@@ -178,7 +181,7 @@ impl Driver {
             } => {
                 match self
                     .core
-                    .request(&method, params.as_ref(), opts, Instant::now())
+                    .request(&method, params.as_ref(), opts, clock::now())
                 {
                     Ok(id) => {
                         self.waiters.insert(id, Waiter::Call(reply));
@@ -188,7 +191,7 @@ impl Driver {
                     }
                 }
             }
-            Command::Close => self.core.close(Instant::now()),
+            Command::Close => self.core.close(clock::now()),
         }
     }
 
@@ -197,13 +200,13 @@ impl Driver {
         match socket::open(&self.url).await {
             Ok(s) => {
                 self.socket = Some(s);
-                let _ = self.core.handle_reconnected(Instant::now());
+                let _ = self.core.handle_reconnected(clock::now());
             }
             Err(e) => {
                 log::debug!("reconnect to {} failed: {e}", self.url);
                 // The core believes no socket is open; tell it one was "opened"
                 // and closed so it schedules the next attempt.
-                let now = Instant::now();
+                let now = clock::now();
                 let _ = self.core.handle_reconnected(now);
                 self.core.handle_closed(1006, &e, now);
             }
@@ -256,11 +259,11 @@ impl Driver {
                     if self.hello.is_some() {
                         // The first connection failed: `connect` reports it
                         // instead of retrying behind the caller's back.
-                        self.core.close(Instant::now());
+                        self.core.close(clock::now());
                         continue;
                     }
                     self.reconnect_at = Some(at);
-                    let after = at.saturating_duration_since(Instant::now());
+                    let after = at.saturating_duration_since(clock::now());
                     self.emit(ClientEvent::Reconnecting { after });
                 }
                 ClientOutput::Disconnected {

@@ -23,7 +23,7 @@
 //! .unwrap();
 //! ```
 
-// The runtime is where the clock is read: the core gets `Instant::now()` from here.
+// The runtime is where the clock is read: the core gets `clock::now()` from here.
 #![allow(clippy::disallowed_methods)]
 
 mod driver;

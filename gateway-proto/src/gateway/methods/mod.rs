@@ -25,7 +25,7 @@
 mod logs;
 mod system;
 
-use std::time::Instant;
+use crate::time::Timestamp;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -47,7 +47,7 @@ pub use logs::{LOGS_DEFAULT_LIMIT, LOGS_DEFAULT_MAX_BYTES, LOGS_MAX_BYTES, LOGS_
 pub(crate) struct HubView<'a> {
     pub(crate) config: &'a Config,
     pub(crate) clock: Clock,
-    pub(crate) now: Instant,
+    pub(crate) now: Timestamp,
     pub(crate) presence: &'a mut PresenceState,
     pub(crate) health: &'a HealthState,
     pub(crate) effects: &'a mut Effects,

@@ -1,8 +1,8 @@
 //! One simulated client: a `ClientConnection` plus the socket it is on and
 //! the bookkeeping the invariants need.
 
+use crate::time::Timestamp;
 use std::collections::{BTreeSet, VecDeque};
-use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -27,9 +27,9 @@ pub(super) struct SimClient {
     /// Frames the gateway sent on `conn` that the client has not read yet.
     pub inbox: VecDeque<Bytes>,
     /// The client stops reading until then.
-    pub stalled_until: Option<Instant>,
+    pub stalled_until: Option<Timestamp>,
     /// The core asked for a new socket at this instant.
-    pub reconnect_at: Option<Instant>,
+    pub reconnect_at: Option<Timestamp>,
     /// Last event seq seen on the current socket.
     pub last_seq: Option<u64>,
     /// Sum of the gap sizes seen on the current socket.
@@ -48,7 +48,7 @@ pub(super) struct SimClient {
 }
 
 impl SimClient {
-    pub fn reading(&self, now: Instant) -> bool {
+    pub fn reading(&self, now: Timestamp) -> bool {
         self.stalled_until.is_none_or(|until| until <= now)
     }
 

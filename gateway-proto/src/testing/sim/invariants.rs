@@ -1,7 +1,7 @@
 //! What must hold after every step of the simulation.
 
+use crate::time::Timestamp;
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 use super::client::SimClient;
 use crate::gateway::{presence_key, Gateway};
@@ -15,7 +15,7 @@ pub(super) fn check_gateway(
     gateway: &Gateway,
     clients: &[SimClient],
     closed_by_gateway: &BTreeSet<ConnId>,
-    now: Instant,
+    now: Timestamp,
 ) -> Result<(), String> {
     if let Some(at) = gateway.poll_timeout() {
         if at < now {
@@ -51,7 +51,7 @@ pub(super) fn check_gateway(
 }
 
 /// Presence equals the connected set, plus entries still within their TTL.
-fn check_presence(gateway: &Gateway, clients: &[SimClient], now: Instant) -> Result<(), String> {
+fn check_presence(gateway: &Gateway, clients: &[SimClient], now: Timestamp) -> Result<(), String> {
     let presence = gateway.presence();
     let limits = &gateway.config().limits;
     if presence.len() > limits.presence_max {

@@ -2,7 +2,9 @@
 //! virtual time, and the fault schedule drawn from the seed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Timestamp;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -62,10 +64,10 @@ impl std::fmt::Display for SimFailure {
 
 struct World {
     rng: ChaCha20Rng,
-    now: Instant,
+    now: Timestamp,
     gateway: Option<Gateway>,
     gateway_config: Config,
-    restart_at: Option<Instant>,
+    restart_at: Option<Timestamp>,
     clients: Vec<SimClient>,
     /// Which client is on which socket.
     sockets: BTreeMap<ConnId, usize>,
@@ -73,12 +75,12 @@ struct World {
     closed_by_gateway: BTreeSet<ConnId>,
     next_conn: u64,
     unix_ms_at_start: u64,
-    start: Instant,
+    start: Timestamp,
     report: SimReport,
 }
 
 /// Run one seeded simulation from `start`.
-pub fn run(config: SimConfig, start: Instant) -> Result<SimReport, SimFailure> {
+pub fn run(config: SimConfig, start: Timestamp) -> Result<SimReport, SimFailure> {
     let mut world = World::new(config, start);
     for step in 0..config.steps {
         world
@@ -126,7 +128,7 @@ fn seed_bytes(seed: u64) -> [u8; 32] {
 }
 
 impl World {
-    fn new(config: SimConfig, start: Instant) -> World {
+    fn new(config: SimConfig, start: Timestamp) -> World {
         let mut rng = ChaCha20Rng::from_seed(seed_bytes(config.seed));
         let unix_ms_at_start = 1_800_000_000_000;
         // Small buffers so stalled readers become slow consumers quickly.
@@ -380,7 +382,7 @@ impl World {
         self.pump()
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    fn next_deadline(&self) -> Option<Timestamp> {
         let gateway = self.gateway.as_ref().and_then(Gateway::poll_timeout);
         let clients = self.clients.iter().flat_map(|c| {
             [
