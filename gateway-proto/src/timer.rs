@@ -87,3 +87,42 @@ impl<K: Ord + Copy> DeadlineQueue<K> {
         self.by_kind.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn earliest_first_and_rearming_moves_a_timer() {
+        let mut q = DeadlineQueue::new();
+        q.set('b', at(20));
+        q.set('a', at(30));
+        q.set('c', at(20));
+        assert_eq!(q.next(), Some((at(20), 'b')), "ties in kind order");
+        q.set('b', at(40));
+        assert_eq!(q.next(), Some((at(20), 'c')));
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.pop_due(at(10)), None, "nothing due yet");
+        assert_eq!(q.pop_due(at(35)), Some((at(20), 'c')));
+        assert_eq!(q.pop_due(at(35)), Some((at(30), 'a')));
+        assert_eq!(q.pop_due(at(35)), None);
+        q.set_or_clear('b', None);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn retain_disarms() {
+        let mut q = DeadlineQueue::new();
+        for k in 0..5u8 {
+            q.set(k, at(u64::from(k)));
+        }
+        q.retain(|k| k % 2 == 0);
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.deadline(1), None);
+        assert_eq!(q.deadline(2), Some(at(2)));
+    }
+}

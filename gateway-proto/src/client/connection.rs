@@ -1,6 +1,6 @@
 //! The client state machine: handshake, requests, events, watchdog, reconnects.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use crate::time::Timestamp;
@@ -16,6 +16,7 @@ use super::output::{CallFailure, ClientError, ClientOutput, HelloInfo, RequestId
 use super::retry::{self, Retry};
 use super::Backoff;
 use crate::ids::Rng;
+use crate::timer::DeadlineQueue;
 use crate::wire::{encode_request, ErrorShape};
 
 /// The gateway's default; used until `hello-ok` says otherwise.
@@ -53,6 +54,19 @@ struct Pending {
     refresh: bool,
 }
 
+/// Why a client connection wants to be woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClientTimer {
+    /// No `connect.challenge` yet.
+    Challenge,
+    /// No hello-ok yet.
+    Hello,
+    /// No frame for two tick intervals: the connection is presumed dead.
+    TickWatchdog,
+    /// A request's deadline.
+    Request(RequestId),
+}
+
 /// One logical client session over a sequence of sockets, as a pure state machine.
 ///
 /// Lifecycle, as seen by the runtime:
@@ -79,7 +93,8 @@ pub struct ClientConnection {
     instance_id: String,
     next_id: u64,
     pending: BTreeMap<RequestId, Pending>,
-    deadlines: BTreeSet<(Timestamp, RequestId)>,
+    /// Request deadlines.
+    deadlines: DeadlineQueue<RequestId>,
     out: VecDeque<ClientOutput>,
     buf: Vec<u8>,
     backoff: Backoff,
@@ -109,7 +124,7 @@ impl ClientConnection {
             instance_id,
             next_id: 1,
             pending: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: DeadlineQueue::new(),
             out: VecDeque::new(),
             buf: Vec::new(),
             backoff: Backoff::default(),
@@ -179,7 +194,7 @@ impl ClientConnection {
         } else {
             Some(frame)
         };
-        self.deadlines.insert((deadline, id));
+        self.deadlines.set(id, deadline);
         self.pending.insert(
             id,
             Pending {
@@ -259,11 +274,7 @@ impl ClientConnection {
 
     /// Fire every timer due at `now`. Early or spurious calls do nothing.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        while let Some(&(deadline, id)) = self.deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_first();
+        while let Some((_, id)) = self.deadlines.pop_due(now) {
             if let Some(p) = self.pending.remove(&id) {
                 let failure = CallFailure::Timeout {
                     method: p.method.clone(),
@@ -295,18 +306,22 @@ impl ClientConnection {
     /// reconnect is not included: it is announced by `Reconnect { at }`.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.next_timer().map(|(at, _)| at)
+    }
+
+    /// The earliest timer and why it is armed.
+    pub fn next_timer(&self) -> Option<(Timestamp, ClientTimer)> {
         let phase = match self.phase {
-            Phase::AwaitChallenge { deadline } | Phase::AwaitHello { deadline, .. } => {
-                Some(deadline)
-            }
-            Phase::Open => Some(self.tick_deadline()),
+            Phase::AwaitChallenge { deadline } => Some((deadline, ClientTimer::Challenge)),
+            Phase::AwaitHello { deadline, .. } => Some((deadline, ClientTimer::Hello)),
+            Phase::Open => Some((self.tick_deadline(), ClientTimer::TickWatchdog)),
             Phase::Backoff | Phase::Stopped => None,
         };
-        let request = self.deadlines.first().map(|&(d, _)| d);
-        match (phase, request) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let request = self
+            .deadlines
+            .next()
+            .map(|(at, id)| (at, ClientTimer::Request(id)));
+        phase.into_iter().chain(request).min()
     }
 
     fn socket_open(&self) -> bool {
@@ -480,8 +495,8 @@ impl ClientConnection {
             // An ack: the final answer may take longer than any deadline.
             if !p.accepted {
                 p.accepted = true;
-                if let Some(deadline) = p.deadline.take() {
-                    self.deadlines.remove(&(deadline, id));
+                if p.deadline.take().is_some() {
+                    self.deadlines.clear(id);
                 }
                 self.out.push_back(ClientOutput::Accepted { id, payload });
             }
@@ -490,8 +505,8 @@ impl ClientConnection {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
-        if let Some(deadline) = p.deadline {
-            self.deadlines.remove(&(deadline, id));
+        if p.deadline.is_some() {
+            self.deadlines.clear(id);
         }
         let result = if ok {
             Ok(payload)
@@ -646,7 +661,7 @@ impl ClientConnection {
     }
 
     fn fail_all(&mut self, mut failure: impl FnMut() -> CallFailure) {
-        self.deadlines.clear();
+        self.deadlines = DeadlineQueue::new();
         for (id, pending) in std::mem::take(&mut self.pending) {
             self.answer(id, pending, Err(failure()));
         }

@@ -43,6 +43,6 @@ pub mod testing;
 
 pub use backoff::{Backoff, BACKOFF_INITIAL, BACKOFF_MAX};
 pub use config::{ClientAuth, ClientConfig, ClientIdentity, RequestOptions};
-pub use connection::ClientConnection;
+pub use connection::{ClientConnection, ClientTimer};
 pub use device::{DeviceKey, DeviceProof, SignInput};
 pub use output::{CallFailure, ClientError, ClientOutput, HelloInfo, RequestId};

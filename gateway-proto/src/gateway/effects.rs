@@ -211,3 +211,116 @@ impl Effects {
         self.pending.retain(|_, p| p.commits);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn read(token: u64) -> Effect {
+        Effect::ReadLogs {
+            token,
+            cursor: None,
+            limit: 1,
+            max_bytes: 1,
+        }
+    }
+
+    fn request(conn: u64, id: &str) -> Option<Waiter> {
+        Some(Waiter::Request {
+            conn: ConnId(conn),
+            request_id: id.to_owned(),
+        })
+    }
+
+    const STORE: StoreKey = StoreKey("pairing");
+
+    fn write(waiter: Option<Waiter>) -> Request {
+        Request {
+            waiter,
+            commits: true,
+            store: Some(STORE),
+            deadline: true,
+        }
+    }
+
+    #[test]
+    fn writes_to_one_store_leave_one_at_a_time_in_order() {
+        let mut fx = Effects::new(100, 10, Duration::from_secs(30));
+        let first = fx.start(write(request(1, "a")), at(0), read).unwrap();
+        assert_eq!(first.as_ref().map(Effect::token), Some(100));
+        // The next two wait behind the first.
+        assert_eq!(fx.start(write(request(1, "b")), at(0), read), Ok(None));
+        assert_eq!(fx.start(write(None), at(0), read), Ok(None));
+        assert_eq!(fx.len(), 3);
+        let (done, next) = fx.finish(100);
+        assert_eq!(done.and_then(|p| p.waiter), request(1, "a"));
+        assert_eq!(next.map(|e| e.token()), Some(101));
+        // A result for a write that is not the store's current one releases nothing.
+        assert_eq!(fx.finish(999), (None, None));
+        let (_, next) = fx.finish(101);
+        assert_eq!(next.map(|e| e.token()), Some(102));
+        let (_, next) = fx.finish(102);
+        assert_eq!(next, None);
+        assert_eq!(fx.len(), 0);
+    }
+
+    #[test]
+    fn commits_survive_their_requester_and_their_deadline() {
+        let mut fx = Effects::new(1, 10, Duration::from_secs(30));
+        fx.start(write(request(7, "w")), at(0), read).unwrap();
+        let plain = Request {
+            waiter: request(7, "r"),
+            commits: false,
+            store: None,
+            deadline: true,
+        };
+        fx.start(plain, at(0), read).unwrap();
+        // The connection goes: the read is forgotten, the write is not.
+        fx.forget_conn(ConnId(7));
+        assert_eq!(fx.len(), 1);
+        let (done, _) = fx.finish(1);
+        let done = done.expect("the write still lands");
+        assert!(done.commits && done.waiter.is_none());
+        assert_eq!(fx.finish(2), (None, None));
+    }
+
+    #[test]
+    fn a_waiter_is_answered_when_its_deadline_passes() {
+        let mut fx = Effects::new(1, 10, Duration::from_secs(30));
+        let read_request = Request {
+            waiter: request(3, "r"),
+            commits: false,
+            store: None,
+            deadline: true,
+        };
+        fx.start(read_request, at(0), read).unwrap();
+        fx.start(
+            write(Some(Waiter::Handshake { conn: ConnId(4) })),
+            at(1000),
+            read,
+        )
+        .unwrap();
+        assert_eq!(fx.next_deadline(), Some(at(30_000)));
+        assert!(fx.expire(at(29_999)).is_empty());
+        assert_eq!(fx.expire(at(30_000)), vec![request(3, "r").unwrap()]);
+        assert_eq!(
+            fx.expire(at(31_000)),
+            vec![Waiter::Handshake { conn: ConnId(4) }]
+        );
+        // The timed-out write still commits when its result arrives.
+        assert_eq!(fx.len(), 1);
+        assert_eq!(fx.next_deadline(), None);
+    }
+
+    #[test]
+    fn bounded() {
+        let mut fx = Effects::new(1, 2, Duration::from_secs(30));
+        assert!(fx.start(write(None), at(0), read).is_ok());
+        assert!(fx.start(write(None), at(0), read).is_ok());
+        assert_eq!(fx.start(write(None), at(0), read), Err(TooManyEffects));
+    }
+}
