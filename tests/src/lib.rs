@@ -1,5 +1,7 @@
-//! Helpers shared by the end-to-end tests, the interop tests and the load tool.
+//! Helpers shared by the end-to-end tests, the interop tests and the load
+//! tool, and a second (blocking) runtime for the core.
 
+pub mod blocking;
 pub mod load;
 pub mod process;
 pub mod ws;
