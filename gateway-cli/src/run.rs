@@ -158,18 +158,16 @@ struct HubConfig {
 impl HubConfig {
     fn build(&self, settings: &Settings) -> Config {
         let path_string = |p: &Path| p.display().to_string();
-        Config {
-            auth: settings.auth.clone(),
-            origin_policy: settings.origin_policy.clone(),
-            limits: self.limits.clone(),
-            host: self.host.clone(),
-            config_path: Some(path_string(&self.config_path)),
-            state_dir: Some(path_string(&self.state_dir)),
-            log_file: self.log_file.as_deref().map(path_string),
+        Config::default()
+            .with_auth(settings.auth.clone())
+            .with_origin_policy(settings.origin_policy.clone())
+            .with_limits(self.limits.clone())
+            .with_host(self.host.clone())
+            .with_config_path(Some(path_string(&self.config_path)))
+            .with_state_dir(Some(path_string(&self.state_dir)))
+            .with_log_file(self.log_file.as_deref().map(path_string))
             // The runtime sends `Ready` once the listener is bound.
-            start_ready: false,
-            ..Config::default()
-        }
+            .with_start_ready(false)
     }
 }
 

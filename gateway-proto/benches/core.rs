@@ -44,10 +44,7 @@ static GLOBAL: CountingAlloc = CountingAlloc;
 const CONN: ConnId = ConnId(1);
 
 fn connected_gateway(now: Timestamp) -> Gateway {
-    let config = Config {
-        auth: AuthConfig::Token("bench-token".into()),
-        ..Config::default()
-    };
+    let config = Config::default().with_auth(AuthConfig::Token("bench-token".into()));
     let mut gateway = Gateway::new(config, [1; 32], now, 1_700_000_000_000);
     let peer = Peer::new("127.0.0.1".parse().expect("literal address"), true);
     gateway.handle_input(Input::Opened { conn: CONN, peer }, now);

@@ -28,6 +28,8 @@
 //! returns `None`, and re-arms one timer at `poll_timeout()`; when the timer
 //! fires it calls `handle_timeout(now)`. See [`gateway::Gateway`] for an example.
 
+#![deny(unreachable_pub)]
+
 pub mod client;
 pub mod gateway;
 pub mod ids;

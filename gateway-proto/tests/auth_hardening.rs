@@ -15,11 +15,9 @@ fn start() -> Timestamp {
 }
 
 fn harness(auth: AuthConfig, origin_policy: OriginPolicy) -> Harness {
-    let config = Config {
-        auth,
-        origin_policy,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_auth(auth)
+        .with_origin_policy(origin_policy);
     Harness::new(config, start(), 1_800_000_000_000)
 }
 
@@ -120,10 +118,8 @@ fn the_gateways_own_pages_and_allowlisted_origins_connect() {
     assert!(ok(&h, ConnId(2), "c"));
 
     // The allowlist loses the origin: its session ends, the local page stays.
-    h.gateway.reconfigure(Config {
-        auth: AuthConfig::Token("t1".into()),
-        ..Config::default()
-    });
+    h.gateway
+        .reconfigure(Config::default().with_auth(AuthConfig::Token("t1".into())));
     h.drain();
     assert_eq!(
         h.close_of(ConnId(2))
@@ -251,17 +247,13 @@ fn rotating_the_secret_ends_the_sessions_that_used_the_old_one() {
         assert!(ok(&h, conn, "c"));
     }
     // A reload with the same auth changes nothing.
-    h.gateway.reconfigure(Config {
-        auth: AuthConfig::Token("t1".into()),
-        ..Config::default()
-    });
+    h.gateway
+        .reconfigure(Config::default().with_auth(AuthConfig::Token("t1".into())));
     h.drain();
     assert_eq!(h.close_of(ConnId(1)), None);
 
-    h.gateway.reconfigure(Config {
-        auth: AuthConfig::Token("t2".into()),
-        ..Config::default()
-    });
+    h.gateway
+        .reconfigure(Config::default().with_auth(AuthConfig::Token("t2".into())));
     h.drain();
     for conn in [ConnId(1), ConnId(2)] {
         assert_eq!(
@@ -282,10 +274,8 @@ fn rotating_the_secret_ends_the_sessions_that_used_the_old_one() {
     h.open(ConnId(1), "127.0.0.1");
     h.text(ConnId(1), &connect("c", "cli", "cli", "{}"));
     assert!(ok(&h, ConnId(1), "c"));
-    h.gateway.reconfigure(Config {
-        auth: AuthConfig::Password("p".into()),
-        ..Config::default()
-    });
+    h.gateway
+        .reconfigure(Config::default().with_auth(AuthConfig::Password("p".into())));
     h.drain();
     assert_eq!(h.close_of(ConnId(1)).map(|c| c.1), Some(4001));
 }

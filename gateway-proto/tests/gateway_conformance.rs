@@ -27,19 +27,17 @@ fn connect(id: &str, min: u32, max: u32, mode: &str, client_id: &str) -> String 
 
 /// Run a session on two connections (one v4, one v3) and return the frames each got.
 fn session() -> Harness {
-    let config = Config {
-        auth: AuthConfig::Token("t".into()),
-        server_version: "1.2.3".into(),
-        host: HostInfo {
+    let config = Config::default()
+        .with_auth(AuthConfig::Token("t".into()))
+        .with_server_version("1.2.3".into())
+        .with_host(HostInfo {
             hostname: "box".into(),
             ip: Some("192.0.2.7".into()),
             platform: "linux 6.1".into(),
             device_family: "Linux".into(),
-        },
-        config_path: Some("/tmp/x/openclaw.json".into()),
-        state_dir: Some("/tmp/x".into()),
-        ..Config::default()
-    };
+        })
+        .with_config_path(Some("/tmp/x/openclaw.json".into()))
+        .with_state_dir(Some("/tmp/x".into()));
     let mut h = Harness::new(config, start(), 1_800_000_000_000);
     h.logs = Some(LogSlice {
         file: "/tmp/openclaw/openclaw-2026-11-25.log".into(),

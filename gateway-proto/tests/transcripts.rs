@@ -52,11 +52,9 @@ fn base_instant() -> Timestamp {
 /// nonce and clock, and connection `CONN` opened from loopback.
 fn harness_for(transcript: &Transcript, configure: impl FnOnce(&mut Config)) -> Harness {
     let (nonce, ts) = transcript.challenge().expect("transcript has a challenge");
-    let mut config = Config {
-        auth: AuthConfig::Token("test".into()),
-        server_version: "2026.9.6".into(),
-        ..Config::default()
-    };
+    let mut config = Config::default()
+        .with_auth(AuthConfig::Token("test".into()))
+        .with_server_version("2026.9.6".into());
     configure(&mut config);
     let mut harness = Harness::new(config, base_instant(), ts);
     harness.gateway.force_next_nonce(nonce);

@@ -91,10 +91,7 @@ fn the_smol_runtime_passes_the_scenario() {
 
 #[test]
 fn the_blocking_runtime_passes_the_same_scenario() {
-    let config = Config {
-        auth: AuthConfig::Token(TOKEN.to_owned()),
-        ..Config::default()
-    };
+    let config = Config::default().with_auth(AuthConfig::Token(TOKEN.to_owned()));
     let gw = BlockingGateway::start(config).expect("start the blocking runtime");
     smol::block_on(scenario(&gw.url()));
 }

@@ -36,7 +36,12 @@ pub struct HostInfo {
 }
 
 /// Limits and intervals. Defaults are the reference's values.
+///
+/// Non-exhaustive: start from [`Limits::default`] and change fields (or use
+/// the `with_*` builders), so new limits can be added without breaking
+/// embedders.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Time a socket has to send `connect` (`OPENCLAW_HANDSHAKE_TIMEOUT_MS`).
     pub handshake_timeout: Duration,
@@ -93,7 +98,12 @@ impl Default for Limits {
 }
 
 /// Everything the hub needs to know about its deployment.
+///
+/// Non-exhaustive: start from [`Config::default`] and use the `with_*`
+/// builders (or set fields), so new settings can be added without breaking
+/// embedders.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     pub auth: AuthConfig,
     /// Which browser origins may connect (`gateway.controlUi`).
@@ -125,5 +135,177 @@ impl Default for Config {
             log_file: None,
             start_ready: true,
         }
+    }
+}
+
+impl Limits {
+    /// The same, with `handshake_timeout` set.
+    #[must_use]
+    pub fn with_handshake_timeout(mut self, value: Duration) -> Self {
+        self.handshake_timeout = value;
+        self
+    }
+
+    /// The same, with `max_preauth_payload` set.
+    #[must_use]
+    pub fn with_max_preauth_payload(mut self, value: usize) -> Self {
+        self.max_preauth_payload = value;
+        self
+    }
+
+    /// The same, with `max_payload` set.
+    #[must_use]
+    pub fn with_max_payload(mut self, value: usize) -> Self {
+        self.max_payload = value;
+        self
+    }
+
+    /// The same, with `max_buffered_bytes` set.
+    #[must_use]
+    pub fn with_max_buffered_bytes(mut self, value: usize) -> Self {
+        self.max_buffered_bytes = value;
+        self
+    }
+
+    /// The same, with `tick_interval` set.
+    #[must_use]
+    pub fn with_tick_interval(mut self, value: Duration) -> Self {
+        self.tick_interval = value;
+        self
+    }
+
+    /// The same, with `health_refresh_interval` set.
+    #[must_use]
+    pub fn with_health_refresh_interval(mut self, value: Duration) -> Self {
+        self.health_refresh_interval = value;
+        self
+    }
+
+    /// The same, with `presence_ttl` set.
+    #[must_use]
+    pub fn with_presence_ttl(mut self, value: Duration) -> Self {
+        self.presence_ttl = value;
+        self
+    }
+
+    /// The same, with `presence_max` set.
+    #[must_use]
+    pub fn with_presence_max(mut self, value: usize) -> Self {
+        self.presence_max = value;
+        self
+    }
+
+    /// The same, with `auth_failure_delay` set.
+    #[must_use]
+    pub fn with_auth_failure_delay(mut self, value: Duration) -> Self {
+        self.auth_failure_delay = value;
+        self
+    }
+
+    /// The same, with `auth_failure_delay_max` set.
+    #[must_use]
+    pub fn with_auth_failure_delay_max(mut self, value: Duration) -> Self {
+        self.auth_failure_delay_max = value;
+        self
+    }
+
+    /// The same, with `auth_failures_max` set.
+    #[must_use]
+    pub fn with_auth_failures_max(mut self, value: u32) -> Self {
+        self.auth_failures_max = value;
+        self
+    }
+
+    /// The same, with `auth_failure_window` set.
+    #[must_use]
+    pub fn with_auth_failure_window(mut self, value: Duration) -> Self {
+        self.auth_failure_window = value;
+        self
+    }
+
+    /// The same, with `auth_lockout` set.
+    #[must_use]
+    pub fn with_auth_lockout(mut self, value: Duration) -> Self {
+        self.auth_lockout = value;
+        self
+    }
+
+    /// The same, with `max_pending_effects` set.
+    #[must_use]
+    pub fn with_max_pending_effects(mut self, value: usize) -> Self {
+        self.max_pending_effects = value;
+        self
+    }
+
+    /// The same, with `effect_timeout` set.
+    #[must_use]
+    pub fn with_effect_timeout(mut self, value: Duration) -> Self {
+        self.effect_timeout = value;
+        self
+    }
+}
+
+impl Config {
+    /// The same, with `auth` set.
+    #[must_use]
+    pub fn with_auth(mut self, value: AuthConfig) -> Self {
+        self.auth = value;
+        self
+    }
+
+    /// The same, with `origin_policy` set.
+    #[must_use]
+    pub fn with_origin_policy(mut self, value: OriginPolicy) -> Self {
+        self.origin_policy = value;
+        self
+    }
+
+    /// The same, with `limits` set.
+    #[must_use]
+    pub fn with_limits(mut self, value: Limits) -> Self {
+        self.limits = value;
+        self
+    }
+
+    /// The same, with `server_version` set.
+    #[must_use]
+    pub fn with_server_version(mut self, value: String) -> Self {
+        self.server_version = value;
+        self
+    }
+
+    /// The same, with `host` set.
+    #[must_use]
+    pub fn with_host(mut self, value: HostInfo) -> Self {
+        self.host = value;
+        self
+    }
+
+    /// The same, with `config_path` set.
+    #[must_use]
+    pub fn with_config_path(mut self, value: Option<String>) -> Self {
+        self.config_path = value;
+        self
+    }
+
+    /// The same, with `state_dir` set.
+    #[must_use]
+    pub fn with_state_dir(mut self, value: Option<String>) -> Self {
+        self.state_dir = value;
+        self
+    }
+
+    /// The same, with `log_file` set.
+    #[must_use]
+    pub fn with_log_file(mut self, value: Option<String>) -> Self {
+        self.log_file = value;
+        self
+    }
+
+    /// The same, with `start_ready` set.
+    #[must_use]
+    pub fn with_start_ready(mut self, value: bool) -> Self {
+        self.start_ready = value;
+        self
     }
 }

@@ -46,7 +46,7 @@ impl Waiter {
 
 /// An effect the core is waiting for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pending {
+pub(crate) struct Pending {
     pub waiter: Option<Waiter>,
     /// The result changes state: apply it whenever it arrives.
     pub commits: bool,
@@ -56,7 +56,7 @@ pub struct Pending {
 
 /// The effects component: pending tokens, per-store write queues, deadlines.
 #[derive(Debug)]
-pub struct Effects {
+pub(crate) struct Effects {
     pending: BTreeMap<u64, Pending>,
     /// Writes waiting for an earlier write of the same store.
     queued: BTreeMap<StoreKey, VecDeque<Effect>>,
@@ -69,10 +69,10 @@ pub struct Effects {
 
 /// Why an effect was not started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooManyEffects;
+pub(crate) struct TooManyEffects;
 
 /// An effect to start, built around the token it is given.
-pub struct Request {
+pub(crate) struct Request {
     pub waiter: Option<Waiter>,
     pub commits: bool,
     pub store: Option<StoreKey>,
@@ -84,7 +84,7 @@ pub struct Request {
 impl Effects {
     /// `first_token` should be random: a late result from an earlier hub
     /// (the runtime keeps its workers across a restart) must not match.
-    pub fn new(first_token: u64, max_pending: usize, timeout: Duration) -> Self {
+    pub(crate) fn new(first_token: u64, max_pending: usize, timeout: Duration) -> Self {
         Effects {
             pending: BTreeMap::new(),
             queued: BTreeMap::new(),
@@ -95,7 +95,7 @@ impl Effects {
         }
     }
 
-    pub fn set_limits(&mut self, max_pending: usize, timeout: Duration) {
+    pub(crate) fn set_limits(&mut self, max_pending: usize, timeout: Duration) {
         self.max_pending = max_pending;
         self.timeout = timeout;
     }
@@ -103,7 +103,7 @@ impl Effects {
     /// Register an effect; `build` makes it from its token. Returns the
     /// effect to hand to the runtime now (`None` when it waits behind an
     /// earlier write of the same store).
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         request: Request,
         now: Timestamp,
@@ -141,7 +141,7 @@ impl Effects {
     /// A result arrived: the effect is no longer pending. Returns what was
     /// waiting for it (or `None` for an unknown or timed-out token) and, for
     /// a store write, the store's next queued write to hand out.
-    pub fn finish(&mut self, token: u64) -> (Option<Pending>, Option<Effect>) {
+    pub(crate) fn finish(&mut self, token: u64) -> (Option<Pending>, Option<Effect>) {
         let Some(pending) = self.pending.remove(&token) else {
             return (None, None);
         };
@@ -165,7 +165,7 @@ impl Effects {
 
     /// The connection went away: nobody waits for its effects any more, but
     /// committing effects stay pending until their results arrive.
-    pub fn forget_conn(&mut self, conn: ConnId) {
+    pub(crate) fn forget_conn(&mut self, conn: ConnId) {
         self.pending.retain(|_, p| {
             if p.waiter.as_ref().is_some_and(|w| w.conn() == conn) {
                 p.waiter = None;
@@ -177,7 +177,7 @@ impl Effects {
 
     /// Waiters whose deadline has passed at `now`; their effects stop being
     /// waited for (a committing one stays pending for its result).
-    pub fn expire(&mut self, now: Timestamp) -> Vec<Waiter> {
+    pub(crate) fn expire(&mut self, now: Timestamp) -> Vec<Waiter> {
         let mut expired = Vec::new();
         self.pending.retain(|_, p| {
             if p.deadline.is_some_and(|at| at <= now) {
@@ -193,17 +193,17 @@ impl Effects {
     }
 
     /// The earliest waiter deadline.
-    pub fn next_deadline(&self) -> Option<Timestamp> {
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
         self.pending.values().filter_map(|p| p.deadline).min()
     }
 
     /// Effects pending or queued.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }
 
     /// Drop everything (shutdown): no answer will be sent.
-    pub fn clear_waiters(&mut self) {
+    pub(crate) fn clear_waiters(&mut self) {
         for pending in self.pending.values_mut() {
             pending.waiter = None;
             pending.deadline = None;

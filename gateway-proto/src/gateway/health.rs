@@ -12,9 +12,9 @@ use super::Config;
 /// The default agent every OpenClaw install has.
 pub const DEFAULT_AGENT_ID: &str = "main";
 /// Heartbeat cadence reported for the default agent (the reference default, 30 min).
-pub const HEARTBEAT_SECONDS: u64 = 1800;
+pub(crate) const HEARTBEAT_SECONDS: u64 = 1800;
 /// Longest heartbeat acknowledgement kept (the reference default).
-pub const HEARTBEAT_ACK_MAX_CHARS: u64 = 300;
+pub(crate) const HEARTBEAT_ACK_MAX_CHARS: u64 = 300;
 
 /// Path of the default agent's session store under the state dir.
 fn session_store_path(config: &Config) -> String {

@@ -69,6 +69,10 @@ pub enum Input<'a> {
 }
 
 /// What the hub asks of the runtime.
+///
+/// Exhaustive on purpose: a new kind of output is a new duty for every
+/// runtime, and a runtime that does not handle it should fail to compile
+/// rather than silently drop it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Write this text message on this connection.
@@ -84,6 +88,10 @@ pub enum Output {
 }
 
 /// Work the core cannot do itself.
+///
+/// Exhaustive on purpose, like [`Output`]: every runtime must perform every
+/// effect (or answer it with an error), so adding one must break the build
+/// of runtimes that do not know it yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Read the JSON-lines log file for `logs.tail`.

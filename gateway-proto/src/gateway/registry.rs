@@ -69,29 +69,29 @@ pub static EVENTS: &[EventSpec] = &[
 ];
 
 /// Sent once per socket before the handshake (never broadcast).
-pub const CHALLENGE_EVENT: EventSpec = EventSpec {
+pub(crate) const CHALLENGE_EVENT: EventSpec = EventSpec {
     name: "connect.challenge",
     scope: None,
     droppable: false,
 };
-pub const TICK_EVENT: EventSpec = EventSpec {
+pub(crate) const TICK_EVENT: EventSpec = EventSpec {
     name: "tick",
     scope: None,
     droppable: true,
 };
-pub const HEALTH_EVENT: EventSpec = EventSpec {
+pub(crate) const HEALTH_EVENT: EventSpec = EventSpec {
     name: "health",
     scope: None,
     droppable: false,
 };
-pub const PRESENCE_EVENT: EventSpec = EventSpec {
+pub(crate) const PRESENCE_EVENT: EventSpec = EventSpec {
     name: "presence",
     scope: Some(Scope::Read),
     droppable: true,
 };
 /// Droppable: the 1012 close that follows says the same, and a slow client
 /// then still learns it was a restart, not a policy close.
-pub const SHUTDOWN_EVENT: EventSpec = EventSpec {
+pub(crate) const SHUTDOWN_EVENT: EventSpec = EventSpec {
     name: "shutdown",
     scope: None,
     droppable: true,

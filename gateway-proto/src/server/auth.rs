@@ -65,7 +65,7 @@ fn failure(kind: AuthFailureKind, client: AuthClientKind, delayed: bool) -> Auth
 
 /// Which wording of the hints a client gets: protocol 3 gateways gave every
 /// CLI the "remote" hint; protocol 4 points a local CLI at its own config.
-pub fn auth_client_kind(
+pub(crate) fn auth_client_kind(
     params: &ConnectParams,
     protocol: ProtocolVersion,
     is_local: bool,

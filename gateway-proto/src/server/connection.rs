@@ -35,7 +35,7 @@ pub mod close_code {
 }
 
 /// The refusal of a browser page whose `Origin` the rules do not accept.
-pub const ORIGIN_NOT_ALLOWED_MESSAGE: &str = "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)";
+pub(crate) const ORIGIN_NOT_ALLOWED_MESSAGE: &str = "origin not allowed (open the Control UI from the gateway host or allow it in gateway.controlUi.allowedOrigins)";
 
 /// Longest close reason we send (the WebSocket limit is 123 bytes).
 pub const MAX_CLOSE_REASON: usize = 120;

@@ -12,7 +12,7 @@ use crate::wire::{ConnectParams, DeviceIdentity, ErrorCode, ErrorShape};
 /// Longest base64 text accepted for a key or signature.
 const MAX_B64_CHARS: usize = 4096;
 /// `signedAt` must be this close to the server's clock.
-pub const MAX_SIGNATURE_SKEW_MS: i64 = 2 * 60 * 1000;
+pub(crate) const MAX_SIGNATURE_SKEW_MS: i64 = 2 * 60 * 1000;
 
 /// A device whose signature checked out.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,10 +9,7 @@ fn main() {
         Some(token) => AuthConfig::Token(token),
         None => AuthConfig::None,
     };
-    let config = Config {
-        auth,
-        ..Config::default()
-    };
+    let config = Config::default().with_auth(auth);
     match BlockingGateway::start(config) {
         Ok(gateway) => {
             println!("listening on {}", gateway.url());

@@ -78,7 +78,7 @@ impl<'r> Call<'r> {
 pub(crate) type Handler = fn(&mut HubView<'_>, &Call<'_>);
 
 /// Every served method, in the order `features.methods` lists them.
-pub static METHODS: &[MethodSpec] = &[
+pub(crate) static METHODS: &[MethodSpec] = &[
     MethodSpec {
         name: "health",
         access: Access::Anyone,

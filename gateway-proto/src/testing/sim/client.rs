@@ -48,19 +48,19 @@ pub(super) struct SimClient {
 }
 
 impl SimClient {
-    pub fn reading(&self, now: Timestamp) -> bool {
+    pub(crate) fn reading(&self, now: Timestamp) -> bool {
         self.stalled_until.is_none_or(|until| until <= now)
     }
 
     /// A new socket: per-connection state starts over.
-    pub fn attach(&mut self, conn: ConnId) {
+    pub(crate) fn attach(&mut self, conn: ConnId) {
         self.conn = Some(conn);
         self.inbox.clear();
         self.last_seq = None;
         self.gap_total = 0;
     }
 
-    pub fn detach(&mut self) -> Option<ConnId> {
+    pub(crate) fn detach(&mut self) -> Option<ConnId> {
         self.inbox.clear();
         self.conn.take()
     }
