@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 use super::methods::{Call, Handler, METHODS};
 use crate::server::{Role, Scope, Scopes, Session};
-use crate::wire::{validate_text, Dialect, Schema};
+use crate::wire::validate::validate_object_text_shallow;
+use crate::wire::{Dialect, Schema};
 use crate::wire::{ErrorCode, ErrorShape, ProtocolVersion};
 
 /// Who may call a method.
@@ -185,7 +186,8 @@ pub fn check_params(
     };
     // Absent params are an empty object to every params schema.
     let text = params.map_or("{}", RawValue::get);
-    let problems = match validate_text(text, schema, Dialect::for_protocol(protocol)) {
+    let dialect = Dialect::for_protocol(protocol);
+    let problems = match validate_object_text_shallow(text, schema, dialect) {
         Ok(Ok(())) => return Ok(()),
         Ok(Err(error)) => error.to_string(),
         Err(()) => "at root: must be object".to_owned(),
@@ -332,5 +334,40 @@ mod tests {
         );
         // Unknown presence facts are tolerated.
         assert!(check_params(event, Some(&raw(r#"{"text":"hi","extra":1}"#)), v4).is_ok());
+    }
+
+    /// The shallow check (unknown properties never parsed into a tree) must
+    /// say exactly what the full validator says.
+    #[test]
+    fn shallow_params_check_matches_the_full_validator() {
+        use crate::wire::validate_text;
+        let cases = [
+            r#"{"text":"hi","deviceId":"d","lastInputSeconds":5,"tags":["a"]}"#,
+            r#"{"text":1,"deviceId":2,"instanceId":[],"host":{},"lastInputSeconds":-1,"tags":[1]}"#,
+            r#"{"pad":[{"k":"v"},1,2],"text":"t","zzz":{"a":[1]}}"#,
+            r#"{"text":"a","text":"b","x":1,"x":2}"#,
+            r#"{"cursor":1,"limit":10,"maxBytes":100}"#,
+            r#"{"cursor":"x","limit":0,"maxBytes":2000000,"other":[1,2,3]}"#,
+            r#"{"b":1,"a":2,"limit":"x"}"#,
+            "{}",
+            " [1,2,3]",
+            "null",
+            r#""text""#,
+            "12",
+        ];
+        for name in ["system-event", "logs.tail"] {
+            let spec = method(name).unwrap();
+            let schema = spec.params.unwrap();
+            for protocol in [ProtocolVersion::V3, ProtocolVersion::V4] {
+                let dialect = Dialect::for_protocol(protocol);
+                for case in cases {
+                    assert_eq!(
+                        validate_object_text_shallow(case, schema, dialect),
+                        validate_text(case, schema, dialect),
+                        "{name} {protocol:?} {case}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -170,3 +170,34 @@ mod tests {
         assert!(Json::parse(&deep).is_none());
     }
 }
+
+/// The top-level properties of a JSON object text, in order, each value left
+/// as raw text (repeats included): the cheap first look of
+/// [`super::validate::validate_object_text_shallow`].
+pub(crate) fn top_level_props(
+    text: &str,
+) -> Option<Vec<(std::borrow::Cow<'_, str>, &serde_json::value::RawValue)>> {
+    struct Props;
+    impl<'de> Visitor<'de> for Props {
+        type Value = Vec<(std::borrow::Cow<'de, str>, &'de serde_json::value::RawValue)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            #[derive(serde::Deserialize)]
+            struct Key<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+            let mut props = Vec::new();
+            while let Some(Key(key)) = map.next_key()? {
+                props.push((key, map.next_value()?));
+            }
+            Ok(props)
+        }
+    }
+    struct TopLevel<'a>(Vec<(std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue)>);
+    impl<'de> Deserialize<'de> for TopLevel<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(Props).map(TopLevel)
+        }
+    }
+    serde_json::from_str::<TopLevel<'_>>(text).ok().map(|t| t.0)
+}

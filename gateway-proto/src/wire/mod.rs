@@ -12,7 +12,7 @@ mod frame;
 mod json;
 pub mod messages;
 pub mod schemas;
-mod validate;
+pub(crate) mod validate;
 
 pub use connect::{
     peek_protocol_range, ClientInfo, ConnectAuth, ConnectParams, DeviceIdentity, CLIENT_IDS_V3,

@@ -222,6 +222,47 @@ pub fn validate_text(
     }
 }
 
+/// Validate JSON text against a top-level object schema without building a
+/// tree of what the schema does not describe: only the values of the
+/// object's own properties are parsed; other properties keep just their
+/// names (enough to report them as unexpected), and a top-level array is
+/// never looked into (it fails the object type anyway). A peer's megabytes
+/// of unused JSON then cost one scan, not an allocation per node.
+/// `Err(())` means the text is not JSON.
+#[allow(clippy::result_unit_err)]
+pub(crate) fn validate_object_text_shallow(
+    text: &str,
+    schema: &Schema,
+    dialect: Dialect,
+) -> Result<Result<(), SchemaError>, ()> {
+    let Schema::Object(rules) = schema else {
+        return validate_text(text, schema, dialect);
+    };
+    let trimmed = text.trim_start_matches([' ', '\t', '\n', '\r']);
+    let json = if trimmed.starts_with('[') {
+        Json::Array(Vec::new())
+    } else if trimmed.starts_with('{') {
+        let props = super::json::top_level_props(trimmed).ok_or(())?;
+        let mut entries: Vec<(String, Json)> = Vec::with_capacity(props.len());
+        for (key, raw) in props {
+            let value = if rules.properties.iter().any(|p| p.name == key) {
+                Json::parse(raw.get()).ok_or(())?
+            } else {
+                Json::Null
+            };
+            // A repeated key keeps its first position and takes the last value.
+            match entries.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => entries.push((key.into_owned(), value)),
+            }
+        }
+        Json::Object(entries)
+    } else {
+        Json::parse(trimmed).ok_or(())?
+    };
+    Ok(validate_json(Some(&json), schema, dialect))
+}
+
 /// `value` is `None` when the validated thing is absent (JavaScript
 /// `undefined`), which only [`Schema::Any`] accepts.
 pub(crate) fn validate_json(
