@@ -35,10 +35,6 @@ pub(crate) enum HubMsg {
         conn: ConnId,
         text: Utf8Bytes,
     },
-    Binary {
-        conn: ConnId,
-        len: usize,
-    },
     Sent {
         conn: ConnId,
         bytes: usize,
@@ -224,11 +220,6 @@ impl<'a> Hub<'a> {
                         conn,
                         text: text.as_str(),
                     });
-                }
-            }
-            HubMsg::Binary { conn, len } => {
-                if self.conns.contains_key(&conn) {
-                    self.input(Input::Binary { conn, len });
                 }
             }
             HubMsg::Sent { conn, bytes } => {

@@ -12,12 +12,18 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Bytes gathered before the WebSocket layer writes to the socket (the
 /// writer task flushes explicitly after each batch anyway).
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Room in the WebSocket layer's write buffer beyond one largest frame: for
+/// the pongs it queues by itself. Without a cap, a peer that sends pings and
+/// never reads grows that buffer without bound; with it, pongs that do not
+/// fit are dropped (and the reader closes such a peer, see `WireLedger`).
+const WRITE_BUFFER_HEADROOM: usize = 1024 * 1024;
 use async_tungstenite::WebSocketStream;
 use gateway_proto::gateway::Peer;
 use smol::io::AsyncWriteExt;
 use smol::net::TcpStream;
 
 use crate::http::{self, HeadError};
+use crate::ledger::WireLedger;
 use crate::prefixed::{PreauthBudget, Prefixed};
 use crate::readiness::Phase;
 use crate::server::Shared;
@@ -70,23 +76,38 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
         // at a time, and the default 128 KiB read + write buffers would make
         // every idle connection cost a quarter of a megabyte. Larger messages
         // still work; the buffers grow on demand.
+        let max_payload = shared.opts.config.limits.max_payload;
+        // Our own frames go in one at a time once the previous ones are
+        // written; the largest is below maxPayload (what clients accept).
+        let max_write_buffer = max_payload.max(WRITE_BUFFER_BYTES) + WRITE_BUFFER_HEADROOM;
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES)
-            .max_message_size(Some(shared.opts.config.limits.max_payload))
-            .max_frame_size(Some(shared.opts.config.limits.max_payload));
+            .max_write_buffer_size(max_write_buffer)
+            .max_message_size(Some(max_payload))
+            .max_frame_size(Some(max_payload));
         let authenticated = Arc::new(AtomicBool::new(false));
         let budget = PreauthBudget::new(
             shared.opts.config.limits.max_preauth_payload,
             Arc::clone(&authenticated),
         );
+        let ledger = Arc::new(WireLedger::default());
+        let socket = conn::Socket {
+            raw: stream.clone(),
+            remote,
+            peer,
+            ledger: Arc::clone(&ledger),
+            max_backlog: max_write_buffer,
+        };
         let ws = WebSocketStream::from_raw_socket(
-            Prefixed::new(rest, stream).with_budget(budget),
+            Prefixed::new(rest, stream)
+                .with_budget(budget)
+                .with_ledger(ledger),
             Role::Server,
             Some(config),
         )
         .await;
-        return conn::run(ws, remote, peer, guard, authenticated, shared).await;
+        return conn::run(ws, socket, guard, authenticated, shared).await;
     }
 
     let probe = matches!(head.method.as_str(), "GET" | "HEAD");
