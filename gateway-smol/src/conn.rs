@@ -39,6 +39,12 @@ const REPORT_EVERY: usize = 64 * 1024;
 const YIELD_EVERY_BYTES: usize = 256 * 1024;
 /// … or after this many messages, however small.
 const YIELD_EVERY_MESSAGES: usize = 64;
+/// A message at least this large is handed to the hub alone: the reader waits
+/// until the hub has handled it before reading the next. The hub's inbox is
+/// bounded by count, so without this one peer could queue many messages of
+/// up to maxPayload each (memory), all handled before anyone else's next
+/// request (latency).
+const LARGE_MESSAGE: usize = 64 * 1024;
 
 /// After a close frame sent because the peer broke the rules: the longest we
 /// keep reading (and discarding) what it still sends, so that our close frame
@@ -197,20 +203,11 @@ impl Reader<'_> {
         let (mut bytes_since_yield, mut messages_since_yield) = (0usize, 0usize);
         while let Some(message) = stream.next().await {
             messages_since_yield += 1;
-            let msg = match message {
-                Ok(Message::Text(text)) => {
-                    bytes_since_yield += text.len();
-                    HubMsg::Text { conn, text }
-                }
+            let text = match message {
+                Ok(Message::Text(text)) => text,
                 // The reference reads a binary message exactly like a text
                 // one (its bytes as UTF-8, invalid sequences replaced).
-                Ok(Message::Binary(data)) => {
-                    bytes_since_yield += data.len();
-                    HubMsg::Text {
-                        conn,
-                        text: binary_as_text(data),
-                    }
-                }
+                Ok(Message::Binary(data)) => binary_as_text(data),
                 Ok(Message::Pong(_)) => {
                     self.awaiting_pong.store(false, Ordering::Relaxed);
                     continue;
@@ -238,8 +235,24 @@ impl Reader<'_> {
                     return self.refusal(&e);
                 }
             };
+            bytes_since_yield += text.len();
+            let (handled, wait) = if text.len() >= LARGE_MESSAGE {
+                let (tx, rx) = smol::channel::bounded::<()>(1);
+                (Some(tx), Some(rx))
+            } else {
+                (None, None)
+            };
+            let msg = HubMsg::Text {
+                conn,
+                text,
+                handled,
+            };
             if self.hub.send(msg).await.is_err() {
                 return ReadEnd::Done;
+            }
+            if let Some(wait) = wait {
+                // Ends when the hub drops the sender.
+                let _ = wait.recv().await;
             }
             if bytes_since_yield >= YIELD_EVERY_BYTES
                 || messages_since_yield >= YIELD_EVERY_MESSAGES

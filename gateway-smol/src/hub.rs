@@ -34,6 +34,9 @@ pub(crate) enum HubMsg {
     Text {
         conn: ConnId,
         text: Utf8Bytes,
+        /// Dropped once the hub has handled the message: a reader waits for
+        /// that after a large message before it reads the next one.
+        handled: Option<Sender<()>>,
     },
     Sent {
         conn: ConnId,
@@ -210,7 +213,11 @@ impl<'a> Hub<'a> {
                 );
                 self.input(Input::Opened { conn, peer });
             }
-            HubMsg::Text { conn, text } => {
+            HubMsg::Text {
+                conn,
+                text,
+                handled,
+            } => {
                 // Messages of connections from an earlier generation are dropped.
                 if self.conns.contains_key(&conn) {
                     if log::log_enabled!(target: "gateway/ws", log::Level::Debug) {
@@ -221,6 +228,7 @@ impl<'a> Hub<'a> {
                         text: text.as_str(),
                     });
                 }
+                drop(handled);
             }
             HubMsg::Sent { conn, bytes } => {
                 if self.conns.contains_key(&conn) {

@@ -1,8 +1,10 @@
 //! Method routing: scope checks, params validation, and the handlers.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::methods::{lookup, missing_scope, LogsTailParams, Method, SystemEventParams};
@@ -68,7 +70,13 @@ impl Gateway {
                 self.respond_ok(conn, id, &Value::Null);
             }
             Method::SystemEvent => {
-                match parse_params(name, request.params, SystemEventParams::parse) {
+                let params = parse_params(
+                    name,
+                    request.params,
+                    SystemEventParams::KEYS,
+                    SystemEventParams::parse,
+                );
+                match params {
                     Ok(params) => {
                         self.system_event(conn, params, now);
                         self.respond_ok(conn, id, &json!({ "ok": true }));
@@ -76,7 +84,12 @@ impl Gateway {
                     Err(error) => self.respond_error(conn, id, &error),
                 }
             }
-            Method::LogsTail => match parse_params(name, request.params, LogsTailParams::parse) {
+            Method::LogsTail => match parse_params(
+                name,
+                request.params,
+                LogsTailParams::KEYS,
+                LogsTailParams::parse,
+            ) {
                 Ok(params) => self.request_logs(conn, id, params),
                 Err(error) => self.respond_error(conn, id, &error),
             },
@@ -189,23 +202,132 @@ impl Gateway {
 
 /// Parse a method's params, turning a problem into the reference's
 /// "invalid <method> params: <problem>".
+///
+/// Only the properties named in `keys` are parsed into values: the others
+/// only need their names (to be reported as unexpected, or ignored), and
+/// turning a peer's megabytes of unused JSON into a tree would cost the hub
+/// (and every other connection) far more than the request is worth. The
+/// frame decoder has already checked that `raw` is valid JSON.
 fn parse_params<T>(
     method: &str,
-    raw: Option<&serde_json::value::RawValue>,
+    raw: Option<&RawValue>,
+    keys: &[&str],
     parse: impl FnOnce(Option<&Value>) -> Result<T, String>,
 ) -> Result<T, ErrorShape> {
-    let value: Option<Value> = match raw {
+    let value = match raw {
         None => None,
-        Some(raw) => match serde_json::from_str(raw.get()) {
-            Ok(value) => Some(value),
-            Err(_) => {
-                return Err(ErrorShape::invalid_request(format!(
-                    "invalid {method} params: at root: must be object"
-                )))
-            }
-        },
+        Some(raw) => Some(shallow_params(raw, keys).ok_or_else(|| {
+            ErrorShape::invalid_request(format!("invalid {method} params: at root: must be object"))
+        })?),
     };
     parse(value.as_ref()).map_err(|problem| {
         ErrorShape::invalid_request(format!("invalid {method} params: {problem}"))
     })
+}
+
+/// `raw` as a `Value` in which only the object properties named in `keys`
+/// carry their values (others are `null`), and an array is empty: enough
+/// for the method parsers, which look up known properties, list the names
+/// of unknown ones and tell an object from anything else.
+fn shallow_params(raw: &RawValue, keys: &[&str]) -> Option<Value> {
+    let text = raw.get().trim_start_matches([' ', '\t', '\n', '\r']);
+    if text.starts_with('[') {
+        return Some(Value::Array(Vec::new()));
+    }
+    if !text.starts_with('{') {
+        // A scalar: small, or a string (cheap to parse).
+        return serde_json::from_str(text).ok();
+    }
+    // Repeated names: the last value wins, as with `JSON.parse` and `Value`.
+    let top: Vec<(Cow<'_, str>, &RawValue)> = serde_json::from_str::<TopLevel<'_>>(text).ok()?.0;
+    let mut object = serde_json::Map::new();
+    for (key, value) in top {
+        let value = if keys.contains(&key.as_ref()) {
+            serde_json::from_str(value.get()).ok()?
+        } else {
+            Value::Null
+        };
+        object.insert(key.into_owned(), value);
+    }
+    Some(Value::Object(object))
+}
+
+/// An object's properties in order, each value left as raw text.
+struct TopLevel<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Props;
+        impl<'de> serde::de::Visitor<'de> for Props {
+            type Value = TopLevel<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                #[derive(serde::Deserialize)]
+                struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+                let mut props = Vec::new();
+                while let Some(Key(key)) = map.next_key()? {
+                    props.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(TopLevel(props))
+            }
+        }
+        d.deserialize_map(Props)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    /// The shallow parse must give each method exactly what a full parse gives.
+    #[test]
+    fn shallow_params_parse_like_full_params() {
+        let cases = [
+            r#"{"text":"hi","deviceId":"d","instanceId":"i","host":"h","ip":"1.2.3.4","mode":"backend","version":"1","platform":"linux","deviceFamily":"f","modelIdentifier":"m","lastInputSeconds":5,"reason":"r","tags":["a"]}"#,
+            r#"{"text":1,"deviceId":2,"instanceId":[],"host":{},"ip":true,"mode":null,"version":1.5,"platform":[1],"deviceFamily":2,"modelIdentifier":3,"lastInputSeconds":-1,"reason":4,"tags":[1]}"#,
+            r#"{"pad":[{"k":"v"},1,2],"text":"t","zzz":{"a":[1]}}"#,
+            r#"{"text":"a","text":"b","x":1,"x":2}"#,
+            r#"{"cursor":1,"limit":10,"maxBytes":100}"#,
+            r#"{"cursor":"x","limit":0,"maxBytes":2000000,"other":[1,2,3]}"#,
+            r#"{}"#,
+            r#" [1,2,3]"#,
+            r#"null"#,
+            r#""text""#,
+            r#"12"#,
+        ];
+        for case in cases {
+            let full: Value = serde_json::from_str(case).unwrap();
+            let shallow = shallow_params(&raw(case), SystemEventParams::KEYS).unwrap();
+            assert_eq!(
+                SystemEventParams::parse(Some(&full)),
+                SystemEventParams::parse(Some(&shallow)),
+                "system-event {case}"
+            );
+            let shallow = shallow_params(&raw(case), LogsTailParams::KEYS).unwrap();
+            assert_eq!(
+                LogsTailParams::parse(Some(&full)),
+                LogsTailParams::parse(Some(&shallow)),
+                "logs.tail {case}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_properties_are_not_parsed() {
+        let params = shallow_params(
+            &raw(r#"{"text":"t","pad":[{"deep":[1,2,3]}]}"#),
+            SystemEventParams::KEYS,
+        )
+        .unwrap();
+        assert_eq!(params, json!({"text": "t", "pad": null}));
+    }
 }

@@ -172,6 +172,9 @@ fn unexpected_properties(map: &Map<String, Value>, allowed: &[&str], problems: &
 }
 
 impl LogsTailParams {
+    /// The properties of its params schema.
+    pub const KEYS: &'static [&'static str] = &["cursor", "limit", "maxBytes"];
+
     pub fn parse(params: Option<&Value>) -> Result<Self, String> {
         let mut parsed = LogsTailParams {
             cursor: None,
@@ -182,7 +185,7 @@ impl LogsTailParams {
             return Ok(parsed);
         };
         let mut problems = Vec::new();
-        unexpected_properties(map, &["cursor", "limit", "maxBytes"], &mut problems);
+        unexpected_properties(map, Self::KEYS, &mut problems);
         parsed.cursor = integer_in(map, "cursor", 0, u64::MAX, &mut problems);
         if let Some(limit) = integer_in(map, "limit", 1, LOGS_MAX_LIMIT, &mut problems) {
             parsed.limit = limit as usize;
@@ -217,6 +220,23 @@ pub struct SystemEventParams {
 }
 
 impl SystemEventParams {
+    /// The properties it reads (the schema allows others, which it ignores).
+    pub const KEYS: &'static [&'static str] = &[
+        "text",
+        "deviceId",
+        "instanceId",
+        "host",
+        "ip",
+        "mode",
+        "version",
+        "platform",
+        "deviceFamily",
+        "modelIdentifier",
+        "lastInputSeconds",
+        "reason",
+        "tags",
+    ];
+
     pub fn parse(params: Option<&Value>) -> Result<Self, String> {
         let Some(map) = params_object(params)? else {
             return Err("must have required property 'text'".to_owned());
