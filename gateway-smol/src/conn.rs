@@ -106,6 +106,9 @@ pub(crate) async fn run<S>(
         return;
     }
     let (mut sink, stream) = ws.split();
+    // Held until the hub authenticates the connection or the socket is gone
+    // (also while a refused peer is drained).
+    let mut guard = Some(guard);
     // Set when a ping goes out, cleared by its pong.
     let awaiting_pong = AtomicBool::new(false);
     let reader = Reader {
@@ -124,25 +127,28 @@ pub(crate) async fn run<S>(
             &shared,
             &awaiting_pong,
             &ledger,
-            guard,
+            &mut guard,
             &authenticated,
         )
         .await;
         ReadEnd::Done
     })
     .await;
+    // The core stops sending to this connection at once, also while a
+    // refused peer is drained below.
+    let _ = shared.hub_tx.send(HubMsg::Closed { conn }).await;
     if let ReadEnd::Refuse { code, reason } = end {
         log::info!(target: "gateway/ws", "{conn}: closing {code} {reason}");
-        refuse(&mut sink, &raw, code, reason, &ledger, &shared).await;
+        refuse(sink, &raw, code, reason, &ledger, &shared).await;
     }
-    let _ = shared.hub_tx.send(HubMsg::Closed { conn }).await;
+    drop(guard);
 }
 
 /// Close with `code` after the peer broke a rule: send the close frame (if
 /// the socket takes it soon), end our direction, and read what the peer still
 /// sends for a while, so the close frame reaches it instead of a reset.
 async fn refuse<S>(
-    sink: &mut WebSocketSender<S>,
+    mut sink: WebSocketSender<S>,
     raw: &TcpStream,
     code: u16,
     reason: &'static str,
@@ -164,6 +170,8 @@ async fn refuse<S>(
         // A peer that does not read cannot be told; just drop it.
         return;
     }
+    // Free the WebSocket layer's buffers before the wait.
+    drop(sink);
     let _ = raw.shutdown(Shutdown::Write);
     let mut raw = raw.clone();
     let drain = async {
@@ -356,12 +364,11 @@ async fn write<S>(
     shared: &Shared,
     awaiting_pong: &AtomicBool,
     ledger: &WireLedger,
-    guard: PreauthGuard,
+    guard: &mut Option<PreauthGuard>,
     authenticated: &AtomicBool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut guard = Some(guard);
     let mut ping: Option<smol::Timer> = None;
     let mut unreported = 0usize;
     loop {
