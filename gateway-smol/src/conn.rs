@@ -139,7 +139,7 @@ pub(crate) async fn run<S>(
     let _ = shared.hub_tx.send(HubMsg::Closed { conn }).await;
     if let ReadEnd::Refuse { code, reason } = end {
         log::info!(target: "gateway/ws", "{conn}: closing {code} {reason}");
-        refuse(sink, &raw, code, reason, &ledger, &shared).await;
+        refuse(sink, &raw, code, reason, &shared).await;
     }
     drop(guard);
 }
@@ -152,7 +152,6 @@ async fn refuse<S>(
     raw: &TcpStream,
     code: u16,
     reason: &'static str,
-    ledger: &WireLedger,
     shared: &Shared,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -161,7 +160,6 @@ async fn refuse<S>(
         code: CloseCode::from(code),
         reason: Utf8Bytes::from_static(reason),
     };
-    ledger.owe_frame(2 + reason.len());
     let limit = shared.opts.close_linger.max(Duration::from_millis(500));
     if within(limit, sink.send(Message::Close(Some(frame))))
         .await
@@ -182,6 +180,8 @@ async fn refuse<S>(
                 Ok(0) | Err(_) => break,
                 Ok(n) => total += n,
             }
+            // Data that is always ready must not keep the server thread.
+            smol::future::yield_now().await;
         }
     };
     smol::future::or(drain, async {
