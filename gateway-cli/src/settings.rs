@@ -166,7 +166,7 @@ pub fn resolve(
         },
     };
 
-    if !ip.is_loopback() && auth == AuthConfig::None {
+    if !ip.to_canonical().is_loopback() && auth == AuthConfig::None {
         return Err(SettingsError::Invalid(format!(
             "refusing to bind the gateway to {bind} ({ip}) without auth: set a token or password \
              (--token, OPENCLAW_GATEWAY_TOKEN, gateway.auth.token)"
@@ -355,6 +355,20 @@ mod tests {
             resolve(&flags, &env_of(&[]), &none),
             Err(SettingsError::Usage(_))
         ));
+    }
+
+    #[test]
+    fn mapped_ipv4_loopback_counts_as_loopback() {
+        let file = ConfigFile {
+            custom_bind_host: Some("::ffff:127.0.0.1".into()),
+            ..Default::default()
+        };
+        let flags = RunFlags {
+            bind: Some("custom".into()),
+            ..Default::default()
+        };
+        let s = resolve(&flags, &env_of(&[]), &file).unwrap();
+        assert_eq!(s.auth, AuthConfig::None);
     }
 
     #[test]

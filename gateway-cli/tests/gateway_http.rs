@@ -48,8 +48,14 @@ fn startupz_reports_started_with_version() {
 fn unknown_paths_are_404_and_garbage_is_400() {
     let gw = Gateway::start(&[]);
     assert_eq!(gw.get("/nope").0, 404);
+    // Other methods on a probe path: 405, as the reference answers.
     assert_eq!(
         gw.http("POST /health HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            .0,
+        405
+    );
+    assert_eq!(
+        gw.http("POST /elsewhere HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
             .0,
         404
     );

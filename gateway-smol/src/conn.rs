@@ -1,34 +1,82 @@
 //! One WebSocket connection: a reader feeding the hub and a writer draining the
 //! connection's queue, raced in one task so either ending ends both.
+//!
+//! A peer that breaks the WebSocket rules (a message over the size limit, a
+//! text message that is not UTF-8, a bad frame, pings it never reads the
+//! pongs of) gets a close frame with the matching code before the socket is
+//! dropped, as RFC 6455 §7.1.7 asks and the reference does, not a bare TCP drop.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_tungstenite::tungstenite::error::ProtocolError;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::{Message, Utf8Bytes};
+use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures_util::{SinkExt, StreamExt};
 use gateway_proto::gateway::Peer;
 use gateway_proto::ConnId;
 use smol::channel::{Receiver, Sender};
-use smol::io::{AsyncRead, AsyncWrite};
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use smol::net::TcpStream;
 
 use crate::hub::{HubMsg, ToConn};
+use crate::ledger::WireLedger;
 use crate::preauth::PreauthGuard;
+use crate::prefixed::is_over_budget;
 use crate::server::Shared;
 
 /// Written bytes are reported (and the socket flushed) at least this often, so
 /// a connection whose queue never empties still tells the core its progress.
 const REPORT_EVERY: usize = 64 * 1024;
 
+/// The reader lets other tasks run after this many bytes of messages: a peer
+/// whose data is always ready would otherwise keep the (single) server thread.
+const YIELD_EVERY_BYTES: usize = 256 * 1024;
+/// … or after this many messages, however small.
+const YIELD_EVERY_MESSAGES: usize = 64;
+/// A message at least this large is handed to the hub alone: the reader waits
+/// until the hub has handled it before reading the next. The hub's inbox is
+/// bounded by count, so without this one peer could queue many messages of
+/// up to maxPayload each (memory), all handled before anyone else's next
+/// request (latency).
+const LARGE_MESSAGE: usize = 64 * 1024;
+
+/// After a close frame sent because the peer broke the rules: the longest we
+/// keep reading (and discarding) what it still sends, so that our close frame
+/// is not lost to a TCP reset caused by unread data.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// … and the most bytes we read that way.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the socket around the WebSocket stream is, for the ending.
+pub(crate) struct Socket {
+    /// The same TCP socket (for half-closing and draining after a close).
+    pub(crate) raw: TcpStream,
+    pub(crate) remote: SocketAddr,
+    pub(crate) peer: Peer,
+    /// Frames handed to the WebSocket layer against bytes written.
+    pub(crate) ledger: Arc<WireLedger>,
+    /// The WebSocket layer's write-buffer cap: a backlog above it means the
+    /// peer is not reading what it asks for (see [`WireLedger`]).
+    pub(crate) max_backlog: usize,
+}
+
+/// Why the reader stopped.
+enum ReadEnd {
+    /// The peer closed, went away, or the hub is gone.
+    Done,
+    /// The peer broke a rule: close with this code and reason.
+    Refuse { code: u16, reason: &'static str },
+}
+
 pub(crate) async fn run<S>(
     ws: WebSocketStream<S>,
-    remote: SocketAddr,
-    peer: Peer,
+    socket: Socket,
     guard: PreauthGuard,
     authenticated: Arc<AtomicBool>,
     shared: Arc<Shared>,
@@ -37,6 +85,13 @@ pub(crate) async fn run<S>(
 {
     let conn = shared.next_conn_id();
     let (tx, rx) = smol::channel::unbounded();
+    let Socket {
+        raw,
+        remote,
+        peer,
+        ledger,
+        max_backlog,
+    } = socket;
     if shared
         .hub_tx
         .send(HubMsg::Opened {
@@ -50,56 +105,211 @@ pub(crate) async fn run<S>(
     {
         return;
     }
-    let (sink, stream) = ws.split();
+    let (mut sink, stream) = ws.split();
+    // Held until the hub authenticates the connection or the socket is gone
+    // (also while a refused peer is drained).
+    let mut guard = Some(guard);
     // Set when a ping goes out, cleared by its pong.
     let awaiting_pong = AtomicBool::new(false);
-    smol::future::or(
-        read(stream, conn, &shared.hub_tx, &awaiting_pong),
+    let reader = Reader {
+        conn,
+        hub: &shared.hub_tx,
+        awaiting_pong: &awaiting_pong,
+        authenticated: &authenticated,
+        ledger: &ledger,
+        max_backlog: max_backlog as u64,
+    };
+    let end = smol::future::or(reader.read(stream), async {
         write(
-            sink,
+            &mut sink,
             rx,
             conn,
             &shared,
             &awaiting_pong,
-            guard,
+            &ledger,
+            &mut guard,
             &authenticated,
-        ),
-    )
+        )
+        .await;
+        ReadEnd::Done
+    })
     .await;
+    // The core stops sending to this connection at once, also while a
+    // refused peer is drained below.
     let _ = shared.hub_tx.send(HubMsg::Closed { conn }).await;
+    if let ReadEnd::Refuse { code, reason } = end {
+        log::info!(target: "gateway/ws", "{conn}: closing {code} {reason}");
+        refuse(sink, &raw, code, reason, &shared).await;
+    }
+    drop(guard);
 }
 
-/// Feed whole messages to the hub until the peer goes away.
-async fn read<S>(
-    mut stream: WebSocketReceiver<S>,
-    conn: ConnId,
-    hub: &Sender<HubMsg>,
-    awaiting_pong: &AtomicBool,
+/// Close with `code` after the peer broke a rule: send the close frame (if
+/// the socket takes it soon), end our direction, and read what the peer still
+/// sends for a while, so the close frame reaches it instead of a reset.
+async fn refuse<S>(
+    mut sink: WebSocketSender<S>,
+    raw: &TcpStream,
+    code: u16,
+    reason: &'static str,
+    shared: &Shared,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    while let Some(message) = stream.next().await {
-        let msg = match message {
-            Ok(Message::Text(text)) => HubMsg::Text { conn, text },
-            Ok(Message::Binary(data)) => HubMsg::Binary {
-                conn,
-                len: data.len(),
-            },
-            Ok(Message::Pong(_)) => {
-                awaiting_pong.store(false, Ordering::Relaxed);
-                continue;
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let limit = shared.opts.close_linger.max(Duration::from_millis(500));
+    if within(limit, sink.send(Message::Close(Some(frame))))
+        .await
+        .is_err()
+    {
+        // A peer that does not read cannot be told; just drop it.
+        return;
+    }
+    // Free the WebSocket layer's buffers before the wait.
+    drop(sink);
+    let _ = raw.shutdown(Shutdown::Write);
+    let mut raw = raw.clone();
+    let drain = async {
+        let mut scratch = vec![0u8; 64 * 1024];
+        let mut total = 0;
+        while total < DRAIN_BYTES {
+            match raw.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
             }
-            // Pings are answered by tungstenite; a peer's close is answered on the
-            // next read, which then ends the stream.
-            Ok(Message::Ping(_) | Message::Close(_) | Message::Frame(_)) => continue,
-            Err(e) => {
-                log::debug!(target: "gateway/ws", "{conn} read error: {e}");
-                return;
-            }
-        };
-        if hub.send(msg).await.is_err() {
-            return;
+            // Data that is always ready must not keep the server thread.
+            smol::future::yield_now().await;
         }
+    };
+    smol::future::or(drain, async {
+        smol::Timer::after(DRAIN_TIME).await;
+    })
+    .await;
+}
+
+/// The read half of a connection and what it needs to judge the peer.
+struct Reader<'a> {
+    conn: ConnId,
+    hub: &'a Sender<HubMsg>,
+    awaiting_pong: &'a AtomicBool,
+    authenticated: &'a AtomicBool,
+    ledger: &'a WireLedger,
+    /// Most bytes the WebSocket layer may owe the peer (see [`WireLedger`]).
+    max_backlog: u64,
+}
+
+impl Reader<'_> {
+    /// Feed whole messages to the hub until the peer goes away or breaks a rule.
+    async fn read<S>(self, mut stream: WebSocketReceiver<S>) -> ReadEnd
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let conn = self.conn;
+        let (mut bytes_since_yield, mut messages_since_yield) = (0usize, 0usize);
+        while let Some(message) = stream.next().await {
+            messages_since_yield += 1;
+            let text = match message {
+                Ok(Message::Text(text)) => text,
+                // The reference reads a binary message exactly like a text
+                // one (its bytes as UTF-8, invalid sequences replaced).
+                Ok(Message::Binary(data)) => binary_as_text(data),
+                Ok(Message::Pong(_)) => {
+                    self.awaiting_pong.store(false, Ordering::Relaxed);
+                    continue;
+                }
+                // tungstenite queues the pong itself; count it, and stop a
+                // peer that makes pongs pile up without reading them.
+                Ok(Message::Ping(data)) => {
+                    self.ledger.owe_frame(data.len());
+                    if self.ledger.backlog() > self.max_backlog {
+                        return ReadEnd::Refuse {
+                            code: 1008,
+                            reason: "slow consumer",
+                        };
+                    }
+                    if messages_since_yield >= YIELD_EVERY_MESSAGES {
+                        messages_since_yield = 0;
+                        smol::future::yield_now().await;
+                    }
+                    continue;
+                }
+                // A peer's close is answered on the next read, which then ends the stream.
+                Ok(Message::Close(_) | Message::Frame(_)) => continue,
+                Err(e) => {
+                    log::debug!(target: "gateway/ws", "{conn} read error: {e}");
+                    return self.refusal(&e);
+                }
+            };
+            bytes_since_yield += text.len();
+            let (handled, wait) = if text.len() >= LARGE_MESSAGE {
+                let (tx, rx) = smol::channel::bounded::<()>(1);
+                (Some(tx), Some(rx))
+            } else {
+                (None, None)
+            };
+            let msg = HubMsg::Text {
+                conn,
+                text,
+                handled,
+            };
+            if self.hub.send(msg).await.is_err() {
+                return ReadEnd::Done;
+            }
+            if let Some(wait) = wait {
+                // Ends when the hub drops the sender.
+                let _ = wait.recv().await;
+            }
+            if bytes_since_yield >= YIELD_EVERY_BYTES
+                || messages_since_yield >= YIELD_EVERY_MESSAGES
+            {
+                (bytes_since_yield, messages_since_yield) = (0, 0);
+                smol::future::yield_now().await;
+            }
+        }
+        ReadEnd::Done
+    }
+
+    /// The close a read error calls for (codes of RFC 6455 §7.4.1, as the
+    /// reference's `ws` sends them); `Done` when the peer just went away.
+    fn refusal(&self, error: &WsError) -> ReadEnd {
+        let authenticated = self.authenticated.load(Ordering::Relaxed);
+        let too_big = ReadEnd::Refuse {
+            code: 1009,
+            reason: if authenticated {
+                "payload too large"
+            } else {
+                "preauth payload too large"
+            },
+        };
+        match error {
+            WsError::Capacity(_) => too_big,
+            WsError::Io(e) if is_over_budget(e) => too_big,
+            WsError::Utf8(_) => ReadEnd::Refuse {
+                code: 1007,
+                reason: "invalid UTF-8",
+            },
+            WsError::Protocol(
+                ProtocolError::ResetWithoutClosingHandshake | ProtocolError::ReceivedAfterClosing,
+            ) => ReadEnd::Done,
+            WsError::Protocol(_) => ReadEnd::Refuse {
+                code: 1002,
+                reason: "protocol error",
+            },
+            _ => ReadEnd::Done,
+        }
+    }
+}
+
+/// A binary message as the text the core reads: zero-copy when it is UTF-8,
+/// else with each invalid sequence replaced by U+FFFD (as Node's
+/// `Buffer.toString("utf8")` does in the reference).
+fn binary_as_text(data: bytes::Bytes) -> Utf8Bytes {
+    match Utf8Bytes::try_from(data.clone()) {
+        Ok(text) => text,
+        Err(_) => Utf8Bytes::from(String::from_utf8_lossy(&data).into_owned()),
     }
 }
 
@@ -146,18 +356,19 @@ fn write_deadline(shared: &Shared) -> Duration {
 }
 
 /// Write the hub's frames in order, report written bytes, keep the socket alive.
+#[allow(clippy::too_many_arguments)]
 async fn write<S>(
-    mut sink: WebSocketSender<S>,
+    sink: &mut WebSocketSender<S>,
     queue: Receiver<ToConn>,
     conn: ConnId,
     shared: &Shared,
     awaiting_pong: &AtomicBool,
-    guard: PreauthGuard,
+    ledger: &WireLedger,
+    guard: &mut Option<PreauthGuard>,
     authenticated: &AtomicBool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut guard = Some(guard);
     let mut ping: Option<smol::Timer> = None;
     let mut unreported = 0usize;
     loop {
@@ -166,7 +377,7 @@ async fn write<S>(
         // `Authenticated`, not by another frame).
         if unreported > 0
             && queue.is_empty()
-            && flush_and_report(&mut sink, &mut unreported, conn, shared)
+            && flush_and_report(sink, &mut unreported, conn, shared)
                 .await
                 .is_err()
         {
@@ -193,6 +404,7 @@ async fn write<S>(
                     log::error!(target: "gateway/ws", "{conn}: dropped a non-UTF-8 frame");
                     continue;
                 };
+                ledger.owe_frame(len);
                 if within(write_deadline(shared), sink.feed(Message::Text(text)))
                     .await
                     .is_err()
@@ -201,7 +413,7 @@ async fn write<S>(
                 }
                 unreported += len;
                 if unreported >= REPORT_EVERY
-                    && flush_and_report(&mut sink, &mut unreported, conn, shared)
+                    && flush_and_report(sink, &mut unreported, conn, shared)
                         .await
                         .is_err()
                 {
@@ -209,6 +421,7 @@ async fn write<S>(
                 }
             }
             WriterEvent::Queue(Some(ToConn::Close { code, reason })) => {
+                ledger.owe_frame(2 + reason.len());
                 let frame = CloseFrame {
                     code: CloseCode::from(code),
                     reason: Utf8Bytes::from(reason),
@@ -238,6 +451,7 @@ async fn write<S>(
                     log::info!(target: "gateway/ws", "{conn}: no pong within {:?}; closing", shared.opts.ping_interval);
                     return;
                 }
+                ledger.owe_frame(0);
                 if within(
                     write_deadline(shared),
                     sink.send(Message::Ping(Default::default())),

@@ -34,10 +34,9 @@ pub(crate) enum HubMsg {
     Text {
         conn: ConnId,
         text: Utf8Bytes,
-    },
-    Binary {
-        conn: ConnId,
-        len: usize,
+        /// Dropped once the hub has handled the message: a reader waits for
+        /// that after a large message before it reads the next one.
+        handled: Option<Sender<()>>,
     },
     Sent {
         conn: ConnId,
@@ -215,7 +214,11 @@ impl<'a> Hub<'a> {
                 );
                 self.input(Input::Opened { conn, peer });
             }
-            HubMsg::Text { conn, text } => {
+            HubMsg::Text {
+                conn,
+                text,
+                handled,
+            } => {
                 // Messages of connections from an earlier generation are dropped.
                 if self.conns.contains_key(&conn) {
                     if log::log_enabled!(target: "gateway/ws", log::Level::Debug) {
@@ -226,11 +229,7 @@ impl<'a> Hub<'a> {
                         text: text.as_str(),
                     });
                 }
-            }
-            HubMsg::Binary { conn, len } => {
-                if self.conns.contains_key(&conn) {
-                    self.input(Input::Binary { conn, len });
-                }
+                drop(handled);
             }
             HubMsg::Sent { conn, bytes } => {
                 if self.conns.contains_key(&conn) {

@@ -20,6 +20,7 @@ mod conn;
 mod error;
 mod http;
 mod hub;
+mod ledger;
 pub mod logfile;
 pub mod logs;
 mod options;

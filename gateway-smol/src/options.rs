@@ -21,8 +21,10 @@ pub struct ServerOptions {
     pub ping_interval: Duration,
     /// Largest HTTP request head accepted.
     pub max_http_head: usize,
-    /// Time a client has to send its HTTP request head.
+    /// Time a client has to send its (first) HTTP request head.
     pub http_head_timeout: Duration,
+    /// How long a kept-alive HTTP connection may wait for its next request.
+    pub http_keep_alive: Duration,
     /// After sending a close frame, how long to wait for the peer's close before dropping.
     pub close_linger: Duration,
     /// On shutdown or restart, how long to wait for sockets to close before giving up.
@@ -43,8 +45,12 @@ impl ServerOptions {
             config,
             max_preauth_per_ip: 32,
             ping_interval: Duration::from_secs(25),
-            max_http_head: 8 * 1024,
+            // Node's default (--max-http-header-size), as in the reference: a
+            // browser with many localhost cookies sends large heads.
+            max_http_head: 16 * 1024,
             http_head_timeout: Duration::from_secs(10),
+            // Node's `server.keepAliveTimeout` default.
+            http_keep_alive: Duration::from_secs(5),
             close_linger: Duration::from_millis(500),
             drain_timeout: Duration::from_millis(1500),
             restart_expected_ms: 1500,

@@ -1,13 +1,14 @@
 //! A socket with some already-read bytes in front (bytes that arrived right
-//! behind the HTTP head are the start of the WebSocket stream), and a budget
-//! on what an unauthenticated peer may send.
+//! behind the HTTP head are the start of the WebSocket stream), a budget on
+//! what an unauthenticated peer may send, and a count of the bytes written
+//! (for the connection's [`WireLedger`]).
 //!
 //! The WebSocket layer accepts messages up to `maxPayload` (25 MiB) and only
 //! then hands them over; the core refuses anything over 64 KiB before the
 //! handshake, but only once it has the whole message. The budget stops the
 //! reading well before that: an unauthenticated socket may deliver at most
-//! [`PreauthBudget::limit`] bytes in all, then the read fails and the socket
-//! is dropped, so pre-auth memory stays small whatever a peer sends.
+//! [`PreauthBudget::limit`] bytes in all, then the read fails (the connection
+//! then closes 1009), so pre-auth memory stays small whatever a peer sends.
 
 use std::io;
 use std::pin::Pin;
@@ -16,6 +17,25 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use smol::io::{AsyncRead, AsyncWrite};
+
+use crate::ledger::WireLedger;
+
+/// The read error of a peer over its pre-auth budget (see [`is_over_budget`]).
+#[derive(Debug)]
+struct OverBudget;
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unauthenticated peer sent more than the pre-auth limit")
+    }
+}
+
+impl std::error::Error for OverBudget {}
+
+/// Whether a read failed because an unauthenticated peer spent its budget.
+pub(crate) fn is_over_budget(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|e| e.is::<OverBudget>())
+}
 
 /// Bytes an unauthenticated peer may still send; unlimited once the
 /// connection is authenticated.
@@ -48,9 +68,7 @@ impl PreauthBudget {
                 self.remaining = left;
                 Ok(())
             }
-            None => Err(io::Error::other(
-                "unauthenticated peer sent more than the pre-auth limit",
-            )),
+            None => Err(io::Error::other(OverBudget)),
         }
     }
 }
@@ -60,6 +78,7 @@ pub(crate) struct Prefixed<S> {
     pos: usize,
     inner: S,
     budget: Option<PreauthBudget>,
+    ledger: Option<Arc<WireLedger>>,
 }
 
 impl<S> Prefixed<S> {
@@ -69,7 +88,14 @@ impl<S> Prefixed<S> {
             pos: 0,
             inner,
             budget: None,
+            ledger: None,
         }
+    }
+
+    /// Count every byte written to the socket in `ledger`.
+    pub(crate) fn with_ledger(mut self, ledger: Arc<WireLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     pub(crate) fn with_budget(mut self, budget: PreauthBudget) -> Self {
@@ -110,7 +136,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let (Poll::Ready(Ok(n)), Some(ledger)) = (&written, &this.ledger) {
+            ledger.wrote(*n);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -131,7 +162,8 @@ mod tests {
         let flag = Arc::new(AtomicBool::new(false));
         let mut budget = PreauthBudget::new(100, Arc::clone(&flag));
         assert!(budget.spend(PreauthBudget::limit(100)).is_ok());
-        assert!(budget.spend(1).is_err());
+        assert!(budget.spend(1).is_err_and(|e| is_over_budget(&e)));
+        assert!(!is_over_budget(&io::Error::other("something else")));
         flag.store(true, Ordering::Relaxed);
         assert!(budget.spend(1 << 30).is_ok());
     }

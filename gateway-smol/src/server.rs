@@ -203,12 +203,23 @@ impl Server {
     }
 }
 
+/// `remote` with an IPv4-mapped IPv6 address turned into plain IPv4.
+fn canonical(remote: SocketAddr) -> SocketAddr {
+    SocketAddr::new(remote.ip().to_canonical(), remote.port())
+}
+
 /// Accept forever, one task per socket. Never returns (it is raced with the hub).
 async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Next {
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
+                // On a dual-stack listener (`::`) an IPv4 client arrives as
+                // `::ffff:a.b.c.d`: canonical form makes 127.0.0.1 look like
+                // loopback everywhere the address is used (pre-auth limiter,
+                // auth rate limits and their loopback exemption, silent
+                // pairing of local clients, presence, logs).
+                let remote = canonical(remote);
                 shared
                     .executor
                     .spawn(socket::serve(stream, remote, Arc::clone(shared)))
@@ -220,5 +231,22 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Next {
                 smol::Timer::after(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_ipv4_peers_are_canonical() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().unwrap();
+        let canon = canonical(mapped);
+        assert_eq!(canon, "127.0.0.1:4000".parse::<SocketAddr>().unwrap());
+        assert!(canon.ip().is_loopback());
+        let v6: SocketAddr = "[::1]:4000".parse().unwrap();
+        assert_eq!(canonical(v6), v6);
+        let remote: SocketAddr = "[::ffff:10.1.2.3]:1".parse().unwrap();
+        assert_eq!(canonical(remote).ip().to_string(), "10.1.2.3");
     }
 }

@@ -1,5 +1,6 @@
-//! One accepted TCP socket: read its request head, then answer a probe, refuse,
-//! or upgrade it to a WebSocket connection.
+//! One accepted TCP socket: read its request heads and answer probes (in
+//! order, kept alive while the client wants), refuse, or upgrade it to a
+//! WebSocket connection.
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -12,12 +13,18 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Bytes gathered before the WebSocket layer writes to the socket (the
 /// writer task flushes explicitly after each batch anyway).
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Room in the WebSocket layer's write buffer beyond one largest frame: for
+/// the pongs it queues by itself. Without a cap, a peer that sends pings and
+/// never reads grows that buffer without bound; with it, pongs that do not
+/// fit are dropped (and the reader closes such a peer, see `WireLedger`).
+const WRITE_BUFFER_HEADROOM: usize = 1024 * 1024;
 use async_tungstenite::WebSocketStream;
 use gateway_proto::gateway::Peer;
 use smol::io::AsyncWriteExt;
 use smol::net::TcpStream;
 
-use crate::http::{self, HeadError};
+use crate::http::{self, HeadError, Response};
+use crate::ledger::WireLedger;
 use crate::prefixed::{PreauthBudget, Prefixed};
 use crate::readiness::Phase;
 use crate::server::Shared;
@@ -25,94 +32,180 @@ use crate::{conn, upgrade};
 
 const LIVE: &str = r#"{"ok":true,"status":"live"}"#;
 
-pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
-    let (head, rest) = match http::read_head(
-        &mut stream,
-        shared.opts.max_http_head,
-        shared.opts.http_head_timeout,
-    )
-    .await
-    {
-        Ok(ok) => ok,
-        Err(HeadError::Malformed) => {
-            return http::respond_text(&mut stream, 400, "Bad Request").await;
-        }
-        Err(HeadError::TooLarge) => {
-            return http::respond_text(&mut stream, 431, "Request Header Fields Too Large").await;
-        }
-        Err(HeadError::Gone) => return,
-    };
+/// Requests one kept-alive connection may make before it is closed.
+const MAX_REQUESTS_PER_SOCKET: usize = 100;
+/// Largest request body skipped to keep a connection (probes take none).
+const MAX_SKIPPED_BODY: usize = 64 * 1024;
 
-    if upgrade::is_upgrade(&head) {
-        let accept = match upgrade::accept_key(&head) {
-            Ok(accept) => accept,
-            Err(why) => return http::respond_text(&mut stream, 400, why).await,
+/// The probe routes (the reference's names), answered to `GET` and `HEAD`.
+#[derive(Clone, Copy)]
+enum Probe {
+    Live,
+    Ready,
+    Startup,
+}
+
+fn probe(path: &str) -> Option<Probe> {
+    match path {
+        "/health" | "/healthz" => Some(Probe::Live),
+        "/ready" | "/readyz" => Some(Probe::Ready),
+        "/startup" | "/startupz" => Some(Probe::Startup),
+        _ => None,
+    }
+}
+
+/// Serve one accepted socket: HTTP requests in order (kept alive while the
+/// client wants it) until one is a WebSocket upgrade or the socket is done.
+pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc<Shared>) {
+    let mut buffered = Vec::new();
+    for served in 1..=MAX_REQUESTS_PER_SOCKET {
+        // The first request has the head timeout; later ones the keep-alive idle time.
+        let timeout = if served == 1 {
+            shared.opts.http_head_timeout
+        } else {
+            shared.opts.http_keep_alive
         };
-        if shared.readiness.phase() == Phase::Draining {
-            return http::respond_text(&mut stream, 503, "Gateway restarting").await;
+        let (head, rest) = match http::read_head(
+            &mut stream,
+            buffered,
+            shared.opts.max_http_head,
+            timeout,
+        )
+        .await
+        {
+            Ok(ok) => ok,
+            Err(HeadError::Malformed) => {
+                return http::respond_text(&mut stream, 400, "Bad Request").await;
+            }
+            Err(HeadError::TooLarge) => {
+                return http::respond_text(&mut stream, 431, "Request Header Fields Too Large")
+                    .await;
+            }
+            Err(HeadError::Gone) => return,
+        };
+        if upgrade::is_upgrade(&head) {
+            return upgrade(stream, head, rest, remote, shared).await;
         }
-        let Some(guard) = shared.preauth.try_acquire(remote.ip()) else {
-            log::warn!(target: "gateway/ws", "refused upgrade from {}: too many unauthenticated sockets", remote.ip());
-            return http::respond_text(&mut stream, 503, "Too many unauthenticated sockets").await;
+        // Keep the connection only if the next request can be found: after a
+        // body of known, small length.
+        let body = head.body_len().filter(|n| *n <= MAX_SKIPPED_BODY);
+        let keep_alive =
+            served < MAX_REQUESTS_PER_SOCKET && head.wants_keep_alive() && body.is_some();
+        let (status, json);
+        let response = match (probe(&head.path), head.method.as_str()) {
+            (Some(route), "GET" | "HEAD") => {
+                (status, json) = match route {
+                    Probe::Live => (200, LIVE.to_owned()),
+                    Probe::Startup => shared
+                        .readiness
+                        .startupz(&shared.opts.config.server_version),
+                    Probe::Ready => shared.readiness.readyz(),
+                };
+                Response::json(status, &json, head.method == "HEAD")
+            }
+            (Some(_), _) => Response {
+                extra_headers: "Allow: GET, HEAD\r\n",
+                ..Response::text(405, "Method Not Allowed")
+            },
+            (None, _) => Response::text(404, "Not Found"),
         };
-        if stream
-            .write_all(upgrade::switching_protocols(&accept).as_bytes())
-            .await
-            .is_err()
+        if !http::respond(
+            &mut stream,
+            &response,
+            keep_alive,
+            shared.opts.http_head_timeout,
+        )
+        .await
+            || !keep_alive
         {
             return;
         }
-        let mut peer = Peer::new(
-            remote.ip(),
-            remote.ip().to_canonical().is_loopback() && !upgrade::is_proxied(&head),
-        );
-        // A browser page announces itself with `Origin`; the core applies the
-        // origin rules to such connections, comparing with `Host`.
-        if let Some(origin) = head.header("origin").filter(|o| !o.trim().is_empty()) {
-            peer = peer.with_origin(origin);
-        }
-        if let Some(host) = head.header("host") {
-            peer = peer.with_host(host);
-        }
-        // Small per-socket buffers: most clients exchange a few hundred bytes
-        // at a time, and the default 128 KiB read + write buffers would make
-        // every idle connection cost a quarter of a megabyte. Larger messages
-        // still work; the buffers grow on demand.
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_BYTES)
-            .write_buffer_size(WRITE_BUFFER_BYTES)
-            .max_message_size(Some(shared.opts.config.limits.max_payload))
-            .max_frame_size(Some(shared.opts.config.limits.max_payload));
-        let authenticated = Arc::new(AtomicBool::new(false));
-        let budget = PreauthBudget::new(
-            shared.opts.config.limits.max_preauth_payload,
-            Arc::clone(&authenticated),
-        );
-        let ws = WebSocketStream::from_raw_socket(
-            Prefixed::new(rest, stream).with_budget(budget),
-            Role::Server,
-            Some(config),
+        let Some(after_body) = http::skip_body(
+            &mut stream,
+            rest,
+            body.unwrap_or(0),
+            shared.opts.http_head_timeout,
         )
-        .await;
-        return conn::run(ws, remote, peer, guard, authenticated, shared).await;
+        .await
+        else {
+            return;
+        };
+        buffered = after_body;
     }
+}
 
-    let probe = matches!(head.method.as_str(), "GET" | "HEAD");
-    let head_only = head.method == "HEAD";
-    match head.path.as_str() {
-        "/health" | "/healthz" if probe => {
-            http::respond_json(&mut stream, 200, LIVE, head_only).await
-        }
-        "/startupz" if probe => {
-            let (status, body) = shared
-                .readiness
-                .startupz(&shared.opts.config.server_version);
-            http::respond_json(&mut stream, status, &body, head_only).await
-        }
-        "/readyz" if probe => {
-            let (status, body) = shared.readiness.readyz();
-            http::respond_json(&mut stream, status, &body, head_only).await
-        }
-        _ => http::respond_text(&mut stream, 404, "Not Found").await,
+/// Answer a WebSocket upgrade: refuse it, or switch protocols and run the connection.
+async fn upgrade(
+    mut stream: TcpStream,
+    head: http::Head,
+    rest: Vec<u8>,
+    remote: SocketAddr,
+    shared: Arc<Shared>,
+) {
+    let accept = match upgrade::accept_key(&head) {
+        Ok(accept) => accept,
+        Err(why) => return http::respond_text(&mut stream, 400, why).await,
+    };
+    if shared.readiness.phase() == Phase::Draining {
+        return http::respond_text(&mut stream, 503, "Gateway restarting").await;
     }
+    let Some(guard) = shared.preauth.try_acquire(remote.ip()) else {
+        log::warn!(target: "gateway/ws", "refused upgrade from {}: too many unauthenticated sockets", remote.ip());
+        return http::respond_text(&mut stream, 503, "Too many unauthenticated sockets").await;
+    };
+    if stream
+        .write_all(upgrade::switching_protocols(&accept).as_bytes())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut peer = Peer::new(
+        remote.ip(),
+        remote.ip().is_loopback() && !upgrade::is_proxied(&head),
+    );
+    // A browser page announces itself with `Origin`; the core applies the
+    // origin rules to such connections, comparing with `Host`.
+    if let Some(origin) = head.header("origin").filter(|o| !o.trim().is_empty()) {
+        peer = peer.with_origin(origin);
+    }
+    if let Some(host) = head.header("host") {
+        peer = peer.with_host(host);
+    }
+    // Small per-socket buffers: most clients exchange a few hundred bytes
+    // at a time, and the default 128 KiB read + write buffers would make
+    // every idle connection cost a quarter of a megabyte. Larger messages
+    // still work; the buffers grow on demand.
+    let max_payload = shared.opts.config.limits.max_payload;
+    // Our own frames go in one at a time once the previous ones are
+    // written; the largest is below maxPayload (what clients accept).
+    let max_write_buffer = max_payload.max(WRITE_BUFFER_BYTES) + WRITE_BUFFER_HEADROOM;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(max_write_buffer)
+        .max_message_size(Some(max_payload))
+        .max_frame_size(Some(max_payload));
+    let authenticated = Arc::new(AtomicBool::new(false));
+    let budget = PreauthBudget::new(
+        shared.opts.config.limits.max_preauth_payload,
+        Arc::clone(&authenticated),
+    );
+    let ledger = Arc::new(WireLedger::default());
+    let socket = conn::Socket {
+        raw: stream.clone(),
+        remote,
+        peer,
+        ledger: Arc::clone(&ledger),
+        max_backlog: max_write_buffer,
+    };
+    let ws = WebSocketStream::from_raw_socket(
+        Prefixed::new(rest, stream)
+            .with_budget(budget)
+            .with_ledger(ledger),
+        Role::Server,
+        Some(config),
+    )
+    .await;
+    conn::run(ws, socket, guard, authenticated, shared).await;
 }

@@ -120,8 +120,12 @@ pub struct GatewayOptions {
     pub token: String,
     /// Extra environment, e.g. `OPENCLAW_HANDSHAKE_TIMEOUT_MS`.
     pub env: Vec<(String, String)>,
-    /// Extra arguments after `gateway run --port 0 --bind loopback`.
+    /// Extra arguments after `gateway run --port 0 --bind <bind>`.
     pub args: Vec<String>,
+    /// `--bind` mode (`loopback` unless set).
+    pub bind: String,
+    /// Text of `state/openclaw.json`, written before the start.
+    pub config: Option<String>,
 }
 
 impl Default for GatewayOptions {
@@ -130,6 +134,8 @@ impl Default for GatewayOptions {
             token: TOKEN.to_owned(),
             env: Vec::new(),
             args: Vec::new(),
+            bind: "loopback".to_owned(),
+            config: None,
         }
     }
 }
@@ -137,6 +143,14 @@ impl Default for GatewayOptions {
 impl GatewayOptions {
     pub fn env(mut self, key: &str, value: impl ToString) -> Self {
         self.env.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Listen on `host` (an IP address, e.g. `::`) through `--bind custom`
+    /// and `gateway.customBindHost` in the config file.
+    pub fn bind_host(mut self, host: &str) -> Self {
+        self.bind = "custom".to_owned();
+        self.config = Some(format!(r#"{{"gateway":{{"customBindHost":"{host}"}}}}"#));
         self
     }
 }
@@ -157,10 +171,14 @@ impl OurGateway {
     /// Start it and wait until `GET /readyz` says ready.
     pub fn start(opts: GatewayOptions) -> OurGateway {
         let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(config) = &opts.config {
+            std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
+            std::fs::write(dir.path().join("state/openclaw.json"), config).expect("config");
+        }
         let mut cmd = our_command(dir.path());
         // Port 0: the kernel picks a free port, the gateway prints it (no race
         // with other tests picking the same "free" port).
-        cmd.args(["gateway", "run", "--port", "0", "--bind", "loopback"])
+        cmd.args(["gateway", "run", "--port", "0", "--bind", &opts.bind])
             .args(&opts.args)
             .env("OPENCLAW_GATEWAY_TOKEN", &opts.token)
             .envs(opts.env.iter().map(|(k, v)| (k, v)))

@@ -91,6 +91,20 @@ impl RawWs {
             .map_err(|e| format!("send: {e}"))
     }
 
+    /// Send any message, also a hand-made frame (e.g. text that is not UTF-8).
+    pub async fn send_message(&mut self, message: Message) -> Result<(), String> {
+        self.ws
+            .send(message)
+            .await
+            .map_err(|e| format!("send: {e}"))
+    }
+
+    /// The TCP socket underneath, for writing raw frames (anything tungstenite
+    /// had read ahead is lost).
+    pub fn into_tcp(self) -> TcpStream {
+        self.ws.into_inner()
+    }
+
     pub async fn send_json(&mut self, frame: &Value) -> Result<(), String> {
         self.send_text(frame.to_string()).await
     }

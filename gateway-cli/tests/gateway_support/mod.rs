@@ -178,8 +178,15 @@ pub fn http(port: u16, request: &str) -> (u16, String) {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     stream.write_all(request.as_bytes()).unwrap();
+    // One whole response (the connection may be kept alive, so not to EOF).
     let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
+    let mut chunk = [0u8; 4096];
+    while !whole_response(&response) {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&chunk[..n]),
+        }
+    }
     let text = String::from_utf8_lossy(&response).to_string();
     let status = text
         .split(' ')
@@ -191,6 +198,20 @@ pub fn http(port: u16, request: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Whether `data` holds a head and as many body bytes as it announces.
+fn whole_response(data: &[u8]) -> bool {
+    let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    data.len() >= end + 4 + len
 }
 
 /// A port nobody listens on right now.
