@@ -151,26 +151,6 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeps_key_order_and_last_duplicate() {
-        let j = Json::parse(r#"{"b":1,"a":2,"b":3}"#).unwrap();
-        let Json::Object(entries) = j else { panic!() };
-        let keys: Vec<_> = entries.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["b", "a"]);
-        assert_eq!(entries[0].1, Json::Number(3.into()));
-    }
-
-    #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
-        let deep = "[".repeat(100_000);
-        assert!(Json::parse(&deep).is_none());
-    }
-}
-
 /// The top-level properties of a JSON object text, in order, each value left
 /// as raw text (repeats included): the cheap first look of
 /// [`super::validate::validate_object_text_shallow`].
@@ -200,4 +180,24 @@ pub(crate) fn top_level_props(
         }
     }
     serde_json::from_str::<TopLevel<'_>>(text).ok().map(|t| t.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_key_order_and_last_duplicate() {
+        let j = Json::parse(r#"{"b":1,"a":2,"b":3}"#).unwrap();
+        let Json::Object(entries) = j else { panic!() };
+        let keys: Vec<_> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a"]);
+        assert_eq!(entries[0].1, Json::Number(3.into()));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        assert!(Json::parse(&deep).is_none());
+    }
 }
