@@ -26,7 +26,37 @@
 //!
 //! A runtime calls `handle_*` with inputs, then drains `poll_output()` until it
 //! returns `None`, and re-arms one timer at `poll_timeout()`; when the timer
-//! fires it calls `handle_timeout(now)`. See [`gateway::Gateway`] for an example.
+//! fires it calls `handle_timeout(now)`. See [`gateway::Gateway`] for an example,
+//! and `tests/src/blocking.rs` for a whole second runtime in 250 lines.
+//!
+//! ## The embedder's duties
+//!
+//! The core trusts its runtime for these; debug builds assert what they can.
+//!
+//! - **Time is monotonic.** `now` ([`time::Timestamp`]) never goes backwards
+//!   across calls; one origin for the life of the process.
+//! - **Every socket is opened once and closed once.** [`gateway::Input::Opened`]
+//!   with a [`ConnId`] never used before in this `Gateway` (asserted), and
+//!   [`gateway::Input::Closed`] when the socket is gone for any reason,
+//!   including after the core's own [`gateway::Output::Close`]: until then the
+//!   core keeps the connection (and its presence entry, and its slot in the
+//!   limits).
+//! - **Written bytes are reported.** After writing a frame, report its length
+//!   with [`gateway::Input::Sent`] (once per frame, never more than was
+//!   queued: asserted). The slow-consumer rule counts on it.
+//! - **Every effect is answered.** Each [`gateway::Effect`] gets one
+//!   [`gateway::Input::EffectDone`] with its token (an error result is fine);
+//!   a waiter that gets no answer is timed out by the core.
+//! - **Outputs are performed in order,** per connection.
+//!
+//! ## Growing it
+//!
+//! The hub is a router over components (connections, presence, health,
+//! effects) and two tables: methods and events. Adding a method is one
+//! `MethodSpec` in the methods table plus one handler in its family's file
+//! under `gateway/methods/` (see that module's docs for a real example); its
+//! access rule and params schema come from the spec, so authorization, params
+//! validation (with the reference's wording) and `hello-ok.features` follow.
 
 #![deny(unreachable_pub)]
 

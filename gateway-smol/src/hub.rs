@@ -287,13 +287,14 @@ impl<'a> Hub<'a> {
                     if log::log_enabled!(target: "gateway/ws", log::Level::Debug) {
                         log::debug!(target: "gateway/ws", "→ {conn} {}", clip(&frame.to_text()));
                     }
-                    // The pre-auth slot is given back and keepalive starts once the
-                    // core has accepted the handshake (its hello-ok is this frame).
-                    let authenticated = !entry.authenticated && self.gateway.is_authenticated(conn);
                     // Unbounded by count only: the core bounds each queue by bytes
                     // (it sees `Sent` reports) and closes slow consumers.
                     let _ = entry.tx.try_send(ToConn::Frame(frame));
-                    if authenticated {
+                }
+                Output::Authenticated { conn } => {
+                    // The pre-auth slot is given back and keepalive starts once
+                    // the core says the handshake succeeded (after its hello-ok).
+                    if let Some(entry) = self.conns.get_mut(&conn) {
                         entry.authenticated = true;
                         let _ = entry.tx.try_send(ToConn::Authenticated);
                     }

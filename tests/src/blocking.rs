@@ -228,6 +228,7 @@ fn hub(config: Config, inbox: Receiver<ToHub>) {
                         let _ = tx.send(ToConn::Close(code, reason));
                     }
                 }
+                Output::Authenticated { .. } => {}
                 // This runtime serves no log file: say so.
                 Output::Effect(effect) => {
                     let result = gateway_proto::gateway::EffectResult::Logs {

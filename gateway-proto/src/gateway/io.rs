@@ -85,6 +85,9 @@ pub enum Output {
     },
     /// Work that needs the outside world; its result comes back as `Input::EffectDone`.
     Effect(Effect),
+    /// The connection's handshake succeeded (its hello-ok is the frame just
+    /// before): it no longer counts as unauthenticated, and keepalive may start.
+    Authenticated { conn: ConnId },
 }
 
 /// Work the core cannot do itself.

@@ -17,6 +17,7 @@
 //!         Output::Frame { conn, frame } => println!("{conn}: {}", frame.to_text()),
 //!         Output::Close { conn, code, reason } => println!("{conn} closes {code} {reason}"),
 //!         Output::Effect(effect) => println!("effect {effect:?}"),
+//!         Output::Authenticated { conn } => println!("{conn} is in"),
 //!     }
 //! }
 //! // Re-arm the one timer; when it fires, call handle_timeout.
@@ -432,7 +433,8 @@ impl Gateway {
     fn on_opened(&mut self, conn: ConnId, peer: Peer, now: Timestamp) {
         if self.conns.contains(conn) {
             // A runtime bug, not peer input: ignore the duplicate rather than
-            // clobber a live connection.
+            // clobber a live connection (and say so in debug builds).
+            debug_assert!(false, "embedder bug: {conn} opened twice");
             return;
         }
         let nonce = match self.forced_nonce.take() {
@@ -525,7 +527,11 @@ impl Gateway {
             &facts,
             &mut self.buf,
         );
+        let authenticated = entry.conn.is_authenticated();
         self.conns.sync(conn, &mut self.out);
+        if authenticated {
+            self.out.push_back(Output::Authenticated { conn });
+        }
         self.health.request_refresh(now);
     }
 

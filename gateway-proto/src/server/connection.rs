@@ -232,6 +232,12 @@ impl ServerConnection {
 
     /// The runtime wrote `bytes` of this connection's frames to the socket.
     pub fn handle_sent(&mut self, bytes: usize) {
+        debug_assert!(
+            bytes <= self.queued_bytes,
+            "embedder bug: {bytes} bytes reported sent but only {} queued \
+             (report each frame's length once, after writing it)",
+            self.queued_bytes
+        );
         self.queued_bytes = self.queued_bytes.saturating_sub(bytes);
     }
 

@@ -33,6 +33,11 @@ pub enum Seen {
         at_ms: u64,
         effect: Effect,
     },
+    /// The handshake of `conn` succeeded.
+    Authenticated {
+        conn: ConnId,
+        at_ms: u64,
+    },
 }
 
 pub struct Harness {
@@ -157,6 +162,9 @@ impl Harness {
                             reason,
                         });
                         closes.push(conn);
+                    }
+                    Output::Authenticated { conn } => {
+                        self.seen.push(Seen::Authenticated { conn, at_ms });
                     }
                     Output::Effect(effect) => {
                         self.seen.push(Seen::Effect {

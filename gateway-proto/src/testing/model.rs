@@ -635,6 +635,16 @@ impl GatewaySim {
                         }
                     }
                     Output::Close { conn, code, reason } => self.on_close(conn, code, &reason),
+                    Output::Authenticated { conn } => {
+                        // Right after its hello-ok, never twice.
+                        let open = self
+                            .conns
+                            .get(&conn)
+                            .is_some_and(|m| matches!(m.phase, Phase::Open { .. }));
+                        if !open || !self.gateway.is_authenticated(conn) {
+                            self.fail(format!("{conn}: Authenticated without an open session"));
+                        }
+                    }
                     Output::Effect(effect) => {
                         // No op requests logs; answer anyway so nothing is left hanging.
                         let Effect::ReadLogs { token, .. } = effect;

@@ -472,7 +472,7 @@ impl World {
                     }
                     closes.push((conn, code, reason));
                 }
-                Output::Effect(_) => {}
+                Output::Effect(_) | Output::Authenticated { .. } => {}
             }
         }
         for (conn, code, reason) in closes {
