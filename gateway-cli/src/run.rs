@@ -64,7 +64,6 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     let loaded_stamp = watch::stamp(&config_path);
     let file = config_file::load(&config_path).map_err(failure)?.config();
     let settings = settings::resolve(&flags, &env, &file)?;
-    let max_preauth_per_ip = env_number("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP")?;
     let limits = limits_from_env()?;
 
     let log_file = logging::init(flags.verbose);
@@ -86,9 +85,6 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     let mut opts = ServerOptions::new(hub_config.build(&settings));
     opts.addr = settings.addr;
     opts.log_file = log_file.clone();
-    if let Some(max) = max_preauth_per_ip {
-        opts.max_preauth_per_ip = max as usize;
-    }
     // Test/ops knob (not in the reference): the WebSocket keepalive period
     // (default 25 s). A connection whose pong has not come back by the next
     // ping is dropped. The end-to-end keepalive test shortens it.
@@ -186,6 +182,13 @@ fn limits_from_env() -> Result<Limits, Failure> {
     let mut limits = Limits::default();
     if let Some(ms) = env_number("OPENCLAW_HANDSHAKE_TIMEOUT_MS")? {
         limits.handshake_timeout = Duration::from_millis(ms);
+    }
+    if let Some(max) = env_number("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP")? {
+        limits.max_preauth_per_ip = usize::try_from(max).unwrap_or(usize::MAX);
+    }
+    // Ops knob (not in the reference): sockets held at once (default 50,000).
+    if let Some(max) = env_number("OPENCLAW_MAX_CONNECTIONS")? {
+        limits.max_connections = usize::try_from(max).unwrap_or(usize::MAX);
     }
     // Test/ops knob (not in the reference): `policy.maxBufferedBytes`, the unsent
     // bytes past which a connection is a slow consumer (default 50 MiB). The

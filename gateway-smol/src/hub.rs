@@ -98,6 +98,8 @@ pub(crate) struct Hub<'a> {
     /// For effect workers to send their results back.
     outbox: Sender<HubMsg>,
     executor: std::sync::Arc<smol::Executor<'static>>,
+    /// The upgrade-time limits, told about config reloads.
+    admission: std::sync::Arc<crate::preauth::AdmissionGate>,
     log_file: Option<PathBuf>,
     restart_expected_ms: u64,
     drain_timeout: Duration,
@@ -110,18 +112,17 @@ impl<'a> Hub<'a> {
         gateway: Gateway,
         config: Config,
         inbox: &'a Receiver<HubMsg>,
-        readiness: &'a Readiness,
-        outbox: Sender<HubMsg>,
-        opts: &crate::ServerOptions,
-        executor: std::sync::Arc<smol::Executor<'static>>,
+        shared: &'a crate::server::Shared,
     ) -> Self {
+        let opts = &shared.opts;
         Hub {
             gateway,
             conns: BTreeMap::new(),
             inbox,
-            readiness,
-            outbox,
-            executor,
+            readiness: &shared.readiness,
+            outbox: shared.hub_tx.clone(),
+            executor: std::sync::Arc::clone(&shared.executor),
+            admission: std::sync::Arc::clone(&shared.admission),
             log_file: opts
                 .log_file
                 .clone()
@@ -246,6 +247,7 @@ impl<'a> Hub<'a> {
             HubMsg::Control(Control::Reconfigure(config)) => {
                 log::info!(target: "gateway", "configuration reloaded (auth mode {})", config.auth.mode_name());
                 self.config = (*config).clone();
+                self.admission.set_limits(&config.limits);
                 self.gateway.reconfigure(*config);
                 self.drain();
             }

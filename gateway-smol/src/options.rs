@@ -14,9 +14,6 @@ pub struct ServerOptions {
     /// The hub's configuration. `start_ready` should be `false`: the runtime sends
     /// `Input::Ready` itself once the listener is bound.
     pub config: Config,
-    /// Unauthenticated WebSocket sockets allowed per client IP at once
-    /// (`OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP`).
-    pub max_preauth_per_ip: usize,
     /// Keepalive ping period after auth; a ping unanswered for one period closes the socket.
     pub ping_interval: Duration,
     /// Largest HTTP request head accepted.
@@ -43,7 +40,6 @@ impl ServerOptions {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 18789)),
             log_file: config.log_file.as_ref().map(PathBuf::from),
             config,
-            max_preauth_per_ip: 32,
             ping_interval: Duration::from_secs(25),
             // Node's default (--max-http-header-size), as in the reference: a
             // browser with many localhost cookies sends large heads.

@@ -1,59 +1,71 @@
-//! The per-IP cap on unauthenticated WebSocket sockets (protocol §3 step 0).
-//!
-//! A slot is taken at the upgrade and given back when the hub authenticates the
-//! connection or the socket goes away, whichever comes first: the guard's drop.
+//! The core's admission rules ([`Admission`]: a cap on unauthenticated sockets
+//! per address, and on all sockets) applied at the upgrade, with a slot held
+//! for as long as it is needed: the guards give it back on drop.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-pub(crate) struct PreauthLimiter {
-    max_per_ip: usize,
-    counts: Mutex<HashMap<IpAddr, usize>>,
+use gateway_proto::gateway::{Admission, Limits, Refusal};
+
+pub(crate) struct AdmissionGate {
+    admission: Mutex<Admission>,
 }
 
+/// Held from the upgrade until the connection authenticates or goes away.
 pub(crate) struct PreauthGuard {
-    limiter: Arc<PreauthLimiter>,
+    gate: Arc<AdmissionGate>,
     ip: IpAddr,
 }
 
-impl PreauthLimiter {
-    pub(crate) fn new(max_per_ip: usize) -> Arc<Self> {
-        Arc::new(PreauthLimiter {
-            max_per_ip,
-            counts: Mutex::new(HashMap::new()),
+/// Held for the life of the socket.
+pub(crate) struct ConnectionSlot {
+    gate: Arc<AdmissionGate>,
+}
+
+impl AdmissionGate {
+    pub(crate) fn new(limits: &Limits) -> Arc<Self> {
+        Arc::new(AdmissionGate {
+            admission: Mutex::new(Admission::new(limits)),
         })
     }
 
-    /// A slot for `ip`, or `None` when it already has `max_per_ip` sockets waiting.
-    pub(crate) fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<PreauthGuard> {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let count = counts.entry(ip).or_insert(0);
-        if *count >= self.max_per_ip {
-            return None;
-        }
-        *count += 1;
-        Some(PreauthGuard {
-            limiter: Arc::clone(self),
-            ip,
-        })
+    fn with<T>(&self, f: impl FnOnce(&mut Admission) -> T) -> T {
+        let mut admission = self.admission.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut admission)
+    }
+
+    /// New limits from a config reload.
+    pub(crate) fn set_limits(&self, limits: &Limits) {
+        self.with(|a| a.set_limits(limits));
+    }
+
+    /// Admit a socket from `ip`, or say why not.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+    ) -> Result<(ConnectionSlot, PreauthGuard), Refusal> {
+        self.with(|a| a.admit(ip))?;
+        Ok((
+            ConnectionSlot {
+                gate: Arc::clone(self),
+            },
+            PreauthGuard {
+                gate: Arc::clone(self),
+                ip,
+            },
+        ))
     }
 }
 
 impl Drop for PreauthGuard {
     fn drop(&mut self) {
-        let mut counts = self
-            .limiter
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                // Keep the map as small as the set of IPs with waiting sockets.
-                counts.remove(&self.ip);
-            }
-        }
+        self.gate.with(|a| a.release_preauth(self.ip));
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.gate.with(Admission::release_connection);
     }
 }
 
@@ -62,15 +74,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cap_is_per_ip_and_released_on_drop() {
-        let limiter = PreauthLimiter::new(2);
+    fn slots_come_back_when_the_guards_drop() {
+        let limits = Limits::default()
+            .with_max_preauth_per_ip(1)
+            .with_max_connections(2);
+        let gate = AdmissionGate::new(&limits);
         let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.1".parse().unwrap();
-        let g1 = limiter.try_acquire(a).unwrap();
-        let _g2 = limiter.try_acquire(a).unwrap();
-        assert!(limiter.try_acquire(a).is_none());
-        assert!(limiter.try_acquire(b).is_some());
-        drop(g1);
-        assert!(limiter.try_acquire(a).is_some());
+        let (slot, guard) = gate.admit(a).map_err(|_| ()).unwrap();
+        assert!(gate.admit(a).is_err(), "one waiting socket per address");
+        drop(guard);
+        let (_slot2, _guard2) = gate.admit(a).map_err(|_| ()).unwrap();
+        assert!(matches!(gate.admit(a), Err(Refusal::TooManyConnections)));
+        drop(slot);
+        assert!(matches!(
+            gate.admit(a),
+            Err(Refusal::TooManyUnauthenticated)
+        ));
     }
 }

@@ -12,7 +12,7 @@ use smol::channel::{Receiver, Sender};
 use smol::net::TcpListener;
 
 use crate::hub::{Control, Hub, HubMsg, Next, INBOX_CAPACITY};
-use crate::preauth::PreauthLimiter;
+use crate::preauth::AdmissionGate;
 use crate::readiness::{Phase, Readiness};
 use crate::{signals, socket, Error, ServerOptions};
 
@@ -20,7 +20,7 @@ use crate::{signals, socket, Error, ServerOptions};
 pub(crate) struct Shared {
     pub(crate) opts: ServerOptions,
     pub(crate) readiness: Readiness,
-    pub(crate) preauth: Arc<PreauthLimiter>,
+    pub(crate) admission: Arc<AdmissionGate>,
     pub(crate) hub_tx: Sender<HubMsg>,
     /// Runs every task of this server (hub, connections, signals, effects) on
     /// the thread that drives `serve`: a frame's trip from the hub to its
@@ -104,7 +104,7 @@ impl Server {
         let (hub_tx, inbox) = smol::channel::bounded(INBOX_CAPACITY);
         let shared = Arc::new(Shared {
             readiness: Readiness::new(started),
-            preauth: PreauthLimiter::new(opts.max_preauth_per_ip),
+            admission: AdmissionGate::new(&opts.config.limits),
             hub_tx,
             executor: Arc::new(smol::Executor::new()),
             next_conn: AtomicU64::new(1),
@@ -160,15 +160,7 @@ impl Server {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
             let gateway = Gateway::new(config.clone(), seed, crate::clock::now(), unix_ms);
-            let mut hub = Hub::new(
-                gateway,
-                config.clone(),
-                &inbox,
-                &shared.readiness,
-                shared.hub_tx.clone(),
-                &shared.opts,
-                Arc::clone(&shared.executor),
-            );
+            let mut hub = Hub::new(gateway, config.clone(), &inbox, &shared);
             // The listener is bound: start-up is over.
             hub.input(Input::Ready);
             shared.readiness.set(Phase::Ready);
@@ -184,6 +176,7 @@ impl Server {
                 } => {
                     if let Some(new_config) = new_config {
                         config = *new_config;
+                        shared.admission.set_limits(&config.limits);
                     }
                     if let Some(addr) = addr.filter(|a| Some(*a) != listener.local_addr().ok()) {
                         match bind_listener(addr) {

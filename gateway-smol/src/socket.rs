@@ -149,9 +149,13 @@ async fn upgrade(
     if shared.readiness.phase() == Phase::Draining {
         return http::respond_text(&mut stream, 503, "Gateway restarting").await;
     }
-    let Some(guard) = shared.preauth.try_acquire(remote.ip()) else {
-        log::warn!(target: "gateway/ws", "refused upgrade from {}: too many unauthenticated sockets", remote.ip());
-        return http::respond_text(&mut stream, 503, "Too many unauthenticated sockets").await;
+    // The connection slot is held until this function returns (the socket is gone).
+    let (_slot, guard) = match shared.admission.admit(remote.ip()) {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            log::warn!(target: "gateway/ws", "refused upgrade from {}: {}", remote.ip(), refusal.message());
+            return http::respond_text(&mut stream, 503, refusal.message()).await;
+        }
     };
     if stream
         .write_all(upgrade::switching_protocols(&accept).as_bytes())

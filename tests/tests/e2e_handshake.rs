@@ -183,6 +183,37 @@ fn upgrade_request(port: u16) -> String {
 }
 
 #[test]
+fn sockets_past_the_total_cap_get_503_until_one_closes() {
+    let gw = OurGateway::start(GatewayOptions::default().env("OPENCLAW_MAX_CONNECTIONS", 3));
+    smol::block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut ws = open_challenged(&gw).await;
+            ws.send_json(&connect_frame(4, 4, TOKEN)).await.unwrap();
+            match ws.recv_timeout(WAIT).await {
+                Some(Incoming::Json(res)) => assert_eq!(res["ok"], true, "{res}"),
+                other => panic!("expected hello-ok, got {other:?}"),
+            }
+            held.push(ws);
+        }
+        let port = gw.port;
+        let (status, text) = smol::unblock(move || http_raw(port, &upgrade_request(port))).await;
+        assert_eq!(status, 503, "{text}");
+        assert!(text.contains("Too many connections"), "{text}");
+        // A closed socket gives its slot back.
+        held.pop().expect("three held").close().await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if RawWs::open(&gw.url()).await.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the slot never came back");
+            smol::Timer::after(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+#[test]
 fn thirty_third_unauthenticated_socket_gets_503() {
     let gw = gateway();
     smol::block_on(async {

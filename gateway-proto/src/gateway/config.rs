@@ -45,6 +45,11 @@ pub struct HostInfo {
 pub struct Limits {
     /// Time a socket has to send `connect` (`OPENCLAW_HANDSHAKE_TIMEOUT_MS`).
     pub handshake_timeout: Duration,
+    /// Sockets of one address that may wait to authenticate at once
+    /// (`OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP`); more are refused HTTP 503.
+    pub max_preauth_per_ip: usize,
+    /// Sockets the gateway holds at once; more are refused HTTP 503.
+    pub max_connections: usize,
     /// Largest frame before the handshake; larger closes 1009.
     pub max_preauth_payload: usize,
     /// `policy.maxPayload`.
@@ -79,6 +84,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             handshake_timeout: Duration::from_secs(15),
+            max_preauth_per_ip: 32,
+            max_connections: 50_000,
             max_preauth_payload: 64 * 1024,
             max_payload: 25 * 1024 * 1024,
             max_buffered_bytes: 50 * 1024 * 1024,
@@ -143,6 +150,20 @@ impl Limits {
     #[must_use]
     pub fn with_handshake_timeout(mut self, value: Duration) -> Self {
         self.handshake_timeout = value;
+        self
+    }
+
+    /// The same, with `max_preauth_per_ip` set.
+    #[must_use]
+    pub fn with_max_preauth_per_ip(mut self, value: usize) -> Self {
+        self.max_preauth_per_ip = value;
+        self
+    }
+
+    /// The same, with `max_connections` set.
+    #[must_use]
+    pub fn with_max_connections(mut self, value: usize) -> Self {
+        self.max_connections = value;
         self
     }
 

@@ -26,6 +26,7 @@
 //! gateway.handle_timeout(deadline);
 //! ```
 
+mod admission;
 mod config;
 mod connections;
 mod effects;
@@ -41,6 +42,7 @@ mod registry;
 use crate::time::Timestamp;
 use std::collections::{BTreeSet, VecDeque};
 
+pub use admission::{Admission, Refusal};
 pub use config::{AuthConfig, Config, HostInfo, Limits, OriginPolicy};
 pub use effects::{StoreKey, Waiter};
 pub use health::{health_snapshot, status_summary, DEFAULT_AGENT_ID};

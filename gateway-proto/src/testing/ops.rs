@@ -156,6 +156,8 @@ pub fn sim_limits(params: SimParams) -> Limits {
         auth_failure_window: Duration::from_secs(60),
         auth_lockout: Duration::from_secs(300),
         max_pending_effects: 4,
+        max_preauth_per_ip: 32,
+        max_connections: 50_000,
         effect_timeout: Duration::from_secs(30),
     }
 }
