@@ -18,6 +18,9 @@ pub(crate) struct ConnEntry {
     pub(crate) conn_uuid: String,
     /// The presence entry this connection keeps alive, if it is tracked.
     pub(crate) presence_key: Option<String>,
+    /// The deadline armed in [`Connections`]' queue (most syncs change
+    /// nothing, and this spares them the queue).
+    pub(crate) armed: Option<Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -67,7 +70,11 @@ impl Connections {
             return;
         };
         drain(out, conn, &mut entry.conn);
-        self.deadlines.set_or_clear(conn, entry.conn.poll_timeout());
+        let deadline = entry.conn.poll_timeout();
+        if deadline != entry.armed {
+            entry.armed = deadline;
+            self.deadlines.set_or_clear(conn, deadline);
+        }
     }
 
     /// The earliest connection deadline.
@@ -85,6 +92,7 @@ impl Connections {
     ) {
         self.deadlines.clear(conn);
         if let Some(entry) = self.map.get_mut(&conn) {
+            entry.armed = None;
             entry.conn.handle_timeout(now, limiter);
         }
         self.sync(conn, out);

@@ -455,6 +455,7 @@ impl Gateway {
                 conn: server,
                 conn_uuid,
                 presence_key: None,
+                armed: None,
             },
         );
         self.conns.sync(conn, &mut self.out);

@@ -32,7 +32,7 @@ impl AuthMethod {
 
 /// Why a shared-secret check failed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AuthFailure {
+pub(crate) struct AuthFailure {
     pub error: ErrorShape,
     /// A wrong secret is answered only after the configured delay, slowing guessing.
     pub delayed: bool,
@@ -51,7 +51,7 @@ pub fn secrets_equal(given: &str, expected: &str) -> bool {
 
 /// A presented secret as the reference reads it: surrounding whitespace is
 /// trimmed, and an empty or whitespace-only value counts as absent.
-pub fn presented(secret: Option<&str>) -> Option<&str> {
+pub(crate) fn presented(secret: Option<&str>) -> Option<&str> {
     secret.map(str::trim).filter(|s| !s.is_empty())
 }
 
@@ -90,7 +90,7 @@ pub(crate) fn auth_client_kind(
 /// the other field is the fallback: a token sent as `auth.password` to a
 /// token gateway (or the reverse) is checked like one in the right field.
 /// Values are [`presented`]-normalized.
-pub fn check_shared_secret(
+pub(crate) fn check_shared_secret(
     config: &AuthConfig,
     token: Option<&str>,
     password: Option<&str>,
@@ -113,7 +113,7 @@ pub fn check_shared_secret(
 }
 
 /// The error for a locked-out address.
-pub fn rate_limited(retry_after: Duration) -> ErrorShape {
+pub(crate) fn rate_limited(retry_after: Duration) -> ErrorShape {
     let retry_ms = u64::try_from(retry_after.as_millis())
         .unwrap_or(u64::MAX)
         .max(1);

@@ -26,7 +26,7 @@ fn device_error(detail_code: &str, message: &str) -> ErrorShape {
 }
 
 /// Standard or URL-safe alphabet, padded or not.
-pub fn decode_base64_any(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64_any(text: &str) -> Option<Vec<u8>> {
     if text.len() > MAX_B64_CHARS {
         return None;
     }
@@ -37,7 +37,7 @@ pub fn decode_base64_any(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Lowercase hex SHA-256 of the raw public key.
-pub fn device_id_for_key(raw_key: &[u8]) -> String {
+pub(crate) fn device_id_for_key(raw_key: &[u8]) -> String {
     let digest = Sha256::digest(raw_key);
     let mut s = String::with_capacity(64);
     for byte in digest {
@@ -47,7 +47,7 @@ pub fn device_id_for_key(raw_key: &[u8]) -> String {
 }
 
 /// The string a client signs. `v3` adds platform and device family.
-pub fn signature_payload(
+pub(crate) fn signature_payload(
     version: u8,
     device_id: &str,
     params: &ConnectParams,
@@ -87,7 +87,7 @@ pub fn signature_payload(
 
 /// Check the `device` block of a connect against the challenge `nonce` and the
 /// server clock `now_ms`.
-pub fn verify_device(
+pub(crate) fn verify_device(
     device: &DeviceIdentity,
     params: &ConnectParams,
     role: &str,

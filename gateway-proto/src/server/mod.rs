@@ -12,16 +12,14 @@ mod origin;
 mod rate_limit;
 mod scopes;
 
-pub use auth::{
-    check_shared_secret, presented, rate_limited, secrets_equal, AuthFailure, AuthMethod,
-};
+pub use auth::{secrets_equal, AuthMethod};
+
 pub use connection::{
     close_code, truncate_reason, ConnectRequest, HandshakeContext, Inbound, SendOutcome,
     ServerConnection, ServerOutput, Session, MAX_CLOSE_REASON,
 };
-pub use device::{
-    decode_base64_any, device_id_for_key, signature_payload, verify_device, VerifiedDevice,
-};
+pub use device::VerifiedDevice;
+
 pub use hello::{HelloAuth, HelloFeatures, HelloOk, HelloPolicy, HelloServer, HelloSnapshot};
 pub use origin::{
     check_browser_origin, host_header_name, is_loopback_host, is_private_or_loopback, parse_origin,
