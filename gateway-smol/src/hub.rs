@@ -180,7 +180,19 @@ impl<'a> Hub<'a> {
                 self.drain();
                 continue;
             };
-            if let Some(next) = self.handle(msg) {
+            let next = self.handle(msg);
+            // `or` prefers the inbox: under steady input the timer future
+            // would never get its turn, so due deadlines (handshake
+            // timeouts, delayed refusals, ticks) are fired here as well.
+            if self
+                .gateway
+                .poll_timeout()
+                .is_some_and(|at| at <= clock::now())
+            {
+                self.gateway.handle_timeout(clock::now());
+                self.drain();
+            }
+            if let Some(next) = next {
                 if let Some((_, pending)) = &mut draining {
                     // A stop while a restart drains wins; a second restart changes nothing.
                     if matches!(next, Next::Stop) {

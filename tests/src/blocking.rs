@@ -213,8 +213,13 @@ fn hub(config: Config, inbox: Receiver<ToHub>) {
                 conns.remove(&conn);
                 gateway.handle_input(Input::Closed { conn }, now());
             }
-            Err(RecvTimeoutError::Timeout) => gateway.handle_timeout(now()),
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // Due deadlines fire after every input too: under steady input the
+        // receive never times out.
+        if gateway.poll_timeout().is_some_and(|at| at <= now()) {
+            gateway.handle_timeout(now());
         }
         while let Some(output) = gateway.poll_output() {
             match output {

@@ -64,6 +64,9 @@ pub struct Limits {
     pub presence_ttl: Duration,
     /// Most presence entries kept (the oldest go first).
     pub presence_max: usize,
+    /// Presence changes closer together than this after a broadcast are sent
+    /// as one trailing broadcast (zero: every change at once).
+    pub presence_broadcast_window: Duration,
     /// Delay before answering a first wrong secret; each further recent
     /// failure from the same client doubles it, up to `auth_failure_delay_max`.
     pub auth_failure_delay: Duration,
@@ -93,6 +96,7 @@ impl Default for Limits {
             health_refresh_interval: Duration::from_secs(60),
             presence_ttl: Duration::from_secs(5 * 60),
             presence_max: 200,
+            presence_broadcast_window: Duration::from_millis(50),
             auth_failure_delay: crate::server::FAILURE_DELAY_BASE,
             auth_failure_delay_max: crate::server::FAILURE_DELAY_MAX,
             auth_failures_max: 10,
@@ -213,6 +217,13 @@ impl Limits {
     #[must_use]
     pub fn with_presence_max(mut self, value: usize) -> Self {
         self.presence_max = value;
+        self
+    }
+
+    /// The same, with `presence_broadcast_window` set.
+    #[must_use]
+    pub fn with_presence_broadcast_window(mut self, value: Duration) -> Self {
+        self.presence_broadcast_window = value;
         self
     }
 

@@ -109,8 +109,8 @@ impl Effects {
         now: Timestamp,
         build: impl FnOnce(u64) -> Effect,
     ) -> Result<Option<Effect>, TooManyEffects> {
-        let queued: usize = self.queued.values().map(VecDeque::len).sum();
-        if self.pending.len() + queued >= self.max_pending {
+        // Queued writes are pending too: one count bounds both.
+        if self.pending.len() >= self.max_pending {
             return Err(TooManyEffects);
         }
         let token = self.next_token;
@@ -120,7 +120,9 @@ impl Effects {
             token,
             Pending {
                 waiter: request.waiter,
-                commits: request.commits,
+                // A store write holds its store until its result arrives,
+                // so it stays pending even if nobody waits for it any more.
+                commits: request.commits || request.store.is_some(),
                 store: request.store,
                 deadline: request.deadline.then(|| now + self.timeout),
             },
@@ -317,10 +319,29 @@ mod tests {
     }
 
     #[test]
-    fn bounded() {
-        let mut fx = Effects::new(1, 2, Duration::from_secs(30));
+    fn bounded_with_queued_writes_counted_once() {
+        let mut fx = Effects::new(1, 3, Duration::from_secs(30));
         assert!(fx.start(write(None), at(0), read).is_ok());
-        assert!(fx.start(write(None), at(0), read).is_ok());
+        assert_eq!(fx.start(write(None), at(0), read), Ok(None), "queued");
+        assert!(fx.start(write(None), at(0), read).is_ok(), "third of three");
         assert_eq!(fx.start(write(None), at(0), read), Err(TooManyEffects));
+    }
+
+    #[test]
+    fn a_store_is_not_blocked_by_a_write_whose_requester_left() {
+        let mut fx = Effects::new(1, 10, Duration::from_secs(30));
+        let quiet = Request {
+            waiter: request(5, "w"),
+            commits: false,
+            store: Some(STORE),
+            deadline: true,
+        };
+        fx.start(quiet, at(0), read).unwrap();
+        assert_eq!(fx.start(write(None), at(0), read), Ok(None));
+        fx.forget_conn(ConnId(5));
+        assert!(fx.expire(at(60_000)).is_empty());
+        // The first write's result still releases the store.
+        let (_, next) = fx.finish(1);
+        assert_eq!(next.map(|e| e.token()), Some(2));
     }
 }

@@ -72,24 +72,48 @@ pub(crate) fn send_hello(
     conn.accept(&hello, buf);
 }
 
-/// The presence key and entry of a newly connected (tracked) client: keyed
-/// by its device, else its instance, else its connection.
+/// Whether a client gets a presence entry. As with the reference, the
+/// short-lived and machine clients (`cli`, `backend`, `probe` modes) do not:
+/// a thousand SDK clients would otherwise make every connect a broadcast of
+/// a thousand-entry list.
+pub(crate) fn is_tracked(request: &ConnectRequest) -> bool {
+    !matches!(
+        request.params.client.mode.to_ascii_lowercase().as_str(),
+        "cli" | "backend" | "probe"
+    )
+}
+
+/// The presence key and entry of a newly connected tracked client, as the
+/// reference builds them: a node is keyed by its device (else its instance,
+/// else its connection), anyone else by its connection, so two windows of one
+/// app are two entries. A local client's address is not shown.
 pub(crate) fn presence_of(
     entry: &ConnEntry,
     request: &ConnectRequest,
     ts: u64,
 ) -> (String, PresenceEntry) {
-    let raw_key = request
-        .device
-        .as_ref()
-        .map(|d| d.id.as_str())
-        .or(request.params.client.instance_id.as_deref())
-        .unwrap_or(entry.conn_uuid.as_str());
     let client = &request.params.client;
+    let device_id = request.device.as_ref().map(|d| d.id.as_str());
+    let is_node = request.role == crate::server::Role::Node;
+    let raw_key = if is_node {
+        device_id
+            .or(client.instance_id.as_deref())
+            .unwrap_or(&entry.conn_uuid)
+    } else {
+        &entry.conn_uuid
+    };
+    let peer = entry.conn.peer();
+    let ip = (!peer.is_local && !peer.ip.is_loopback()).then(|| peer.ip.to_string());
+    let host = client
+        .display_name
+        .clone()
+        .unwrap_or_else(|| client.id.clone());
     let granted = &request.granted_scopes;
     let presence = PresenceEntry {
-        host: client.display_name.clone(),
-        ip: Some(entry.conn.peer().ip.to_string()),
+        text: Some(format!("Node: {host} · mode {}", client.mode)),
+        host: Some(host),
+        client_id: Some(client.id.clone()),
+        ip,
         version: Some(client.version.clone()),
         platform: Some(client.platform.clone()),
         device_family: client.device_family.clone(),
@@ -97,8 +121,12 @@ pub(crate) fn presence_of(
         mode: Some(client.mode.clone()),
         reason: Some("connect".to_owned()),
         ts,
-        instance_id: client.instance_id.clone(),
-        device_id: request.device.as_ref().map(|d| d.id.clone()),
+        instance_id: if is_node {
+            device_id.map(str::to_owned).or(client.instance_id.clone())
+        } else {
+            client.instance_id.clone()
+        },
+        device_id: device_id.map(str::to_owned),
         roles: Some(vec![request.role.as_str().to_owned()]),
         scopes: (!granted.is_empty()).then(|| granted.clone()),
         ..PresenceEntry::default()

@@ -77,6 +77,8 @@ pub enum HubTimer {
     EffectDeadline,
     /// A presence entry reaches its TTL.
     PresenceExpiry,
+    /// Presence changes inside the coalescing window are broadcast.
+    PresenceBroadcast,
     /// The health snapshot is refreshed (periodically, or soon after a connect).
     HealthRefresh,
     /// The `tick` broadcast.
@@ -148,7 +150,12 @@ impl Gateway {
             shutting_down: false,
             conns: Connections::default(),
             limiter: AuthRateLimiter::from_limits(limits),
-            presence: PresenceState::new(own, limits.presence_ttl, limits.presence_max),
+            presence: PresenceState::new(
+                own,
+                limits.presence_ttl,
+                limits.presence_max,
+                limits.presence_broadcast_window,
+            ),
             health: HealthState::new(&config, now, unix_ms),
             effects: Effects::new(
                 first_effect_token,
@@ -236,6 +243,9 @@ impl Gateway {
             self.presence
                 .next_expiry()
                 .map(|at| (at, HubTimer::PresenceExpiry)),
+            self.presence
+                .next_broadcast()
+                .map(|at| (at, HubTimer::PresenceBroadcast)),
             Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
             Some((self.tick_at, HubTimer::Tick)),
         ];
@@ -275,6 +285,10 @@ impl Gateway {
                 let (presence, mut out) = self.presence_and_outbox();
                 presence.handle_timeout(now, &mut out);
             }
+            HubTimer::PresenceBroadcast => {
+                let (presence, mut out) = self.presence_and_outbox();
+                presence.handle_broadcast_timeout(now, &mut out);
+            }
             HubTimer::HealthRefresh => {
                 let unix_ms = self.clock.unix_ms(now);
                 let (health, config, mut out) = self.health_and_outbox();
@@ -309,8 +323,11 @@ impl Gateway {
         let origins_changed = config.origin_policy != self.config.origin_policy;
         let limits = &config.limits;
         self.limiter.set_limits(limits);
-        self.presence
-            .set_limits(limits.presence_ttl, limits.presence_max);
+        self.presence.set_limits(
+            limits.presence_ttl,
+            limits.presence_max,
+            limits.presence_broadcast_window,
+        );
         self.effects
             .set_limits(limits.max_pending_effects, limits.effect_timeout);
         self.config = config;
@@ -499,8 +516,7 @@ impl Gateway {
         request: &crate::server::ConnectRequest,
         now: Timestamp,
     ) {
-        // CLI invocations are short-lived and never tracked.
-        if request.params.client.mode != "cli" {
+        if handshake::is_tracked(request) {
             let ts = self.clock.unix_ms(now);
             if let Some(entry) = self.conns.get_mut(conn) {
                 let (key, presence) = handshake::presence_of(entry, request, ts);

@@ -13,6 +13,9 @@ use serde::Serialize;
 pub struct PresenceEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The connected client's `client.id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,6 +45,43 @@ pub struct PresenceEntry {
     pub roles: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+}
+
+impl PresenceEntry {
+    /// This entry over an earlier one under the same key, as the reference
+    /// upserts: fields this one lacks keep their earlier value, and roles
+    /// and scopes are the union of both (earlier first, no repeats).
+    pub fn merged_over(self, earlier: &PresenceEntry) -> PresenceEntry {
+        fn union(earlier: &Option<Vec<String>>, now: Option<Vec<String>>) -> Option<Vec<String>> {
+            let mut all: Vec<String> = earlier.clone().unwrap_or_default();
+            for item in now.unwrap_or_default() {
+                if !all.contains(&item) {
+                    all.push(item);
+                }
+            }
+            (!all.is_empty()).then_some(all)
+        }
+        let e = earlier.clone();
+        PresenceEntry {
+            host: self.host.or(e.host),
+            client_id: self.client_id.or(e.client_id),
+            ip: self.ip.or(e.ip),
+            version: self.version.or(e.version),
+            platform: self.platform.or(e.platform),
+            device_family: self.device_family.or(e.device_family),
+            model_identifier: self.model_identifier.or(e.model_identifier),
+            mode: self.mode.or(e.mode),
+            last_input_seconds: self.last_input_seconds.or(e.last_input_seconds),
+            reason: self.reason.or(e.reason),
+            tags: self.tags.or(e.tags),
+            text: self.text.or(e.text),
+            ts: self.ts,
+            instance_id: self.instance_id.or(e.instance_id),
+            device_id: self.device_id.or(e.device_id),
+            roles: union(&earlier.roles, self.roles),
+            scopes: union(&earlier.scopes, self.scopes),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -136,6 +176,14 @@ impl Presence {
     /// When the next entry expires.
     pub fn next_expiry(&self) -> Option<Timestamp> {
         self.slots.iter().map(|slot| slot.updated + self.ttl).min()
+    }
+
+    /// The entry under `key`.
+    pub fn get(&self, key: &str) -> Option<&PresenceEntry> {
+        self.slots
+            .iter()
+            .find(|slot| slot.key == key)
+            .map(|slot| &slot.entry)
     }
 
     pub fn contains(&self, key: &str) -> bool {

@@ -1,7 +1,13 @@
 //! The presence component: the [`Presence`] list, which open connections
 //! keep which entry alive, the list's JSON (built once per change and shared
-//! by hello snapshots, `system-presence` and the `presence` broadcast), and
-//! its expiry timer.
+//! by hello snapshots, `system-presence` and the `presence` broadcast), its
+//! expiry timer, and the coalescing of broadcasts.
+//!
+//! Coalescing: the first change is broadcast at once; changes within the
+//! next `window` (a connection storm) are not broadcast one by one but as one
+//! trailing broadcast of the latest list when the window ends. Every change
+//! still counts in `stateVersion.presence`, and hello snapshots and
+//! `system-presence` always show the latest list.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,16 +27,24 @@ pub(crate) struct PresenceState {
     /// How many open connections keep each key alive.
     refs: BTreeMap<String, u32>,
     json: Arc<RawValue>,
+    /// Broadcasts closer together than this are merged into one.
+    window: Duration,
+    last_broadcast: Option<Timestamp>,
+    /// A change waits to be broadcast at this instant.
+    trailing_at: Option<Timestamp>,
 }
 
 impl PresenceState {
-    pub(crate) fn new(own: PresenceEntry, ttl: Duration, max: usize) -> Self {
+    pub(crate) fn new(own: PresenceEntry, ttl: Duration, max: usize, window: Duration) -> Self {
         let list = Presence::new(own, ttl, max);
         let json = Arc::from(list.to_raw());
         PresenceState {
             list,
             refs: BTreeMap::new(),
             json,
+            window,
+            last_broadcast: None,
+            trailing_at: None,
         }
     }
 
@@ -43,14 +57,16 @@ impl PresenceState {
         &self.json
     }
 
-    pub(crate) fn set_limits(&mut self, ttl: Duration, max: usize) {
+    pub(crate) fn set_limits(&mut self, ttl: Duration, max: usize, window: Duration) {
         self.list.set_limits(ttl, max);
+        self.window = window;
     }
 
     /// Replace the gateway's own entry (host facts changed) and announce it.
     pub(crate) fn set_own(&mut self, own: PresenceEntry, out: &mut Outbox<'_>) {
         self.list.set_own(own);
-        self.changed(out);
+        self.rebuild(out);
+        self.broadcast(out);
     }
 
     /// A connection now keeps `key` alive with `entry`.
@@ -62,8 +78,13 @@ impl PresenceState {
         out: &mut Outbox<'_>,
     ) {
         *self.refs.entry(key.clone()).or_insert(0) += 1;
+        // A node reconnecting under its device key keeps what it said before.
+        let entry = match self.list.get(&key) {
+            Some(existing) => entry.merged_over(existing),
+            None => entry,
+        };
         self.list.upsert(key, entry, now);
-        self.changed(out);
+        self.changed(now, out);
     }
 
     /// A connection that kept `key` alive closed; the entry is marked
@@ -88,7 +109,7 @@ impl PresenceState {
         }
         self.refs.remove(key);
         if announce && self.list.mark_disconnected(key, ts, now) {
-            self.changed(out);
+            self.changed(now, out);
         }
     }
 
@@ -101,7 +122,7 @@ impl PresenceState {
         out: &mut Outbox<'_>,
     ) {
         self.list.upsert(key, entry, now);
-        self.changed(out);
+        self.changed(now, out);
     }
 
     /// When the next entry may expire.
@@ -113,14 +134,47 @@ impl PresenceState {
     pub(crate) fn handle_timeout(&mut self, now: Timestamp, out: &mut Outbox<'_>) {
         let refs = &self.refs;
         if self.list.expire(now, |key| refs.contains_key(key)) {
-            self.changed(out);
+            self.changed(now, out);
         }
     }
 
-    /// The list changed: new version, new JSON, broadcast.
-    fn changed(&mut self, out: &mut Outbox<'_>) {
+    /// When a coalesced broadcast is due.
+    pub(crate) fn next_broadcast(&self) -> Option<Timestamp> {
+        self.trailing_at
+    }
+
+    /// Send the broadcast that changes within the window were waiting for.
+    pub(crate) fn handle_broadcast_timeout(&mut self, now: Timestamp, out: &mut Outbox<'_>) {
+        if self.trailing_at.take().is_some() {
+            self.last_broadcast = Some(now);
+            self.broadcast(out);
+        }
+    }
+
+    /// The list changed: new version and JSON now; the broadcast now or,
+    /// inside the window after the last one, once at its end.
+    fn changed(&mut self, now: Timestamp, out: &mut Outbox<'_>) {
+        self.rebuild(out);
+        if self.trailing_at.is_some() {
+            return;
+        }
+        if let Some(last) = self.last_broadcast {
+            let next = last + self.window;
+            if now < next {
+                self.trailing_at = Some(next);
+                return;
+            }
+        }
+        self.last_broadcast = Some(now);
+        self.broadcast(out);
+    }
+
+    fn rebuild(&mut self, out: &mut Outbox<'_>) {
         out.state_version.presence += 1;
         self.json = Arc::from(self.list.to_raw());
+    }
+
+    fn broadcast(&self, out: &mut Outbox<'_>) {
         #[derive(serde::Serialize)]
         struct PresencePayload<'a> {
             presence: &'a RawValue,

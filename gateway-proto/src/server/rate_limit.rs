@@ -48,7 +48,18 @@ impl RateLimitKey {
         match origin.map(str::trim).filter(|o| !o.is_empty()) {
             None => RateLimitKey::Ip(ip),
             Some(origin) if ip.is_loopback() => {
-                RateLimitKey::BrowserOrigin(origin.to_ascii_lowercase().into_boxed_str())
+                // One page is one client however it spells its origin
+                // (`http://x/` and `http://x:80`); an unparsable one is cut
+                // short so a key stays small.
+                let origin = match super::origin::parse_origin(origin) {
+                    Some(parsed) => parsed.origin,
+                    None => origin
+                        .chars()
+                        .take(256)
+                        .collect::<String>()
+                        .to_ascii_lowercase(),
+                };
+                RateLimitKey::BrowserOrigin(origin.into_boxed_str())
             }
             Some(_) => RateLimitKey::BrowserIp(ip),
         }

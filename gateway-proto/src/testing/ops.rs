@@ -150,6 +150,8 @@ pub fn sim_limits(params: SimParams) -> Limits {
         health_refresh_interval: Duration::from_secs(60),
         presence_ttl: Duration::from_secs(300),
         presence_max: params.presence_max,
+        // The models predict one broadcast per change.
+        presence_broadcast_window: Duration::ZERO,
         auth_failure_delay: Duration::from_millis(250),
         auth_failure_delay_max: Duration::from_secs(5),
         auth_failures_max: params.auth_failures_max,

@@ -9,7 +9,7 @@ mod connect;
 mod encode;
 mod error;
 mod frame;
-mod json;
+pub(crate) mod json;
 pub mod messages;
 pub mod schemas;
 pub(crate) mod validate;

@@ -36,7 +36,7 @@
 //! points; TypeBox counts graphemes, which only differs for combining
 //! sequences).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -244,16 +244,22 @@ pub(crate) fn validate_object_text_shallow(
     } else if trimmed.starts_with('{') {
         let props = super::json::top_level_props(trimmed).ok_or(())?;
         let mut entries: Vec<(String, Json)> = Vec::with_capacity(props.len());
+        // Position of each key in `entries`: a repeated key keeps its first
+        // position and takes the last value (an index, not a scan: a peer
+        // may send millions of keys).
+        let mut index: HashMap<std::borrow::Cow<'_, str>, usize> = HashMap::new();
         for (key, raw) in props {
             let value = if rules.properties.iter().any(|p| p.name == key) {
                 Json::parse(raw.get()).ok_or(())?
             } else {
                 Json::Null
             };
-            // A repeated key keeps its first position and takes the last value.
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some(entry) => entry.1 = value,
-                None => entries.push((key.into_owned(), value)),
+            match index.get(&key) {
+                Some(&at) => entries[at].1 = value,
+                None => {
+                    index.insert(key.clone(), entries.len());
+                    entries.push((key.into_owned(), value));
+                }
             }
         }
         Json::Object(entries)

@@ -34,10 +34,16 @@ pub(crate) static LOGS_TAIL_PARAMS: Schema = Schema::object(
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LogsTailParams {
-    // Integers may be written `5.0` (the schema allows it, as JavaScript does).
-    cursor: Option<f64>,
-    limit: Option<f64>,
-    max_bytes: Option<f64>,
+    cursor: Option<serde_json::Number>,
+    limit: Option<serde_json::Number>,
+    max_bytes: Option<serde_json::Number>,
+}
+
+/// A schema-checked non-negative integer, exact when written as one (a byte
+/// cursor may pass 2^53), and also when written `5.0` as JavaScript allows.
+fn integer(n: &serde_json::Number) -> u64 {
+    n.as_u64()
+        .unwrap_or_else(|| n.as_f64().map_or(0, |f| f as u64))
 }
 
 /// Ask the runtime for the slice; the answer comes with the effect's result.
@@ -59,11 +65,15 @@ pub(crate) fn logs_tail(hub: &mut HubView<'_>, call: &Call<'_>) {
         .effects
         .start(request, hub.now, |token| Effect::ReadLogs {
             token,
-            cursor: params.cursor.map(|c| c as u64),
-            limit: params.limit.map_or(LOGS_DEFAULT_LIMIT, |l| l as usize),
+            cursor: params.cursor.as_ref().map(integer),
+            limit: params
+                .limit
+                .as_ref()
+                .map_or(LOGS_DEFAULT_LIMIT, |l| integer(l) as usize),
             max_bytes: params
                 .max_bytes
-                .map_or(LOGS_DEFAULT_MAX_BYTES, |b| b as usize),
+                .as_ref()
+                .map_or(LOGS_DEFAULT_MAX_BYTES, |b| integer(b) as usize),
         });
     match started {
         Ok(Some(effect)) => hub.out.effect(effect),

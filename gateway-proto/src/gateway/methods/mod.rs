@@ -27,8 +27,9 @@ mod system;
 
 use crate::time::Timestamp;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::effects::Effects;
 use super::health::HealthState;
@@ -37,7 +38,8 @@ use super::presence_state::PresenceState;
 use super::registry::{Access, MethodSpec};
 use super::{Clock, Config};
 use crate::server::{Scope, Session};
-use crate::wire::ErrorShape;
+use crate::wire::json::top_level_props;
+use crate::wire::{ErrorShape, Schema};
 use crate::ConnId;
 
 pub(crate) use logs::answer as answer_logs;
@@ -64,14 +66,30 @@ pub(crate) struct Call<'r> {
     pub(crate) session: Session,
 }
 
-impl<'r> Call<'r> {
+impl Call<'_> {
     /// Decode the params (already checked against the spec's schema);
-    /// absent params decode as an empty object.
-    pub(crate) fn params<T: Deserialize<'r>>(&self) -> Result<T, ErrorShape> {
+    /// absent params decode as an empty object. For an object schema only
+    /// the properties it describes are decoded, a repeated one taking its
+    /// last value (as `JSON.parse` does): the rest of a peer's JSON is
+    /// never turned into a tree.
+    pub(crate) fn params<T: DeserializeOwned>(&self) -> Result<T, ErrorShape> {
         let text = self.params.map_or("{}", RawValue::get);
-        serde_json::from_str(text).map_err(|e| {
-            ErrorShape::invalid_request(format!("invalid {} params: {e}", self.method))
-        })
+        let invalid =
+            |e: String| ErrorShape::invalid_request(format!("invalid {} params: {e}", self.method));
+        let rules = match super::registry::method(self.method).and_then(|spec| spec.params) {
+            Some(Schema::Object(rules)) => rules,
+            _ => return serde_json::from_str(text).map_err(|e| invalid(e.to_string())),
+        };
+        let props = top_level_props(text).ok_or_else(|| invalid("must be object".to_owned()))?;
+        let mut known = serde_json::Map::new();
+        for (key, raw) in props {
+            if rules.properties.iter().any(|p| p.name == key) {
+                let value: Value =
+                    serde_json::from_str(raw.get()).map_err(|e| invalid(e.to_string()))?;
+                known.insert(key.into_owned(), value);
+            }
+        }
+        serde_json::from_value(Value::Object(known)).map_err(|e| invalid(e.to_string()))
     }
 }
 

@@ -41,6 +41,10 @@ pub(super) struct SimClient {
     pub refresh_pending: usize,
     /// `Disconnected` was emitted.
     pub stopped: bool,
+    /// Connects in a tracked mode (`ui`, with a device identity so it keeps
+    /// its scopes) and so must appear in presence; the others connect as
+    /// `backend`, which the gateway does not track.
+    pub tracked: bool,
     /// May call admin methods (`system-event`).
     pub admin: bool,
     pub instance_id: String,

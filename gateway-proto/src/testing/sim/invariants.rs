@@ -69,7 +69,7 @@ fn check_presence(gateway: &Gateway, clients: &[SimClient], now: Timestamp) -> R
     for client in clients {
         let authenticated =
             client.conn.is_some_and(|c| gateway.is_authenticated(c)) && client.core.is_connected();
-        if authenticated && !keys.contains(&presence_key(&client.instance_id)) {
+        if client.tracked && authenticated && !keys.contains(&presence_key(&client.instance_id)) {
             return Err(format!(
                 "connected client {} missing from presence",
                 client.index

@@ -13,7 +13,8 @@ use serde_json::json;
 use super::client::{ClientStats, SimClient};
 use super::invariants::check_gateway;
 use crate::client::{
-    ClientAuth, ClientConfig, ClientConnection, ClientIdentity, ClientOutput, RequestOptions,
+    ClientAuth, ClientConfig, ClientConnection, ClientIdentity, ClientOutput, DeviceKey,
+    RequestOptions,
 };
 use crate::gateway::{AuthConfig, Config, Gateway, Input, Limits, Output, Peer};
 use crate::ConnId;
@@ -173,14 +174,21 @@ impl World {
 
     fn new_client(&mut self, index: usize) -> SimClient {
         let admin = index % 2 == 0;
+        // Half the clients are tracked in presence (a `ui` client, which keeps
+        // its scopes through its device identity), half are `backend` clients,
+        // which the gateway does not track (as the reference does).
+        let tracked = index % 2 == 1;
         let instance_id = format!("sim-{index}");
+        let mut device_secret = [0u8; 32];
+        self.rng.fill_bytes(&mut device_secret);
         let config = ClientConfig {
             client: ClientIdentity {
                 id: "gateway-client".into(),
-                mode: "backend".into(),
+                mode: if tracked { "ui" } else { "backend" }.into(),
                 instance_id: Some(instance_id.clone()),
                 ..ClientIdentity::default()
             },
+            device: tracked.then(|| DeviceKey::from_secret(device_secret)),
             scopes: vec![if admin {
                 "operator.admin"
             } else {
@@ -209,6 +217,7 @@ impl World {
             outstanding: BTreeSet::new(),
             refresh_pending: 0,
             stopped: false,
+            tracked,
             admin,
             instance_id,
             stats: ClientStats::default(),
