@@ -186,6 +186,12 @@ fn limits_from_env() -> Result<Limits, Failure> {
     if let Some(max) = env_number("OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP")? {
         limits.max_preauth_per_ip = usize::try_from(max).unwrap_or(usize::MAX);
     }
+    // Knob (not in the reference): presence changes within this many
+    // milliseconds of a broadcast go out as one trailing broadcast (default
+    // 50; 0 broadcasts every change, as the reference does).
+    if let Some(ms) = env_number("OPENCLAW_PRESENCE_BROADCAST_WINDOW_MS")? {
+        limits.presence_broadcast_window = Duration::from_millis(ms);
+    }
     // Ops knob (not in the reference): sockets held at once (default 50,000).
     if let Some(max) = env_number("OPENCLAW_MAX_CONNECTIONS")? {
         limits.max_connections = usize::try_from(max).unwrap_or(usize::MAX);

@@ -30,10 +30,38 @@ fn host_port(url: &str) -> Result<String, String> {
     Ok(rest.split('/').next().unwrap_or(rest).to_owned())
 }
 
+/// Who a load client says it is (`connect.params.client`).
+#[derive(Clone, Debug)]
+pub struct ClientKind {
+    pub id: String,
+    pub mode: String,
+    pub instance_id: Option<String>,
+}
+
+impl ClientKind {
+    /// The CLI (`cli`/`cli`), which the gateway never tracks in presence.
+    pub fn cli() -> Self {
+        ClientKind {
+            id: "cli".into(),
+            mode: "cli".into(),
+            instance_id: None,
+        }
+    }
+}
+
 impl Conn {
     /// Connect, wait for `connect.challenge`, send `connect` as a CLI with
     /// `scopes`, and wait for hello-ok.
     pub async fn open(target: &LoadTarget, scopes: &[&str]) -> Result<Conn, String> {
+        Conn::open_as(target, &ClientKind::cli(), scopes).await
+    }
+
+    /// [`Conn::open`] as another kind of client.
+    pub async fn open_as(
+        target: &LoadTarget,
+        kind: &ClientKind,
+        scopes: &[&str],
+    ) -> Result<Conn, String> {
         let stream = TcpStream::connect(host_port(&target.url)?)
             .await
             .map_err(|e| format!("connect {}: {e}", target.url))?;
@@ -43,11 +71,16 @@ impl Conn {
         let mut conn = Conn { ws, next_id: 1 };
         conn.next_event("connect.challenge", Duration::from_secs(15))
             .await?;
+        let mut client = json!({"id": kind.id, "version": "loadgen", "platform": "linux",
+                                "mode": kind.mode});
+        if let Some(instance) = &kind.instance_id {
+            client["instanceId"] = instance.as_str().into();
+        }
         let connect = json!({
             "type": "req", "id": "c", "method": "connect",
             "params": {
                 "minProtocol": 4, "maxProtocol": 4,
-                "client": {"id": "cli", "version": "loadgen", "platform": "linux", "mode": "cli"},
+                "client": client,
                 "role": "operator", "scopes": scopes, "caps": [],
                 "auth": {"token": target.token},
             }

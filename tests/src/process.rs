@@ -107,6 +107,7 @@ fn isolate(cmd: &mut Command, home: &Path) {
         "OPENCLAW_HANDSHAKE_TIMEOUT_MS",
         "OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP",
         "OPENCLAW_MAX_CONNECTIONS",
+        "OPENCLAW_PRESENCE_BROADCAST_WINDOW_MS",
         "OPENCLAW_MAX_BUFFERED_BYTES",
         "RUST_LOG",
     ] {

@@ -96,7 +96,11 @@ async fn watch(mut conn: Conn, progress: smol::channel::Sender<usize>) -> Seen {
 #[test]
 fn broadcasts_reach_every_client_in_order_then_shutdown() {
     let n = client_count();
-    let mut gw = OurGateway::start(GatewayOptions::default());
+    // One broadcast per round, however close together the rounds are sent
+    // (coalescing is tested in e2e_presence_mix).
+    let mut gw = OurGateway::start(
+        GatewayOptions::default().env("OPENCLAW_PRESENCE_BROADCAST_WINDOW_MS", 0),
+    );
     let target = gw.target();
     let (tx, rx) = smol::channel::unbounded();
 

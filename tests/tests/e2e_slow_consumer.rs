@@ -85,7 +85,9 @@ fn stalled_client_small_limit() {
 /// the gateway's RSS must grow by less than `max_growth`, then the client must
 /// see a seq gap when it reads again (or have been closed "slow consumer").
 fn stalled_client(max_buffered: Option<usize>, push_bytes: usize, max_growth: usize, batch: usize) {
-    let mut opts = GatewayOptions::default();
+    // Every presence change is its own broadcast here (no coalescing), so a
+    // flood of `system-event`s turns into a flood of large events.
+    let mut opts = GatewayOptions::default().env("OPENCLAW_PRESENCE_BROADCAST_WINDOW_MS", 0);
     if let Some(bytes) = max_buffered {
         opts = opts.env("OPENCLAW_MAX_BUFFERED_BYTES", bytes);
     }
