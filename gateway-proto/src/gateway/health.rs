@@ -162,3 +162,25 @@ impl HealthState {
         out.broadcast(&super::registry::HEALTH_EVENT, &*self.json, true, |_| true);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn refreshes_periodically_and_soon_after_a_connect_but_not_twice_a_second() {
+        let config = Config::default();
+        let t0 = Timestamp::ZERO;
+        let mut health = HealthState::new(&config, t0, 0);
+        assert_eq!(health.next_refresh(), t0 + Duration::from_secs(60));
+        // A connect right after the start waits for the one-second spacing.
+        health.request_refresh(t0 + Duration::from_millis(10));
+        assert_eq!(health.next_refresh(), t0 + Duration::from_secs(1));
+        // A second request changes nothing.
+        health.request_refresh(t0 + Duration::from_millis(20));
+        assert_eq!(health.next_refresh(), t0 + Duration::from_secs(1));
+    }
+}

@@ -185,3 +185,86 @@ impl PresenceState {
         out.broadcast(&PRESENCE_EVENT, &payload, true, |_| true);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::gateway::connections::Connections;
+    use crate::wire::StateVersion;
+
+    fn entry(text: &str) -> PresenceEntry {
+        PresenceEntry {
+            text: Some(text.into()),
+            ..PresenceEntry::default()
+        }
+    }
+
+    /// Run `f` with an outbox over no connections; returns the versions.
+    fn with_outbox(state_version: &mut StateVersion, f: impl FnOnce(&mut Outbox<'_>)) {
+        let mut conns = Connections::default();
+        let mut out = VecDeque::new();
+        let mut buf = Vec::new();
+        let mut outbox = Outbox {
+            conns: &mut conns,
+            out: &mut out,
+            buf: &mut buf,
+            state_version,
+        };
+        f(&mut outbox);
+    }
+
+    fn at(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn changes_inside_the_window_wait_for_one_trailing_broadcast() {
+        let mut presence = PresenceState::new(
+            entry("self"),
+            Duration::from_secs(300),
+            200,
+            Duration::from_millis(50),
+        );
+        let mut versions = StateVersion {
+            presence: 1,
+            health: 1,
+        };
+        with_outbox(&mut versions, |out| {
+            presence.upsert("a".into(), entry("a"), at(0), out);
+            assert_eq!(
+                presence.next_broadcast(),
+                None,
+                "the first goes out at once"
+            );
+            presence.upsert("b".into(), entry("b"), at(10), out);
+            presence.upsert("c".into(), entry("c"), at(20), out);
+            assert_eq!(presence.next_broadcast(), Some(at(50)));
+            presence.handle_broadcast_timeout(at(50), out);
+            assert_eq!(presence.next_broadcast(), None);
+            // Long after: at once again.
+            presence.upsert("d".into(), entry("d"), at(500), out);
+            assert_eq!(presence.next_broadcast(), None);
+        });
+        assert_eq!(versions.presence, 5, "every change counted");
+        assert!(presence.json().get().contains("\"c\""));
+    }
+
+    #[test]
+    fn an_entry_held_by_two_connections_stays_until_both_close() {
+        let mut presence =
+            PresenceState::new(entry("self"), Duration::from_secs(300), 200, Duration::ZERO);
+        let mut versions = StateVersion::default();
+        with_outbox(&mut versions, |out| {
+            presence.track("k".into(), entry("one"), at(0), out);
+            presence.track("k".into(), entry("two"), at(1), out);
+            presence.untrack("k", 2, at(2), true, out);
+            let held = presence.list().get("k").unwrap().reason.clone();
+            assert_eq!(held, None, "still held by the second connection");
+            presence.untrack("k", 3, at(3), true, out);
+            let gone = presence.list().get("k").unwrap().reason.clone();
+            assert_eq!(gone.as_deref(), Some("disconnect"));
+        });
+    }
+}
