@@ -64,6 +64,14 @@ fn readyz(port: u16) -> bool {
     status == 200 && text.contains("\"ready\":true")
 }
 
+/// The soft limit on open files (`ulimit -n`) of this process, which the
+/// gateways it starts inherit.
+pub fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// Our `openclaw` binary: `target/<profile>/openclaw`, next to the test
 /// executable's `deps/` directory (`cargo test --workspace` builds it first).
 pub fn our_binary() -> PathBuf {

@@ -9,20 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tests::load::{connect_many, Conn};
-use tests::process::{GatewayOptions, OurGateway};
+use tests::process::{open_files_limit, GatewayOptions, OurGateway};
 use tests::ws::Incoming;
 
 const CLIENTS: usize = 1000;
 const ROUNDS: usize = 5;
 const ADMIN: &str = "e2e-fanout-admin";
-
-/// The soft limit on open files (`ulimit -n`) of this process, which the
-/// gateway inherits.
-fn open_files_limit() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
 
 /// How many clients fit: both this process and the gateway need one
 /// descriptor per client, plus some for everything else.

@@ -14,17 +14,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tests::load::{ClientKind, Conn};
-use tests::process::{GatewayOptions, OurGateway};
+use tests::process::{open_files_limit, GatewayOptions, OurGateway};
 
 const RECEIVERS: usize = 800;
 const TRACKED: usize = 190;
-
-/// The soft limit on open files of this process (the gateway inherits it).
-fn open_files_limit() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
 
 /// What one receiver saw: presence events, and the instance ids of the last.
 #[derive(Default)]

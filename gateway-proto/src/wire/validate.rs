@@ -169,11 +169,13 @@ impl Schema {
         properties: &'static [Property],
         required: &'static [&'static str],
     ) -> Schema {
-        Schema::Object(ObjectRules {
-            properties,
-            required,
-            open: true,
-        })
+        match Schema::object(properties, required) {
+            Schema::Object(rules) => Schema::Object(ObjectRules {
+                open: true,
+                ..rules
+            }),
+            closed => closed,
+        }
     }
 }
 
