@@ -79,6 +79,22 @@ fn each_failure_doubles_the_delay_up_to_five_seconds() {
 }
 
 #[test]
+fn a_right_guess_does_not_release_the_wrong_ones_early() {
+    let t0 = Timestamp::ZERO;
+    let client = key("127.0.0.1");
+    let mut limiter = AuthRateLimiter::default();
+    for _ in 0..6 {
+        limiter.record_failure(&client, t0);
+    }
+    let release = limiter.release_at(&client).unwrap();
+    assert_eq!(release - t0, ms(5000));
+    limiter.record_success(&client);
+    assert_eq!(limiter.release_at(&client), Some(release), "still held");
+    // The count starts over, but a new refusal joins the pending release.
+    assert_eq!(limiter.record_failure(&client, t0 + ms(10)), release);
+}
+
+#[test]
 fn parallel_failures_from_one_client_are_answered_together() {
     let t0 = Timestamp::now_for_tests();
     let client = key("127.0.0.1");

@@ -209,9 +209,15 @@ impl AuthRateLimiter {
         self.entries.get(key)?.release_at
     }
 
-    /// A successful login clears the key's record.
+    /// A successful login clears the key's failures and lockout. Refusals
+    /// of the key still waiting keep their shared release (as with the
+    /// reference, whose waiters outlive a reset): guessing right once does
+    /// not release the wrong guesses early.
     pub fn record_success(&mut self, key: &RateLimitKey) {
-        self.entries.remove(key);
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.failures.clear();
+            entry.locked_until = None;
+        }
     }
 
     pub fn tracked(&self) -> usize {

@@ -424,7 +424,12 @@ impl GatewaySim {
                     release = Some(failures.record(now, &limits, remote));
                 }
                 Token::Good => {
-                    self.failures.remove(&remote);
+                    // Failures and lockout are cleared; refusals still
+                    // waiting keep their shared release.
+                    if let Some(failures) = self.failures.get_mut(&remote) {
+                        failures.recent.clear();
+                        failures.locked_until = None;
+                    }
                 }
                 Token::Missing => {}
             }
