@@ -11,7 +11,7 @@ use super::connections::Connections;
 use super::registry::{may_receive, EventSpec};
 use super::{Effect, Output};
 use crate::server::Session;
-use crate::wire::{encode_event, ErrorShape, OutFrame, StateVersion};
+use crate::wire::{encode_event, ErrorShape, StateVersion};
 use crate::ConnId;
 
 pub(crate) struct Outbox<'a> {
@@ -41,21 +41,6 @@ impl Outbox<'_> {
     pub(crate) fn respond_error(&mut self, conn: ConnId, id: &str, error: &ErrorShape) {
         if let Some(entry) = self.conns.get_mut(conn) {
             entry.conn.respond_error(id, error, self.buf);
-        }
-        self.conns.sync(conn, self.out);
-    }
-
-    /// Send `event` to `conn` alone, without a seq (node-targeted events).
-    #[allow(dead_code)] // the node and pairing families will use it
-    pub(crate) fn send_event<T: Serialize + ?Sized>(
-        &mut self,
-        conn: ConnId,
-        event: &EventSpec,
-        payload: &T,
-    ) {
-        let body = encode_event(self.buf, event.name, Some(payload), None, false);
-        if let Some(entry) = self.conns.get_mut(conn) {
-            entry.conn.send_direct(OutFrame::whole(body));
         }
         self.conns.sync(conn, self.out);
     }
