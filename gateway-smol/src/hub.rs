@@ -357,6 +357,21 @@ impl<'a> Hub<'a> {
                     })
                     .detach();
             }
+            Effect::WritePairing { token, .. } => {
+                // Replaced by the SQLite pairing store.
+                let outbox = self.outbox.clone();
+                self.executor
+                    .spawn(async move {
+                        let result = Err("no pairing store configured".to_string());
+                        let _ = outbox
+                            .send(HubMsg::EffectDone(EffectResult::PairingWritten {
+                                token,
+                                result,
+                            }))
+                            .await;
+                    })
+                    .detach();
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use core::net::IpAddr;
 
+use super::pairing::PairingChange;
 use crate::wire::OutFrame;
 use crate::ConnId;
 
@@ -104,13 +105,20 @@ pub enum Effect {
         limit: usize,
         max_bytes: usize,
     },
+    /// Apply `changes` to the pairing store in one durable transaction
+    /// (all or nothing; committed to disk before the result is sent).
+    /// Writes arrive one at a time, in order.
+    WritePairing {
+        token: u64,
+        changes: Vec<PairingChange>,
+    },
 }
 
 impl Effect {
     /// The token its result must carry.
     pub fn token(&self) -> u64 {
         match self {
-            Effect::ReadLogs { token, .. } => *token,
+            Effect::ReadLogs { token, .. } | Effect::WritePairing { token, .. } => *token,
         }
     }
 }
@@ -135,5 +143,10 @@ pub enum EffectResult {
     Logs {
         token: u64,
         result: Result<LogSlice, String>,
+    },
+    /// The pairing write committed (`Ok`) or was rolled back (`Err`).
+    PairingWritten {
+        token: u64,
+        result: Result<(), String>,
     },
 }

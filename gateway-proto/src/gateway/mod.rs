@@ -35,6 +35,7 @@ mod health;
 mod io;
 mod methods;
 mod outbox;
+pub mod pairing;
 mod presence;
 mod presence_state;
 mod registry;
@@ -572,7 +573,7 @@ impl Gateway {
 
     fn on_effect_done(&mut self, result: EffectResult) {
         let token = match &result {
-            EffectResult::Logs { token, .. } => *token,
+            EffectResult::Logs { token, .. } | EffectResult::PairingWritten { token, .. } => *token,
         };
         let (pending, next) = self.effects.finish(token);
         if let Some(next) = next {
@@ -587,6 +588,7 @@ impl Gateway {
                     methods::answer_logs(&mut self.outbox(), conn, &request_id, result);
                 }
             }
+            EffectResult::PairingWritten { .. } => {}
         }
     }
 
