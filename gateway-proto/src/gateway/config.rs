@@ -131,6 +131,9 @@ pub struct Config {
     /// A gateway that starts not ready answers `connect` with UNAVAILABLE until
     /// `Input::Ready`.
     pub start_ready: bool,
+    /// `gateway.nodes.pairing.autoApproveLocal`: local devices are paired
+    /// without an operator (the reference's default, `true`).
+    pub pairing_auto_approve_local: bool,
 }
 
 impl Default for Config {
@@ -145,6 +148,7 @@ impl Default for Config {
             state_dir: None,
             log_file: None,
             start_ready: true,
+            pairing_auto_approve_local: true,
         }
     }
 }
@@ -278,6 +282,13 @@ impl Limits {
 }
 
 impl Config {
+    /// The same, with `pairing_auto_approve_local` set.
+    #[must_use]
+    pub fn with_pairing_auto_approve_local(mut self, value: bool) -> Self {
+        self.pairing_auto_approve_local = value;
+        self
+    }
+
     /// The same, with `auth` set.
     #[must_use]
     pub fn with_auth(mut self, value: AuthConfig) -> Self {

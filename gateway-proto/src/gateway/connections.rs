@@ -18,6 +18,9 @@ pub(crate) struct ConnEntry {
     pub(crate) conn_uuid: String,
     /// The presence entry this connection keeps alive, if it is tracked.
     pub(crate) presence_key: Option<String>,
+    /// The signed device of the session (to find its sockets when the
+    /// device is removed or its token rotated or revoked).
+    pub(crate) device_id: Option<Box<str>>,
     /// The deadline armed in [`Connections`]' queue (most syncs change
     /// nothing, and this spares them the queue).
     pub(crate) armed: Option<Timestamp>,
@@ -44,6 +47,11 @@ impl Connections {
 
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut ConnEntry)> {
         self.map.iter_mut().map(|(id, entry)| (*id, entry))
+    }
+
+    /// Whether any connection satisfies `test`.
+    pub(crate) fn any(&self, test: impl Fn(&ConnEntry) -> bool) -> bool {
+        self.map.values().any(test)
     }
 
     pub(crate) fn ids(&self) -> Vec<ConnId> {

@@ -29,6 +29,7 @@ pub(crate) fn send_hello(
     conn: &mut ServerConnection,
     conn_uuid: &str,
     request: &ConnectRequest,
+    device_token: Option<&super::pairing::DeviceTokenRecord>,
     facts: &HelloFacts<'_>,
     buf: &mut Vec<u8>,
 ) {
@@ -64,8 +65,8 @@ pub(crate) fn send_hello(
             role: request.role.as_str(),
             scopes: &request.granted_scopes,
             method: Some(request.auth_method.as_str()),
-            device_token: None,
-            issued_at_ms: None,
+            device_token: device_token.map(|t| t.token.as_str()),
+            issued_at_ms: device_token.map(|t| t.rotated_at_ms.unwrap_or(t.created_at_ms)),
         },
     }
     .for_protocol(request.protocol);

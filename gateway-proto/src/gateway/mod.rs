@@ -118,6 +118,12 @@ pub struct Gateway {
     presence: PresenceState,
     health: HealthState,
     effects: Effects,
+    /// Pending pairing requests and paired devices.
+    pairing: pairing::PairingBook,
+    /// What to do when each pairing write (by effect token) commits.
+    pairing_waits: std::collections::BTreeMap<u64, pairing::hub::AfterWrite>,
+    /// Pairing writes a method handler asked for (started after it returns).
+    pairing_commits: Vec<methods::PairingCommit>,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -163,6 +169,9 @@ impl Gateway {
                 limits.max_pending_effects,
                 limits.effect_timeout,
             ),
+            pairing: pairing::PairingBook::default(),
+            pairing_waits: std::collections::BTreeMap::new(),
+            pairing_commits: Vec::new(),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -199,7 +208,7 @@ impl Gateway {
                 reason,
                 restart_expected_ms,
             } => self.shutdown(reason, restart_expected_ms),
-            Input::EffectDone(result) => self.on_effect_done(result),
+            Input::EffectDone(result) => self.on_effect_done(result, now),
         }
     }
 
@@ -441,6 +450,9 @@ impl Gateway {
             presence: &mut self.presence,
             health: &self.health,
             effects: &mut self.effects,
+            pairing: &mut self.pairing,
+            rng: &mut self.rng,
+            pairing_commits: &mut self.pairing_commits,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,
@@ -473,6 +485,7 @@ impl Gateway {
                 conn: server,
                 conn_uuid,
                 presence_key: None,
+                device_id: None,
                 armed: None,
             },
         );
@@ -489,10 +502,11 @@ impl Gateway {
             limiter: &mut self.limiter,
             starting: !self.ready,
             unix_ms: self.clock.unix_ms(now),
+            device_tokens: &self.pairing,
         };
         match entry.conn.handle_text(text, now, &mut ctx) {
             None => {}
-            Some(Inbound::Connect(request)) => self.on_connect(conn, &request, now),
+            Some(Inbound::Connect(request)) => self.admit(conn, request, now),
             Some(Inbound::Request(request)) => {
                 if let Some(session) = entry.conn.session() {
                     let call = Call {
@@ -503,18 +517,23 @@ impl Gateway {
                         session,
                     };
                     registry::dispatch(&mut self.view(now), &call);
+                    for commit in std::mem::take(&mut self.pairing_commits) {
+                        self.commit(commit.changes, commit.after, commit.before, now);
+                    }
                 }
             }
         }
         self.conns.sync(conn, &mut self.out);
     }
 
-    /// A `connect` passed every check: track the client's presence, then
-    /// send hello-ok (whose snapshot then already shows it).
-    fn on_connect(
+    /// A `connect` is admitted: track the client's presence, then send
+    /// hello-ok (whose snapshot then already shows it), with the device's
+    /// token if it has one.
+    fn open_session(
         &mut self,
         conn: ConnId,
         request: &crate::server::ConnectRequest,
+        device_token: Option<&pairing::DeviceTokenRecord>,
         now: Timestamp,
     ) {
         if handshake::is_tracked(request) {
@@ -544,9 +563,11 @@ impl Gateway {
             &mut entry.conn,
             &entry.conn_uuid,
             request,
+            device_token,
             &facts,
             &mut self.buf,
         );
+        entry.device_id = request.device.as_ref().map(|d| d.id.as_str().into());
         let authenticated = entry.conn.is_authenticated();
         self.conns.sync(conn, &mut self.out);
         if authenticated {
@@ -571,7 +592,7 @@ impl Gateway {
         }
     }
 
-    fn on_effect_done(&mut self, result: EffectResult) {
+    fn on_effect_done(&mut self, result: EffectResult, now: Timestamp) {
         let token = match &result {
             EffectResult::Logs { token, .. } | EffectResult::PairingWritten { token, .. } => *token,
         };
@@ -580,6 +601,10 @@ impl Gateway {
             self.out.push_back(Output::Effect(next));
         }
         let Some(pending) = pending else {
+            // Not (or no longer) pending: a pairing write still takes effect.
+            if let EffectResult::PairingWritten { token, result } = result {
+                self.on_pairing_written(token, result, false, now);
+            }
             return;
         };
         match result {
@@ -588,7 +613,10 @@ impl Gateway {
                     methods::answer_logs(&mut self.outbox(), conn, &request_id, result);
                 }
             }
-            EffectResult::PairingWritten { .. } => {}
+            EffectResult::PairingWritten { token, result } => {
+                let waited = pending.waiter.is_some();
+                self.on_pairing_written(token, result, waited, now);
+            }
         }
     }
 

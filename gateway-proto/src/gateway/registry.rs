@@ -67,7 +67,29 @@ pub static EVENTS: &[EventSpec] = &[
     HEALTH_EVENT,
     PRESENCE_EVENT,
     SHUTDOWN_EVENT,
+    DEVICE_PAIR_REQUESTED_EVENT,
+    DEVICE_PAIR_RESOLVED_EVENT,
+    DEVICE_PAIR_CHANGED_EVENT,
 ];
+
+/// A device asks to be paired (to `operator.pairing` holders).
+pub(crate) const DEVICE_PAIR_REQUESTED_EVENT: EventSpec = EventSpec {
+    name: "device.pair.requested",
+    scope: Some(Scope::Pairing),
+    droppable: true,
+};
+/// A pairing request was approved or rejected.
+pub(crate) const DEVICE_PAIR_RESOLVED_EVENT: EventSpec = EventSpec {
+    name: "device.pair.resolved",
+    scope: Some(Scope::Pairing),
+    droppable: true,
+};
+/// A paired device changed (renamed).
+pub(crate) const DEVICE_PAIR_CHANGED_EVENT: EventSpec = EventSpec {
+    name: "device.pair.changed",
+    scope: Some(Scope::Pairing),
+    droppable: true,
+};
 
 /// Sent once per socket before the handshake (never broadcast).
 pub(crate) const CHALLENGE_EVENT: EventSpec = EventSpec {
@@ -249,6 +271,13 @@ mod tests {
                 "system-presence",
                 "system-event",
                 "last-heartbeat",
+                "device.pair.list",
+                "device.pair.approve",
+                "device.pair.reject",
+                "device.pair.remove",
+                "device.pair.rename",
+                "device.token.rotate",
+                "device.token.revoke",
                 "logs.tail"
             ]
         );
@@ -260,7 +289,10 @@ mod tests {
                 "tick",
                 "health",
                 "presence",
-                "shutdown"
+                "shutdown",
+                "device.pair.requested",
+                "device.pair.resolved",
+                "device.pair.changed"
             ]
         );
         assert!(event("presence").is_some_and(|e| e.droppable && e.scope == Some(Scope::Read)));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::gateway::pairing::TokenRefusal;
 use crate::gateway::AuthConfig;
 use crate::wire::messages::{
     auth_failure_details, auth_failure_message, AuthClientKind, AuthFailure as AuthFailureKind,
@@ -18,6 +19,8 @@ pub enum AuthMethod {
     None,
     Token,
     Password,
+    /// A paired device's own token (instead of the shared secret).
+    DeviceToken,
 }
 
 impl AuthMethod {
@@ -26,6 +29,92 @@ impl AuthMethod {
             AuthMethod::None => "none",
             AuthMethod::Token => "token",
             AuthMethod::Password => "password",
+            AuthMethod::DeviceToken => "device-token",
+        }
+    }
+}
+
+/// Checks a paired device's token (the hub's pairing book). The handshake
+/// asks it when a signed device presents a token that is not the shared
+/// secret.
+pub trait DeviceTokens {
+    /// Whether `token` is the live token of `device_id` for `role`,
+    /// covering `scopes`.
+    fn check(
+        &self,
+        device_id: &str,
+        role: &str,
+        token: &str,
+        scopes: &[String],
+    ) -> Result<(), TokenRefusal>;
+}
+
+/// For a gateway without pairing: no device token is valid.
+pub struct NoDeviceTokens;
+
+impl DeviceTokens for NoDeviceTokens {
+    fn check(&self, _: &str, _: &str, _: &str, _: &[String]) -> Result<(), TokenRefusal> {
+        Err(TokenRefusal::DeviceNotPaired)
+    }
+}
+
+/// The token a signed device presents as its own: `auth.deviceToken`, else
+/// `auth.token` (which a paired client may send its device token in).
+/// The flag says whether it was explicit.
+pub(crate) fn device_token_candidate(params: &ConnectParams) -> Option<(&str, bool)> {
+    params.device.as_ref()?;
+    if let Some(token) = presented(params.auth.device_token.as_deref()) {
+        return Some((token, true));
+    }
+    presented(params.auth.token.as_deref()).map(|t| (t, false))
+}
+
+/// The refusal of a device token, in the reference's words: a scope
+/// mismatch says so; an explicit device token says "device token
+/// mismatch"; a shared-token fallback keeps the shared secret's failure.
+pub(crate) fn device_token_failure(
+    refusal: TokenRefusal,
+    explicit: bool,
+    shared: AuthFailure,
+) -> AuthFailure {
+    let (code, reason, next, message) = match refusal {
+        TokenRefusal::ScopeMismatch => (
+            "AUTH_SCOPE_MISMATCH",
+            "scope_mismatch",
+            "review_auth_configuration",
+            "unauthorized: device token scope mismatch (re-pair or approve scope upgrade)",
+        ),
+        _ if explicit => (
+            "AUTH_DEVICE_TOKEN_MISMATCH",
+            "device_token_mismatch",
+            "update_auth_credentials",
+            "unauthorized: device token mismatch (rotate/reissue device token)",
+        ),
+        _ => {
+            return AuthFailure {
+                delayed: true,
+                ..shared
+            }
+        }
+    };
+    AuthFailure {
+        error: ErrorShape::invalid_request(message).with_details(serde_json::json!({
+            "code": code,
+            "authReason": reason,
+            "canRetryWithDeviceToken": false,
+            "recommendedNextStep": next,
+        })),
+        delayed: true,
+    }
+}
+
+/// A wrong shared token from a signed device that sent no device token:
+/// the reference tells it to retry with the device token it may hold.
+pub(crate) fn offer_device_token_retry(failure: &mut AuthFailure) {
+    if failure.error.detail_code() == Some(AuthFailureKind::TokenMismatch.code()) {
+        if let Some(details) = failure.error.details.as_mut() {
+            details["canRetryWithDeviceToken"] = true.into();
+            details["recommendedNextStep"] = "retry_with_device_token".into();
         }
     }
 }

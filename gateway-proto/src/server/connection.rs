@@ -9,7 +9,10 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde_json::json;
 
-use super::auth::{auth_client_kind, check_shared_secret, presented, rate_limited, AuthMethod};
+use super::auth::{
+    auth_client_kind, check_shared_secret, device_token_candidate, device_token_failure,
+    offer_device_token_retry, presented, rate_limited, AuthMethod, DeviceTokens,
+};
 use super::device::{verify_device, VerifiedDevice};
 use super::hello::HelloOk;
 use super::origin::{check_browser_origin, OriginPolicy};
@@ -90,6 +93,8 @@ pub struct HandshakeContext<'c> {
     pub starting: bool,
     /// Server wall clock, for the device signature's `signedAt`.
     pub unix_ms: u64,
+    /// The paired devices' tokens, for a device that signs in with one.
+    pub device_tokens: &'c dyn DeviceTokens,
 }
 
 /// What an authenticated connection is allowed to do.
@@ -302,13 +307,24 @@ impl ServerConnection {
         self.push(frame);
     }
 
-    /// Refuse a handshake the owner did not approve (pairing, policy).
+    /// Refuse a handshake the owner did not approve (pairing, policy); the
+    /// close reason is the error's message.
     pub fn reject(&mut self, error: ErrorShape, code: u16) {
+        self.reject_inner(error, code, None);
+    }
+
+    /// As [`reject`](Self::reject), with a close reason of its own (pairing
+    /// names the request id there).
+    pub fn reject_with_reason(&mut self, error: ErrorShape, code: u16, reason: &str) {
+        self.reject_inner(error, code, Some(reason));
+    }
+
+    fn reject_inner(&mut self, error: ErrorShape, code: u16, reason: Option<&str>) {
         let State::AwaitingHello { request_id, .. } = &self.state else {
             return;
         };
         let request_id = request_id.clone();
-        self.fail(&request_id, error, code, None);
+        self.fail(&request_id, error, code, reason);
     }
 
     /// Queue a response or a direct (unsequenced) event. Never dropped: a slow
@@ -502,47 +518,67 @@ impl ServerConnection {
                 return None;
             }
         }
-        let auth_method = match check_shared_secret(
+        // The shared secret first; a signed device that fails it may still
+        // present its own device token (explicitly, or in `auth.token`).
+        let shared = check_shared_secret(
             ctx.auth,
             params.auth.token.as_deref(),
             params.auth.password.as_deref(),
             auth_client_kind(&params, protocol, self.peer.is_local),
-        ) {
+        );
+        let mut device = None;
+        let auth_method = match shared {
             Ok(method) => method,
-            Err(failure) if failure.delayed => {
-                let at = ctx.limiter.record_failure(&rate_key, now);
-                self.state = State::DelayedReject {
-                    at,
-                    key: rate_key,
-                    request_id: id.to_owned(),
-                    error: failure.error,
+            Err(mut failure) => {
+                let candidate = device_token_candidate(&params);
+                if params.device.is_some() && params.auth.device_token.is_none() {
+                    offer_device_token_retry(&mut failure);
+                }
+                let failure = match candidate {
+                    Some((token, explicit)) => {
+                        let verified = self.verify_signed_device(&params, role, id, ctx.unix_ms)?;
+                        let checked = ctx.device_tokens.check(
+                            &verified.id,
+                            role.as_str(),
+                            token,
+                            &params.scopes,
+                        );
+                        match checked {
+                            Ok(()) => {
+                                device = Some(verified);
+                                None
+                            }
+                            Err(refusal) => Some(device_token_failure(refusal, explicit, failure)),
+                        }
+                    }
+                    None => Some(failure),
                 };
-                return None;
-            }
-            Err(failure) => {
-                self.fail(id, failure.error, close_code::POLICY_VIOLATION, None);
-                return None;
+                match failure {
+                    None => AuthMethod::DeviceToken,
+                    Some(failure) if failure.delayed => {
+                        let at = ctx.limiter.record_failure(&rate_key, now);
+                        self.state = State::DelayedReject {
+                            at,
+                            key: rate_key,
+                            request_id: id.to_owned(),
+                            error: failure.error,
+                        };
+                        return None;
+                    }
+                    Some(failure) => {
+                        self.fail(id, failure.error, close_code::POLICY_VIOLATION, None);
+                        return None;
+                    }
+                }
             }
         };
         if secret_needed {
             ctx.limiter.record_success(&rate_key);
         }
 
-        let device = match &params.device {
-            None => None,
-            Some(device) => {
-                let State::AwaitingConnect { nonce, .. } = &self.state else {
-                    return None;
-                };
-                match verify_device(device, &params, role.as_str(), nonce, ctx.unix_ms) {
-                    Ok(verified) => Some(verified),
-                    Err(error) => {
-                        self.fail(id, error, close_code::POLICY_VIOLATION, None);
-                        return None;
-                    }
-                }
-            }
-        };
+        if device.is_none() && params.device.is_some() {
+            device = Some(self.verify_signed_device(&params, role, id, ctx.unix_ms)?);
+        }
 
         let keeps_scopes = device.is_some() || self.trusted_without_device(&params, protocol);
         let scopes = match role {
@@ -587,6 +623,28 @@ impl ServerConnection {
         protocol == ProtocolVersion::V4
             && self.peer.is_local
             && matches!(client, ("cli", "cli") | ("gateway-client", "backend"))
+    }
+
+    /// Check the `device` block against this connection's challenge; a bad
+    /// one fails the handshake (and `None` tells the caller to stop).
+    fn verify_signed_device(
+        &mut self,
+        params: &ConnectParams,
+        role: Role,
+        request_id: &str,
+        unix_ms: u64,
+    ) -> Option<VerifiedDevice> {
+        let (Some(device), State::AwaitingConnect { nonce, .. }) = (&params.device, &self.state)
+        else {
+            return None;
+        };
+        match verify_device(device, params, role.as_str(), nonce, unix_ms) {
+            Ok(verified) => Some(verified),
+            Err(error) => {
+                self.fail(request_id, error, close_code::POLICY_VIOLATION, None);
+                None
+            }
+        }
     }
 
     fn handle_request_text<'t>(&mut self, text: &'t str) -> Option<Inbound<'t>> {

@@ -12,7 +12,7 @@ mod origin;
 mod rate_limit;
 mod scopes;
 
-pub use auth::{secrets_equal, AuthMethod};
+pub use auth::{secrets_equal, AuthMethod, DeviceTokens, NoDeviceTokens};
 
 pub use connection::{
     close_code, truncate_reason, ConnectRequest, HandshakeContext, Inbound, SendOutcome,

@@ -93,6 +93,15 @@ impl Scopes {
         self.0 & scope.bit() != 0
     }
 
+    /// The names of the scopes in the set, in a fixed order.
+    pub fn names(self) -> Vec<String> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| self.contains_exactly(*s))
+            .map(|s| s.as_str().to_owned())
+            .collect()
+    }
+
     /// `operator.admin` satisfies every scope; `operator.write` satisfies `operator.read`.
     pub fn satisfies(self, needed: Scope) -> bool {
         self.contains_exactly(Scope::Admin)

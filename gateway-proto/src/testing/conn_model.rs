@@ -447,6 +447,7 @@ impl ConnSim {
             limiter: &mut self.limiter,
             starting: false,
             unix_ms: 1_000,
+            device_tokens: &crate::server::NoDeviceTokens,
         };
         let inbound = self.conn.handle_text(&raw, self.now, &mut ctx);
         let got = match &inbound {

@@ -11,6 +11,7 @@ use crate::time::Timestamp;
 
 use serde_json::Value;
 
+use crate::gateway::pairing::PairingChange;
 use crate::gateway::{Config, Effect, EffectResult, Gateway, Input, LogSlice, Output, Peer};
 use crate::ConnId;
 
@@ -49,6 +50,12 @@ pub struct Harness {
     pub stalled: BTreeMap<ConnId, usize>,
     /// Answer log reads with this slice (None: leave them pending).
     pub logs: Option<LogSlice>,
+    /// Pairing writes committed, in order (an in-memory store).
+    pub pairing_writes: Vec<Vec<PairingChange>>,
+    /// Keep pairing writes pending (in `held_pairing`) instead of
+    /// committing them at once.
+    pub hold_pairing: bool,
+    pub held_pairing: Vec<(u64, Vec<PairingChange>)>,
 }
 
 impl Harness {
@@ -60,6 +67,25 @@ impl Harness {
             seen: Vec::new(),
             stalled: BTreeMap::new(),
             logs: None,
+            pairing_writes: Vec::new(),
+            hold_pairing: false,
+            held_pairing: Vec::new(),
+        }
+    }
+
+    /// Answer the held pairing writes: committed (`ok`) or failed.
+    pub fn finish_held_pairing(&mut self, ok: bool) {
+        for (token, changes) in std::mem::take(&mut self.held_pairing) {
+            let result = if ok {
+                self.pairing_writes.push(changes);
+                Ok(())
+            } else {
+                Err("disk full".to_owned())
+            };
+            self.input(Input::EffectDone(EffectResult::PairingWritten {
+                token,
+                result,
+            }));
         }
     }
 
@@ -187,15 +213,29 @@ impl Harness {
                 self.gateway.handle_input(Input::Closed { conn }, self.now);
             }
             for effect in effects {
-                let Effect::ReadLogs { token, .. } = effect;
-                if let Some(slice) = self.logs.clone() {
-                    let result = EffectResult::Logs {
-                        token,
-                        result: Ok(slice),
-                    };
-                    self.gateway
-                        .handle_input(Input::EffectDone(result), self.now);
-                }
+                let result = match effect {
+                    Effect::ReadLogs { token, .. } => match self.logs.clone() {
+                        Some(slice) => EffectResult::Logs {
+                            token,
+                            result: Ok(slice),
+                        },
+                        None => continue,
+                    },
+                    // An in-memory store: every write commits at once.
+                    Effect::WritePairing { token, changes } if self.hold_pairing => {
+                        self.held_pairing.push((token, changes));
+                        continue;
+                    }
+                    Effect::WritePairing { token, changes } => {
+                        self.pairing_writes.push(changes);
+                        EffectResult::PairingWritten {
+                            token,
+                            result: Ok(()),
+                        }
+                    }
+                };
+                self.gateway
+                    .handle_input(Input::EffectDone(result), self.now);
             }
         }
     }

@@ -651,15 +651,20 @@ impl GatewaySim {
                         }
                     }
                     Output::Effect(effect) => {
-                        // No op requests logs; answer anyway so nothing is left hanging.
-                        let Effect::ReadLogs { token, .. } = effect;
-                        self.gateway.handle_input(
-                            Input::EffectDone(EffectResult::Logs {
+                        // Answer every effect so nothing is left hanging: no
+                        // logs here, and pairing writes commit at once.
+                        let result = match effect {
+                            Effect::ReadLogs { token, .. } => EffectResult::Logs {
                                 token,
                                 result: Err("none".to_owned()),
-                            }),
-                            self.now,
-                        );
+                            },
+                            Effect::WritePairing { token, .. } => EffectResult::PairingWritten {
+                                token,
+                                result: Ok(()),
+                            },
+                        };
+                        self.gateway
+                            .handle_input(Input::EffectDone(result), self.now);
                     }
                 }
             }

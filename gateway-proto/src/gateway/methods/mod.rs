@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+mod devices;
 mod logs;
 mod system;
 
@@ -34,9 +35,12 @@ use serde_json::Value;
 use super::effects::Effects;
 use super::health::HealthState;
 use super::outbox::Outbox;
+use super::pairing::hub::AfterWrite;
+use super::pairing::{PairingBook, PairingChange};
 use super::presence_state::PresenceState;
 use super::registry::{Access, MethodSpec};
 use super::{Clock, Config};
+use crate::ids::Rng;
 use crate::server::{Scope, Session};
 use crate::wire::json::top_level_props;
 use crate::wire::{ErrorShape, Schema};
@@ -53,7 +57,35 @@ pub(crate) struct HubView<'a> {
     pub(crate) presence: &'a mut PresenceState,
     pub(crate) health: &'a HealthState,
     pub(crate) effects: &'a mut Effects,
+    pub(crate) pairing: &'a mut PairingBook,
+    /// Ids and tokens for pairing.
+    pub(crate) rng: &'a mut Rng,
+    /// Pairing writes the handler asked for; the hub starts them after it.
+    pub(crate) pairing_commits: &'a mut Vec<PairingCommit>,
     pub(crate) out: Outbox<'a>,
+}
+
+/// A pairing change a handler made: store `changes`, then do `after`; if
+/// the write cannot be queued, the book goes back to `before`.
+pub(crate) struct PairingCommit {
+    pub(crate) changes: Vec<PairingChange>,
+    pub(crate) after: AfterWrite,
+    pub(crate) before: PairingBook,
+}
+
+impl HubView<'_> {
+    pub(crate) fn commit_pairing(
+        &mut self,
+        changes: Vec<PairingChange>,
+        after: AfterWrite,
+        before: PairingBook,
+    ) {
+        self.pairing_commits.push(PairingCommit {
+            changes,
+            after,
+            before,
+        });
+    }
 }
 
 /// One authorized request.
@@ -126,6 +158,48 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Operator(Scope::Read),
         params: None,
         handler: system::last_heartbeat,
+    },
+    MethodSpec {
+        name: "device.pair.list",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&devices::LIST_PARAMS),
+        handler: devices::pair_list,
+    },
+    MethodSpec {
+        name: "device.pair.approve",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&devices::REQUEST_ID_PARAMS),
+        handler: devices::pair_approve,
+    },
+    MethodSpec {
+        name: "device.pair.reject",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&devices::REQUEST_ID_PARAMS),
+        handler: devices::pair_reject,
+    },
+    MethodSpec {
+        name: "device.pair.remove",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&devices::DEVICE_ID_PARAMS),
+        handler: devices::pair_remove,
+    },
+    MethodSpec {
+        name: "device.pair.rename",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&devices::RENAME_PARAMS),
+        handler: devices::pair_rename,
+    },
+    MethodSpec {
+        name: "device.token.rotate",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&devices::ROTATE_PARAMS),
+        handler: devices::token_rotate,
+    },
+    MethodSpec {
+        name: "device.token.revoke",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&devices::REVOKE_PARAMS),
+        handler: devices::token_revoke,
     },
     MethodSpec {
         name: "logs.tail",
