@@ -30,6 +30,7 @@ mod readiness;
 mod server;
 mod signals;
 mod socket;
+pub mod store;
 mod upgrade;
 
 pub use error::Error;
