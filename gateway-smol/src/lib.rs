@@ -24,6 +24,7 @@ mod ledger;
 pub mod logfile;
 pub mod logs;
 mod options;
+mod pairing_writer;
 mod preauth;
 mod prefixed;
 mod readiness;

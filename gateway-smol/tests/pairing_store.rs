@@ -609,7 +609,7 @@ fn a_broken_client_identity_is_an_error_not_replaced() {
         )
         .unwrap();
     let mut store = ClientIdentityStore::open(dir.path()).unwrap();
-    let err = store.load_or_create_identity().err().expect("refused");
+    let err = store.load_or_create_identity().expect_err("refused");
     assert!(matches!(err, StoreError::BadIdentity { .. }), "{err}");
     let still: String = Connection::open(&db)
         .unwrap()
