@@ -99,8 +99,9 @@ fn bind_listener(addr: SocketAddr) -> Result<TcpListener, Error> {
 impl Server {
     /// Bind the listener (and install signal handlers if asked): after this
     /// returns, connections queue up and signals are not lost.
-    /// The pairing store is opened (and read) first: a state database that
-    /// cannot be used is a start-up error.
+    ///
+    /// With [`ServerOptions::state_dir`], the pairing store is opened and read
+    /// first: a state database that cannot be used is a start-up error.
     pub fn bind(opts: ServerOptions) -> Result<Server, Error> {
         let started = Instant::now();
         let (hub_tx, inbox) = smol::channel::bounded(INBOX_CAPACITY);

@@ -15,8 +15,6 @@ use gateway_smol::store::{
 use rusqlite::Connection;
 use serde_json::json;
 
-mod crash;
-
 /// Made by the reference 2026.9.6 (see fixtures/make-reference-fixture.sh).
 const REFERENCE_FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
