@@ -79,12 +79,15 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
         limits,
         host: host::info(),
         config_path: config_path.clone(),
-        state_dir,
+        state_dir: state_dir.clone(),
         log_file: log_file.clone(),
     };
     let mut opts = ServerOptions::new(hub_config.build(&settings));
     opts.addr = settings.addr;
     opts.log_file = log_file.clone();
+    // Paired devices live in `<stateDir>/state/openclaw.sqlite`, shared with
+    // the reference; a file we cannot use stops the start-up (exit 1).
+    opts.state_dir = Some(state_dir);
     // Test/ops knob (not in the reference): the WebSocket keepalive period
     // (default 25 s). A connection whose pong has not come back by the next
     // ping is dropped. The end-to-end keepalive test shortens it.

@@ -101,6 +101,8 @@ pub(crate) struct Hub<'a> {
     /// The upgrade-time limits, told about config reloads.
     admission: std::sync::Arc<crate::preauth::AdmissionGate>,
     log_file: Option<PathBuf>,
+    /// The store thread that runs `WritePairing` effects.
+    pairing: Option<&'a crate::pairing_writer::PairingWriter>,
     restart_expected_ms: u64,
     drain_timeout: Duration,
     /// Latest configuration, handed to the next generation on a restart.
@@ -127,6 +129,7 @@ impl<'a> Hub<'a> {
                 .log_file
                 .clone()
                 .or_else(|| config.log_file.as_ref().map(PathBuf::from)),
+            pairing: shared.pairing.as_ref(),
             restart_expected_ms: opts.restart_expected_ms,
             drain_timeout: opts.drain_timeout,
             config,
@@ -357,20 +360,26 @@ impl<'a> Hub<'a> {
                     })
                     .detach();
             }
-            Effect::WritePairing { token, .. } => {
-                // Replaced by the SQLite pairing store.
-                let outbox = self.outbox.clone();
-                self.executor
-                    .spawn(async move {
-                        let result = Err("no pairing store configured".to_string());
-                        let _ = outbox
-                            .send(HubMsg::EffectDone(EffectResult::PairingWritten {
-                                token,
-                                result,
-                            }))
-                            .await;
-                    })
-                    .detach();
+            Effect::WritePairing { token, changes } => {
+                let queued = match self.pairing {
+                    Some(writer) => writer.write(token, changes),
+                    None => Err("no pairing store configured".to_string()),
+                };
+                if let Err(e) = queued {
+                    // Answered like a failed write, from a task: the hub never
+                    // feeds itself while it drains.
+                    let outbox = self.outbox.clone();
+                    self.executor
+                        .spawn(async move {
+                            let _ = outbox
+                                .send(HubMsg::EffectDone(EffectResult::PairingWritten {
+                                    token,
+                                    result: Err(e),
+                                }))
+                                .await;
+                        })
+                        .detach();
+                }
             }
         }
     }

@@ -24,12 +24,14 @@ mod ledger;
 pub mod logfile;
 pub mod logs;
 mod options;
+mod pairing_writer;
 mod preauth;
 mod prefixed;
 mod readiness;
 mod server;
 mod signals;
 mod socket;
+pub mod store;
 mod upgrade;
 
 pub use error::Error;

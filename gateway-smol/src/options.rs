@@ -32,6 +32,9 @@ pub struct ServerOptions {
     pub handle_signals: bool,
     /// The JSON-lines log file that `logs.tail` reads (defaults to `config.log_file`).
     pub log_file: Option<PathBuf>,
+    /// The state dir whose `state/openclaw.sqlite` holds paired devices
+    /// (shared with the reference). `None`: no store; pairing writes fail.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -51,6 +54,7 @@ impl ServerOptions {
             drain_timeout: Duration::from_millis(1500),
             restart_expected_ms: 1500,
             handle_signals: true,
+            state_dir: None,
         }
     }
 }

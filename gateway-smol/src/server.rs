@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use gateway_proto::gateway::pairing::PairingSnapshot;
 use gateway_proto::gateway::{Config, Gateway, Input};
 use gateway_proto::ConnId;
 use smol::channel::{Receiver, Sender};
 use smol::net::TcpListener;
 
 use crate::hub::{Control, Hub, HubMsg, Next, INBOX_CAPACITY};
+use crate::pairing_writer::PairingWriter;
 use crate::preauth::AdmissionGate;
 use crate::readiness::{Phase, Readiness};
 use crate::{signals, socket, Error, ServerOptions};
@@ -27,6 +29,8 @@ pub(crate) struct Shared {
     /// writer and the byte report back are then plain task wake-ups, not
     /// cross-thread hand-offs (which dominated the cost of a broadcast).
     pub(crate) executor: Arc<smol::Executor<'static>>,
+    /// The pairing store's thread (when a state dir was given).
+    pub(crate) pairing: Option<PairingWriter>,
     /// Connection ids never repeat for the life of the process, so a message from
     /// a connection of an earlier hub generation can never be mistaken for a new one.
     next_conn: AtomicU64,
@@ -44,6 +48,8 @@ pub struct Server {
     shared: Arc<Shared>,
     inbox: Receiver<HubMsg>,
     signals: Option<async_signal::Signals>,
+    /// What the store held at start-up, for the first hub generation.
+    pairing_snapshot: PairingSnapshot,
 }
 
 /// Steers a running [`Server`] from any thread. Cheap to clone.
@@ -93,20 +99,35 @@ fn bind_listener(addr: SocketAddr) -> Result<TcpListener, Error> {
 impl Server {
     /// Bind the listener (and install signal handlers if asked): after this
     /// returns, connections queue up and signals are not lost.
+    ///
+    /// With [`ServerOptions::state_dir`], the pairing store is opened and read
+    /// first: a state database that cannot be used is a start-up error.
     pub fn bind(opts: ServerOptions) -> Result<Server, Error> {
         let started = Instant::now();
+        let (hub_tx, inbox) = smol::channel::bounded(INBOX_CAPACITY);
+        let (pairing, pairing_snapshot) = match &opts.state_dir {
+            Some(dir) => {
+                let store = crate::store::PairingStore::open(dir)?;
+                let snapshot = store.load()?;
+                log::info!(target: "gateway/store",
+                    "pairing store {}: {} paired, {} pending",
+                    store.path().display(), snapshot.paired.len(), snapshot.pending.len());
+                (Some(PairingWriter::spawn(store, hub_tx.clone())?), snapshot)
+            }
+            None => (None, PairingSnapshot::default()),
+        };
         let listener = bind_listener(opts.addr)?;
         let signals = if opts.handle_signals {
             Some(signals::install().map_err(Error::Signals)?)
         } else {
             None
         };
-        let (hub_tx, inbox) = smol::channel::bounded(INBOX_CAPACITY);
         let shared = Arc::new(Shared {
             readiness: Readiness::new(started),
             admission: AdmissionGate::new(&opts.config.limits),
             hub_tx,
             executor: Arc::new(smol::Executor::new()),
+            pairing,
             next_conn: AtomicU64::new(1),
             opts,
         });
@@ -115,6 +136,7 @@ impl Server {
             shared,
             inbox,
             signals,
+            pairing_snapshot,
         })
     }
 
@@ -145,7 +167,9 @@ impl Server {
             shared,
             inbox,
             signals,
+            pairing_snapshot,
         } = self;
+        let mut first_snapshot = Some(pairing_snapshot);
         if let Some(signals) = signals {
             shared
                 .executor
@@ -159,7 +183,12 @@ impl Server {
             let unix_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let gateway = Gateway::new(config.clone(), seed, crate::clock::now(), unix_ms);
+            let mut gateway = Gateway::new(config.clone(), seed, crate::clock::now(), unix_ms);
+            let snapshot = match first_snapshot.take() {
+                Some(snapshot) => snapshot,
+                None => reload_pairing(&shared).await,
+            };
+            restore_pairing(&mut gateway, snapshot);
             let mut hub = Hub::new(gateway, config.clone(), &inbox, &shared);
             // The listener is bound: start-up is over.
             hub.input(Input::Ready);
@@ -169,7 +198,14 @@ impl Server {
             shared.readiness.set(Phase::Draining);
             config = hub.config.clone();
             match next {
-                Next::Stop => return Ok(()),
+                Next::Stop => {
+                    // Answered approvals are committed already; this lets a
+                    // write still in flight finish before the process exits.
+                    if let Some(pairing) = &shared.pairing {
+                        pairing.flush().await;
+                    }
+                    return Ok(());
+                }
                 Next::Restart {
                     addr,
                     config: new_config,
@@ -195,6 +231,26 @@ impl Server {
         }
     }
 }
+
+/// The store's contents for a new hub generation (after an in-process
+/// restart); read through the store thread, so after every queued write.
+async fn reload_pairing(shared: &Shared) -> PairingSnapshot {
+    let Some(pairing) = &shared.pairing else {
+        return PairingSnapshot::default();
+    };
+    match pairing.load().await {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            log::error!(target: "gateway/store", "cannot reload the pairing store: {e}; starting with no paired devices");
+            PairingSnapshot::default()
+        }
+    }
+}
+
+/// Hand the store's contents to the core.
+// TODO(lead): replace the body with `gateway.restore_pairing(snapshot)` once
+// `Gateway::restore_pairing` lands on main.
+fn restore_pairing(_gateway: &mut Gateway, _snapshot: PairingSnapshot) {}
 
 /// `remote` with an IPv4-mapped IPv6 address turned into plain IPv4.
 fn canonical(remote: SocketAddr) -> SocketAddr {

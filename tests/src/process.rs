@@ -600,16 +600,27 @@ impl Drop for GroupGuard {
 pub struct ReferenceGateway {
     pub port: u16,
     pub token: String,
-    _dir: tempfile::TempDir,
+    /// HOME; the state dir is `dir/state`.
+    pub dir: tempfile::TempDir,
     child: Child,
+    stopped: bool,
 }
 
 impl ReferenceGateway {
     /// Install (if needed) and start the reference `version`, wait until ready;
     /// `None` with a skip note when it cannot be installed or does not start.
     pub fn start(version: &str, token: &str) -> Option<ReferenceGateway> {
+        Self::start_in(version, token, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// [`ReferenceGateway::start`] with HOME in `dir` (state dir
+    /// `dir/state`), for a test that prepared the state beforehand.
+    pub fn start_in(
+        version: &str,
+        token: &str,
+        dir: tempfile::TempDir,
+    ) -> Option<ReferenceGateway> {
         let bin = install_reference(version)?;
-        let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         // Descendants that left the group (a new session) are found with
         // `pgrep -P`, each listed before its parent is killed.
@@ -653,8 +664,9 @@ impl ReferenceGateway {
         let reference = ReferenceGateway {
             port,
             token: token.to_owned(),
-            _dir: dir,
+            dir,
             child,
+            stopped: false,
         };
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
@@ -672,10 +684,21 @@ impl ReferenceGateway {
     }
 }
 
-impl Drop for ReferenceGateway {
-    fn drop(&mut self) {
+impl ReferenceGateway {
+    /// Kill it now, keeping its HOME for inspection until the value drops.
+    pub fn stop(&mut self) {
+        // Once only: the pid may be reused after the child was reaped.
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         kill_tree(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for ReferenceGateway {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

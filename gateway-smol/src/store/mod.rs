@@ -1,0 +1,18 @@
+//! The SQLite state store shared with the reference: the gateway's pairing
+//! tables ([`PairingStore`]) and the CLI's identity and cached tokens
+//! ([`ClientIdentityStore`]), all in `<stateDir>/state/openclaw.sqlite`.
+//! Pure storage: no threads, no knowledge of the hub.
+
+mod client;
+mod error;
+mod pairing;
+mod rows;
+mod schema;
+
+pub use client::{
+    identity_pems, normalize_token_scopes, CachedDeviceToken, ClientIdentityStore,
+    PRIMARY_IDENTITY_KEY,
+};
+pub use error::StoreError;
+pub use pairing::PairingStore;
+pub use schema::{database_path, BUSY_TIMEOUT, KNOWN_SCHEMA_VERSION};
