@@ -188,7 +188,7 @@ impl Server {
                 Some(snapshot) => snapshot,
                 None => reload_pairing(&shared).await,
             };
-            restore_pairing(&mut gateway, snapshot);
+            gateway.restore_pairing(snapshot);
             let mut hub = Hub::new(gateway, config.clone(), &inbox, &shared);
             // The listener is bound: start-up is over.
             hub.input(Input::Ready);
@@ -246,11 +246,6 @@ async fn reload_pairing(shared: &Shared) -> PairingSnapshot {
         }
     }
 }
-
-/// Hand the store's contents to the core.
-// TODO(lead): replace the body with `gateway.restore_pairing(snapshot)` once
-// `Gateway::restore_pairing` lands on main.
-fn restore_pairing(_gateway: &mut Gateway, _snapshot: PairingSnapshot) {}
 
 /// `remote` with an IPv4-mapped IPv6 address turned into plain IPv4.
 fn canonical(remote: SocketAddr) -> SocketAddr {
