@@ -80,6 +80,8 @@ pub enum HubTimer {
     PresenceExpiry,
     /// Presence changes inside the coalescing window are broadcast.
     PresenceBroadcast,
+    /// A live scope upgrade expires, or a decided one is forgotten.
+    ScopeUpgrade,
     /// The health snapshot is refreshed (periodically, or soon after a connect).
     HealthRefresh,
     /// The `tick` broadcast.
@@ -124,6 +126,8 @@ pub struct Gateway {
     pairing_waits: std::collections::BTreeMap<u64, pairing::hub::AfterWrite>,
     /// Pairing writes a method handler asked for (started after it returns).
     pairing_commits: Vec<methods::PairingCommit>,
+    /// Live scope upgrades and their waiters.
+    upgrades: pairing::upgrades::Upgrades,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -172,6 +176,7 @@ impl Gateway {
             pairing: pairing::PairingBook::default(),
             pairing_waits: std::collections::BTreeMap::new(),
             pairing_commits: Vec::new(),
+            upgrades: pairing::upgrades::Upgrades::default(),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -256,6 +261,9 @@ impl Gateway {
             self.presence
                 .next_broadcast()
                 .map(|at| (at, HubTimer::PresenceBroadcast)),
+            self.upgrades
+                .next_deadline()
+                .map(|at| (at, HubTimer::ScopeUpgrade)),
             Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
             Some((self.tick_at, HubTimer::Tick)),
         ];
@@ -298,6 +306,11 @@ impl Gateway {
             HubTimer::PresenceBroadcast => {
                 let (presence, mut out) = self.presence_and_outbox();
                 presence.handle_broadcast_timeout(now, &mut out);
+            }
+            HubTimer::ScopeUpgrade => {
+                for (conn, id, result) in self.upgrades.handle_timeout(now) {
+                    self.outbox().respond_ok(conn, &id, &result);
+                }
             }
             HubTimer::HealthRefresh => {
                 let unix_ms = self.clock.unix_ms(now);
@@ -453,6 +466,7 @@ impl Gateway {
             pairing: &mut self.pairing,
             rng: &mut self.rng,
             pairing_commits: &mut self.pairing_commits,
+            upgrades: &mut self.upgrades,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,

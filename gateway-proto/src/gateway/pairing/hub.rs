@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::connect::{self, Assessment};
 use super::state::{access_scopes, approved_roles, Approval, Ask};
+use super::upgrades::Outcome;
 use super::{public_request, DeviceTokenRecord, PairingChange, PendingRequest, PAIRING_STORE};
 use crate::gateway::effects::{Request, Waiter};
 use crate::gateway::registry::{
@@ -348,7 +349,7 @@ impl Gateway {
         match after {
             AfterWrite::Nothing => {}
             AfterWrite::Connect { conn, end, events } => {
-                self.send_pairing_events(&events);
+                self.send_pairing_events(&events, now);
                 if !answer {
                     return;
                 }
@@ -375,7 +376,7 @@ impl Gateway {
                 events,
                 disconnect,
             } => {
-                self.send_pairing_events(&events);
+                self.send_pairing_events(&events, now);
                 if answer {
                     self.outbox().respond_ok(conn, &request_id, &payload);
                 }
@@ -401,8 +402,17 @@ impl Gateway {
         }
     }
 
-    pub(crate) fn send_pairing_events(&mut self, events: &[PairingEvent]) {
+    pub(crate) fn send_pairing_events(&mut self, events: &[PairingEvent], now: Timestamp) {
         for event in events {
+            if let PairingEvent::Resolved {
+                request_id,
+                device_id,
+                approved,
+                ..
+            } = event
+            {
+                self.settle_upgrade(request_id, device_id, *approved, now);
+            }
             match event {
                 PairingEvent::Requested(request) => {
                     self.outbox()
@@ -428,6 +438,34 @@ impl Gateway {
                         .broadcast(&DEVICE_PAIR_CHANGED_EVENT, &json!({}), false, |_| true)
                 }
             }
+        }
+    }
+
+    /// A live scope upgrade's request was decided: answer its waiters (an
+    /// approval hands over the device's new operator token).
+    fn settle_upgrade(
+        &mut self,
+        request_id: &str,
+        device_id: &str,
+        approved: bool,
+        now: Timestamp,
+    ) {
+        if !self.upgrades.contains(request_id) {
+            return;
+        }
+        let token = self
+            .pairing
+            .paired(device_id)
+            .and_then(|d| d.tokens.as_ref()?.get("operator").cloned());
+        let outcome = match token {
+            Some(token) if approved => Outcome::Approved {
+                token: token.token,
+                scopes: token.scopes,
+            },
+            _ => Outcome::Rejected,
+        };
+        for (conn, id, result) in self.upgrades.decide(request_id, outcome, now) {
+            self.outbox().respond_ok(conn, &id, &result);
         }
     }
 

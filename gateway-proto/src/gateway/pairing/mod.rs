@@ -21,13 +21,14 @@ pub(crate) mod hub;
 mod records;
 pub(crate) mod scopes;
 mod state;
+pub(crate) mod upgrades;
 
 pub use records::{
     DeviceTokenRecord, PairedDevice, PairingChange, PairingSnapshot, PendingRequest,
 };
 pub use state::{TokenRefusal, PENDING_TTL_MS};
 
-pub(crate) use state::{Approval, Mint, PairingBook, TokenChangeRefusal};
+pub(crate) use state::{Approval, Ask, Mint, PairingBook, TokenChangeRefusal};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
