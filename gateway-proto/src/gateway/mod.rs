@@ -128,6 +128,9 @@ pub struct Gateway {
     pairing_commits: Vec<methods::PairingCommit>,
     /// Live scope upgrades and their waiters.
     upgrades: pairing::upgrades::Upgrades,
+    /// A pairing write failed: the book is being re-read from the store,
+    /// and pairing changes wait until it is.
+    pairing_resync: pairing::hub::Resync,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -177,6 +180,7 @@ impl Gateway {
             pairing_waits: std::collections::BTreeMap::new(),
             pairing_commits: Vec::new(),
             upgrades: pairing::upgrades::Upgrades::default(),
+            pairing_resync: pairing::hub::Resync::InSync,
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -608,7 +612,9 @@ impl Gateway {
 
     fn on_effect_done(&mut self, result: EffectResult, now: Timestamp) {
         let token = match &result {
-            EffectResult::Logs { token, .. } | EffectResult::PairingWritten { token, .. } => *token,
+            EffectResult::Logs { token, .. }
+            | EffectResult::PairingWritten { token, .. }
+            | EffectResult::PairingLoaded { token, .. } => *token,
         };
         let (pending, next) = self.effects.finish(token);
         if let Some(next) = next {
@@ -616,8 +622,12 @@ impl Gateway {
         }
         let Some(pending) = pending else {
             // Not (or no longer) pending: a pairing write still takes effect.
-            if let EffectResult::PairingWritten { token, result } = result {
-                self.on_pairing_written(token, result, false, now);
+            match result {
+                EffectResult::PairingWritten { token, result } => {
+                    self.on_pairing_written(token, result, false, now)
+                }
+                EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+                EffectResult::Logs { .. } => {}
             }
             return;
         };
@@ -631,6 +641,7 @@ impl Gateway {
                 let waited = pending.waiter.is_some();
                 self.on_pairing_written(token, result, waited, now);
             }
+            EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
         }
     }
 

@@ -7,8 +7,8 @@
 //! - no device session stays open unless its device is paired for its role
 //!   with a live token (a local backend, which skips pairing, excepted);
 //! - a device token handed out in hello-ok is the device's current one;
-//! - with no write held, replaying every store write rebuilds the book
-//!   exactly (memory and disk agree).
+//! - with no write held, replaying every committed store write rebuilds
+//!   the book exactly (memory and disk agree, also after a failed write).
 
 use std::collections::BTreeMap;
 
@@ -136,8 +136,10 @@ impl Fuzz {
             }
             8 => {
                 if self.h.hold_pairing {
+                    // Release the held writes: committed, or failed (then
+                    // the hub reads the store back).
                     self.h.hold_pairing = false;
-                    self.h.finish_held_pairing(true);
+                    self.h.finish_held_pairing(r.below(4) != 0);
                 } else {
                     self.h.hold_pairing = true;
                 }

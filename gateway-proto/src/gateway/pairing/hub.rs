@@ -77,6 +77,16 @@ impl AfterWrite {
     }
 }
 
+/// Whether the book is known to match the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resync {
+    InSync,
+    /// A write failed; the store must be re-read before the next change.
+    Needed,
+    /// The re-read is under way.
+    Loading,
+}
+
 impl Gateway {
     /// A `connect` passed every check. Without a device, or with one that is
     /// paired for what it asks, the session opens now (hello-ok waits only
@@ -299,6 +309,12 @@ impl Gateway {
         if changes.is_empty() {
             return self.after_write(after, true, now);
         }
+        if self.pairing_resync != Resync::InSync {
+            // The book may be ahead of the disk: no change until re-read.
+            self.pairing = before;
+            self.start_resync(now);
+            return self.fail_after_write(after, store_failed());
+        }
         let request = Request {
             waiter: after.waiter(),
             commits: true,
@@ -340,7 +356,47 @@ impl Gateway {
         };
         match result {
             Ok(()) => self.after_write(after, waited, now),
-            Err(_) => self.fail_after_write(after, store_failed()),
+            Err(_) => {
+                self.fail_after_write(after, store_failed());
+                if self.pairing_resync == Resync::InSync {
+                    self.pairing_resync = Resync::Needed;
+                }
+                self.start_resync(now);
+            }
+        }
+    }
+
+    /// Ask the runtime to read the store back (after the writes before it).
+    fn start_resync(&mut self, now: Timestamp) {
+        if self.pairing_resync != Resync::Needed {
+            return;
+        }
+        let request = Request {
+            waiter: None,
+            commits: true,
+            store: Some(PAIRING_STORE),
+            deadline: false,
+        };
+        if let Ok(effect) = self
+            .effects
+            .start(request, now, |token| Effect::LoadPairing { token })
+        {
+            self.pairing_resync = Resync::Loading;
+            if let Some(effect) = effect {
+                self.out.push_back(crate::gateway::Output::Effect(effect));
+            }
+        }
+    }
+
+    /// The store was read back: it is the truth again.
+    pub(crate) fn on_pairing_loaded(&mut self, result: Result<super::PairingSnapshot, String>) {
+        match result {
+            Ok(snapshot) => {
+                self.pairing = super::PairingBook::from_snapshot(snapshot);
+                self.pairing_resync = Resync::InSync;
+            }
+            // Try again at the next change.
+            Err(_) => self.pairing_resync = Resync::Needed,
         }
     }
 
