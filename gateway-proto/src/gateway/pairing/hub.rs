@@ -55,7 +55,8 @@ pub(crate) enum AfterWrite {
         request_id: String,
         payload: Value,
         events: Vec<PairingEvent>,
-        /// Close this device's sockets (of one role, or all) afterwards.
+        /// Close this device's sockets (of one role, or all) as soon as
+        /// the change is made; the caller's own, after its answer.
         disconnect: Option<(String, Option<String>)>,
     },
     /// Bookkeeping only (last seen, token use): nobody waits.
@@ -306,6 +307,18 @@ impl Gateway {
         before: super::PairingBook,
         now: Timestamp,
     ) {
+        // A removed device or a replaced or revoked token loses its sessions
+        // at once, not when the write lands: access ends with the decision.
+        // The caller's own session (a device rotating its own token) closes
+        // only after its answer, which may carry the new token.
+        if let AfterWrite::Reply {
+            conn, disconnect, ..
+        } = &after
+        {
+            if let Some((device_id, role)) = disconnect.clone() {
+                self.disconnect_device(&device_id, role.as_deref(), Some(*conn));
+            }
+        }
         if changes.is_empty() {
             return self.after_write(after, true, now);
         }
@@ -437,7 +450,7 @@ impl Gateway {
                     self.outbox().respond_ok(conn, &request_id, &payload);
                 }
                 if let Some((device_id, role)) = disconnect {
-                    self.disconnect_device(&device_id, role.as_deref());
+                    self.disconnect_device(&device_id, role.as_deref(), None);
                 }
             }
         }
@@ -527,8 +540,16 @@ impl Gateway {
 
     /// Close the sessions of `device_id` (of `role` only, if given) with the
     /// reference's 4001 "device removed".
-    pub(crate) fn disconnect_device(&mut self, device_id: &str, role: Option<&str>) {
+    pub(crate) fn disconnect_device(
+        &mut self,
+        device_id: &str,
+        role: Option<&str>,
+        except: Option<ConnId>,
+    ) {
         for conn in self.conns.ids() {
+            if Some(conn) == except {
+                continue;
+            }
             let Some(entry) = self.conns.get_mut(conn) else {
                 continue;
             };
