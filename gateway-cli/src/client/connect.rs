@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use gateway_proto::client::ClientIdentity;
+use gateway_proto::client::{CallFailure, ClientIdentity, DeviceKey};
 use gateway_smol::client::{CallError, Client, ClientOptions, ConnectError};
+
+use super::identity::DeviceAuth;
 
 use super::print;
 use super::target::Target;
@@ -47,6 +49,8 @@ pub fn scopes_for(method: &str) -> Vec<String> {
 
 pub struct Session {
     pub client: ClientIdentity,
+    /// The role connected as; device tokens are cached per role.
+    pub role: String,
     pub scopes: Vec<String>,
     pub protocol: (u64, u64),
     pub timeout: Duration,
@@ -62,6 +66,7 @@ impl Session {
         };
         Session {
             client,
+            role: "operator".into(),
             scopes,
             // [3,4] rather than the reference CLI's [4,4]: a v4 gateway still
             // negotiates 4, and 2026.5-era (protocol 3) gateways stay reachable.
@@ -78,17 +83,70 @@ impl Session {
         s
     }
 
+    /// Connect as this machine's device, the way the reference CLI does:
+    /// with no shared secret, the device token cached from an earlier
+    /// `hello-ok` is the credential; a token the gateway calls stale
+    /// (`AUTH_DEVICE_TOKEN_MISMATCH`) is forgotten; a shared token the
+    /// gateway refuses (`AUTH_TOKEN_MISMATCH`) is retried once together with
+    /// the cached device token when the gateway is on loopback. A token the
+    /// gateway issues is cached for next time.
     pub async fn connect(&self, target: &Target) -> Result<Client, ConnectError> {
+        let mut device = DeviceAuth::open();
+        let stored = device.as_ref().and_then(|d| d.cached_token(&self.role));
+        let shared_secret = target.token.is_some() || target.password.is_some();
+        let sent = stored.as_ref().filter(|_| !shared_secret).map(|t| &t.token);
+        let key = device.as_ref().map(|d| d.key().clone());
+        let mut result = self.connect_once(target, key.clone(), sent.cloned()).await;
+        if let (Err(ConnectError::Refused(CallFailure::Handshake(e))), Some(d)) =
+            (&result, device.as_mut())
+        {
+            match e.detail_code() {
+                Some("AUTH_DEVICE_TOKEN_MISMATCH") if sent.is_some() => d.forget(&self.role),
+                Some("AUTH_TOKEN_MISMATCH")
+                    if target.token.is_some() && is_loopback_url(&target.url) =>
+                {
+                    if let Some(stored) = &stored {
+                        log::debug!("shared token refused; retrying once with the device token");
+                        let retry = stored.token.clone();
+                        result = self.connect_once(target, key, Some(retry)).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let (Ok(client), Some(d)) = (&result, device.as_mut()) {
+            let hello = client.hello();
+            if let Some(token) = &hello.device_token {
+                let role = hello.role.as_deref().unwrap_or(&self.role);
+                // A token we already held keeps the scopes it was cached with.
+                let scopes = match &stored {
+                    Some(s) if &s.token == token && role == self.role => s.scopes.clone(),
+                    _ => hello.scopes.clone(),
+                };
+                d.remember(role, token, &scopes);
+            }
+        }
+        result
+    }
+
+    async fn connect_once(
+        &self,
+        target: &Target,
+        device: Option<DeviceKey>,
+        device_token: Option<String>,
+    ) -> Result<Client, ConnectError> {
         let opts = ClientOptions {
             token: target.token.clone(),
             password: target.password.clone(),
+            device_token,
             client: self.client.clone(),
+            role: self.role.clone(),
             scopes: self.scopes.clone(),
             protocol: self.protocol,
             request_timeout: self.timeout,
             reconnect: false,
             refresh_on_gap: false,
-            device: super::identity::device_key(),
+            device,
             ..ClientOptions::default()
         };
         let connect = Client::connect(&target.url, opts);
@@ -104,6 +162,21 @@ impl Session {
         };
         smol::future::or(connect, timeout).await
     }
+}
+
+/// Whether `url` names a loopback host: the only place the reference sends
+/// a cached device token next to a refused shared token.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 fn device_family() -> &'static str {
@@ -147,4 +220,19 @@ pub fn report_call_error(err: &CallError, json: bool) -> i32 {
         None => print::error("UNAVAILABLE", &err.to_string(), None, json),
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        assert!(is_loopback_url("ws://127.0.0.1:18789"));
+        assert!(is_loopback_url("ws://localhost:1/x"));
+        assert!(is_loopback_url("wss://[::1]:443"));
+        assert!(is_loopback_url("ws://127.0.0.2"));
+        assert!(!is_loopback_url("ws://192.0.2.1:18789"));
+        assert!(!is_loopback_url("wss://gateway.example:443"));
+    }
 }
