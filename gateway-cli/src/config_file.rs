@@ -143,9 +143,7 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
                     .into(),
             ),
         };
-    let pairing_auto_approve_local = match gateway
-        .pointer("/nodes/pairing/autoApproveLocal")
-    {
+    let pairing_auto_approve_local = match gateway.pointer("/nodes/pairing/autoApproveLocal") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => {

@@ -29,7 +29,10 @@ pub fn scopes_for(method: &str) -> Vec<String> {
         &["operator.read"]
     } else if write.contains(&method) {
         &["operator.write"]
-    } else if method.starts_with("device.pair.") || method.starts_with("node.pair.") {
+    } else if method.starts_with("device.pair.")
+        || method.starts_with("device.token.")
+        || method.starts_with("node.pair.")
+    {
         &["operator.pairing"]
     } else if method.starts_with("exec.approval") {
         &["operator.approvals"]
@@ -166,7 +169,7 @@ impl Session {
 
 /// Whether `url` names a loopback host: the only place the reference sends
 /// a cached device token next to a refused shared token.
-fn is_loopback_url(url: &str) -> bool {
+pub(crate) fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = match authority.strip_prefix('[') {

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use gateway_proto::client::DeviceKey;
 use gateway_smol::store::{
-    database_path, identity_pems, CachedDeviceToken, ClientIdentityStore, StoreError,
-    BUSY_TIMEOUT, PRIMARY_IDENTITY_KEY,
+    database_path, identity_pems, CachedDeviceToken, ClientIdentityStore, StoreError, BUSY_TIMEOUT,
+    PRIMARY_IDENTITY_KEY,
 };
 use serde_json::Value;
 
@@ -166,8 +166,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("identity")).unwrap();
         std::fs::write(
             dir.path().join(LEGACY_FILE),
-            serde_json::json!({"version": 1, "secretKeyHex": to_hex(&legacy.secret())})
-                .to_string(),
+            serde_json::json!({"version": 1, "secretKeyHex": to_hex(&legacy.secret())}).to_string(),
         )
         .unwrap();
         let auth = DeviceAuth::open_in(dir.path()).unwrap();
@@ -190,7 +189,10 @@ mod tests {
             serde_json::json!({"secretKeyHex": to_hex(&[9; 32])}).to_string(),
         )
         .unwrap();
-        assert_eq!(DeviceAuth::open_in(dir.path()).unwrap().device_id(), existing);
+        assert_eq!(
+            DeviceAuth::open_in(dir.path()).unwrap().device_id(),
+            existing
+        );
     }
 
     #[test]
