@@ -94,6 +94,32 @@ impl Session {
     /// the cached device token when the gateway is on loopback. A token the
     /// gateway issues is cached for next time.
     pub async fn connect(&self, target: &Target) -> Result<Client, ConnectError> {
+        if self.omits_device(target) {
+            match self.connect_once(target, None, None).await {
+                // A protocol 3 gateway grants scopes only to devices: speak
+                // to it as the v3 CLI did, signed.
+                Ok(client) if client.hello().protocol < 4 => client.close().await,
+                Err(ConnectError::Refused(CallFailure::Handshake(e)))
+                    if e.detail_code() == Some("DEVICE_IDENTITY_REQUIRED") => {}
+                other => return other,
+            }
+        }
+        self.connect_as_device(target).await
+    }
+
+    /// The reference's rule: the local CLI (or a local backend client) with
+    /// a shared secret on a loopback gateway connects without its device,
+    /// so it never waits for its own pairing.
+    fn omits_device(&self, target: &Target) -> bool {
+        let shared_secret = target.token.is_some() || target.password.is_some();
+        let local_kind = matches!(
+            (self.client.id.as_str(), self.client.mode.as_str()),
+            ("cli", "cli") | ("gateway-client", "backend")
+        );
+        shared_secret && local_kind && is_loopback_url(&target.url)
+    }
+
+    async fn connect_as_device(&self, target: &Target) -> Result<Client, ConnectError> {
         let mut device = DeviceAuth::open();
         let stored = device.as_ref().and_then(|d| d.cached_token(&self.role));
         let shared_secret = target.token.is_some() || target.password.is_some();
