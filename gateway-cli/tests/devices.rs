@@ -17,6 +17,7 @@ use gateway_proto::client::DeviceKey;
 use gateway_smol::store::ClientIdentityStore;
 use gateway_support::{run_to_end, Gateway};
 use serde_json::Value;
+use std::time::Duration;
 
 #[test]
 fn list_preview_approve_and_the_device_gets_in() {
@@ -314,5 +315,93 @@ fn cached_device_token_is_used_and_a_stale_one_forgotten() {
     assert_eq!(
         store.cached_token(&key.device_id(), "operator").unwrap(),
         None
+    );
+}
+
+/// Without a shared secret the CLI connects as its own device; when the
+/// local gateway wants that device approved first, `list` reads the store
+/// and `approve` of the CLI's own request writes it there (with the
+/// reference's notice). Our gateway loads the store when it (re)starts, so
+/// the approval takes effect then.
+#[test]
+fn on_the_gateway_host_list_and_approve_fall_back_to_the_store() {
+    let gw = Gateway::start_with_config(
+        "{ gateway: { nodes: { pairing: { autoApproveLocal: false } } } }",
+        &[],
+    );
+    gw.wait_ready();
+    let own = ClientIdentityStore::open(&gw.dir.path().join("state"))
+        .unwrap()
+        .load_or_create_identity()
+        .unwrap()
+        .device_id();
+
+    let (code, out, err) = cli(&gw, &["devices", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Direct scope access failed; using local fallback.\nPending (1)\n"),
+        "{out}"
+    );
+    let list = cli_json(&gw, &["devices", "list", "--json"]);
+    let request = &list["pending"][0];
+    assert_eq!(request["deviceId"], own.as_str(), "{list:#}");
+    assert_eq!(request["scopes"], serde_json::json!(["operator.pairing"]));
+    let request_id = request["requestId"].as_str().unwrap().to_owned();
+
+    // Another device's request cannot be approved this way.
+    let other = DeviceKey::from_secret([26; 32]);
+    assert_eq!(
+        refusal_code(device_connect_no_auth(&gw, &other, None)),
+        "PAIRING_REQUIRED"
+    );
+    let other_request = cli_json(&gw, &["devices", "list", "--json"])["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["deviceId"] == other.device_id())
+        .map(|r| r["requestId"].as_str().unwrap().to_owned())
+        .expect("the other device waits");
+    let (code, _, err) = cli(&gw, &["devices", "approve", &other_request]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("local fallback pairing state does not contain the gateway request"),
+        "{err}"
+    );
+
+    // That attempt asked for the other request's scopes too, which replaced
+    // the CLI's own request with a wider one (a new id, as the reference).
+    let list = cli_json(&gw, &["devices", "list", "--json"]);
+    let request_id = list["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["deviceId"] == own.as_str())
+        .map(|r| r["requestId"].as_str().unwrap().to_owned())
+        .expect("the CLI's own request");
+    let (code, out, err) = cli(&gw, &["devices", "approve", &request_id]);
+    assert_eq!(code, 0, "{err}");
+    // The notice comes from the listing and from the approval, as in the
+    // reference.
+    let notice = "Direct scope access failed; using local fallback.\n";
+    assert_eq!(
+        out,
+        format!("{notice}{notice}Approved {own} ({request_id})\n")
+    );
+
+    // Until it restarts, our gateway (book in memory) still wants approval.
+    let (_, out, _) = cli(&gw, &["devices", "list"]);
+    assert!(out.contains("local fallback"), "{out}");
+    gw.signal("USR1");
+    std::thread::sleep(Duration::from_millis(100));
+    gw.wait_ready();
+    let list = cli_json(&gw, &["devices", "list", "--json"]);
+    let paired = list["paired"].as_array().unwrap();
+    assert_eq!(paired.len(), 1, "{list:#}");
+    assert_eq!(paired[0]["deviceId"], own.as_str());
+    assert_eq!(paired[0]["approvedVia"], "owner");
+    let (_, out, _) = cli(&gw, &["devices", "list"]);
+    assert!(
+        !out.contains("local fallback"),
+        "through the gateway now: {out}"
     );
 }

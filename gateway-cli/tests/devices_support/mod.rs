@@ -51,6 +51,23 @@ pub fn device_connect(
     connect_as(gw, key, device_token, app)
 }
 
+/// The same device on a gateway without auth (no shared token sent).
+pub fn device_connect_no_auth(
+    gw: &Gateway,
+    key: &DeviceKey,
+    device_token: Option<&str>,
+) -> Result<Client, ConnectError> {
+    let app = ClientIdentity {
+        id: "openclaw-macos".into(),
+        mode: "ui".into(),
+        platform: "macos".into(),
+        device_family: Some("Mac".into()),
+        display_name: Some("Remote Mac".into()),
+        ..ClientIdentity::default()
+    };
+    connect_with(gw, key, None, device_token, app)
+}
+
 /// What our CLI says it is (`devices`, `gateway call` on this machine).
 pub fn our_cli() -> ClientIdentity {
     let family = match std::env::consts::OS {
@@ -70,8 +87,19 @@ pub fn connect_as(
     device_token: Option<&str>,
     client: ClientIdentity,
 ) -> Result<Client, ConnectError> {
+    let shared = device_token.is_none().then_some(TOKEN);
+    connect_with(gw, key, shared, device_token, client)
+}
+
+pub fn connect_with(
+    gw: &Gateway,
+    key: &DeviceKey,
+    shared_token: Option<&str>,
+    device_token: Option<&str>,
+    client: ClientIdentity,
+) -> Result<Client, ConnectError> {
     let opts = ClientOptions {
-        token: device_token.is_none().then(|| TOKEN.to_owned()),
+        token: shared_token.map(str::to_owned),
         device_token: device_token.map(str::to_owned),
         device: Some(key.clone()),
         client,

@@ -181,8 +181,45 @@ fn approve_via_gateway(
                 Err(f) => Err(f),
             }
         }
-        Err(failure) if failure.is_unknown_request() => Ok(None),
-        Err(failure) => Err(failure),
+        Err(failure) => match failure.pairing_required() {
+            Some(details) if is_default_local(common, target) => {
+                approve_locally(common, request_id, &details)
+            }
+            _ if failure.is_unknown_request() => Ok(None),
+            _ => Err(failure),
+        },
+    }
+}
+
+/// The same-host fallback of `approve`: only for the request the gateway
+/// just opened for this CLI (or when it named none), as the reference.
+fn approve_locally(
+    common: &Common,
+    request_id: &str,
+    details: &Value,
+) -> Result<Option<Value>, Failure> {
+    let gateway_request = text(details, "requestId");
+    if gateway_request.is_some_and(|id| id != request_id) {
+        let list = local::list().map_err(Failure::Cli)?;
+        let known = local::has_pending(&list, request_id)
+            || gateway_request.is_some_and(|id| local::has_pending(&list, id));
+        if !known {
+            return Ok(None);
+        }
+        return Err(Failure::Cli(local::mismatch(details, None)));
+    }
+    match local::approve(request_id).map_err(Failure::Cli)? {
+        Some(result) => {
+            if !common.json {
+                let color = print::color_enabled();
+                print::line(&print::paint(local::FALLBACK_NOTICE, "33", color));
+            }
+            Ok(Some(result))
+        }
+        None if gateway_request == Some(request_id) => {
+            Err(Failure::Cli(local::mismatch(details, None)))
+        }
+        None => Ok(None),
     }
 }
 
