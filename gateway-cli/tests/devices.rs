@@ -346,7 +346,7 @@ fn on_the_gateway_host_list_and_approve_fall_back_to_the_store() {
     let request = &list["pending"][0];
     assert_eq!(request["deviceId"], own.as_str(), "{list:#}");
     assert_eq!(request["scopes"], serde_json::json!(["operator.pairing"]));
-    let request_id = request["requestId"].as_str().unwrap().to_owned();
+    let first_request = request["requestId"].as_str().unwrap().to_owned();
 
     // Another device's request cannot be approved this way.
     let other = DeviceKey::from_secret([26; 32]);
@@ -378,6 +378,7 @@ fn on_the_gateway_host_list_and_approve_fall_back_to_the_store() {
         .find(|r| r["deviceId"] == own.as_str())
         .map(|r| r["requestId"].as_str().unwrap().to_owned())
         .expect("the CLI's own request");
+    assert_ne!(request_id, first_request);
     let (code, out, err) = cli(&gw, &["devices", "approve", &request_id]);
     assert_eq!(code, 0, "{err}");
     // The notice comes from the listing and from the approval, as in the

@@ -141,7 +141,7 @@ fn one_identity_for_both_clis() {
             .map(|d| d["deviceId"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(ids(&mine), [device_id.clone()]);
+    assert_eq!(ids(&mine), std::slice::from_ref(&device_id));
     let cached = store.cached_token(&device_id, "operator").unwrap();
     assert!(cached.is_some(), "the hello-ok device token is cached");
 
