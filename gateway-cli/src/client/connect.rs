@@ -86,13 +86,18 @@ impl Session {
         s
     }
 
-    /// Connect as this machine's device, the way the reference CLI does:
-    /// with no shared secret, the device token cached from an earlier
-    /// `hello-ok` is the credential; a token the gateway calls stale
-    /// (`AUTH_DEVICE_TOKEN_MISMATCH`) is forgotten; a shared token the
-    /// gateway refuses (`AUTH_TOKEN_MISMATCH`) is retried once together with
-    /// the cached device token when the gateway is on loopback. A token the
-    /// gateway issues is cached for next time.
+    /// Connect the way the reference CLI does. With a shared secret on a
+    /// loopback gateway: without the device (see [`Session::omits_device`]).
+    /// Otherwise as this machine's device: with no shared secret, the device
+    /// token cached from an earlier `hello-ok` is the credential, and one
+    /// the gateway calls stale (`AUTH_DEVICE_TOKEN_MISMATCH`) is forgotten;
+    /// a token the gateway issues is cached for next time.
+    ///
+    /// (The reference client's other recovery, resending a refused shared
+    /// token together with the cached device token, is for clients that
+    /// sign on loopback with a shared secret. This CLI does that only for a
+    /// protocol 3 gateway, after the same shared secret was just accepted
+    /// unsigned, so a refusal of it cannot arise and the retry is left out.)
     pub async fn connect(&self, target: &Target) -> Result<Client, ConnectError> {
         if self.omits_device(target) {
             match self.connect_once(target, None, None).await {
@@ -125,22 +130,12 @@ impl Session {
         let shared_secret = target.token.is_some() || target.password.is_some();
         let sent = stored.as_ref().filter(|_| !shared_secret).map(|t| &t.token);
         let key = device.as_ref().map(|d| d.key().clone());
-        let mut result = self.connect_once(target, key.clone(), sent.cloned()).await;
+        let result = self.connect_once(target, key, sent.cloned()).await;
         if let (Err(ConnectError::Refused(CallFailure::Handshake(e))), Some(d)) =
             (&result, device.as_mut())
         {
-            match e.detail_code() {
-                Some("AUTH_DEVICE_TOKEN_MISMATCH") if sent.is_some() => d.forget(&self.role),
-                Some("AUTH_TOKEN_MISMATCH")
-                    if target.token.is_some() && is_loopback_url(&target.url) =>
-                {
-                    if let Some(stored) = &stored {
-                        log::debug!("shared token refused; retrying once with the device token");
-                        let retry = stored.token.clone();
-                        result = self.connect_once(target, key, Some(retry)).await;
-                    }
-                }
-                _ => {}
+            if sent.is_some() && e.detail_code() == Some("AUTH_DEVICE_TOKEN_MISMATCH") {
+                d.forget(&self.role);
             }
         }
         if let (Ok(client), Some(d)) = (&result, device.as_mut()) {
