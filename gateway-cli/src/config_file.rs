@@ -1,7 +1,8 @@
 //! The keys of `openclaw.json` (JSON5) that the gateway reads, with the
 //! reference's names: `gateway.port`, `gateway.bind`, `gateway.customBindHost`,
 //! `gateway.auth.{mode,token,password}`,
-//! `gateway.controlUi.{allowedOrigins,dangerouslyAllowHostHeaderOriginFallback}`.
+//! `gateway.controlUi.{allowedOrigins,dangerouslyAllowHostHeaderOriginFallback}`,
+//! `gateway.nodes.pairing.autoApproveLocal`.
 
 use std::path::Path;
 
@@ -21,6 +22,10 @@ pub struct ConfigFile {
     pub allowed_origins: Vec<String>,
     /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
     pub allow_host_header_origin_fallback: bool,
+    /// `gateway.nodes.pairing.autoApproveLocal` (default true): local
+    /// devices are paired silently; `false` makes every device wait for
+    /// `openclaw devices approve`.
+    pub pairing_auto_approve_local: Option<bool>,
 }
 
 /// What a read of the config file found.
@@ -138,7 +143,15 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
                     .into(),
             ),
         };
+    let pairing_auto_approve_local = match gateway.pointer("/nodes/pairing/autoApproveLocal") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err("gateway.nodes.pairing.autoApproveLocal must be true or false".into())
+        }
+    };
     Ok(ConfigFile {
+        pairing_auto_approve_local,
         allowed_origins,
         allow_host_header_origin_fallback,
         port,
@@ -203,6 +216,21 @@ mod tests {
         assert!(c.allow_host_header_origin_fallback);
         assert!(parse("{ gateway: { controlUi: { allowedOrigins: 'x' } } }").is_err());
         assert!(parse("{ gateway: { controlUi: { allowedOrigins: [1] } } }").is_err());
+    }
+
+    #[test]
+    fn reads_the_local_auto_approval_switch() {
+        let read = |text: &str| parse(text).unwrap().config().pairing_auto_approve_local;
+        assert_eq!(read("{ gateway: { port: 1 } }"), None);
+        assert_eq!(
+            read("{ gateway: { nodes: { pairing: { autoApproveLocal: false } } } }"),
+            Some(false)
+        );
+        assert_eq!(
+            read("{ gateway: { nodes: { pairing: { autoApproveLocal: true } } } }"),
+            Some(true)
+        );
+        assert!(parse("{ gateway: { nodes: { pairing: { autoApproveLocal: 'no' } } } }").is_err());
     }
 
     #[test]

@@ -104,6 +104,8 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Which browser origins may connect (`gateway.controlUi`).
     pub origin_policy: OriginPolicy,
+    /// `gateway.nodes.pairing.autoApproveLocal`.
+    pub pairing_auto_approve_local: bool,
 }
 
 pub fn resolve(
@@ -180,6 +182,7 @@ pub fn resolve(
             allowed_origins: file.allowed_origins.clone(),
             allow_host_header_fallback: file.allow_host_header_origin_fallback,
         },
+        pairing_auto_approve_local: file.pairing_auto_approve_local.unwrap_or(true),
     })
 }
 
