@@ -49,6 +49,51 @@ impl ClientKind {
     }
 }
 
+impl ClientKind {
+    /// Client `i` of a real mix, the way clients connect in practice: 40 %
+    /// SDK backends (`gateway-client`/`backend`), 30 % CLIs, 20 % Control UI
+    /// pages (`openclaw-control-ui`/`webchat`) and 10 % node hosts
+    /// (`node-host`/`node`, in the operator role: a `node` role needs a
+    /// paired device). All but the CLI carry an instance id; UI pages and
+    /// node hosts are tracked in presence, backends and CLIs are not.
+    pub fn mix(i: usize) -> Self {
+        let (id, mode) = match i % 10 {
+            0..=3 => ("gateway-client", "backend"),
+            4..=6 => ("cli", "cli"),
+            7 | 8 => ("openclaw-control-ui", "webchat"),
+            _ => ("node-host", "node"),
+        };
+        ClientKind {
+            id: id.into(),
+            mode: mode.into(),
+            instance_id: (mode != "cli").then(|| format!("{mode}-{i}")),
+        }
+    }
+
+    /// Whether the gateway tracks this client in presence.
+    pub fn tracked(&self) -> bool {
+        !matches!(self.mode.as_str(), "cli" | "backend" | "probe")
+    }
+}
+
+/// Which clients a load run opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// Every client a CLI (untracked, no instance id).
+    Cli,
+    /// [`ClientKind::mix`].
+    Real,
+}
+
+impl Mix {
+    pub fn kind(self, i: usize) -> ClientKind {
+        match self {
+            Mix::Cli => ClientKind::cli(),
+            Mix::Real => ClientKind::mix(i),
+        }
+    }
+}
+
 impl Conn {
     /// Connect, wait for `connect.challenge`, send `connect` as a CLI with
     /// `scopes`, and wait for hello-ok.
@@ -188,14 +233,27 @@ impl Conn {
     }
 }
 
-/// Open `n` read-scoped connections, at most `concurrency` handshakes at a time.
+/// Open `n` read-scoped CLI connections, at most `concurrency` handshakes at a time.
 pub async fn connect_many(
     target: &LoadTarget,
     n: usize,
     concurrency: usize,
 ) -> Result<Vec<Conn>, String> {
+    connect_mix(target, Mix::Cli, n, concurrency).await
+}
+
+/// Open `n` read-scoped connections of `mix`, at most `concurrency` handshakes at a time.
+pub async fn connect_mix(
+    target: &LoadTarget,
+    mix: Mix,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Conn>, String> {
     let results: Vec<Result<Conn, String>> = futures_util::stream::iter(0..n)
-        .map(|_| Conn::open(target, &["operator.read"]))
+        .map(|i| {
+            let kind = mix.kind(i);
+            async move { Conn::open_as(target, &kind, &["operator.read"]).await }
+        })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -220,13 +278,35 @@ pub async fn connect_many(
     Ok(conns)
 }
 
-/// Keep the connections open (reading and discarding) for `duration` or until stdin closes.
-pub async fn hold(conns: Vec<Conn>, duration: Duration) -> Result<Value, String> {
-    let n = conns.len();
-    let readers: Vec<_> = conns
-        .into_iter()
-        .map(|mut conn| smol::spawn(async move { while conn.next_frame().await.is_ok() {} }))
-        .collect();
+/// Open `n` connections of `mix` that read (and discard) everything from the
+/// moment each is open, as real clients do: a client that does not read
+/// while the others connect would make the gateway queue the presence
+/// broadcasts of the tracked ones for it.
+pub async fn connect_reading(
+    target: &LoadTarget,
+    mix: Mix,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<smol::Task<()>>, String> {
+    let mut readers = Vec::with_capacity(n);
+    let mut opened = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let kind = mix.kind(i);
+            async move { Conn::open_as(target, &kind, &["operator.read"]).await }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some(result) = opened.next().await {
+        let mut conn = result?;
+        readers.push(smol::spawn(async move {
+            while conn.next_frame().await.is_ok() {}
+        }));
+    }
+    Ok(readers)
+}
+
+/// Keep reading connections open for `duration` or until stdin closes.
+pub async fn hold(readers: Vec<smol::Task<()>>, duration: Duration) -> Result<Value, String> {
+    let n = readers.len();
     println!("READY {n}");
     let stdin_closed = smol::unblock(|| {
         let mut sink = String::new();
@@ -309,13 +389,17 @@ pub async fn fanout(
             smol::spawn(async move {
                 let mut round = 0;
                 // A substring test, not a parse: the receivers' own work must not
-                // dominate the delay being measured.
+                // dominate the delay being measured. The round's own text, so
+                // that a presence event of someone else's (a tracked client
+                // connecting) is not taken for it.
+                let mut wanted = format!("loadgen fan-out round {round}\"");
                 while let Ok(text) = conn.next_text().await {
-                    if text.contains(r#""event":"presence""#) {
+                    if text.contains(r#""event":"presence""#) && text.contains(&wanted) {
                         if tx.send((round, Instant::now())).await.is_err() {
                             break;
                         }
                         round += 1;
+                        wanted = format!("loadgen fan-out round {round}\"");
                     }
                 }
             })

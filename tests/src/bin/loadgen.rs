@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use serde_json::json;
-use tests::load::{connect_many, fanout, hold, round_trips, LoadTarget};
+use tests::load::{connect_mix, connect_reading, fanout, hold, round_trips, LoadTarget, Mix};
 
 /// Load tool for OpenClaw gateways.
 #[derive(FromArgs)]
@@ -42,6 +42,10 @@ struct Args {
     /// connections opened concurrently while ramping up
     #[argh(option, default = "256")]
     concurrency: usize,
+    /// which clients connect: `real` (a mix of SDK backends, CLIs, Control
+    /// UI pages and node hosts, see `ClientKind::mix`) or `cli` (CLIs only)
+    #[argh(option, default = "String::from(\"real\")")]
+    mix: String,
 }
 
 fn main() {
@@ -50,18 +54,35 @@ fn main() {
         url: args.url.clone(),
         token: args.token.clone(),
     };
+    let mix = match args.mix.as_str() {
+        "real" => Mix::Real,
+        "cli" => Mix::Cli,
+        other => {
+            eprintln!("loadgen: unknown --mix {other:?} (real | cli)");
+            std::process::exit(2);
+        }
+    };
     let started = Instant::now();
     let result = smol::block_on(async {
-        let conns = connect_many(&target, args.clients, args.concurrency).await?;
+        if args.mode == "hold" {
+            let readers = connect_reading(&target, mix, args.clients, args.concurrency).await?;
+            let connect_secs = started.elapsed().as_secs_f64();
+            let mut report = hold(readers, Duration::from_secs(args.seconds)).await?;
+            report["connectSeconds"] = json!(connect_secs);
+            report["clients"] = args.clients.into();
+            report["mix"] = args.mix.clone().into();
+            return Ok(report);
+        }
+        let conns = connect_mix(&target, mix, args.clients, args.concurrency).await?;
         let connect_secs = started.elapsed().as_secs_f64();
         let report = match args.mode.as_str() {
-            "hold" => hold(conns, Duration::from_secs(args.seconds)).await,
             "rps" => round_trips(conns, Duration::from_secs(args.seconds)).await,
             "fanout" => fanout(&target, conns, args.rounds).await,
             other => Err(format!("unknown mode {other:?} (hold | rps | fanout)")),
         }?;
         let mut report = report;
         report["clients"] = args.clients.into();
+        report["mix"] = args.mix.clone().into();
         report["connectSeconds"] = json!(connect_secs);
         Ok::<_, String>(report)
     });
