@@ -34,5 +34,5 @@ mod socket;
 mod upgrade;
 
 pub use error::Error;
-pub use options::ServerOptions;
+pub use options::{default_threads, ServerOptions};
 pub use server::{run, Server, ServerHandle};

@@ -32,6 +32,16 @@ pub struct ServerOptions {
     pub handle_signals: bool,
     /// The JSON-lines log file that `logs.tail` reads (defaults to `config.log_file`).
     pub log_file: Option<PathBuf>,
+    /// Threads that run the connections' tasks (their socket reads and
+    /// writes): the thread calling `run` plus `threads - 1` more. The hub
+    /// always runs on the calling thread. Default: [`default_threads`].
+    pub threads: usize,
+}
+
+/// Two threads on a host with two or more cores (the hub and one set of
+/// writers can then run at once during a broadcast), one otherwise.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
 impl ServerOptions {
@@ -51,6 +61,7 @@ impl ServerOptions {
             drain_timeout: Duration::from_millis(1500),
             restart_expected_ms: 1500,
             handle_signals: true,
+            threads: default_threads(),
         }
     }
 }
