@@ -305,9 +305,14 @@ pub async fn connect_reading(
 }
 
 /// Keep reading connections open for `duration` or until stdin closes.
-pub async fn hold(readers: Vec<smol::Task<()>>, duration: Duration) -> Result<Value, String> {
+/// Prints `READY <n> <connect seconds>` once they are all open.
+pub async fn hold(
+    readers: Vec<smol::Task<()>>,
+    connect_secs: f64,
+    duration: Duration,
+) -> Result<Value, String> {
     let n = readers.len();
-    println!("READY {n}");
+    println!("READY {n} {connect_secs:.3}");
     let stdin_closed = smol::unblock(|| {
         let mut sink = String::new();
         while std::io::stdin()
@@ -408,7 +413,11 @@ pub async fn fanout(
     let mut sender = Conn::open(target, &["operator.admin"]).await?;
     let mut delays = Vec::with_capacity(n * rounds);
     let mut missing = 0usize;
-    for round in 0..rounds {
+    // Round 0 is not timed: it counts the clients that receive presence
+    // at all (of a real mix, some kinds are not sent it), which the timed
+    // rounds then expect.
+    let mut receiving = n;
+    for round in 0..=rounds {
         let sent = Instant::now();
         let text = format!("loadgen fan-out round {round}");
         sender
@@ -418,8 +427,8 @@ pub async fn fanout(
             )
             .await?;
         let mut got = 0;
-        let deadline = sent + Duration::from_secs(30);
-        while got < n {
+        let deadline = sent + Duration::from_secs(if round == 0 { 5 } else { 30 });
+        while got < receiving {
             let wait = deadline.saturating_duration_since(Instant::now());
             let next = smol::future::or(async { rx.recv().await.ok() }, async {
                 smol::Timer::after(wait).await;
@@ -429,13 +438,19 @@ pub async fn fanout(
             match next {
                 Some((r, at)) if r == round => {
                     got += 1;
-                    delays.push(at.saturating_duration_since(sent).as_micros() as u64);
+                    if round > 0 {
+                        delays.push(at.saturating_duration_since(sent).as_micros() as u64);
+                    }
                 }
                 Some(_) => {}
                 None => break,
             }
         }
-        missing += n - got;
+        if round == 0 {
+            receiving = got;
+        } else {
+            missing += receiving - got;
+        }
         // Let the system settle between rounds.
         smol::Timer::after(Duration::from_millis(100)).await;
     }
@@ -444,9 +459,61 @@ pub async fn fanout(
     Ok(json!({
         "mode": "fanout",
         "rounds": rounds,
+        "receivers": receiving,
         "deliveries": delays.len(),
         "missing": missing,
         "p50Ms": percentile_ms(&delays, 0.50),
         "p99Ms": percentile_ms(&delays, 0.99),
+    }))
+}
+
+/// The flood of issue 11: one client connects and reads nothing while an
+/// admin sends `events` `system-event` presence updates with 4 KB texts from
+/// 150 instance ids, at most 32 in flight, reading everything it is sent.
+/// Prints `STALLED` once the stalled client is connected (so a caller can
+/// sample the gateway's memory), and reports the admin's rate.
+pub async fn flood(target: &LoadTarget, events: usize) -> Result<Value, String> {
+    const INSTANCES: usize = 150;
+    const BATCH: usize = 32;
+    let mut admin = Conn::open(target, &["operator.admin"]).await?;
+    let stalled = Conn::open(target, &["operator.read"]).await?;
+    println!("STALLED");
+    let started = Instant::now();
+    let mut id = 0;
+    while id < events {
+        let batch = BATCH.min(events - id);
+        for i in id..id + batch {
+            let instance = i % INSTANCES;
+            let text = format!("flood {i:08} {}", "x".repeat(4096 - 15));
+            admin
+                .send(
+                    &json!({"type": "req", "id": format!("f{i}"), "method": "system-event",
+                    "params": {"text": text, "instanceId": format!("flood-{instance:03}"),
+                               "host": format!("flood-host-{instance:03}"), "mode": "backend"}}),
+                )
+                .await?;
+        }
+        let mut answered = 0;
+        while answered < batch {
+            let frame =
+                Conn::with_timeout(admin.next_frame(), Duration::from_secs(60), "flood answer")
+                    .await?;
+            if frame["type"] == "res" {
+                if frame["ok"] != true {
+                    return Err(format!("system-event failed: {frame}"));
+                }
+                answered += 1;
+            }
+        }
+        id += batch;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!("FLOODED");
+    drop(stalled);
+    Ok(json!({
+        "mode": "flood",
+        "events": events,
+        "seconds": seconds,
+        "perSecond": events as f64 / seconds,
     }))
 }
