@@ -55,16 +55,20 @@ gateway_cmd() {
 # hold_rss PID PORT N: connect N clients, report "RSS-kB connect-seconds" while all are held.
 hold_rss() {
   local log; log=$(mktemp)
-  # stdin kept open: loadgen holds its clients until stdin closes.
+  # loadgen holds its clients until its stdin closes: a FIFO whose write end
+  # this shell keeps open until the measurement is done.
+  local fifo; fifo=$(mktemp -u); mkfifo "$fifo"
   "$bin/loadgen" --url "ws://127.0.0.1:$2" --token "$token" --clients "$3" --mix "$mix" --mode hold --seconds 600 \
-    >"$log" 2>&1 < <(sleep 700) &
+    >"$log" 2>&1 <"$fifo" &
   local lg=$!
+  exec 7>"$fifo"
   local waited=0
   while ! grep -q '^READY' "$log" && kill -0 "$lg" 2>/dev/null && [ $waited -lt 600 ]; do sleep 1; waited=$((waited+1)); done
   local result="null null"
   if grep -q '^READY' "$log"; then sleep 2; result="$(rss_kb "$1") $(awk '/^READY/ {print $3}' "$log")"; else echo "   hold $3 failed: $(tail -1 "$log")" >&2; fi
+  exec 7>&-
   kill "$lg" 2>/dev/null || true; wait "$lg" 2>/dev/null || true
-  rm -f "$log"
+  rm -f "$log" "$fifo"
   sleep 2
   echo "$result"
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use futures_util::StreamExt;
@@ -70,6 +71,14 @@ impl ClientKind {
         }
     }
 
+    /// A Control UI or webchat page (which a browser opens, with `Origin`).
+    pub fn is_browser(&self) -> bool {
+        matches!(
+            self.id.as_str(),
+            "openclaw-control-ui" | "webchat-ui" | "webchat"
+        ) || matches!(self.mode.as_str(), "ui" | "webchat")
+    }
+
     /// Whether the gateway tracks this client in presence.
     pub fn tracked(&self) -> bool {
         !matches!(self.mode.as_str(), "cli" | "backend" | "probe")
@@ -110,7 +119,21 @@ impl Conn {
         let stream = TcpStream::connect(host_port(&target.url)?)
             .await
             .map_err(|e| format!("connect {}: {e}", target.url))?;
-        let (ws, _) = async_tungstenite::client_async(target.url.as_str(), stream)
+        let mut request = target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("bad URL {}: {e}", target.url))?;
+        if kind.is_browser() {
+            // A Control UI page is a browser page: it sends `Origin`, which
+            // the reference requires of it (the gateway's own host is allowed).
+            let origin = format!("http://{}", host_port(&target.url)?);
+            let value = origin
+                .parse()
+                .map_err(|e| format!("bad origin {origin}: {e}"))?;
+            request.headers_mut().insert("origin", value);
+        }
+        let (ws, _) = async_tungstenite::client_async(request, stream)
             .await
             .map_err(|e| format!("upgrade: {e}"))?;
         let mut conn = Conn { ws, next_id: 1 };
