@@ -21,8 +21,8 @@ else
 fi
 many=${MANY:-$many}; most=${MOST:-$most}; flood_events=${FLOOD_EVENTS:-$flood_events}
 # Every client count below connects loadgen's real client mix: 40 % SDK
-# backends (gateway-client/backend), 30 % CLIs, 20 % Control UI pages
-# (openclaw-control-ui/webchat) and 10 % node hosts (node-host/node, operator
+# backends (gateway-client/backend), 30 % CLIs, 20 % webchat pages
+# (webchat/webchat, with Origin) and 10 % node hosts (node-host/node, operator
 # role), each but the CLIs with its own instance id.
 mix=real
 token=bench-token

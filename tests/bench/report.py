@@ -90,7 +90,7 @@ lines.append(
 lines.append("")
 lines.append(
     f"Clients: loadgen's `{ours.get('mix', 'cli')}` mix (40 % SDK backends `gateway-client`/`backend`, 30 % "
-    "`cli`, 20 % Control UI `openclaw-control-ui`/`webchat`, 10 % `node-host`/`node`; instance ids on all "
+    "`cli`, 20 % webchat pages `webchat`/`webchat` (with `Origin`), 10 % `node-host`/`node`; instance ids on all "
     "but the CLIs). Fan-out counts the clients the gateway sends presence to "
     f"(ours {get(ours, 'fanout', 'receivers')}, reference {get(ref, 'fanout', 'receivers')} of {ours['many']:,}). "
     f"Flood: {get(ours, 'flood', 'events')} system-events, 4 KB texts, 150 instance ids, one client not reading."

@@ -52,8 +52,9 @@ impl ClientKind {
 
 impl ClientKind {
     /// Client `i` of a real mix, the way clients connect in practice: 40 %
-    /// SDK backends (`gateway-client`/`backend`), 30 % CLIs, 20 % Control UI
-    /// pages (`openclaw-control-ui`/`webchat`) and 10 % node hosts
+    /// SDK backends (`gateway-client`/`backend`), 30 % CLIs, 20 % webchat
+    /// pages (`webchat`/`webchat`, with `Origin`; the reference wants a paired
+    /// device of an `openclaw-control-ui` client) and 10 % node hosts
     /// (`node-host`/`node`, in the operator role: a `node` role needs a
     /// paired device). All but the CLI carry an instance id; UI pages and
     /// node hosts are tracked in presence, backends and CLIs are not.
@@ -61,7 +62,7 @@ impl ClientKind {
         let (id, mode) = match i % 10 {
             0..=3 => ("gateway-client", "backend"),
             4..=6 => ("cli", "cli"),
-            7 | 8 => ("openclaw-control-ui", "webchat"),
+            7 | 8 => ("webchat", "webchat"),
             _ => ("node-host", "node"),
         };
         ClientKind {

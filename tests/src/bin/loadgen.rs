@@ -12,7 +12,7 @@
 //! - `flood`: one stalled client while an admin sends `--events`
 //!   system-events with 4 KB texts from 150 instance ids (the admin's rate).
 //!
-//! Clients connect as `--mix real` (default: SDK backends, CLIs, Control UI
+//! Clients connect as `--mix real` (default: SDK backends, CLIs, webchat
 //! pages and node hosts) or `--mix cli`.
 //!
 //! Results are printed as one JSON object on stdout.
