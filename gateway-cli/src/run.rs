@@ -94,6 +94,11 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     if let Some(ms) = env_number("OPENCLAW_WS_PING_INTERVAL_MS")?.filter(|ms| *ms > 0) {
         opts.ping_interval = Duration::from_millis(ms);
     }
+    // Ops knob (not in the reference): threads running the connections'
+    // socket reads and writes (default: 2 on a host with two or more cores, 1 otherwise).
+    if let Some(n) = env_number("OPENCLAW_GATEWAY_THREADS")?.filter(|n| *n > 0) {
+        opts.threads = n.min(64) as usize;
+    }
     let server = Server::bind(opts).map_err(|e| failure(e.to_string()))?;
     let addr = server.local_addr();
     log::info!(target: "gateway", "listening on ws://{addr} (PID {})", std::process::id());

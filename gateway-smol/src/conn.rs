@@ -16,22 +16,22 @@ use async_tungstenite::tungstenite::error::ProtocolError;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
-use futures_util::{SinkExt, StreamExt};
+use async_tungstenite::{WebSocketReceiver, WebSocketSender};
+use futures_util::{FutureExt, StreamExt};
 use gateway_proto::gateway::Peer;
 use gateway_proto::ConnId;
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use smol::net::TcpStream;
 
+use crate::frame_out::{FrameWriter, RawSocket};
 use crate::hub::{HubMsg, ToConn};
-use crate::ledger::WireLedger;
-use crate::preauth::PreauthGuard;
+use crate::outbox::{HubSide, Next, Outbox};
+use crate::preauth::{ConnectionSlot, PreauthGuard};
 use crate::prefixed::is_over_budget;
 use crate::server::Shared;
 
-/// Written bytes are reported (and the socket flushed) at least this often, so
-/// a connection whose queue never empties still tells the core its progress.
+/// Written bytes are reported at least this often, so a connection whose
+/// queue never empties still tells the core its progress.
 const REPORT_EVERY: usize = 64 * 1024;
 
 /// The reader lets other tasks run after this many bytes of messages: a peer
@@ -55,15 +55,18 @@ const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the socket around the WebSocket stream is, for the ending.
 pub(crate) struct Socket {
-    /// The same TCP socket (for half-closing and draining after a close).
-    pub(crate) raw: TcpStream,
+    /// The same TCP socket: the writer writes to it, and it is half-closed
+    /// and drained after a close.
+    pub(crate) raw: RawSocket,
     pub(crate) remote: SocketAddr,
     pub(crate) peer: Peer,
-    /// Frames handed to the WebSocket layer against bytes written.
-    pub(crate) ledger: Arc<WireLedger>,
-    /// The WebSocket layer's write-buffer cap: a backlog above it means the
-    /// peer is not reading what it asks for (see [`WireLedger`]).
+    /// Where the hub's frames and the WebSocket layer's control frames wait.
+    pub(crate) outbox: Arc<Outbox>,
+    /// Most control bytes (pongs) that may wait for a peer that does not
+    /// read them.
     pub(crate) max_backlog: usize,
+    /// Held for the life of the connection.
+    pub(crate) slot: ConnectionSlot,
 }
 
 /// Why the reader stopped.
@@ -74,9 +77,12 @@ enum ReadEnd {
     Refuse { code: u16, reason: &'static str },
 }
 
+/// Serve one upgraded connection. Its halves come split (not the whole
+/// stream): an argument stays in the task's memory for the task's whole
+/// life, and the halves are a pointer each.
 pub(crate) async fn run<S>(
-    ws: WebSocketStream<S>,
-    socket: Socket,
+    (mut sink, stream): (WebSocketSender<S>, WebSocketReceiver<S>),
+    socket: Box<Socket>,
     guard: PreauthGuard,
     authenticated: Arc<AtomicBool>,
     shared: Arc<Shared>,
@@ -84,28 +90,28 @@ pub(crate) async fn run<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = shared.next_conn_id();
-    let (tx, rx) = smol::channel::unbounded();
     let Socket {
         raw,
         remote,
         peer,
-        ledger,
+        outbox,
         max_backlog,
-    } = socket;
+        slot,
+    } = *socket;
     if shared
         .hub_tx
         .send(HubMsg::Opened {
             conn,
             peer,
             remote,
-            tx,
+            outbox: HubSide::new(&outbox),
         })
         .await
         .is_err()
     {
         return;
     }
-    let (mut sink, stream) = ws.split();
+    let mut out = FrameWriter::new(Arc::clone(&raw));
     // Held until the hub authenticates the connection or the socket is gone
     // (also while a refused peer is drained).
     let mut guard = Some(guard);
@@ -116,32 +122,39 @@ pub(crate) async fn run<S>(
         hub: &shared.hub_tx,
         awaiting_pong: &awaiting_pong,
         authenticated: &authenticated,
-        ledger: &ledger,
-        max_backlog: max_backlog as u64,
+        outbox: &outbox,
+        max_backlog,
+    };
+    let writer = Writer {
+        conn,
+        shared: &shared,
+        outbox: &outbox,
+        awaiting_pong: &awaiting_pong,
+        authenticated: &authenticated,
     };
     let end = smol::future::or(reader.read(stream), async {
-        write(
-            &mut sink,
-            rx,
-            conn,
-            &shared,
-            &awaiting_pong,
-            &ledger,
-            &mut guard,
-            &authenticated,
-        )
-        .await;
+        writer.write(&mut sink, &mut out, &mut guard).await;
         ReadEnd::Done
     })
     .await;
     // The core stops sending to this connection at once, also while a
     // refused peer is drained below.
     let _ = shared.hub_tx.send(HubMsg::Closed { conn }).await;
-    if let ReadEnd::Refuse { code, reason } = end {
-        log::info!(target: "gateway/ws", "{conn}: closing {code} {reason}");
-        refuse(sink, &raw, code, reason, &shared).await;
+    match end {
+        ReadEnd::Refuse { code, reason } => {
+            log::info!(target: "gateway/ws", "{conn}: closing {code} {reason}");
+            // Boxed: rare, and its state would otherwise make every
+            // connection's task larger.
+            Box::pin(refuse(sink, out, &outbox, &raw, code, reason, &shared)).await;
+        }
+        ReadEnd::Done => {
+            // The WebSocket layer's answer to the peer's close (or a frame
+            // the writer had not finished) still goes out, briefly.
+            let _ = within(shared.opts.close_linger, out.flush_control(&outbox)).await;
+        }
     }
     drop(guard);
+    drop(slot);
 }
 
 /// Close with `code` after the peer broke a rule: send the close frame (if
@@ -149,7 +162,9 @@ pub(crate) async fn run<S>(
 /// sends for a while, so the close frame reaches it instead of a reset.
 async fn refuse<S>(
     mut sink: WebSocketSender<S>,
-    raw: &TcpStream,
+    mut out: FrameWriter,
+    outbox: &Outbox,
+    raw: &RawSocket,
     code: u16,
     reason: &'static str,
     shared: &Shared,
@@ -160,18 +175,17 @@ async fn refuse<S>(
         code: CloseCode::from(code),
         reason: Utf8Bytes::from_static(reason),
     };
+    // The close frame lands in the outbox (after any pongs still waiting).
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    drop(sink);
     let limit = shared.opts.close_linger.max(Duration::from_millis(500));
-    if within(limit, sink.send(Message::Close(Some(frame))))
-        .await
-        .is_err()
-    {
+    if within(limit, out.flush_control(outbox)).await.is_err() {
         // A peer that does not read cannot be told; just drop it.
         return;
     }
-    // Free the WebSocket layer's buffers before the wait.
-    drop(sink);
-    let _ = raw.shutdown(Shutdown::Write);
-    let mut raw = raw.clone();
+    drop(out);
+    let _ = raw.get_ref().shutdown(Shutdown::Write);
+    let mut raw: &smol::Async<std::net::TcpStream> = raw;
     let drain = async {
         let mut scratch = vec![0u8; 64 * 1024];
         let mut total = 0;
@@ -196,9 +210,9 @@ struct Reader<'a> {
     hub: &'a Sender<HubMsg>,
     awaiting_pong: &'a AtomicBool,
     authenticated: &'a AtomicBool,
-    ledger: &'a WireLedger,
-    /// Most bytes the WebSocket layer may owe the peer (see [`WireLedger`]).
-    max_backlog: u64,
+    outbox: &'a Outbox,
+    /// Most control bytes that may wait for the peer.
+    max_backlog: usize,
 }
 
 impl Reader<'_> {
@@ -222,9 +236,8 @@ impl Reader<'_> {
                 }
                 // tungstenite queues the pong itself; count it, and stop a
                 // peer that makes pongs pile up without reading them.
-                Ok(Message::Ping(data)) => {
-                    self.ledger.owe_frame(data.len());
-                    if self.ledger.backlog() > self.max_backlog {
+                Ok(Message::Ping(_)) => {
+                    if self.outbox.control_backlog() > self.max_backlog {
                         return ReadEnd::Refuse {
                             code: 1008,
                             reason: "slow consumer",
@@ -314,7 +327,7 @@ fn binary_as_text(data: bytes::Bytes) -> Utf8Bytes {
 }
 
 enum WriterEvent {
-    Queue(Option<ToConn>),
+    Queue(Next),
     PingDue,
 }
 
@@ -322,31 +335,17 @@ enum WriterEvent {
 /// connection open but stops reading would otherwise block the writer for
 /// ever, and with it the keepalive pings and the core's own close (which is
 /// queued behind the frames that no longer go out).
-async fn within<T, E>(limit: Duration, write: impl Future<Output = Result<T, E>>) -> Result<T, ()> {
-    smol::future::or(async { write.await.map_err(|_| ()) }, async {
-        smol::Timer::after(limit).await;
-        Err(())
-    })
-    .await
-}
-
-/// Flush the socket and tell the hub how many bytes went out.
-async fn flush_and_report<S>(
-    sink: &mut WebSocketSender<S>,
-    unreported: &mut usize,
-    conn: ConnId,
-    shared: &Shared,
-) -> Result<(), ()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    within(write_deadline(shared), sink.flush()).await?;
-    let bytes = std::mem::take(unreported);
-    shared
-        .hub_tx
-        .send(HubMsg::Sent { conn, bytes })
-        .await
-        .map_err(|_| ())
+///
+/// Built from combinators rather than `async` blocks, which would each keep
+/// a second copy of `write` in every connection's task.
+fn within<T, E>(
+    limit: Duration,
+    write: impl Future<Output = Result<T, E>>,
+) -> impl Future<Output = Result<T, ()>> {
+    smol::future::or(
+        write.map(|result| result.map_err(|_| ())),
+        FutureExt::map(smol::Timer::after(limit), |_| Err(())),
+    )
 }
 
 /// How long one write may make no progress before the peer counts as gone:
@@ -355,111 +354,113 @@ fn write_deadline(shared: &Shared) -> Duration {
     shared.opts.ping_interval.saturating_mul(2)
 }
 
-/// Write the hub's frames in order, report written bytes, keep the socket alive.
-#[allow(clippy::too_many_arguments)]
-async fn write<S>(
-    sink: &mut WebSocketSender<S>,
-    queue: Receiver<ToConn>,
+/// The write half of a connection: the only writer of its socket.
+struct Writer<'a> {
     conn: ConnId,
-    shared: &Shared,
-    awaiting_pong: &AtomicBool,
-    ledger: &WireLedger,
-    guard: &mut Option<PreauthGuard>,
-    authenticated: &AtomicBool,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut ping: Option<smol::Timer> = None;
-    let mut unreported = 0usize;
-    loop {
-        // Whatever is buffered goes out as soon as nothing else is queued behind
-        // it, whichever kind of message came last (a hello-ok is followed by
-        // `Authenticated`, not by another frame).
-        if unreported > 0
-            && queue.is_empty()
-            && flush_and_report(sink, &mut unreported, conn, shared)
-                .await
-                .is_err()
-        {
-            return;
-        }
-        let event = smol::future::or(
-            async { WriterEvent::Queue(queue.recv().await.ok()) },
-            async {
-                match &mut ping {
-                    Some(timer) => {
-                        timer.next().await;
-                        WriterEvent::PingDue
-                    }
-                    None => std::future::pending().await,
-                }
-            },
-        )
-        .await;
-        match event {
-            WriterEvent::Queue(Some(ToConn::Frame(frame))) => {
-                let len = frame.len();
-                let Ok(text) = Utf8Bytes::try_from(frame.to_bytes()) else {
-                    // The core only encodes JSON; skip rather than kill the connection.
-                    log::error!(target: "gateway/ws", "{conn}: dropped a non-UTF-8 frame");
-                    continue;
-                };
-                ledger.owe_frame(len);
-                if within(write_deadline(shared), sink.feed(Message::Text(text)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                unreported += len;
-                if unreported >= REPORT_EVERY
-                    && flush_and_report(sink, &mut unreported, conn, shared)
-                        .await
-                        .is_err()
-                {
-                    return;
-                }
-            }
-            WriterEvent::Queue(Some(ToConn::Close { code, reason })) => {
-                ledger.owe_frame(2 + reason.len());
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: Utf8Bytes::from(reason),
-                };
-                if within(
-                    write_deadline(shared),
-                    sink.send(Message::Close(Some(frame))),
-                )
-                .await
-                .is_ok()
-                {
-                    // Give the peer a moment to answer; the reader ends on its close.
-                    smol::Timer::after(shared.opts.close_linger).await;
-                }
+    shared: &'a Shared,
+    outbox: &'a Outbox,
+    awaiting_pong: &'a AtomicBool,
+    authenticated: &'a AtomicBool,
+}
+
+impl Writer<'_> {
+    /// Tell the hub how many bytes went out.
+    async fn report(&self, unreported: &mut usize) -> Result<(), ()> {
+        let bytes = std::mem::take(unreported);
+        self.shared
+            .hub_tx
+            .send(HubMsg::Sent {
+                conn: self.conn,
+                bytes,
+            })
+            .await
+            .map_err(|_| ())
+    }
+
+    /// Write the hub's frames in order, report written bytes, keep the socket alive.
+    async fn write<S>(
+        &self,
+        sink: &mut WebSocketSender<S>,
+        out: &mut FrameWriter,
+        guard: &mut Option<PreauthGuard>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (conn, shared) = (self.conn, self.shared);
+        let deadline = write_deadline(shared);
+        let mut ping: Option<smol::Timer> = None;
+        let mut unreported = 0usize;
+        loop {
+            // Progress is reported once nothing else is queued behind it,
+            // whichever kind of message came last.
+            if unreported > 0
+                && !self.outbox.has_frames()
+                && self.report(&mut unreported).await.is_err()
+            {
                 return;
             }
-            WriterEvent::Queue(Some(ToConn::Authenticated)) => {
-                // Lift the pre-auth read budget and give back the pre-auth slot.
-                authenticated.store(true, Ordering::Relaxed);
-                guard.take();
-                ping = Some(smol::Timer::interval(shared.opts.ping_interval));
-            }
-            // The hub dropped this connection (a new generation started).
-            WriterEvent::Queue(None) => return,
-            WriterEvent::PingDue => {
-                if awaiting_pong.swap(true, Ordering::Relaxed) {
-                    log::info!(target: "gateway/ws", "{conn}: no pong within {:?}; closing", shared.opts.ping_interval);
+            let event = smol::future::or(
+                async { WriterEvent::Queue(self.outbox.next().await) },
+                async {
+                    match &mut ping {
+                        Some(timer) => {
+                            timer.next().await;
+                            WriterEvent::PingDue
+                        }
+                        None => std::future::pending().await,
+                    }
+                },
+            )
+            .await;
+            match event {
+                WriterEvent::Queue(Next::Control(frames)) => {
+                    if within(deadline, out.raw(frames)).await.is_err() {
+                        return;
+                    }
+                }
+                WriterEvent::Queue(Next::Frame(ToConn::Frame(frame))) => {
+                    if within(deadline, out.text(&frame)).await.is_err() {
+                        return;
+                    }
+                    unreported += frame.len();
+                    if unreported >= REPORT_EVERY && self.report(&mut unreported).await.is_err() {
+                        return;
+                    }
+                }
+                WriterEvent::Queue(Next::Frame(ToConn::Close { code, reason })) => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: Utf8Bytes::from(reason),
+                    };
+                    // Through the WebSocket layer, so that it knows the
+                    // closing handshake started; the frame lands in the outbox.
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    if within(deadline, out.flush_control(self.outbox))
+                        .await
+                        .is_ok()
+                    {
+                        // Give the peer a moment to answer; the reader ends on its close.
+                        smol::Timer::after(shared.opts.close_linger).await;
+                    }
                     return;
                 }
-                ledger.owe_frame(0);
-                if within(
-                    write_deadline(shared),
-                    sink.send(Message::Ping(Default::default())),
-                )
-                .await
-                .is_err()
-                {
-                    return;
+                WriterEvent::Queue(Next::Frame(ToConn::Authenticated)) => {
+                    // Lift the pre-auth read budget and give back the pre-auth slot.
+                    self.authenticated.store(true, Ordering::Relaxed);
+                    guard.take();
+                    ping = Some(smol::Timer::interval(shared.opts.ping_interval));
+                }
+                // The hub dropped this connection (a new generation started).
+                WriterEvent::Queue(Next::Released) => return,
+                WriterEvent::PingDue => {
+                    if self.awaiting_pong.swap(true, Ordering::Relaxed) {
+                        log::info!(target: "gateway/ws", "{conn}: no pong within {:?}; closing", shared.opts.ping_interval);
+                        return;
+                    }
+                    // The ping lands in the outbox and goes out on the next turn.
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
                 }
             }
         }

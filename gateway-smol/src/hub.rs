@@ -17,6 +17,7 @@ use gateway_proto::wire::OutFrame;
 use gateway_proto::ConnId;
 use smol::channel::{Receiver, Sender};
 
+use crate::outbox::HubSide;
 use crate::readiness::{Phase, Readiness};
 use crate::{clock, logs};
 
@@ -29,7 +30,7 @@ pub(crate) enum HubMsg {
         conn: ConnId,
         peer: Peer,
         remote: SocketAddr,
-        tx: Sender<ToConn>,
+        outbox: HubSide,
     },
     Text {
         conn: ConnId,
@@ -86,7 +87,8 @@ pub(crate) enum Next {
 }
 
 struct ConnEntry {
-    tx: Sender<ToConn>,
+    /// Dropping it (the entry leaves the map) tells the writer to stop.
+    outbox: HubSide,
     authenticated: bool,
 }
 
@@ -218,13 +220,13 @@ impl<'a> Hub<'a> {
                 conn,
                 peer,
                 remote,
-                tx,
+                outbox,
             } => {
                 log::info!(target: "gateway/ws", "← open remoteAddr={} remotePort={} {conn}", remote.ip(), remote.port());
                 self.conns.insert(
                     conn,
                     ConnEntry {
-                        tx,
+                        outbox,
                         authenticated: false,
                     },
                 );
@@ -306,14 +308,14 @@ impl<'a> Hub<'a> {
                     }
                     // Unbounded by count only: the core bounds each queue by bytes
                     // (it sees `Sent` reports) and closes slow consumers.
-                    let _ = entry.tx.try_send(ToConn::Frame(frame));
+                    entry.outbox.push(ToConn::Frame(frame));
                 }
                 Output::Authenticated { conn } => {
                     // The pre-auth slot is given back and keepalive starts once
                     // the core says the handshake succeeded (after its hello-ok).
                     if let Some(entry) = self.conns.get_mut(&conn) {
                         entry.authenticated = true;
-                        let _ = entry.tx.try_send(ToConn::Authenticated);
+                        entry.outbox.push(ToConn::Authenticated);
                     }
                 }
                 Output::Close { conn, code, reason } => {
@@ -325,7 +327,7 @@ impl<'a> Hub<'a> {
                         } else {
                             log::debug!(target: "gateway/ws", "→ {conn} close {code} {reason}");
                         }
-                        let _ = entry.tx.try_send(ToConn::Close { code, reason });
+                        entry.outbox.push(ToConn::Close { code, reason });
                     }
                 }
                 Output::Effect(effect) => self.start_effect(effect),

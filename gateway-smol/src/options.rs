@@ -35,6 +35,16 @@ pub struct ServerOptions {
     /// The state dir whose `state/openclaw.sqlite` holds paired devices
     /// (shared with the reference). `None`: no store; pairing writes fail.
     pub state_dir: Option<PathBuf>,
+    /// Threads that run the connections' tasks (their socket reads and
+    /// writes): the thread calling `run` plus `threads - 1` more. The hub
+    /// always runs on the calling thread. Default: [`default_threads`].
+    pub threads: usize,
+}
+
+/// Two threads on a host with two or more cores (the hub and one set of
+/// writers can then run at once during a broadcast), one otherwise.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
 impl ServerOptions {
@@ -55,6 +65,7 @@ impl ServerOptions {
             restart_expected_ms: 1500,
             handle_signals: true,
             state_dir: None,
+            threads: default_threads(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A socket with some already-read bytes in front (bytes that arrived right
 //! behind the HTTP head are the start of the WebSocket stream), a budget on
-//! what an unauthenticated peer may send, and a count of the bytes written
-//! (for the connection's [`WireLedger`]).
+//! what an unauthenticated peer may send, and a write side that hands the
+//! WebSocket layer's own frames (pongs, close replies) to the connection's
+//! [`Outbox`] instead of the socket: only the connection's writer writes to
+//! the socket, so those frames never land in the middle of one of ours.
 //!
 //! The WebSocket layer accepts messages up to `maxPayload` (25 MiB) and only
 //! then hands them over; the core refuses anything over 64 KiB before the
@@ -18,7 +20,7 @@ use std::task::{Context, Poll};
 
 use smol::io::{AsyncRead, AsyncWrite};
 
-use crate::ledger::WireLedger;
+use crate::outbox::Outbox;
 
 /// The read error of a peer over its pre-auth budget (see [`is_over_budget`]).
 #[derive(Debug)]
@@ -78,7 +80,7 @@ pub(crate) struct Prefixed<S> {
     pos: usize,
     inner: S,
     budget: Option<PreauthBudget>,
-    ledger: Option<Arc<WireLedger>>,
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl<S> Prefixed<S> {
@@ -88,13 +90,13 @@ impl<S> Prefixed<S> {
             pos: 0,
             inner,
             budget: None,
-            ledger: None,
+            outbox: None,
         }
     }
 
-    /// Count every byte written to the socket in `ledger`.
-    pub(crate) fn with_ledger(mut self, ledger: Arc<WireLedger>) -> Self {
-        self.ledger = Some(ledger);
+    /// Send what the WebSocket layer writes to `outbox` instead of the socket.
+    pub(crate) fn with_outbox(mut self, outbox: Arc<Outbox>) -> Self {
+        self.outbox = Some(outbox);
         self
     }
 
@@ -137,19 +139,31 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let (Poll::Ready(Ok(n)), Some(ledger)) = (&written, &this.ledger) {
-            ledger.wrote(*n);
+        match &this.outbox {
+            Some(outbox) => {
+                outbox.push_control(buf);
+                Poll::Ready(Ok(buf.len()))
+            }
+            None => Pin::new(&mut this.inner).poll_write(cx, buf),
         }
-        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        if this.outbox.is_some() {
+            // The connection's writer sends the outbox's frames.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+        let this = self.get_mut();
+        if this.outbox.is_some() {
+            // The connection ends the socket itself, after its writer is done.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_close(cx)
     }
 }
 

@@ -24,10 +24,9 @@ pub(crate) struct Shared {
     pub(crate) readiness: Readiness,
     pub(crate) admission: Arc<AdmissionGate>,
     pub(crate) hub_tx: Sender<HubMsg>,
-    /// Runs every task of this server (hub, connections, signals, effects) on
-    /// the thread that drives `serve`: a frame's trip from the hub to its
-    /// writer and the byte report back are then plain task wake-ups, not
-    /// cross-thread hand-offs (which dominated the cost of a broadcast).
+    /// Runs every task of this server (hub, connections, signals, effects):
+    /// the hub on the thread that drives `serve`, the connections' tasks
+    /// there and on `opts.threads - 1` helper threads.
     pub(crate) executor: Arc<smol::Executor<'static>>,
     /// The pairing store's thread (when a state dir was given).
     pub(crate) pairing: Option<PairingWriter>,
@@ -158,7 +157,25 @@ impl Server {
 
     pub async fn serve(self) -> Result<(), Error> {
         let executor = Arc::clone(&self.shared.executor);
-        executor.run(self.serve_tasks()).await
+        // Helper threads run connection tasks too, until `serve` returns.
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let helpers: Vec<_> = (1..self.shared.opts.threads.max(1))
+            .filter_map(|i| {
+                let executor = Arc::clone(&executor);
+                let stopped = stopped.clone();
+                std::thread::Builder::new()
+                    .name(format!("gateway-io-{i}"))
+                    .spawn(move || smol::block_on(executor.run(stopped.recv())))
+                    .map_err(|e| log::warn!(target: "gateway", "no I/O thread {i}: {e}"))
+                    .ok()
+            })
+            .collect();
+        let result = executor.run(self.serve_tasks()).await;
+        drop(stop);
+        for helper in helpers {
+            let _ = helper.join();
+        }
+        result
     }
 
     async fn serve_tasks(self) -> Result<(), Error> {

@@ -8,23 +8,24 @@ use std::sync::Arc;
 
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-/// Initial read buffer of a WebSocket connection.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Bytes gathered before the WebSocket layer writes to the socket (the
-/// writer task flushes explicitly after each batch anyway).
-const WRITE_BUFFER_BYTES: usize = 16 * 1024;
-/// Room in the WebSocket layer's write buffer beyond one largest frame: for
-/// the pongs it queues by itself. Without a cap, a peer that sends pings and
-/// never reads grows that buffer without bound; with it, pongs that do not
-/// fit are dropped (and the reader closes such a peer, see `WireLedger`).
-const WRITE_BUFFER_HEADROOM: usize = 1024 * 1024;
+/// Read buffer of a WebSocket connection. Most client messages are a few
+/// hundred bytes; a larger one is read in steps of this size into a buffer
+/// reserved for its full length (the WebSocket layer knows it from the frame
+/// header). Every idle connection keeps this much.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Most control bytes (pongs) kept for a peer that sends pings and does not
+/// read: past this the reader closes it "slow consumer".
+const MAX_CONTROL_BACKLOG: usize = 1024 * 1024;
+/// The WebSocket layer writes only its small control frames (to the
+/// outbox, which takes them at once): a tiny write buffer is plenty.
+const MAX_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 use async_tungstenite::WebSocketStream;
 use gateway_proto::gateway::Peer;
 use smol::io::AsyncWriteExt;
 use smol::net::TcpStream;
 
 use crate::http::{self, HeadError, Response};
-use crate::ledger::WireLedger;
+use crate::outbox::Outbox;
 use crate::prefixed::{PreauthBudget, Prefixed};
 use crate::readiness::Phase;
 use crate::server::Shared;
@@ -149,8 +150,8 @@ async fn upgrade(
     if shared.readiness.phase() == Phase::Draining {
         return http::respond_text(&mut stream, 503, "Gateway restarting").await;
     }
-    // The connection slot is held until this function returns (the socket is gone).
-    let (_slot, guard) = match shared.admission.admit(remote.ip()) {
+    // The connection slot is held until the socket is gone.
+    let (slot, guard) = match shared.admission.admit(remote.ip()) {
         Ok(admitted) => admitted,
         Err(refusal) => {
             log::warn!(target: "gateway/ws", "refused upgrade from {}: {}", remote.ip(), refusal.message());
@@ -176,18 +177,13 @@ async fn upgrade(
     if let Some(host) = head.header("host") {
         peer = peer.with_host(host);
     }
-    // Small per-socket buffers: most clients exchange a few hundred bytes
-    // at a time, and the default 128 KiB read + write buffers would make
-    // every idle connection cost a quarter of a megabyte. Larger messages
-    // still work; the buffers grow on demand.
+    // One small read buffer per socket; nothing is buffered for writing
+    // (frames go straight to the socket, see `frame_out`).
     let max_payload = shared.opts.config.limits.max_payload;
-    // Our own frames go in one at a time once the previous ones are
-    // written; the largest is below maxPayload (what clients accept).
-    let max_write_buffer = max_payload.max(WRITE_BUFFER_BYTES) + WRITE_BUFFER_HEADROOM;
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_write_buffer_size(max_write_buffer)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload));
     let authenticated = Arc::new(AtomicBool::new(false));
@@ -195,21 +191,27 @@ async fn upgrade(
         shared.opts.config.limits.max_preauth_payload,
         Arc::clone(&authenticated),
     );
-    let ledger = Arc::new(WireLedger::default());
-    let socket = conn::Socket {
-        raw: stream.clone(),
+    let outbox = Outbox::new();
+    let socket = Box::new(conn::Socket {
+        raw: stream.clone().into(),
         remote,
         peer,
-        ledger: Arc::clone(&ledger),
-        max_backlog: max_write_buffer,
-    };
+        outbox: Arc::clone(&outbox),
+        max_backlog: MAX_CONTROL_BACKLOG,
+        slot,
+    });
     let ws = WebSocketStream::from_raw_socket(
         Prefixed::new(rest, stream)
             .with_budget(budget)
-            .with_ledger(ledger),
+            .with_outbox(outbox),
         Role::Server,
         Some(config),
     )
     .await;
-    conn::run(ws, socket, guard, authenticated, shared).await;
+    // The connection gets a task of its own, sized for it alone: this
+    // task's HTTP state (request head, read buffer) is freed now.
+    let executor = Arc::clone(&shared.executor);
+    executor
+        .spawn(conn::run(ws.split(), socket, guard, authenticated, shared))
+        .detach();
 }

@@ -15,10 +15,16 @@ mkdir -p "$out"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ "${QUICK:-0}" = 1 ]; then
-  many=1000; most=2000; rps_secs=3; rounds=5
+  many=1000; most=2000; rps_secs=3; rounds=5; flood_events=2000
 else
-  many=1000; most=10000; rps_secs=10; rounds=20
+  many=1000; most=10000; rps_secs=10; rounds=20; flood_events=20000
 fi
+many=${MANY:-$many}; most=${MOST:-$most}; flood_events=${FLOOD_EVENTS:-$flood_events}
+# Every client count below connects loadgen's real client mix: 40 % SDK
+# backends (gateway-client/backend), 30 % CLIs, 20 % webchat pages
+# (webchat/webchat, with Origin) and 10 % node hosts (node-host/node, operator
+# role), each but the CLIs with its own instance id.
+mix=real
 token=bench-token
 
 echo "== building (release)" >&2
@@ -46,19 +52,44 @@ gateway_cmd() {
   esac
 }
 
-# hold_rss PID PORT N: connect N clients, report the gateway's RSS (kB) while all are held.
+# hold_rss PID PORT N: connect N clients, report "RSS-kB connect-seconds" while all are held.
 hold_rss() {
   local log; log=$(mktemp)
-  "$bin/loadgen" --url "ws://127.0.0.1:$2" --token "$token" --clients "$3" --mode hold --seconds 600 >"$log" 2>&1 &
+  # loadgen holds its clients until its stdin closes: a FIFO whose write end
+  # this shell keeps open until the measurement is done.
+  local fifo; fifo=$(mktemp -u); mkfifo "$fifo"
+  "$bin/loadgen" --url "ws://127.0.0.1:$2" --token "$token" --clients "$3" --mix "$mix" --mode hold --seconds 600 \
+    >"$log" 2>&1 <"$fifo" &
   local lg=$!
+  exec 7>"$fifo"
   local waited=0
   while ! grep -q '^READY' "$log" && kill -0 "$lg" 2>/dev/null && [ $waited -lt 600 ]; do sleep 1; waited=$((waited+1)); done
-  local result=null
-  if grep -q '^READY' "$log"; then sleep 2; result=$(rss_kb "$1"); else echo "   hold $3 failed: $(tail -1 "$log")" >&2; fi
+  local result="null null"
+  if grep -q '^READY' "$log"; then sleep 2; result="$(rss_kb "$1") $(awk '/^READY/ {print $3}' "$log")"; else echo "   hold $3 failed: $(tail -1 "$log")" >&2; fi
+  exec 7>&-
   kill "$lg" 2>/dev/null || true; wait "$lg" 2>/dev/null || true
-  rm -f "$log"
+  rm -f "$log" "$fifo"
   sleep 2
   echo "$result"
+}
+
+# flood_run PID PORT: the flood with a stalled reader; prints "peak-kB after-kB rate".
+flood_run() {
+  local log; log=$(mktemp)
+  local before; before=$(rss_kb "$1")
+  "$bin/loadgen" --url "ws://127.0.0.1:$2" --token "$token" --mode flood --events "$flood_events" >"$log" 2>&1 &
+  local lg=$! peak=$before
+  while kill -0 "$lg" 2>/dev/null; do
+    v=$(rss_kb "$1"); [ "$v" -gt "$peak" ] && peak=$v; sleep 0.2
+  done
+  wait "$lg" 2>/dev/null || true
+  sleep 3
+  local after; after=$(rss_kb "$1")
+  local rate; rate=$(tail -1 "$log" | python3 -c 'import json,sys
+try: print(json.load(sys.stdin)["perSecond"])
+except Exception: print("null")')
+  rm -f "$log"
+  echo "$before $peak $after $rate"
 }
 
 measure() {
@@ -87,22 +118,28 @@ measure() {
   done
   sleep 3
   local idle; idle=$(rss_kb "$pid"); echo "   $impl: idle RSS ${idle} kB" >&2
-  local rss_many; rss_many=$(hold_rss "$pid" "$port" "$many"); echo "   $impl: RSS with $many clients ${rss_many} kB" >&2
-  local rss_most; rss_most=$(hold_rss "$pid" "$port" "$most"); echo "   $impl: RSS with $most clients ${rss_most} kB" >&2
-  local rps; rps=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients 100 --mode rps --seconds "$rps_secs" 2>&1 | tail -1)
+  local rss_many conn_many; read -r rss_many conn_many < <(hold_rss "$pid" "$port" "$many")
+  echo "   $impl: RSS with $many clients ${rss_many} kB, connected in ${conn_many} s" >&2
+  local rss_most conn_most; read -r rss_most conn_most < <(hold_rss "$pid" "$port" "$most")
+  echo "   $impl: RSS with $most clients ${rss_most} kB, connected in ${conn_most} s" >&2
+  local rps; rps=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients 100 --mix "$mix" --mode rps --seconds "$rps_secs" 2>&1 | tail -1)
   echo "   $impl: rps $rps" >&2
-  local fan; fan=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$many" --mode fanout --rounds "$rounds" 2>&1 | tail -1)
+  local fan; fan=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$many" --mix "$mix" --mode fanout --rounds "$rounds" 2>&1 | tail -1)
   echo "   $impl: fanout $fan" >&2
-  local fan_most; fan_most=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$most" --mode fanout --rounds 5 2>&1 | tail -1)
+  local fan_most; fan_most=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$most" --mix "$mix" --mode fanout --rounds 5 2>&1 | tail -1)
   echo "   $impl: fanout to $most $fan_most" >&2
+  local fl_before fl_peak fl_after fl_rate; read -r fl_before fl_peak fl_after fl_rate < <(flood_run "$pid" "$port")
+  echo "   $impl: flood of $flood_events: ${fl_rate}/s, RSS ${fl_before} -> peak ${fl_peak} -> ${fl_after} kB" >&2
   local cpu; cpu=$(cpu_secs "$pid")
   kill -TERM -- -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   sleep 2; kill -KILL -- -"$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$state"
-  python3 - "$impl" "$ready_ms" "$idle" "$rss_many" "$rss_most" "$rps" "$fan" "$cpu" "$many" "$most" "$fan_most" <<'PY'
+  python3 - "$impl" "$ready_ms" "$idle" "$rss_many" "$rss_most" "$rps" "$fan" "$cpu" "$many" "$most" "$fan_most" \
+    "$conn_many" "$conn_most" "$fl_before" "$fl_peak" "$fl_after" "$fl_rate" "$flood_events" "$mix" <<'PY'
 import json, sys
-impl, ready, idle, many_rss, most_rss, rps, fan, cpu, many, most, fan_most = sys.argv[1:]
+(impl, ready, idle, many_rss, most_rss, rps, fan, cpu, many, most, fan_most,
+ conn_many, conn_most, fl_before, fl_peak, fl_after, fl_rate, fl_events, mix) = sys.argv[1:]
 def num(s):
     try: return float(s)
     except ValueError: return None
@@ -111,7 +148,10 @@ def obj(s):
     except ValueError: return {"error": s}
 print(json.dumps({"impl": impl, "readyMs": num(ready), "idleRssKb": num(idle),
     "rssManyKb": num(many_rss), "rssMostKb": num(most_rss), "many": int(many), "most": int(most),
-    "rps": obj(rps), "fanout": obj(fan), "fanoutMost": obj(fan_most), "cpuSeconds": num(cpu)}))
+    "rps": obj(rps), "fanout": obj(fan), "fanoutMost": obj(fan_most), "cpuSeconds": num(cpu),
+    "connectManySeconds": num(conn_many), "connectMostSeconds": num(conn_most), "mix": mix,
+    "flood": {"events": int(fl_events), "perSecond": num(fl_rate), "rssBeforeKb": num(fl_before),
+              "rssPeakKb": num(fl_peak), "rssAfterKb": num(fl_after)}}))
 PY
 }
 

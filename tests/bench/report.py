@@ -24,20 +24,31 @@ metrics = [
     ("Idle RSS (all processes)", "MB", ("idleRssKb",), True),
     (f"RSS with {ours['many']:,} clients", "MB", ("rssManyKb",), True),
     (f"RSS with {ours['most']:,} clients", "MB", ("rssMostKb",), True),
+    (f"Connect {ours['many']:,} clients", "s", ("connectManySeconds",), True),
+    (f"Connect {ours['most']:,} clients", "s", ("connectMostSeconds",), True),
     ("health round trips/s (100 clients)", "/s", ("rps", "perSecond"), False),
     ("health p99 latency (100 clients)", "ms", ("rps", "p99Ms"), True),
     (f"Fan-out p50 to {ours['many']:,} clients", "ms", ("fanout", "p50Ms"), True),
     (f"Fan-out p99 to {ours['many']:,} clients", "ms", ("fanout", "p99Ms"), True),
     (f"Fan-out p50 to {ours['most']:,} clients", "ms", ("fanoutMost", "p50Ms"), True),
     (f"Fan-out p99 to {ours['most']:,} clients", "ms", ("fanoutMost", "p99Ms"), True),
+    ("Flood with a stalled reader: system-events answered/s", "/s", ("flood", "perSecond"), False),
+    ("Flood: RSS growth at peak", "MB", ("flood", "growthKb"), True),
+    ("Flood: RSS after, above before", "MB", ("flood", "leftKb"), True),
     ("CPU seconds used (whole run)", "s", ("cpuSeconds",), True),
 ]
+
+for side in (ours, ref):
+    f = side.get("flood") or {}
+    if all(isinstance(f.get(k), (int, float)) for k in ("rssBeforeKb", "rssPeakKb", "rssAfterKb")):
+        f["growthKb"] = max(f["rssPeakKb"] - f["rssBeforeKb"], 0)
+        f["leftKb"] = max(f["rssAfterKb"] - f["rssBeforeKb"], 0)
 
 
 def scaled(value, unit, path):
     if value is None:
         return None
-    return value / 1024 if unit == "MB" and path[0].endswith("Kb") else value
+    return value / 1024 if unit == "MB" and path[-1].endswith("Kb") else value
 
 
 def fmt(value, unit):
@@ -75,6 +86,14 @@ lines.append("")
 lines.append(
     f"Fan-out deliveries missing (not received within 30 s): to {ours['many']:,} clients ours {missing[0]}, "
     f"reference {missing[1]}; to {ours['most']:,} clients ours {missing_most[0]}, reference {missing_most[1]}."
+)
+lines.append("")
+lines.append(
+    f"Clients: loadgen's `{ours.get('mix', 'cli')}` mix (40 % SDK backends `gateway-client`/`backend`, 30 % "
+    "`cli`, 20 % webchat pages `webchat`/`webchat` (with `Origin`), 10 % `node-host`/`node`; instance ids on all "
+    "but the CLIs). Fan-out counts the clients the gateway sends presence to "
+    f"(ours {get(ours, 'fanout', 'receivers')}, reference {get(ref, 'fanout', 'receivers')} of {ours['many']:,}). "
+    f"Flood: {get(ours, 'flood', 'events')} system-events, 4 KB texts, 150 instance ids, one client not reading."
 )
 open(md_path, "w").write("\n".join(lines) + "\n")
 

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use futures_util::StreamExt;
@@ -49,6 +50,60 @@ impl ClientKind {
     }
 }
 
+impl ClientKind {
+    /// Client `i` of a real mix, the way clients connect in practice: 40 %
+    /// SDK backends (`gateway-client`/`backend`), 30 % CLIs, 20 % webchat
+    /// pages (`webchat`/`webchat`, with `Origin`; the reference wants a paired
+    /// device of an `openclaw-control-ui` client) and 10 % node hosts
+    /// (`node-host`/`node`, in the operator role: a `node` role needs a
+    /// paired device). All but the CLI carry an instance id; UI pages and
+    /// node hosts are tracked in presence, backends and CLIs are not.
+    pub fn mix(i: usize) -> Self {
+        let (id, mode) = match i % 10 {
+            0..=3 => ("gateway-client", "backend"),
+            4..=6 => ("cli", "cli"),
+            7 | 8 => ("webchat", "webchat"),
+            _ => ("node-host", "node"),
+        };
+        ClientKind {
+            id: id.into(),
+            mode: mode.into(),
+            instance_id: (mode != "cli").then(|| format!("{mode}-{i}")),
+        }
+    }
+
+    /// A Control UI or webchat page (which a browser opens, with `Origin`).
+    pub fn is_browser(&self) -> bool {
+        matches!(
+            self.id.as_str(),
+            "openclaw-control-ui" | "webchat-ui" | "webchat"
+        ) || matches!(self.mode.as_str(), "ui" | "webchat")
+    }
+
+    /// Whether the gateway tracks this client in presence.
+    pub fn tracked(&self) -> bool {
+        !matches!(self.mode.as_str(), "cli" | "backend" | "probe")
+    }
+}
+
+/// Which clients a load run opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// Every client a CLI (untracked, no instance id).
+    Cli,
+    /// [`ClientKind::mix`].
+    Real,
+}
+
+impl Mix {
+    pub fn kind(self, i: usize) -> ClientKind {
+        match self {
+            Mix::Cli => ClientKind::cli(),
+            Mix::Real => ClientKind::mix(i),
+        }
+    }
+}
+
 impl Conn {
     /// Connect, wait for `connect.challenge`, send `connect` as a CLI with
     /// `scopes`, and wait for hello-ok.
@@ -65,7 +120,21 @@ impl Conn {
         let stream = TcpStream::connect(host_port(&target.url)?)
             .await
             .map_err(|e| format!("connect {}: {e}", target.url))?;
-        let (ws, _) = async_tungstenite::client_async(target.url.as_str(), stream)
+        let mut request = target
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| format!("bad URL {}: {e}", target.url))?;
+        if kind.is_browser() {
+            // A Control UI page is a browser page: it sends `Origin`, which
+            // the reference requires of it (the gateway's own host is allowed).
+            let origin = format!("http://{}", host_port(&target.url)?);
+            let value = origin
+                .parse()
+                .map_err(|e| format!("bad origin {origin}: {e}"))?;
+            request.headers_mut().insert("origin", value);
+        }
+        let (ws, _) = async_tungstenite::client_async(request, stream)
             .await
             .map_err(|e| format!("upgrade: {e}"))?;
         let mut conn = Conn { ws, next_id: 1 };
@@ -188,14 +257,27 @@ impl Conn {
     }
 }
 
-/// Open `n` read-scoped connections, at most `concurrency` handshakes at a time.
+/// Open `n` read-scoped CLI connections, at most `concurrency` handshakes at a time.
 pub async fn connect_many(
     target: &LoadTarget,
     n: usize,
     concurrency: usize,
 ) -> Result<Vec<Conn>, String> {
+    connect_mix(target, Mix::Cli, n, concurrency).await
+}
+
+/// Open `n` read-scoped connections of `mix`, at most `concurrency` handshakes at a time.
+pub async fn connect_mix(
+    target: &LoadTarget,
+    mix: Mix,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<Conn>, String> {
     let results: Vec<Result<Conn, String>> = futures_util::stream::iter(0..n)
-        .map(|_| Conn::open(target, &["operator.read"]))
+        .map(|i| {
+            let kind = mix.kind(i);
+            async move { Conn::open_as(target, &kind, &["operator.read"]).await }
+        })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -220,14 +302,41 @@ pub async fn connect_many(
     Ok(conns)
 }
 
-/// Keep the connections open (reading and discarding) for `duration` or until stdin closes.
-pub async fn hold(conns: Vec<Conn>, duration: Duration) -> Result<Value, String> {
-    let n = conns.len();
-    let readers: Vec<_> = conns
-        .into_iter()
-        .map(|mut conn| smol::spawn(async move { while conn.next_frame().await.is_ok() {} }))
-        .collect();
-    println!("READY {n}");
+/// Open `n` connections of `mix` that read (and discard) everything from the
+/// moment each is open, as real clients do: a client that does not read
+/// while the others connect would make the gateway queue the presence
+/// broadcasts of the tracked ones for it.
+pub async fn connect_reading(
+    target: &LoadTarget,
+    mix: Mix,
+    n: usize,
+    concurrency: usize,
+) -> Result<Vec<smol::Task<()>>, String> {
+    let mut readers = Vec::with_capacity(n);
+    let mut opened = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let kind = mix.kind(i);
+            async move { Conn::open_as(target, &kind, &["operator.read"]).await }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some(result) = opened.next().await {
+        let mut conn = result?;
+        readers.push(smol::spawn(async move {
+            while conn.next_frame().await.is_ok() {}
+        }));
+    }
+    Ok(readers)
+}
+
+/// Keep reading connections open for `duration` or until stdin closes.
+/// Prints `READY <n> <connect seconds>` once they are all open.
+pub async fn hold(
+    readers: Vec<smol::Task<()>>,
+    connect_secs: f64,
+    duration: Duration,
+) -> Result<Value, String> {
+    let n = readers.len();
+    println!("READY {n} {connect_secs:.3}");
     let stdin_closed = smol::unblock(|| {
         let mut sink = String::new();
         while std::io::stdin()
@@ -309,13 +418,17 @@ pub async fn fanout(
             smol::spawn(async move {
                 let mut round = 0;
                 // A substring test, not a parse: the receivers' own work must not
-                // dominate the delay being measured.
+                // dominate the delay being measured. The round's own text, so
+                // that a presence event of someone else's (a tracked client
+                // connecting) is not taken for it.
+                let mut wanted = format!("loadgen fan-out round {round}\"");
                 while let Ok(text) = conn.next_text().await {
-                    if text.contains(r#""event":"presence""#) {
+                    if text.contains(r#""event":"presence""#) && text.contains(&wanted) {
                         if tx.send((round, Instant::now())).await.is_err() {
                             break;
                         }
                         round += 1;
+                        wanted = format!("loadgen fan-out round {round}\"");
                     }
                 }
             })
@@ -324,7 +437,11 @@ pub async fn fanout(
     let mut sender = Conn::open(target, &["operator.admin"]).await?;
     let mut delays = Vec::with_capacity(n * rounds);
     let mut missing = 0usize;
-    for round in 0..rounds {
+    // Round 0 is not timed: it counts the clients that receive presence
+    // at all (of a real mix, some kinds are not sent it), which the timed
+    // rounds then expect.
+    let mut receiving = n;
+    for round in 0..=rounds {
         let sent = Instant::now();
         let text = format!("loadgen fan-out round {round}");
         sender
@@ -334,8 +451,8 @@ pub async fn fanout(
             )
             .await?;
         let mut got = 0;
-        let deadline = sent + Duration::from_secs(30);
-        while got < n {
+        let deadline = sent + Duration::from_secs(if round == 0 { 5 } else { 30 });
+        while got < receiving {
             let wait = deadline.saturating_duration_since(Instant::now());
             let next = smol::future::or(async { rx.recv().await.ok() }, async {
                 smol::Timer::after(wait).await;
@@ -345,13 +462,19 @@ pub async fn fanout(
             match next {
                 Some((r, at)) if r == round => {
                     got += 1;
-                    delays.push(at.saturating_duration_since(sent).as_micros() as u64);
+                    if round > 0 {
+                        delays.push(at.saturating_duration_since(sent).as_micros() as u64);
+                    }
                 }
                 Some(_) => {}
                 None => break,
             }
         }
-        missing += n - got;
+        if round == 0 {
+            receiving = got;
+        } else {
+            missing += receiving - got;
+        }
         // Let the system settle between rounds.
         smol::Timer::after(Duration::from_millis(100)).await;
     }
@@ -360,9 +483,61 @@ pub async fn fanout(
     Ok(json!({
         "mode": "fanout",
         "rounds": rounds,
+        "receivers": receiving,
         "deliveries": delays.len(),
         "missing": missing,
         "p50Ms": percentile_ms(&delays, 0.50),
         "p99Ms": percentile_ms(&delays, 0.99),
+    }))
+}
+
+/// The flood of issue 11: one client connects and reads nothing while an
+/// admin sends `events` `system-event` presence updates with 4 KB texts from
+/// 150 instance ids, at most 32 in flight, reading everything it is sent.
+/// Prints `STALLED` once the stalled client is connected (so a caller can
+/// sample the gateway's memory), and reports the admin's rate.
+pub async fn flood(target: &LoadTarget, events: usize) -> Result<Value, String> {
+    const INSTANCES: usize = 150;
+    const BATCH: usize = 32;
+    let mut admin = Conn::open(target, &["operator.admin"]).await?;
+    let stalled = Conn::open(target, &["operator.read"]).await?;
+    println!("STALLED");
+    let started = Instant::now();
+    let mut id = 0;
+    while id < events {
+        let batch = BATCH.min(events - id);
+        for i in id..id + batch {
+            let instance = i % INSTANCES;
+            let text = format!("flood {i:08} {}", "x".repeat(4096 - 15));
+            admin
+                .send(
+                    &json!({"type": "req", "id": format!("f{i}"), "method": "system-event",
+                    "params": {"text": text, "instanceId": format!("flood-{instance:03}"),
+                               "host": format!("flood-host-{instance:03}"), "mode": "backend"}}),
+                )
+                .await?;
+        }
+        let mut answered = 0;
+        while answered < batch {
+            let frame =
+                Conn::with_timeout(admin.next_frame(), Duration::from_secs(60), "flood answer")
+                    .await?;
+            if frame["type"] == "res" {
+                if frame["ok"] != true {
+                    return Err(format!("system-event failed: {frame}"));
+                }
+                answered += 1;
+            }
+        }
+        id += batch;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!("FLOODED");
+    drop(stalled);
+    Ok(json!({
+        "mode": "flood",
+        "events": events,
+        "seconds": seconds,
+        "perSecond": events as f64 / seconds,
     }))
 }

@@ -64,6 +64,12 @@ pub struct Limits {
     pub presence_ttl: Duration,
     /// Most presence entries kept (the oldest go first).
     pub presence_max: usize,
+    /// Longest `text` a `system-event` stores in presence, in bytes; a longer
+    /// one is cut (at a character boundary) and still answered `ok`. The
+    /// reference has no cap (only `maxPayload`); every presence broadcast
+    /// carries every entry's text, so this bounds one broadcast at
+    /// `presence_max` × this (1.6 MB with the defaults).
+    pub presence_text_max: usize,
     /// Presence changes closer together than this after a broadcast are sent
     /// as one trailing broadcast (zero: every change at once).
     pub presence_broadcast_window: Duration,
@@ -96,6 +102,7 @@ impl Default for Limits {
             health_refresh_interval: Duration::from_secs(60),
             presence_ttl: Duration::from_secs(5 * 60),
             presence_max: 200,
+            presence_text_max: 8 * 1024,
             presence_broadcast_window: Duration::from_millis(50),
             auth_failure_delay: crate::server::FAILURE_DELAY_BASE,
             auth_failure_delay_max: crate::server::FAILURE_DELAY_MAX,

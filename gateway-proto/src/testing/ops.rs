@@ -150,6 +150,8 @@ pub fn sim_limits(params: SimParams) -> Limits {
         health_refresh_interval: Duration::from_secs(60),
         presence_ttl: Duration::from_secs(300),
         presence_max: params.presence_max,
+        // No text fits a frame and exceeds this: the models store texts whole.
+        presence_text_max: SIM_MAX_PAYLOAD,
         // The models predict one broadcast per change.
         presence_broadcast_window: Duration::ZERO,
         auth_failure_delay: Duration::from_millis(250),

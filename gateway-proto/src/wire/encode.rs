@@ -62,6 +62,31 @@ impl OutFrame {
         }
     }
 
+    /// The shared part of the message (the whole of it for a frame without seq).
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// What follows [`OutFrame::body`] on the wire: the seq digits and the
+    /// closing brace of a sequenced frame, nothing otherwise. A writer sends
+    /// body then tail, so a broadcast's body is never copied per recipient.
+    pub fn tail(&self) -> SeqTail {
+        let mut tail = SeqTail {
+            bytes: [0; 21],
+            len: 0,
+        };
+        if let Some(mut seq) = self.seq {
+            let digits = decimal_len(seq);
+            for i in (0..digits).rev() {
+                tail.bytes[i] = b'0' + (seq % 10) as u8;
+                seq /= 10;
+            }
+            tail.bytes[digits] = b'}';
+            tail.len = digits as u8 + 1;
+        }
+        tail
+    }
+
     /// Append the text message to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.body);
@@ -77,6 +102,19 @@ impl OutFrame {
         self.write_to(&mut out);
         // Every encoder writes JSON, which is UTF-8; a lossless conversion cannot fail.
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The per-recipient end of a sequenced frame (at most 20 digits and `}`).
+#[derive(Clone, Copy, Debug)]
+pub struct SeqTail {
+    bytes: [u8; 21],
+    len: u8,
+}
+
+impl SeqTail {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
     }
 }
 
@@ -220,6 +258,21 @@ mod tests {
             r#"{"type":"event","event":"tick","payload":{"ts":5},"seq":12}"#
         );
         assert_eq!(frame.len(), frame.to_text().len());
+    }
+
+    #[test]
+    fn body_then_tail_is_the_whole_message() {
+        let mut buf = Vec::new();
+        let body = encode_event(&mut buf, "tick", None::<&()>, None, true);
+        for seq in [0u64, 7, 10, 12345, u64::MAX] {
+            let frame = OutFrame::sequenced(body.clone(), seq);
+            let mut joined = frame.body().to_vec();
+            joined.extend_from_slice(frame.tail().as_bytes());
+            assert_eq!(joined, frame.to_text().into_bytes());
+        }
+        let whole = OutFrame::whole(body.clone());
+        assert!(whole.tail().as_bytes().is_empty());
+        assert_eq!(whole.body(), &body);
     }
 
     #[test]

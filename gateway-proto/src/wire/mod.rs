@@ -18,7 +18,9 @@ pub use connect::{
     peek_protocol_range, ClientInfo, ConnectAuth, ConnectParams, DeviceIdentity, CLIENT_IDS_V3,
     CLIENT_IDS_V4, CLIENT_MODES_V3, CLIENT_MODES_V4,
 };
-pub use encode::{encode_event, encode_request, encode_response_err, encode_response_ok, OutFrame};
+pub use encode::{
+    encode_event, encode_request, encode_response_err, encode_response_ok, OutFrame, SeqTail,
+};
 pub use error::{ErrorCode, ErrorShape};
 pub use frame::{
     decode_inbound, decode_inbound_for, decode_request, decode_request_for, EventFrame,

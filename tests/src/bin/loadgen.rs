@@ -7,7 +7,13 @@
 //! - `rps`: `health` round trips per second and latency percentiles with N
 //!   clients each keeping one request in flight;
 //! - `fanout`: the delay from a `system-event` request to the `presence`
-//!   event at every one of N clients, over several rounds.
+//!   event at every one of N clients (of those the gateway sends presence
+//!   to), over several rounds;
+//! - `flood`: one stalled client while an admin sends `--events`
+//!   system-events with 4 KB texts from 150 instance ids (the admin's rate).
+//!
+//! Clients connect as `--mix real` (default: SDK backends, CLIs, webchat
+//! pages and node hosts) or `--mix cli`.
 //!
 //! Results are printed as one JSON object on stdout.
 #![allow(clippy::disallowed_methods)] // a load tool reads the clock
@@ -16,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use serde_json::json;
-use tests::load::{connect_many, fanout, hold, round_trips, LoadTarget};
+use tests::load::{
+    connect_mix, connect_reading, fanout, flood, hold, round_trips, LoadTarget, Mix,
+};
 
 /// Load tool for OpenClaw gateways.
 #[derive(FromArgs)]
@@ -39,9 +47,16 @@ struct Args {
     /// fan-out rounds
     #[argh(option, default = "10")]
     rounds: usize,
+    /// system-events sent in `flood` mode
+    #[argh(option, default = "20000")]
+    events: usize,
     /// connections opened concurrently while ramping up
     #[argh(option, default = "256")]
     concurrency: usize,
+    /// which clients connect: `real` (a mix of SDK backends, CLIs, Control
+    /// UI pages and node hosts, see `ClientKind::mix`) or `cli` (CLIs only)
+    #[argh(option, default = "String::from(\"real\")")]
+    mix: String,
 }
 
 fn main() {
@@ -50,18 +65,40 @@ fn main() {
         url: args.url.clone(),
         token: args.token.clone(),
     };
+    let mix = match args.mix.as_str() {
+        "real" => Mix::Real,
+        "cli" => Mix::Cli,
+        other => {
+            eprintln!("loadgen: unknown --mix {other:?} (real | cli)");
+            std::process::exit(2);
+        }
+    };
     let started = Instant::now();
     let result = smol::block_on(async {
-        let conns = connect_many(&target, args.clients, args.concurrency).await?;
+        if args.mode == "hold" {
+            let readers = connect_reading(&target, mix, args.clients, args.concurrency).await?;
+            let connect_secs = started.elapsed().as_secs_f64();
+            let mut report = hold(readers, connect_secs, Duration::from_secs(args.seconds)).await?;
+            report["connectSeconds"] = json!(connect_secs);
+            report["clients"] = args.clients.into();
+            report["mix"] = args.mix.clone().into();
+            return Ok(report);
+        }
+        if args.mode == "flood" {
+            return flood(&target, args.events).await;
+        }
+        let conns = connect_mix(&target, mix, args.clients, args.concurrency).await?;
         let connect_secs = started.elapsed().as_secs_f64();
         let report = match args.mode.as_str() {
-            "hold" => hold(conns, Duration::from_secs(args.seconds)).await,
             "rps" => round_trips(conns, Duration::from_secs(args.seconds)).await,
             "fanout" => fanout(&target, conns, args.rounds).await,
-            other => Err(format!("unknown mode {other:?} (hold | rps | fanout)")),
+            other => Err(format!(
+                "unknown mode {other:?} (hold | rps | fanout | flood)"
+            )),
         }?;
         let mut report = report;
         report["clients"] = args.clients.into();
+        report["mix"] = args.mix.clone().into();
         report["connectSeconds"] = json!(connect_secs);
         Ok::<_, String>(report)
     });

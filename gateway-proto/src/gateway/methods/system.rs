@@ -86,6 +86,18 @@ struct SystemEventParams {
     tags: Option<Vec<String>>,
 }
 
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn cut_text(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
 /// Record the sender's presence line and broadcast the list.
 pub(crate) fn system_event(hub: &mut HubView<'_>, call: &Call<'_>) {
     let params: SystemEventParams = match call.params() {
@@ -114,7 +126,7 @@ pub(crate) fn system_event(hub: &mut HubView<'_>, call: &Call<'_>) {
         last_input_seconds: params.last_input_seconds.map(|s| s as u64),
         reason: Some(params.reason.unwrap_or_else(|| "periodic".to_owned())),
         tags: params.tags,
-        text: Some(params.text),
+        text: Some(cut_text(params.text, hub.config.limits.presence_text_max)),
         ts: hub.clock.unix_ms(hub.now),
         instance_id: params.instance_id,
         device_id: params.device_id,
@@ -123,4 +135,17 @@ pub(crate) fn system_event(hub: &mut HubView<'_>, call: &Call<'_>) {
     hub.presence.upsert(key, presence, hub.now, &mut hub.out);
     hub.out
         .respond_ok(call.conn, call.id, &json!({ "ok": true }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_text;
+
+    #[test]
+    fn text_is_cut_at_a_character_boundary() {
+        assert_eq!(cut_text("short".into(), 8), "short");
+        assert_eq!(cut_text("abcdefghij".into(), 4), "abcd");
+        // 'é' is two bytes: a cut inside it keeps the whole character out.
+        assert_eq!(cut_text("aé".into(), 2), "a");
+    }
 }
