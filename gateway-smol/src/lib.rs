@@ -27,6 +27,7 @@ mod options;
 mod pairing_writer;
 mod preauth;
 mod prefixed;
+pub mod proxy;
 mod readiness;
 mod server;
 mod signals;

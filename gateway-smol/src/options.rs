@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use gateway_proto::gateway::Config;
 
+use crate::proxy::ProxyTrust;
+
 /// How to run a gateway. [`ServerOptions::new`] gives the reference's values.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -35,6 +37,12 @@ pub struct ServerOptions {
     /// The state dir whose `state/openclaw.sqlite` holds paired devices
     /// (shared with the reference). `None`: no store; pairing writes fail.
     pub state_dir: Option<PathBuf>,
+    /// `gateway.trustedProxies` / `gateway.allowRealIpFallback`: whose
+    /// forwarded-client headers are believed (see [`ServerHandle::set_proxy_trust`]
+    /// to change it while running).
+    ///
+    /// [`ServerHandle::set_proxy_trust`]: crate::ServerHandle::set_proxy_trust
+    pub proxy_trust: ProxyTrust,
 }
 
 impl ServerOptions {
@@ -55,6 +63,7 @@ impl ServerOptions {
             restart_expected_ms: 1500,
             handle_signals: true,
             state_dir: None,
+            proxy_trust: ProxyTrust::default(),
         }
     }
 }
