@@ -6,4 +6,5 @@ pub mod device;
 pub mod forwarder;
 pub mod load;
 pub mod process;
+pub mod reference_client;
 pub mod ws;
