@@ -13,6 +13,10 @@ use tests::device::{paired_row, pending_of, Device, Operator};
 use tests::forwarder::Forwarder;
 use tests::process::{install_reference, GatewayOptions, OurGateway, ReferenceGateway, TOKEN};
 
+/// One reference gateway at a time: two Node gateways booting at once on a
+/// small, busy machine can each take longer than the start-up limit.
+static ONE_REFERENCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const CONFIG: &str = r#"{"gateway":{"trustedProxies":["127.0.0.1"]}}"#;
 const SCOPES: &[&str] = &["operator.read"];
 
@@ -109,6 +113,7 @@ fn ours_options() -> GatewayOptions {
 
 #[test]
 fn devices_paired_on_the_reference_are_paired_on_ours() {
+    let _one = ONE_REFERENCE.lock().unwrap_or_else(|e| e.into_inner());
     if install_reference("v4").is_none() {
         return;
     }
@@ -137,6 +142,7 @@ fn devices_paired_on_the_reference_are_paired_on_ours() {
 
 #[test]
 fn devices_paired_on_ours_are_paired_on_the_reference() {
+    let _one = ONE_REFERENCE.lock().unwrap_or_else(|e| e.into_inner());
     if install_reference("v4").is_none() {
         return;
     }
