@@ -7,8 +7,8 @@
 use argh::FromArgs;
 
 use crate::client::{
-    CallArgs, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, ProbeArgs, StatusArgs,
-    SystemPresenceArgs,
+    CallArgs, DevicesCmd, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, ProbeArgs,
+    StatusArgs, SystemPresenceArgs,
 };
 use crate::settings::RunFlags;
 
@@ -30,6 +30,7 @@ pub enum Command {
     Status(StatusArgs),
     Logs(LogsArgs),
     System(SystemCmd),
+    Devices(DevicesCmd),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that

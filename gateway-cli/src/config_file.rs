@@ -28,7 +28,9 @@ pub struct ConfigFile {
     pub trusted_proxies: Vec<String>,
     /// `gateway.allowRealIpFallback`: a trusted proxy's `X-Real-IP` counts.
     pub allow_real_ip_fallback: bool,
-    /// `gateway.nodes.pairing.autoApproveLocal` (unset: the default, true).
+    /// `gateway.nodes.pairing.autoApproveLocal` (default true): local
+    /// devices are paired silently; `false` makes every device wait for
+    /// `openclaw devices approve`.
     pub pairing_auto_approve_local: Option<bool>,
 }
 
@@ -161,10 +163,13 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
             .collect(),
         Some(_) => return Err("gateway.trustedProxies must be a list of strings".into()),
     };
-    let pairing = gateway
-        .get("nodes")
-        .and_then(|nodes| nodes.get("pairing"))
-        .filter(|p| !p.is_null());
+    let pairing_auto_approve_local = match gateway.pointer("/nodes/pairing/autoApproveLocal") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err("gateway.nodes.pairing.autoApproveLocal must be true or false".into())
+        }
+    };
     Ok(ConfigFile {
         trusted_proxies,
         allow_real_ip_fallback: boolean(
@@ -173,15 +178,7 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
             "gateway.allowRealIpFallback",
         )?
         .unwrap_or(false),
-        pairing_auto_approve_local: match pairing {
-            None => None,
-            Some(p @ Value::Object(_)) => boolean(
-                p,
-                "autoApproveLocal",
-                "gateway.nodes.pairing.autoApproveLocal",
-            )?,
-            Some(_) => return Err("gateway.nodes.pairing must be an object".into()),
-        },
+        pairing_auto_approve_local,
         allowed_origins,
         allow_host_header_origin_fallback,
         port,
@@ -257,7 +254,22 @@ mod tests {
     }
 
     #[test]
-    fn reads_proxy_trust_and_local_auto_approval() {
+    fn reads_the_local_auto_approval_switch() {
+        let read = |text: &str| parse(text).unwrap().config().pairing_auto_approve_local;
+        assert_eq!(read("{ gateway: { port: 1 } }"), None);
+        assert_eq!(
+            read("{ gateway: { nodes: { pairing: { autoApproveLocal: false } } } }"),
+            Some(false)
+        );
+        assert_eq!(
+            read("{ gateway: { nodes: { pairing: { autoApproveLocal: true } } } }"),
+            Some(true)
+        );
+        assert!(parse("{ gateway: { nodes: { pairing: { autoApproveLocal: 'no' } } } }").is_err());
+    }
+
+    #[test]
+    fn reads_proxy_trust() {
         let c = parse(
             "{ gateway: { trustedProxies: ['127.0.0.1', ' 10.0.0.0/8 ', ''], allowRealIpFallback: true, \
              nodes: { pairing: { autoApproveLocal: false } } } }",

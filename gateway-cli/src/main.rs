@@ -43,6 +43,7 @@ fn dispatch() -> i32 {
         Command::Health(a) => client::run_health(a),
         Command::Status(a) => client::run_status(a),
         Command::Logs(a) => client::run_logs(a),
+        Command::Devices(devices) => client::run_devices(devices),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },

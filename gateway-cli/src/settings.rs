@@ -185,7 +185,6 @@ pub fn resolve(
     }
     Ok(Settings {
         proxy_trust,
-        pairing_auto_approve_local: file.pairing_auto_approve_local.unwrap_or(true),
         addr: SocketAddr::new(ip, port),
         bind,
         auth,
@@ -193,6 +192,7 @@ pub fn resolve(
             allowed_origins: file.allowed_origins.clone(),
             allow_host_header_fallback: file.allow_host_header_origin_fallback,
         },
+        pairing_auto_approve_local: file.pairing_auto_approve_local.unwrap_or(true),
     })
 }
 

@@ -774,18 +774,32 @@ fn an_approval_is_answered_only_after_its_write_commits() {
     assert_eq!(h.response(ADMIN, "a", 0).unwrap()["ok"], true);
     assert_eq!(events(&h, ADMIN, "device.pair.resolved").len(), 1);
 
-    // A failed write is answered UNAVAILABLE.
-    let cli = local_cli();
-    h.open(ConnId(3), "127.0.0.1");
+    // A failed write is answered UNAVAILABLE, and the book is read back
+    // from the store, so the change it carried is gone from memory too.
     h.hold_pairing = true;
     let renamed = json!({"type": "req", "id": "rn", "method": "device.pair.rename", "params": {"deviceId": mac.key.device_id(), "label": "x"}});
     h.text(ADMIN, &renamed.to_string());
     h.finish_held_pairing(false);
+    h.hold_pairing = false;
     assert_eq!(
         h.response(ADMIN, "rn", 0).unwrap()["error"]["code"],
         "UNAVAILABLE"
     );
-    let _ = cli;
+    let list = call(&mut h, ADMIN, "l", "device.pair.list", json!({}));
+    assert!(
+        list["payload"]["paired"][0].get("operatorLabel").is_none(),
+        "{list}"
+    );
+    let again = call(
+        &mut h,
+        ADMIN,
+        "rn2",
+        "device.pair.rename",
+        json!({"deviceId": mac.key.device_id(), "label": "y"}),
+    );
+    assert_eq!(again["ok"], true, "{again}");
+    let list = call(&mut h, ADMIN, "l2", "device.pair.list", json!({}));
+    assert_eq!(list["payload"]["paired"][0]["operatorLabel"], "y");
 }
 
 #[test]
@@ -846,5 +860,173 @@ fn a_paired_device_asking_for_more_is_upgraded_silently_only_when_local() {
     assert_eq!(
         events(&h, ADMIN, "device.pair.requested").last().unwrap()["isRepair"],
         true
+    );
+}
+
+/// A remote device paired for `operator.read`, in a session opened with its
+/// device token (so the session knows its device).
+fn paired_remote_session(h: &mut Harness, conn: ConnId) -> Device {
+    let mac = remote_mac();
+    let first = device_connect(
+        h,
+        ConnId(90),
+        REMOTE_IP,
+        &mac,
+        &["operator.read"],
+        json!({"token": "testtok"}),
+    );
+    let id = first["error"]["details"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        h,
+        ADMIN,
+        "ap0",
+        "device.pair.approve",
+        json!({"requestId": id}),
+    );
+    let res = device_connect(
+        h,
+        conn,
+        REMOTE_IP,
+        &mac,
+        &["operator.read"],
+        json!({"token": "testtok"}),
+    );
+    assert_eq!(res["ok"], true, "{res}");
+    mac
+}
+
+#[test]
+fn a_live_scope_upgrade_is_answered_with_the_new_token_when_approved() {
+    let mut h = harness();
+    let me = ConnId(2);
+    paired_remote_session(&mut h, me);
+    let asked = call(
+        &mut h,
+        me,
+        "u",
+        "device.scopes.requestUpgrade",
+        json!({"scopes": ["operator.read", "operator.write"]}),
+    );
+    let request_id = asked["payload"]["requestId"]
+        .as_str()
+        .expect("requestId")
+        .to_owned();
+    let requested = events(&h, ADMIN, "device.pair.requested");
+    assert_eq!(
+        requested.last().unwrap()["scopes"],
+        json!(["operator.read", "operator.write"])
+    );
+    // The wait parks until the decision.
+    h.text(me, &json!({"type": "req", "id": "w", "method": "device.scopes.waitUpgrade", "params": {"requestId": request_id}}).to_string());
+    assert!(h.response(me, "w", 0).is_none());
+    call(
+        &mut h,
+        ADMIN,
+        "a",
+        "device.pair.approve",
+        json!({"requestId": request_id}),
+    );
+    let result = &h.response(me, "w", 0).expect("answered on approval")["payload"];
+    assert_eq!(result["status"], "approved");
+    assert_eq!(result["requestId"], request_id.as_str());
+    assert_eq!(result["scopes"], json!(["operator.read", "operator.write"]));
+    assert_eq!(result["deviceToken"].as_str().unwrap().len(), 43);
+    // A late wait still gets the decision (within the grace period).
+    let late = call(
+        &mut h,
+        me,
+        "w2",
+        "device.scopes.waitUpgrade",
+        json!({"requestId": request_id}),
+    );
+    assert_eq!(late["payload"]["status"], "approved");
+}
+
+#[test]
+fn a_scope_upgrade_can_be_rejected_or_expire_and_needs_a_device() {
+    let mut h = harness();
+    let me = ConnId(2);
+    paired_remote_session(&mut h, me);
+    let asked = call(
+        &mut h,
+        me,
+        "u",
+        "device.scopes.requestUpgrade",
+        json!({"scopes": ["operator.read", "operator.write"]}),
+    );
+    let id = asked["payload"]["requestId"].as_str().unwrap().to_owned();
+    h.text(me, &json!({"type": "req", "id": "w", "method": "device.scopes.waitUpgrade", "params": {"requestId": id}}).to_string());
+    call(
+        &mut h,
+        ADMIN,
+        "rj",
+        "device.pair.reject",
+        json!({"requestId": id}),
+    );
+    assert_eq!(
+        h.response(me, "w", 0).unwrap()["payload"],
+        json!({"status": "rejected", "requestId": id})
+    );
+
+    let asked = call(
+        &mut h,
+        me,
+        "u2",
+        "device.scopes.requestUpgrade",
+        json!({"scopes": ["operator.read", "operator.approvals"]}),
+    );
+    let id = asked["payload"]["requestId"].as_str().unwrap().to_owned();
+    h.text(me, &json!({"type": "req", "id": "w2", "method": "device.scopes.waitUpgrade", "params": {"requestId": id}}).to_string());
+    h.advance_ms(5 * 60_000);
+    assert_eq!(
+        h.response(me, "w2", 0).unwrap()["payload"],
+        json!({"status": "expired", "requestId": id})
+    );
+
+    // Scopes must include the session's own; unknown scopes are refused.
+    let narrower = call(
+        &mut h,
+        me,
+        "u3",
+        "device.scopes.requestUpgrade",
+        json!({"scopes": ["operator.write"]}),
+    );
+    assert_eq!(narrower["ok"], true, "write covers read: {narrower}");
+    let unknown = call(
+        &mut h,
+        me,
+        "u4",
+        "device.scopes.requestUpgrade",
+        json!({"scopes": ["operator.read", "operator.bogus"]}),
+    );
+    assert_eq!(
+        unknown["error"]["message"],
+        "requested scopes contain an unknown operator scope"
+    );
+    let missing = call(
+        &mut h,
+        me,
+        "w3",
+        "device.scopes.waitUpgrade",
+        json!({"requestId": "nope"}),
+    );
+    assert_eq!(
+        missing["error"]["message"],
+        "scope upgrade expired or not found"
+    );
+    // A session without a device cannot ask.
+    let no_device = call(
+        &mut h,
+        ADMIN,
+        "u5",
+        "device.scopes.requestUpgrade",
+        json!({"scopes": ["operator.read"]}),
+    );
+    assert_eq!(
+        no_device["error"]["details"]["code"],
+        "DEVICE_IDENTITY_REQUIRED"
     );
 }

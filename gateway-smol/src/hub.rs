@@ -366,22 +366,36 @@ impl<'a> Hub<'a> {
                     None => Err("no pairing store configured".to_string()),
                 };
                 if let Err(e) = queued {
-                    // Answered like a failed write, from a task: the hub never
-                    // feeds itself while it drains.
-                    let outbox = self.outbox.clone();
-                    self.executor
-                        .spawn(async move {
-                            let _ = outbox
-                                .send(HubMsg::EffectDone(EffectResult::PairingWritten {
-                                    token,
-                                    result: Err(e),
-                                }))
-                                .await;
-                        })
-                        .detach();
+                    self.answer_later(EffectResult::PairingWritten {
+                        token,
+                        result: Err(e),
+                    });
+                }
+            }
+            Effect::LoadPairing { token } => {
+                let queued = match self.pairing {
+                    Some(writer) => writer.load_for_core(token),
+                    None => Err("no pairing store configured".to_string()),
+                };
+                if let Err(e) = queued {
+                    self.answer_later(EffectResult::PairingLoaded {
+                        token,
+                        result: Err(e),
+                    });
                 }
             }
         }
+    }
+
+    /// Answer an effect from a task: the hub never feeds itself while it
+    /// drains its outputs.
+    fn answer_later(&self, result: EffectResult) {
+        let outbox = self.outbox.clone();
+        self.executor
+            .spawn(async move {
+                let _ = outbox.send(HubMsg::EffectDone(result)).await;
+            })
+            .detach();
     }
 }
 

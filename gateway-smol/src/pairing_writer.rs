@@ -23,6 +23,10 @@ enum Job {
         changes: Vec<PairingChange>,
     },
     Load(smol::channel::Sender<Result<PairingSnapshot, String>>),
+    /// The core's `LoadPairing` effect: the result goes to the hub.
+    LoadForCore {
+        token: u64,
+    },
     /// Answered once every job queued before it is done.
     Flush(smol::channel::Sender<()>),
 }
@@ -58,6 +62,13 @@ impl PairingWriter {
     /// `EffectResult::PairingWritten`. `Err` when the thread is gone.
     pub(crate) fn write(&self, token: u64, changes: Vec<PairingChange>) -> Result<(), String> {
         self.send(Job::Write { token, changes })
+            .map_err(|_| "the pairing store thread has stopped".to_string())
+    }
+
+    /// Queue a read-back for the core (after a failed write); its result
+    /// comes back as `EffectResult::PairingLoaded`.
+    pub(crate) fn load_for_core(&self, token: u64) -> Result<(), String> {
+        self.send(Job::LoadForCore { token })
             .map_err(|_| "the pairing store thread has stopped".to_string())
     }
 
@@ -108,6 +119,16 @@ fn serve(mut store: PairingStore, queue: mpsc::Receiver<Job>, hub: Sender<HubMsg
             }
             Job::Load(reply) => {
                 let _ = reply.send_blocking(store.load().map_err(|e| e.to_string()));
+            }
+            Job::LoadForCore { token } => {
+                let result = store.load().map_err(|e| {
+                    log::error!(target: "gateway/store", "pairing store read-back failed: {e}");
+                    e.to_string()
+                });
+                let _ = hub.send_blocking(HubMsg::EffectDone(EffectResult::PairingLoaded {
+                    token,
+                    result,
+                }));
             }
             Job::Flush(reply) => {
                 let _ = reply.send_blocking(());

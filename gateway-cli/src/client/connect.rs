@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use gateway_proto::client::ClientIdentity;
+use gateway_proto::client::{CallFailure, ClientIdentity, DeviceKey};
 use gateway_smol::client::{CallError, Client, ClientOptions, ConnectError};
+
+use super::identity::DeviceAuth;
 
 use super::print;
 use super::target::Target;
@@ -27,7 +29,10 @@ pub fn scopes_for(method: &str) -> Vec<String> {
         &["operator.read"]
     } else if write.contains(&method) {
         &["operator.write"]
-    } else if method.starts_with("device.pair.") || method.starts_with("node.pair.") {
+    } else if method.starts_with("device.pair.")
+        || method.starts_with("device.token.")
+        || method.starts_with("node.pair.")
+    {
         &["operator.pairing"]
     } else if method.starts_with("exec.approval") {
         &["operator.approvals"]
@@ -47,6 +52,8 @@ pub fn scopes_for(method: &str) -> Vec<String> {
 
 pub struct Session {
     pub client: ClientIdentity,
+    /// The role connected as; device tokens are cached per role.
+    pub role: String,
     pub scopes: Vec<String>,
     pub protocol: (u64, u64),
     pub timeout: Duration,
@@ -62,6 +69,7 @@ impl Session {
         };
         Session {
             client,
+            role: "operator".into(),
             scopes,
             // [3,4] rather than the reference CLI's [4,4]: a v4 gateway still
             // negotiates 4, and 2026.5-era (protocol 3) gateways stay reachable.
@@ -78,17 +86,91 @@ impl Session {
         s
     }
 
+    /// Connect the way the reference CLI does. With a shared secret on a
+    /// loopback gateway: without the device (see [`Session::omits_device`]).
+    /// Otherwise as this machine's device: with no shared secret, the device
+    /// token cached from an earlier `hello-ok` is the credential, and one
+    /// the gateway calls stale (`AUTH_DEVICE_TOKEN_MISMATCH`) is forgotten;
+    /// a token the gateway issues is cached for next time.
+    ///
+    /// (The reference client's other recovery, resending a refused shared
+    /// token together with the cached device token, is for clients that
+    /// sign on loopback with a shared secret. This CLI does that only for a
+    /// protocol 3 gateway, after the same shared secret was just accepted
+    /// unsigned, so a refusal of it cannot arise and the retry is left out.)
     pub async fn connect(&self, target: &Target) -> Result<Client, ConnectError> {
+        if self.omits_device(target) {
+            match self.connect_once(target, None, None).await {
+                // A protocol 3 gateway grants scopes only to devices: speak
+                // to it as the v3 CLI did, signed.
+                Ok(client) if client.hello().protocol < 4 => client.close().await,
+                Err(ConnectError::Refused(CallFailure::Handshake(e)))
+                    if e.detail_code() == Some("DEVICE_IDENTITY_REQUIRED") => {}
+                other => return other,
+            }
+        }
+        self.connect_as_device(target).await
+    }
+
+    /// The reference's rule: the local CLI (or a local backend client) with
+    /// a shared secret on a loopback gateway connects without its device,
+    /// so it never waits for its own pairing.
+    fn omits_device(&self, target: &Target) -> bool {
+        let shared_secret = target.token.is_some() || target.password.is_some();
+        let local_kind = matches!(
+            (self.client.id.as_str(), self.client.mode.as_str()),
+            ("cli", "cli") | ("gateway-client", "backend")
+        );
+        shared_secret && local_kind && is_loopback_url(&target.url)
+    }
+
+    async fn connect_as_device(&self, target: &Target) -> Result<Client, ConnectError> {
+        let mut device = DeviceAuth::open();
+        let stored = device.as_ref().and_then(|d| d.cached_token(&self.role));
+        let shared_secret = target.token.is_some() || target.password.is_some();
+        let sent = stored.as_ref().filter(|_| !shared_secret).map(|t| &t.token);
+        let key = device.as_ref().map(|d| d.key().clone());
+        let result = self.connect_once(target, key, sent.cloned()).await;
+        if let (Err(ConnectError::Refused(CallFailure::Handshake(e))), Some(d)) =
+            (&result, device.as_mut())
+        {
+            if sent.is_some() && e.detail_code() == Some("AUTH_DEVICE_TOKEN_MISMATCH") {
+                d.forget(&self.role);
+            }
+        }
+        if let (Ok(client), Some(d)) = (&result, device.as_mut()) {
+            let hello = client.hello();
+            if let Some(token) = &hello.device_token {
+                let role = hello.role.as_deref().unwrap_or(&self.role);
+                // A token we already held keeps the scopes it was cached with.
+                let scopes = match &stored {
+                    Some(s) if &s.token == token && role == self.role => s.scopes.clone(),
+                    _ => hello.scopes.clone(),
+                };
+                d.remember(role, token, &scopes);
+            }
+        }
+        result
+    }
+
+    async fn connect_once(
+        &self,
+        target: &Target,
+        device: Option<DeviceKey>,
+        device_token: Option<String>,
+    ) -> Result<Client, ConnectError> {
         let opts = ClientOptions {
             token: target.token.clone(),
             password: target.password.clone(),
+            device_token,
             client: self.client.clone(),
+            role: self.role.clone(),
             scopes: self.scopes.clone(),
             protocol: self.protocol,
             request_timeout: self.timeout,
             reconnect: false,
             refresh_on_gap: false,
-            device: super::identity::device_key(),
+            device,
             ..ClientOptions::default()
         };
         let connect = Client::connect(&target.url, opts);
@@ -104,6 +186,21 @@ impl Session {
         };
         smol::future::or(connect, timeout).await
     }
+}
+
+/// Whether `url` names a loopback host: the only place the reference sends
+/// a cached device token next to a refused shared token.
+pub(crate) fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 fn device_family() -> &'static str {
@@ -147,4 +244,19 @@ pub fn report_call_error(err: &CallError, json: bool) -> i32 {
         None => print::error("UNAVAILABLE", &err.to_string(), None, json),
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls() {
+        assert!(is_loopback_url("ws://127.0.0.1:18789"));
+        assert!(is_loopback_url("ws://localhost:1/x"));
+        assert!(is_loopback_url("wss://[::1]:443"));
+        assert!(is_loopback_url("ws://127.0.0.2"));
+        assert!(!is_loopback_url("ws://192.0.2.1:18789"));
+        assert!(!is_loopback_url("wss://gateway.example:443"));
+    }
 }

@@ -7,6 +7,7 @@
 
 mod call;
 mod connect;
+mod devices;
 mod health;
 mod identity;
 mod logs;
@@ -18,6 +19,7 @@ pub use call::{
     run_call, run_gateway_health, run_system_presence, CallArgs, GatewayHealthArgs,
     SystemPresenceArgs,
 };
+pub use devices::{run_devices, DevicesCmd};
 pub use health::{run_health, run_status, HealthArgs, StatusArgs};
 pub use logs::{run_logs, LogsArgs};
 pub use probe::{run_probe, GatewayStatusArgs, ProbeArgs};

@@ -2,7 +2,7 @@
 
 use core::net::IpAddr;
 
-use super::pairing::PairingChange;
+use super::pairing::{PairingChange, PairingSnapshot};
 use crate::wire::OutFrame;
 use crate::ConnId;
 
@@ -112,13 +112,18 @@ pub enum Effect {
         token: u64,
         changes: Vec<PairingChange>,
     },
+    /// Read the whole pairing store (after a failed write, so the core
+    /// starts again from what is on disk). Ordered after earlier writes.
+    LoadPairing { token: u64 },
 }
 
 impl Effect {
     /// The token its result must carry.
     pub fn token(&self) -> u64 {
         match self {
-            Effect::ReadLogs { token, .. } | Effect::WritePairing { token, .. } => *token,
+            Effect::ReadLogs { token, .. }
+            | Effect::WritePairing { token, .. }
+            | Effect::LoadPairing { token } => *token,
         }
     }
 }
@@ -148,5 +153,10 @@ pub enum EffectResult {
     PairingWritten {
         token: u64,
         result: Result<(), String>,
+    },
+    /// The store's contents, for [`Effect::LoadPairing`].
+    PairingLoaded {
+        token: u64,
+        result: Result<PairingSnapshot, String>,
     },
 }

@@ -80,6 +80,8 @@ pub enum HubTimer {
     PresenceExpiry,
     /// Presence changes inside the coalescing window are broadcast.
     PresenceBroadcast,
+    /// A live scope upgrade expires, or a decided one is forgotten.
+    ScopeUpgrade,
     /// The health snapshot is refreshed (periodically, or soon after a connect).
     HealthRefresh,
     /// The `tick` broadcast.
@@ -124,6 +126,11 @@ pub struct Gateway {
     pairing_waits: std::collections::BTreeMap<u64, pairing::hub::AfterWrite>,
     /// Pairing writes a method handler asked for (started after it returns).
     pairing_commits: Vec<methods::PairingCommit>,
+    /// Live scope upgrades and their waiters.
+    upgrades: pairing::upgrades::Upgrades,
+    /// A pairing write failed: the book is being re-read from the store,
+    /// and pairing changes wait until it is.
+    pairing_resync: pairing::hub::Resync,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -172,6 +179,8 @@ impl Gateway {
             pairing: pairing::PairingBook::default(),
             pairing_waits: std::collections::BTreeMap::new(),
             pairing_commits: Vec::new(),
+            upgrades: pairing::upgrades::Upgrades::default(),
+            pairing_resync: pairing::hub::Resync::InSync,
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -256,6 +265,9 @@ impl Gateway {
             self.presence
                 .next_broadcast()
                 .map(|at| (at, HubTimer::PresenceBroadcast)),
+            self.upgrades
+                .next_deadline()
+                .map(|at| (at, HubTimer::ScopeUpgrade)),
             Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
             Some((self.tick_at, HubTimer::Tick)),
         ];
@@ -298,6 +310,11 @@ impl Gateway {
             HubTimer::PresenceBroadcast => {
                 let (presence, mut out) = self.presence_and_outbox();
                 presence.handle_broadcast_timeout(now, &mut out);
+            }
+            HubTimer::ScopeUpgrade => {
+                for (conn, id, result) in self.upgrades.handle_timeout(now) {
+                    self.outbox().respond_ok(conn, &id, &result);
+                }
             }
             HubTimer::HealthRefresh => {
                 let unix_ms = self.clock.unix_ms(now);
@@ -453,6 +470,7 @@ impl Gateway {
             pairing: &mut self.pairing,
             rng: &mut self.rng,
             pairing_commits: &mut self.pairing_commits,
+            upgrades: &mut self.upgrades,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,
@@ -594,7 +612,9 @@ impl Gateway {
 
     fn on_effect_done(&mut self, result: EffectResult, now: Timestamp) {
         let token = match &result {
-            EffectResult::Logs { token, .. } | EffectResult::PairingWritten { token, .. } => *token,
+            EffectResult::Logs { token, .. }
+            | EffectResult::PairingWritten { token, .. }
+            | EffectResult::PairingLoaded { token, .. } => *token,
         };
         let (pending, next) = self.effects.finish(token);
         if let Some(next) = next {
@@ -602,8 +622,12 @@ impl Gateway {
         }
         let Some(pending) = pending else {
             // Not (or no longer) pending: a pairing write still takes effect.
-            if let EffectResult::PairingWritten { token, result } = result {
-                self.on_pairing_written(token, result, false, now);
+            match result {
+                EffectResult::PairingWritten { token, result } => {
+                    self.on_pairing_written(token, result, false, now)
+                }
+                EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+                EffectResult::Logs { .. } => {}
             }
             return;
         };
@@ -617,6 +641,7 @@ impl Gateway {
                 let waited = pending.waiter.is_some();
                 self.on_pairing_written(token, result, waited, now);
             }
+            EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
         }
     }
 

@@ -278,6 +278,8 @@ mod tests {
                 "device.pair.rename",
                 "device.token.rotate",
                 "device.token.revoke",
+                "device.scopes.requestUpgrade",
+                "device.scopes.waitUpgrade",
                 "logs.tail"
             ]
         );

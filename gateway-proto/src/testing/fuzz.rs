@@ -237,4 +237,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("server_connection", server_connection),
     ("gateway", gateway),
     ("client_connection", client_connection),
+    ("device_connect", super::fuzz_pairing::device_connect),
 ];

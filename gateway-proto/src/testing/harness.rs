@@ -222,6 +222,17 @@ impl Harness {
                         None => continue,
                     },
                     // An in-memory store: every write commits at once.
+                    // The in-memory store read back: every committed write.
+                    Effect::LoadPairing { token } => {
+                        let (pending, paired) = super::fuzz_pairing::replay(&self.pairing_writes);
+                        EffectResult::PairingLoaded {
+                            token,
+                            result: Ok(crate::gateway::pairing::PairingSnapshot {
+                                pending: pending.into_values().collect(),
+                                paired: paired.into_values().collect(),
+                            }),
+                        }
+                    }
                     Effect::WritePairing { token, changes } if self.hold_pairing => {
                         self.held_pairing.push((token, changes));
                         continue;

@@ -662,6 +662,10 @@ impl GatewaySim {
                                 token,
                                 result: Ok(()),
                             },
+                            Effect::LoadPairing { token } => EffectResult::PairingLoaded {
+                                token,
+                                result: Ok(Default::default()),
+                            },
                         };
                         self.gateway
                             .handle_input(Input::EffectDone(result), self.now);

@@ -24,6 +24,7 @@
 
 mod devices;
 mod logs;
+mod scope_upgrade;
 mod system;
 
 use crate::time::Timestamp;
@@ -36,6 +37,7 @@ use super::effects::Effects;
 use super::health::HealthState;
 use super::outbox::Outbox;
 use super::pairing::hub::AfterWrite;
+use super::pairing::upgrades::Upgrades;
 use super::pairing::{PairingBook, PairingChange};
 use super::presence_state::PresenceState;
 use super::registry::{Access, MethodSpec};
@@ -62,6 +64,7 @@ pub(crate) struct HubView<'a> {
     pub(crate) rng: &'a mut Rng,
     /// Pairing writes the handler asked for; the hub starts them after it.
     pub(crate) pairing_commits: &'a mut Vec<PairingCommit>,
+    pub(crate) upgrades: &'a mut Upgrades,
     pub(crate) out: Outbox<'a>,
 }
 
@@ -200,6 +203,18 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Operator(Scope::Pairing),
         params: Some(&devices::REVOKE_PARAMS),
         handler: devices::token_revoke,
+    },
+    MethodSpec {
+        name: "device.scopes.requestUpgrade",
+        access: Access::Anyone,
+        params: Some(&scope_upgrade::REQUEST_PARAMS),
+        handler: scope_upgrade::request_upgrade,
+    },
+    MethodSpec {
+        name: "device.scopes.waitUpgrade",
+        access: Access::Anyone,
+        params: Some(&scope_upgrade::WAIT_PARAMS),
+        handler: scope_upgrade::wait_upgrade,
     },
     MethodSpec {
         name: "logs.tail",

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::connect::{self, Assessment};
 use super::state::{access_scopes, approved_roles, Approval, Ask};
+use super::upgrades::Outcome;
 use super::{public_request, DeviceTokenRecord, PairingChange, PendingRequest, PAIRING_STORE};
 use crate::gateway::effects::{Request, Waiter};
 use crate::gateway::registry::{
@@ -54,7 +55,8 @@ pub(crate) enum AfterWrite {
         request_id: String,
         payload: Value,
         events: Vec<PairingEvent>,
-        /// Close this device's sockets (of one role, or all) afterwards.
+        /// Close this device's sockets (of one role, or all) as soon as
+        /// the change is made; the caller's own, after its answer.
         disconnect: Option<(String, Option<String>)>,
     },
     /// Bookkeeping only (last seen, token use): nobody waits.
@@ -74,6 +76,16 @@ impl AfterWrite {
             AfterWrite::Nothing => None,
         }
     }
+}
+
+/// Whether the book is known to match the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resync {
+    InSync,
+    /// A write failed; the store must be re-read before the next change.
+    Needed,
+    /// The re-read is under way.
+    Loading,
 }
 
 impl Gateway {
@@ -295,8 +307,26 @@ impl Gateway {
         before: super::PairingBook,
         now: Timestamp,
     ) {
+        // A removed device or a replaced or revoked token loses its sessions
+        // at once, not when the write lands: access ends with the decision.
+        // The caller's own session (a device rotating its own token) closes
+        // only after its answer, which may carry the new token.
+        if let AfterWrite::Reply {
+            conn, disconnect, ..
+        } = &after
+        {
+            if let Some((device_id, role)) = disconnect.clone() {
+                self.disconnect_device(&device_id, role.as_deref(), Some(*conn));
+            }
+        }
         if changes.is_empty() {
             return self.after_write(after, true, now);
+        }
+        if self.pairing_resync != Resync::InSync {
+            // The book may be ahead of the disk: no change until re-read.
+            self.pairing = before;
+            self.start_resync(now);
+            return self.fail_after_write(after, store_failed());
         }
         let request = Request {
             waiter: after.waiter(),
@@ -339,7 +369,47 @@ impl Gateway {
         };
         match result {
             Ok(()) => self.after_write(after, waited, now),
-            Err(_) => self.fail_after_write(after, store_failed()),
+            Err(_) => {
+                self.fail_after_write(after, store_failed());
+                if self.pairing_resync == Resync::InSync {
+                    self.pairing_resync = Resync::Needed;
+                }
+                self.start_resync(now);
+            }
+        }
+    }
+
+    /// Ask the runtime to read the store back (after the writes before it).
+    fn start_resync(&mut self, now: Timestamp) {
+        if self.pairing_resync != Resync::Needed {
+            return;
+        }
+        let request = Request {
+            waiter: None,
+            commits: true,
+            store: Some(PAIRING_STORE),
+            deadline: false,
+        };
+        if let Ok(effect) = self
+            .effects
+            .start(request, now, |token| Effect::LoadPairing { token })
+        {
+            self.pairing_resync = Resync::Loading;
+            if let Some(effect) = effect {
+                self.out.push_back(crate::gateway::Output::Effect(effect));
+            }
+        }
+    }
+
+    /// The store was read back: it is the truth again.
+    pub(crate) fn on_pairing_loaded(&mut self, result: Result<super::PairingSnapshot, String>) {
+        match result {
+            Ok(snapshot) => {
+                self.pairing = super::PairingBook::from_snapshot(snapshot);
+                self.pairing_resync = Resync::InSync;
+            }
+            // Try again at the next change.
+            Err(_) => self.pairing_resync = Resync::Needed,
         }
     }
 
@@ -348,7 +418,7 @@ impl Gateway {
         match after {
             AfterWrite::Nothing => {}
             AfterWrite::Connect { conn, end, events } => {
-                self.send_pairing_events(&events);
+                self.send_pairing_events(&events, now);
                 if !answer {
                     return;
                 }
@@ -375,12 +445,12 @@ impl Gateway {
                 events,
                 disconnect,
             } => {
-                self.send_pairing_events(&events);
+                self.send_pairing_events(&events, now);
                 if answer {
                     self.outbox().respond_ok(conn, &request_id, &payload);
                 }
                 if let Some((device_id, role)) = disconnect {
-                    self.disconnect_device(&device_id, role.as_deref());
+                    self.disconnect_device(&device_id, role.as_deref(), None);
                 }
             }
         }
@@ -401,8 +471,17 @@ impl Gateway {
         }
     }
 
-    pub(crate) fn send_pairing_events(&mut self, events: &[PairingEvent]) {
+    pub(crate) fn send_pairing_events(&mut self, events: &[PairingEvent], now: Timestamp) {
         for event in events {
+            if let PairingEvent::Resolved {
+                request_id,
+                device_id,
+                approved,
+                ..
+            } = event
+            {
+                self.settle_upgrade(request_id, device_id, *approved, now);
+            }
             match event {
                 PairingEvent::Requested(request) => {
                     self.outbox()
@@ -431,10 +510,46 @@ impl Gateway {
         }
     }
 
+    /// A live scope upgrade's request was decided: answer its waiters (an
+    /// approval hands over the device's new operator token).
+    fn settle_upgrade(
+        &mut self,
+        request_id: &str,
+        device_id: &str,
+        approved: bool,
+        now: Timestamp,
+    ) {
+        if !self.upgrades.contains(request_id) {
+            return;
+        }
+        let token = self
+            .pairing
+            .paired(device_id)
+            .and_then(|d| d.tokens.as_ref()?.get("operator").cloned());
+        let outcome = match token {
+            Some(token) if approved => Outcome::Approved {
+                token: token.token,
+                scopes: token.scopes,
+            },
+            _ => Outcome::Rejected,
+        };
+        for (conn, id, result) in self.upgrades.decide(request_id, outcome, now) {
+            self.outbox().respond_ok(conn, &id, &result);
+        }
+    }
+
     /// Close the sessions of `device_id` (of `role` only, if given) with the
     /// reference's 4001 "device removed".
-    pub(crate) fn disconnect_device(&mut self, device_id: &str, role: Option<&str>) {
+    pub(crate) fn disconnect_device(
+        &mut self,
+        device_id: &str,
+        role: Option<&str>,
+        except: Option<ConnId>,
+    ) {
         for conn in self.conns.ids() {
+            if Some(conn) == except {
+                continue;
+            }
             let Some(entry) = self.conns.get_mut(conn) else {
                 continue;
             };

@@ -21,13 +21,14 @@ pub(crate) mod hub;
 mod records;
 pub(crate) mod scopes;
 mod state;
+pub(crate) mod upgrades;
 
 pub use records::{
     DeviceTokenRecord, PairedDevice, PairingChange, PairingSnapshot, PendingRequest,
 };
 pub use state::{TokenRefusal, PENDING_TTL_MS};
 
-pub(crate) use state::{Approval, Mint, PairingBook, TokenChangeRefusal};
+pub(crate) use state::{Approval, Ask, Mint, PairingBook, TokenChangeRefusal};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -128,5 +129,86 @@ impl super::Gateway {
             pending: self.pairing.pending_list().into_iter().cloned().collect(),
             paired: self.pairing.paired_list().into_iter().cloned().collect(),
         }
+    }
+}
+
+/// Approve `request_id` in a copy of the store's contents, outside any
+/// gateway, with the owner's rights: the `openclaw devices approve` fallback
+/// on the gateway's host when the gateway will not let the CLI approve. The
+/// same rules as `device.pair.approve` (union of roles and scopes, a fresh
+/// token per requested role, expired requests pruned). Returns the paired
+/// device and the changes to commit; `Ok(None)` for an unknown or expired
+/// request; `Err` with the reference's message when the request itself is
+/// malformed (a scope outside its roles).
+pub fn approve_in_snapshot(
+    snapshot: PairingSnapshot,
+    request_id: &str,
+    now_ms: u64,
+    seed: [u8; 32],
+) -> Result<Option<(PairedDevice, Vec<PairingChange>)>, String> {
+    let mut book = PairingBook::from_snapshot(snapshot);
+    let mut rng = Rng::from_seed(seed);
+    let mut changes = Vec::new();
+    let owner = ["operator.admin".to_owned()];
+    let approval = Approval {
+        caller_scopes: Some(&owner),
+        approved_via: "owner",
+    };
+    match book.approve(request_id, &approval, now_ms, &mut rng, &mut changes) {
+        Ok(Some(device)) => Ok(Some((device, changes))),
+        Ok(None) => Ok(None),
+        Err(forbidden) => Err(forbidden.message()),
+    }
+}
+
+#[cfg(test)]
+mod snapshot_approval_tests {
+    use super::*;
+
+    fn pending(request_id: &str, ts: u64) -> PendingRequest {
+        PendingRequest {
+            request_id: request_id.into(),
+            device_id: "dev".into(),
+            public_key: "pk".into(),
+            role: Some("operator".into()),
+            roles: Some(vec!["operator".into()]),
+            scopes: Some(vec!["operator.read".into()]),
+            ts,
+            ..PendingRequest::default()
+        }
+    }
+
+    #[test]
+    fn approves_with_a_token_and_commits_the_move() {
+        let snapshot = PairingSnapshot {
+            pending: vec![pending("r1", 1_000)],
+            paired: vec![],
+        };
+        let (device, changes) = approve_in_snapshot(snapshot, "r1", 2_000, [1; 32])
+            .unwrap()
+            .unwrap();
+        assert_eq!(device.device_id, "dev");
+        assert_eq!(device.approved_via.as_deref(), Some("owner"));
+        let token = &device.tokens.as_ref().unwrap()["operator"];
+        assert_eq!(token.scopes, vec!["operator.read".to_owned()]);
+        assert_eq!(token.token.len(), 43);
+        assert!(changes.contains(&PairingChange::DeletePending {
+            request_id: "r1".into()
+        }));
+        assert!(changes.contains(&PairingChange::PutPaired(device)));
+    }
+
+    #[test]
+    fn unknown_or_expired_requests_are_none() {
+        let snapshot = PairingSnapshot {
+            pending: vec![pending("r1", 1_000)],
+            paired: vec![],
+        };
+        assert_eq!(
+            approve_in_snapshot(snapshot.clone(), "other", 2_000, [1; 32]),
+            Ok(None)
+        );
+        let late = 1_000 + PENDING_TTL_MS + 1;
+        assert_eq!(approve_in_snapshot(snapshot, "r1", late, [1; 32]), Ok(None));
     }
 }
