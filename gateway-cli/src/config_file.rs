@@ -2,6 +2,7 @@
 //! reference's names: `gateway.port`, `gateway.bind`, `gateway.customBindHost`,
 //! `gateway.auth.{mode,token,password}`,
 //! `gateway.controlUi.{allowedOrigins,dangerouslyAllowHostHeaderOriginFallback}`,
+//! `gateway.trustedProxies`, `gateway.allowRealIpFallback`,
 //! `gateway.nodes.pairing.autoApproveLocal`.
 
 use std::path::Path;
@@ -22,6 +23,11 @@ pub struct ConfigFile {
     pub allowed_origins: Vec<String>,
     /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
     pub allow_host_header_origin_fallback: bool,
+    /// `gateway.trustedProxies`: proxies (IPs or CIDR ranges) whose
+    /// `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// `gateway.allowRealIpFallback`: a trusted proxy's `X-Real-IP` counts.
+    pub allow_real_ip_fallback: bool,
     /// `gateway.nodes.pairing.autoApproveLocal` (default true): local
     /// devices are paired silently; `false` makes every device wait for
     /// `openclaw devices approve`.
@@ -143,6 +149,20 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
                     .into(),
             ),
         };
+    let trusted_proxies = match gateway.get("trustedProxies") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::String(entry) => Ok(entry.trim().to_string()),
+                _ => Err("gateway.trustedProxies must be a list of strings"),
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|entry| !entry.is_empty())
+            .collect(),
+        Some(_) => return Err("gateway.trustedProxies must be a list of strings".into()),
+    };
     let pairing_auto_approve_local = match gateway.pointer("/nodes/pairing/autoApproveLocal") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -151,6 +171,13 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
         }
     };
     Ok(ConfigFile {
+        trusted_proxies,
+        allow_real_ip_fallback: boolean(
+            gateway,
+            "allowRealIpFallback",
+            "gateway.allowRealIpFallback",
+        )?
+        .unwrap_or(false),
         pairing_auto_approve_local,
         allowed_origins,
         allow_host_header_origin_fallback,
@@ -170,6 +197,14 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
             .transpose()?
             .flatten(),
     })
+}
+
+fn boolean(obj: &Value, key: &str, name: &str) -> Result<Option<bool>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(format!("{name} must be true or false")),
+    }
 }
 
 fn string(obj: &Value, key: &str, name: &str) -> Result<Option<String>, String> {
@@ -231,6 +266,27 @@ mod tests {
             Some(true)
         );
         assert!(parse("{ gateway: { nodes: { pairing: { autoApproveLocal: 'no' } } } }").is_err());
+    }
+
+    #[test]
+    fn reads_proxy_trust() {
+        let c = parse(
+            "{ gateway: { trustedProxies: ['127.0.0.1', ' 10.0.0.0/8 ', ''], allowRealIpFallback: true, \
+             nodes: { pairing: { autoApproveLocal: false } } } }",
+        )
+        .unwrap()
+        .config();
+        assert_eq!(c.trusted_proxies, vec!["127.0.0.1", "10.0.0.0/8"]);
+        assert!(c.allow_real_ip_fallback);
+        assert_eq!(c.pairing_auto_approve_local, Some(false));
+        let plain = parse("{ gateway: { port: 1 } }").unwrap().config();
+        assert!(plain.trusted_proxies.is_empty());
+        assert!(!plain.allow_real_ip_fallback);
+        assert_eq!(plain.pairing_auto_approve_local, None);
+        assert!(parse("{ gateway: { trustedProxies: '127.0.0.1' } }").is_err());
+        assert!(parse("{ gateway: { trustedProxies: [1] } }").is_err());
+        assert!(parse("{ gateway: { allowRealIpFallback: 'yes' } }").is_err());
+        assert!(parse("{ gateway: { nodes: { pairing: { autoApproveLocal: 0 } } } }").is_err());
     }
 
     #[test]

@@ -88,6 +88,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     // Paired devices live in `<stateDir>/state/openclaw.sqlite`, shared with
     // the reference; a file we cannot use stops the start-up (exit 1).
     opts.state_dir = Some(state_dir);
+    opts.proxy_trust = settings.proxy_trust.clone();
     // Test/ops knob (not in the reference): the WebSocket keepalive period
     // (default 25 s). A connection whose pong has not come back by the next
     // ping is dropped. The end-to-end keepalive test shortens it.

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use gateway_proto::gateway::{AuthConfig, OriginPolicy};
+use gateway_smol::proxy::ProxyTrust;
 
 use crate::config_file::ConfigFile;
 
@@ -104,7 +105,9 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Which browser origins may connect (`gateway.controlUi`).
     pub origin_policy: OriginPolicy,
-    /// `gateway.nodes.pairing.autoApproveLocal`.
+    /// Whose forwarded-client headers are believed (`gateway.trustedProxies`).
+    pub proxy_trust: ProxyTrust,
+    /// `gateway.nodes.pairing.autoApproveLocal`: local devices pair silently.
     pub pairing_auto_approve_local: bool,
 }
 
@@ -174,7 +177,14 @@ pub fn resolve(
              (--token, OPENCLAW_GATEWAY_TOKEN, gateway.auth.token)"
         )));
     }
+    let (proxy_trust, ignored) =
+        ProxyTrust::new(&file.trusted_proxies, file.allow_real_ip_fallback);
+    for entry in ignored {
+        // The reference ignores such an entry too; say so instead of silently.
+        log::warn!(target: "gateway", "gateway.trustedProxies: {entry:?} is neither an IP address nor a CIDR range; ignored");
+    }
     Ok(Settings {
+        proxy_trust,
         addr: SocketAddr::new(ip, port),
         bind,
         auth,
@@ -372,6 +382,21 @@ mod tests {
         };
         let s = resolve(&flags, &env_of(&[]), &file).unwrap();
         assert_eq!(s.auth, AuthConfig::None);
+    }
+
+    #[test]
+    fn proxy_trust_and_auto_approval_come_from_the_file() {
+        let file = ConfigFile {
+            trusted_proxies: vec!["127.0.0.1".into()],
+            pairing_auto_approve_local: Some(false),
+            ..Default::default()
+        };
+        let s = resolve(&RunFlags::default(), &env_of(&[]), &file).unwrap();
+        assert!(s.proxy_trust.trusts("127.0.0.1".parse().unwrap()));
+        assert!(!s.pairing_auto_approve_local);
+        let s = resolve(&RunFlags::default(), &env_of(&[]), &ConfigFile::default()).unwrap();
+        assert!(!s.proxy_trust.trusts("127.0.0.1".parse().unwrap()));
+        assert!(s.pairing_auto_approve_local);
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub fn spawn(
             if next == current {
                 continue;
             }
+            if next.proxy_trust != current.proxy_trust {
+                // Applies to the next upgrade; open connections keep their attribution.
+                log::info!(target: "gateway", "config changed: gateway.trustedProxies applied");
+                handle.set_proxy_trust(next.proxy_trust.clone());
+            }
             if let Some(why) = weakening(&current.auth, &next.auth) {
                 log::warn!(target: "gateway", "config reload weakens auth: {why}");
             }

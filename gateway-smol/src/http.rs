@@ -183,6 +183,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
@@ -268,6 +269,17 @@ pub(crate) async fn respond_text<S: AsyncWrite + Unpin>(stream: &mut S, status: 
     let _ = respond(
         stream,
         &Response::text(status, body),
+        false,
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+/// A final JSON 403 (a refused upgrade), then close.
+pub(crate) async fn respond_json_403<S: AsyncWrite + Unpin>(stream: &mut S, body: &str) {
+    let _ = respond(
+        stream,
+        &Response::json(403, body, false),
         false,
         Duration::from_secs(10),
     )

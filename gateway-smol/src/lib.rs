@@ -28,6 +28,7 @@ mod outbox;
 mod pairing_writer;
 mod preauth;
 mod prefixed;
+pub mod proxy;
 mod readiness;
 mod server;
 mod signals;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use gateway_proto::gateway::Config;
 
+use crate::proxy::ProxyTrust;
+
 /// How to run a gateway. [`ServerOptions::new`] gives the reference's values.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -39,6 +41,12 @@ pub struct ServerOptions {
     /// writes): the thread calling `run` plus `threads - 1` more. The hub
     /// always runs on the calling thread. Default: [`default_threads`].
     pub threads: usize,
+    /// `gateway.trustedProxies` / `gateway.allowRealIpFallback`: whose
+    /// forwarded-client headers are believed (see [`ServerHandle::set_proxy_trust`]
+    /// to change it while running).
+    ///
+    /// [`ServerHandle::set_proxy_trust`]: crate::ServerHandle::set_proxy_trust
+    pub proxy_trust: ProxyTrust,
 }
 
 /// Two threads on a host with two or more cores (the hub and one set of
@@ -66,6 +74,7 @@ impl ServerOptions {
             handle_signals: true,
             state_dir: None,
             threads: default_threads(),
+            proxy_trust: ProxyTrust::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use gateway_proto::gateway::pairing::PairingSnapshot;
@@ -15,6 +15,7 @@ use smol::net::TcpListener;
 use crate::hub::{Control, Hub, HubMsg, Next, INBOX_CAPACITY};
 use crate::pairing_writer::PairingWriter;
 use crate::preauth::AdmissionGate;
+use crate::proxy::ProxyTrust;
 use crate::readiness::{Phase, Readiness};
 use crate::{signals, socket, Error, ServerOptions};
 
@@ -30,6 +31,9 @@ pub(crate) struct Shared {
     pub(crate) executor: Arc<smol::Executor<'static>>,
     /// The pairing store's thread (when a state dir was given).
     pub(crate) pairing: Option<PairingWriter>,
+    /// Whose forwarded-client headers are believed; replaced on a config
+    /// reload, read by each upgrade.
+    pub(crate) proxy_trust: Arc<RwLock<ProxyTrust>>,
     /// Connection ids never repeat for the life of the process, so a message from
     /// a connection of an earlier hub generation can never be mistaken for a new one.
     next_conn: AtomicU64,
@@ -38,6 +42,14 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn next_conn_id(&self) -> ConnId {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The proxy trust in force now.
+    pub(crate) fn proxy_trust(&self) -> ProxyTrust {
+        self.proxy_trust
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -55,6 +67,7 @@ pub struct Server {
 #[derive(Clone)]
 pub struct ServerHandle {
     tx: Sender<HubMsg>,
+    proxy_trust: Arc<RwLock<ProxyTrust>>,
 }
 
 impl ServerHandle {
@@ -63,6 +76,13 @@ impl ServerHandle {
         let _ = self
             .tx
             .send_blocking(HubMsg::Control(Control::Reconfigure(Box::new(config))));
+    }
+
+    /// Believe other proxies from now on (`gateway.trustedProxies` changed):
+    /// later upgrades and HTTP requests are attributed with `trust`;
+    /// connections already open keep the client address they were given.
+    pub fn set_proxy_trust(&self, trust: ProxyTrust) {
+        *self.proxy_trust.write().unwrap_or_else(|e| e.into_inner()) = trust;
     }
 
     /// Restart in-process: `shutdown` event with `restartExpectedMs`, sockets
@@ -128,6 +148,7 @@ impl Server {
             executor: Arc::new(smol::Executor::new()),
             pairing,
             next_conn: AtomicU64::new(1),
+            proxy_trust: Arc::new(RwLock::new(opts.proxy_trust.clone())),
             opts,
         });
         Ok(Server {
@@ -147,6 +168,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             tx: self.shared.hub_tx.clone(),
+            proxy_trust: Arc::clone(&self.shared.proxy_trust),
         }
     }
 

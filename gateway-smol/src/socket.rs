@@ -27,6 +27,7 @@ use smol::net::TcpStream;
 use crate::http::{self, HeadError, Response};
 use crate::outbox::Outbox;
 use crate::prefixed::{PreauthBudget, Prefixed};
+use crate::proxy::{self, Attribution};
 use crate::readiness::Phase;
 use crate::server::Shared;
 use crate::{conn, upgrade};
@@ -93,7 +94,14 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
         let keep_alive =
             served < MAX_REQUESTS_PER_SOCKET && head.wants_keep_alive() && body.is_some();
         let (status, json);
+        // Liveness answers anyone; every other route refuses a request that
+        // carries forwarded-client headers nobody here vouches for, as the
+        // reference does.
+        let unattributable = !matches!(probe(&head.path), Some(Probe::Live))
+            && proxy::attribute(remote.ip(), &head, &shared.proxy_trust())
+                == Attribution::Unattributable;
         let response = match (probe(&head.path), head.method.as_str()) {
+            _ if unattributable => Response::json(403, proxy::UNATTRIBUTABLE_BODY, false),
             (Some(route), "GET" | "HEAD") => {
                 (status, json) = match route {
                     Probe::Live => (200, LIVE.to_owned()),
@@ -143,6 +151,19 @@ async fn upgrade(
     remote: SocketAddr,
     shared: Arc<Shared>,
 ) {
+    // Who the client is, when a proxy may stand in between: refused before
+    // anything else (the reference answers 403 even to a malformed key).
+    let attribution = proxy::attribute(remote.ip(), &head, &shared.proxy_trust());
+    let client_ip = match attribution.client_ip() {
+        Some(ip) => ip,
+        None if head.header_has_token("connection", "upgrade") => {
+            log::warn!(target: "gateway/ws",
+                "refused upgrade from {}: forwarded-client headers from a peer not in gateway.trustedProxies",
+                remote.ip());
+            return http::respond_json_403(&mut stream, proxy::UNATTRIBUTABLE_BODY).await;
+        }
+        None => remote.ip(),
+    };
     let accept = match upgrade::accept_key(&head) {
         Ok(accept) => accept,
         Err(why) => return http::respond_text(&mut stream, 400, why).await,
@@ -151,10 +172,11 @@ async fn upgrade(
         return http::respond_text(&mut stream, 503, "Gateway restarting").await;
     }
     // The connection slot is held until the socket is gone.
-    let (slot, guard) = match shared.admission.admit(remote.ip()) {
+    // Budgets are per client: behind a trusted proxy, per forwarded client.
+    let (slot, guard) = match shared.admission.admit(client_ip) {
         Ok(admitted) => admitted,
         Err(refusal) => {
-            log::warn!(target: "gateway/ws", "refused upgrade from {}: {}", remote.ip(), refusal.message());
+            log::warn!(target: "gateway/ws", "refused upgrade from {client_ip}: {}", refusal.message());
             return http::respond_text(&mut stream, 503, refusal.message()).await;
         }
     };
@@ -165,10 +187,9 @@ async fn upgrade(
     {
         return;
     }
-    let mut peer = Peer::new(
-        remote.ip(),
-        remote.ip().is_loopback() && !upgrade::is_proxied(&head),
-    );
+    // Only a direct loopback client is local (silent pairing, local CLI
+    // scopes); a client behind a trusted proxy is known by its forwarded address.
+    let mut peer = Peer::new(client_ip, attribution.is_local());
     // A browser page announces itself with `Origin`; the core applies the
     // origin rules to such connections, comparing with `Host`.
     if let Some(origin) = head.header("origin").filter(|o| !o.trim().is_empty()) {

@@ -51,13 +51,6 @@ pub(crate) fn switching_protocols(accept: &str) -> String {
     )
 }
 
-/// A direct connection: no proxy said it forwarded someone else.
-pub(crate) fn is_proxied(head: &Head) -> bool {
-    ["x-forwarded-for", "x-real-ip", "forwarded"]
-        .iter()
-        .any(|h| head.header(h).is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

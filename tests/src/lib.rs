@@ -2,6 +2,9 @@
 //! tool, and a second (blocking) runtime for the core.
 
 pub mod blocking;
+pub mod device;
+pub mod forwarder;
 pub mod load;
 pub mod process;
+pub mod reference_client;
 pub mod ws;

@@ -180,7 +180,13 @@ pub struct OurGateway {
 impl OurGateway {
     /// Start it and wait until `GET /readyz` says ready.
     pub fn start(opts: GatewayOptions) -> OurGateway {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(opts, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// [`OurGateway::start`] with HOME in `dir` (state dir `dir/state`), for
+    /// a test that prepared the state beforehand (or takes it over from
+    /// another gateway). `opts.config`, if any, replaces the config file.
+    pub fn start_in(opts: GatewayOptions, dir: tempfile::TempDir) -> OurGateway {
         if let Some(config) = &opts.config {
             std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
             std::fs::write(dir.path().join("state/openclaw.json"), config).expect("config");
@@ -267,6 +273,15 @@ impl OurGateway {
 
     pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill it (SIGKILL) and hand back its HOME, for another gateway to
+    /// start on the same state.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, placeholder)
     }
 
     pub fn pid(&self) -> u32 {
@@ -694,6 +709,16 @@ impl ReferenceGateway {
         kill_tree(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl ReferenceGateway {
+    /// Kill it and hand back its HOME, for another gateway to start on the
+    /// same state.
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        self.stop();
+        let placeholder = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, placeholder)
     }
 }
 
