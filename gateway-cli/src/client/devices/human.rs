@@ -120,38 +120,7 @@ pub fn list(pending: &[Value], paired: &[Value]) -> String {
                 ]
             })
             .collect();
-        let columns = [
-            Column {
-                header: "Request",
-                min_width: 10,
-                flex: false,
-            },
-            Column {
-                header: "Device",
-                min_width: 16,
-                flex: true,
-            },
-            Column {
-                header: "Requested",
-                min_width: 20,
-                flex: true,
-            },
-            Column {
-                header: "Approved",
-                min_width: 20,
-                flex: true,
-            },
-            Column {
-                header: "Age",
-                min_width: 8,
-                flex: false,
-            },
-            Column {
-                header: "Status",
-                min_width: 12,
-                flex: false,
-            },
-        ];
+        let columns = PENDING_COLUMNS;
         out.push(heading("Pending", pending.len()));
         out.push(table::render(&columns, &rows, width));
     }
@@ -173,38 +142,7 @@ pub fn list(pending: &[Value], paired: &[Value]) -> String {
                 ]
             })
             .collect();
-        let columns = [
-            Column {
-                header: "Device",
-                min_width: 16,
-                flex: true,
-            },
-            Column {
-                header: "Device ID",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "Roles",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "Scopes",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "Tokens",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "IP",
-                min_width: 12,
-                flex: false,
-            },
-        ];
+        let columns = PAIRED_COLUMNS;
         out.push(heading("Paired", paired.len()));
         out.push(table::render(&columns, &rows, width));
         out.push(print::paint("Full device IDs", "2", print::color_enabled()));
@@ -288,6 +226,74 @@ pub fn kind_note(kind: access::Kind) -> &'static str {
         access::Kind::NewPairing => "First-time device pairing request.",
     }
 }
+
+/// The columns of the pending-requests table (the reference's widths).
+pub(crate) const PENDING_COLUMNS: [Column; 6] = [
+    Column {
+        header: "Request",
+        min_width: 10,
+        flex: false,
+    },
+    Column {
+        header: "Device",
+        min_width: 16,
+        flex: true,
+    },
+    Column {
+        header: "Requested",
+        min_width: 20,
+        flex: true,
+    },
+    Column {
+        header: "Approved",
+        min_width: 20,
+        flex: true,
+    },
+    Column {
+        header: "Age",
+        min_width: 8,
+        flex: false,
+    },
+    Column {
+        header: "Status",
+        min_width: 12,
+        flex: false,
+    },
+];
+
+/// The columns of the paired-devices table (the reference's widths).
+pub(crate) const PAIRED_COLUMNS: [Column; 6] = [
+    Column {
+        header: "Device",
+        min_width: 16,
+        flex: true,
+    },
+    Column {
+        header: "Device ID",
+        min_width: 12,
+        flex: true,
+    },
+    Column {
+        header: "Roles",
+        min_width: 12,
+        flex: true,
+    },
+    Column {
+        header: "Scopes",
+        min_width: 12,
+        flex: true,
+    },
+    Column {
+        header: "Tokens",
+        min_width: 12,
+        flex: true,
+    },
+    Column {
+        header: "IP",
+        min_width: 12,
+        flex: false,
+    },
+];
 
 #[cfg(test)]
 mod tests {

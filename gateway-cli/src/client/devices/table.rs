@@ -234,38 +234,7 @@ mod tests {
     /// `openclaw devices list` of 2026.9.6, stdout not a terminal).
     #[test]
     fn lays_out_the_paired_table_like_the_reference() {
-        let columns = [
-            Column {
-                header: "Device",
-                min_width: 16,
-                flex: true,
-            },
-            Column {
-                header: "Device ID",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "Roles",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "Scopes",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "Tokens",
-                min_width: 12,
-                flex: true,
-            },
-            Column {
-                header: "IP",
-                min_width: 12,
-                flex: false,
-            },
-        ];
+        let columns = super::super::human::PAIRED_COLUMNS;
         let row = [
             "Kitchen Mac",
             "4d0da777390015277e84ded2a2740e32eba245d24dec4bdb482c0b87a6a93dbe",
@@ -288,38 +257,7 @@ mod tests {
 
     #[test]
     fn lays_out_the_pending_table_like_the_reference() {
-        let columns = [
-            Column {
-                header: "Request",
-                min_width: 10,
-                flex: false,
-            },
-            Column {
-                header: "Device",
-                min_width: 16,
-                flex: true,
-            },
-            Column {
-                header: "Requested",
-                min_width: 20,
-                flex: true,
-            },
-            Column {
-                header: "Approved",
-                min_width: 20,
-                flex: true,
-            },
-            Column {
-                header: "Age",
-                min_width: 8,
-                flex: false,
-            },
-            Column {
-                header: "Status",
-                min_width: 12,
-                flex: false,
-            },
-        ];
+        let columns = super::super::human::PENDING_COLUMNS;
         let row = [
             "7c35f354-0262-47c1-8870-46be2db99e3a",
             "4d0da777390015277e84ded2a2740e32eba245d24dec4bdb482c0b87a6a93dbe",
