@@ -200,37 +200,22 @@ impl Fuzz {
         let skew = [0i64, 0, 0, 200_000][usize::from(r.below(4))];
         let signed_at = (START_MS + self.h.elapsed_ms()).saturating_add_signed(skew);
         let key = &self.keys[usize::from(device)];
-        let proof = key.sign(
-            &SignInput {
-                client_id,
-                client_mode: mode,
-                role,
-                scopes: &scopes,
-                token: signed_token,
-                nonce: &nonce,
-                platform: "linux",
-                device_family: "",
-            },
-            signed_at,
-        );
+        let input = SignInput {
+            client_id,
+            client_mode: mode,
+            role,
+            scopes: &scopes,
+            token: signed_token,
+            nonce: &nonce,
+            platform: "linux",
+            device_family: "",
+        };
+        let proof = key.sign(&input, signed_at);
         let mut signature = proof.signature.clone();
         if r.below(8) == 0 {
-            // A proof for someone else's key, or a corrupted one.
-            signature = self.keys[usize::from((device + 1) % DEVICES)]
-                .sign(
-                    &SignInput {
-                        client_id,
-                        client_mode: mode,
-                        role,
-                        scopes: &scopes,
-                        token: signed_token,
-                        nonce: &nonce,
-                        platform: "linux",
-                        device_family: "",
-                    },
-                    signed_at,
-                )
-                .signature;
+            // A proof made with someone else's key.
+            let other = &self.keys[usize::from((device + 1) % DEVICES)];
+            signature = other.sign(&input, signed_at).signature;
         }
         let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
             "minProtocol": 4, "maxProtocol": 4,

@@ -221,7 +221,6 @@ impl Harness {
                         },
                         None => continue,
                     },
-                    // An in-memory store: every write commits at once.
                     // The in-memory store read back: every committed write.
                     Effect::LoadPairing { token } => {
                         let (pending, paired) = super::fuzz_pairing::replay(&self.pairing_writes);
@@ -237,6 +236,7 @@ impl Harness {
                         self.held_pairing.push((token, changes));
                         continue;
                     }
+                    // An in-memory store: every write commits at once.
                     Effect::WritePairing { token, changes } => {
                         self.pairing_writes.push(changes);
                         EffectResult::PairingWritten {

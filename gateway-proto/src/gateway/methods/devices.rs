@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{Call, HubView};
 use crate::gateway::pairing::hub::{AfterWrite, PairingEvent};
-use crate::gateway::pairing::{public_request, redacted, Approval, TokenChangeRefusal};
+use crate::gateway::pairing::{is_expired, public_request, redacted, Approval};
 use crate::server::{AuthMethod, Scope};
 use crate::wire::{ArrayRules, ErrorShape, Property, Schema};
 
@@ -137,10 +137,7 @@ pub(crate) fn pair_list(hub: &mut HubView<'_>, call: &Call<'_>) {
     let now_ms = hub.clock.unix_ms(hub.now);
     let caller = Caller::of(hub, call);
     let mine = |id: &str| caller.admin || caller.device_id.as_deref().is_none_or(|own| own == id);
-    let live = |request: &&crate::gateway::pairing::PendingRequest| {
-        request.refreshed_at_ms.unwrap_or(request.ts) + crate::gateway::pairing::PENDING_TTL_MS
-            > now_ms
-    };
+    let live = |request: &&crate::gateway::pairing::PendingRequest| !is_expired(request, now_ms);
     let pending: Vec<_> = hub
         .pairing
         .pending_list()
@@ -332,7 +329,8 @@ pub(crate) fn token_rotate(hub: &mut HubView<'_>, call: &Call<'_>) {
     );
     let entry = match rotated {
         Ok(entry) => entry,
-        Err(refusal) => return refuse_token_change(hub, call, refusal, denied()),
+        // The reference answers every refused token change with one message.
+        Err(_) => return hub.out.respond_error(call.conn, call.id, &denied()),
     };
     let device_id = params.device_id.trim().to_owned();
     let in_band = caller.device_id.as_deref() == Some(device_id.as_str());
@@ -377,7 +375,8 @@ pub(crate) fn token_revoke(hub: &mut HubView<'_>, call: &Call<'_>) {
     );
     let entry = match revoked {
         Ok(entry) => entry,
-        Err(refusal) => return refuse_token_change(hub, call, refusal, denied()),
+        // The reference answers every refused token change with one message.
+        Err(_) => return hub.out.respond_error(call.conn, call.id, &denied()),
     };
     let device_id = params.device_id.trim().to_owned();
     let payload = json!({
@@ -392,16 +391,6 @@ pub(crate) fn token_revoke(hub: &mut HubView<'_>, call: &Call<'_>) {
         Some((device_id, Some(entry.role))),
     );
     hub.commit_pairing(changes, after, before);
-}
-
-/// The reference answers every refused token change with one message.
-fn refuse_token_change(
-    hub: &mut HubView<'_>,
-    call: &Call<'_>,
-    _refusal: TokenChangeRefusal,
-    denied: ErrorShape,
-) {
-    hub.out.respond_error(call.conn, call.id, &denied);
 }
 
 fn manages_non_operator(hub: &HubView<'_>, device_id: &str) -> bool {

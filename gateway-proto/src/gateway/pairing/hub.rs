@@ -96,31 +96,25 @@ impl Gateway {
         let Some(peer) = self.conns.get(conn).map(|e| e.conn.peer().clone()) else {
             return;
         };
-        if request.device.is_none() {
+        let Some(device_id) = request.device.as_ref().map(|d| d.id.clone()) else {
             return self.open_session(conn, &request, None, now);
-        }
+        };
         let now_ms = self.clock.unix_ms(now);
         let mut changes = Vec::new();
         let mut events = Vec::new();
         let before = self.pairing.clone();
         let assessment = connect::assess(&self.pairing, &request, &peer);
         let reason = match assessment {
-            Assessment::Skip => {
-                self.touch_device(&request, &peer, now_ms, &mut changes);
-                let token = self.issue_token(&request, now_ms, &mut changes);
-                return self.finish_connect(conn, request, token, changes, before, now);
-            }
-            Assessment::Paired => {
+            Assessment::Skip | Assessment::Paired => {
                 self.touch_device(&request, &peer, now_ms, &mut changes);
                 let token = self.issue_token(&request, now_ms, &mut changes);
                 return self.finish_connect(conn, request, token, changes, before, now);
             }
             Assessment::Needs(reason) => reason,
         };
-        let device = request.device.as_ref().expect("checked above");
         let existing = self
             .pairing
-            .paired(&device.id)
+            .paired(&device_id)
             .filter(|p| p.public_key == connect::public_key_text(&request))
             .cloned();
         let silent = connect::silent_allowed(
@@ -132,7 +126,7 @@ impl Gateway {
         );
         let client = &request.params.client;
         let ask = Ask {
-            device_id: device.id.clone(),
+            device_id: device_id.clone(),
             public_key: connect::public_key_text(&request),
             display_name: client.display_name.clone(),
             platform: Some(client.platform.clone()).filter(|p| !p.is_empty()),
@@ -155,7 +149,7 @@ impl Gateway {
         for superseded in &requested.superseded {
             events.push(PairingEvent::Resolved {
                 request_id: superseded.clone(),
-                device_id: device.id.clone(),
+                device_id: device_id.clone(),
                 approved: false,
                 ts: now_ms,
             });

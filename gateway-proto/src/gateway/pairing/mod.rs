@@ -28,7 +28,7 @@ pub use records::{
 };
 pub use state::{TokenRefusal, PENDING_TTL_MS};
 
-pub(crate) use state::{Approval, Ask, Mint, PairingBook, TokenChangeRefusal};
+pub(crate) use state::{is_expired, Approval, Ask, Mint, PairingBook};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -62,12 +62,11 @@ pub(crate) fn public_request(request: &PendingRequest) -> PendingRequest {
 /// A paired device as answers show it: no token secrets, no approved-scope
 /// baseline, tokens summarized; `connected` when asked.
 pub(crate) fn redacted(device: &PairedDevice, connected: Option<bool>) -> serde_json::Value {
-    let mut shown = PairedDevice {
+    let shown = PairedDevice {
         tokens: None,
         approved_scopes: None,
         ..device.clone()
     };
-    shown.tokens = None;
     let mut value = serde_json::to_value(&shown).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
         if let Some(connected) = connected {

@@ -137,6 +137,11 @@ fn pending_expires_at(request: &PendingRequest) -> u64 {
         .saturating_add(PENDING_TTL_MS)
 }
 
+/// Whether a pending request's TTL has passed at `now_ms`.
+pub(crate) fn is_expired(request: &PendingRequest, now_ms: u64) -> bool {
+    pending_expires_at(request) <= now_ms
+}
+
 fn requested_roles(request: &PendingRequest) -> Vec<String> {
     roles_of(request.roles.as_deref(), request.role.as_deref())
 }
@@ -262,7 +267,7 @@ impl PairingBook {
         let expired: Vec<String> = self
             .pending
             .values()
-            .filter(|p| pending_expires_at(p) <= now_ms)
+            .filter(|p| is_expired(p, now_ms))
             .map(|p| p.request_id.clone())
             .collect();
         for request_id in expired {
@@ -384,17 +389,14 @@ impl PairingBook {
         mint: &mut dyn Mint,
         changes: &mut Vec<PairingChange>,
     ) -> Result<Option<PairedDevice>, Forbidden> {
-        let mut pruned = Vec::new();
-        self.prune_expired(now_ms, &mut pruned);
+        self.prune_expired(now_ms, changes);
         let Some(pending) = self.pending.get(request_id).cloned() else {
-            changes.extend(pruned);
             return Ok(None);
         };
         let existing = self.paired.get(&pending.device_id).cloned();
         let roles_requested = requested_roles(&pending);
         let requested_scopes = normalize_token_scopes(pending.scopes.as_deref().unwrap_or(&[]));
         if let Some(scope) = scope_outside_roles(&roles_requested, &requested_scopes) {
-            changes.extend(pruned);
             return Err(Forbidden::ScopeOutsideRequestedRoles(scope));
         }
         let existing_roles = existing.as_ref().map(approved_roles);
@@ -423,13 +425,11 @@ impl PairingBook {
                 ])
                 .unwrap_or_default();
                 let Some(caller) = approval.caller_scopes else {
-                    changes.extend(pruned);
                     return Err(Forbidden::CallerScopesRequired(
                         wanted.first().cloned().unwrap_or_default(),
                     ));
                 };
                 if let Some(scope) = missing_scope("operator", &wanted, caller) {
-                    changes.extend(pruned);
                     return Err(Forbidden::CallerMissingScope(scope.to_owned()));
                 }
             }
@@ -474,7 +474,6 @@ impl PairingBook {
             last_seen_at_ms: existing.as_ref().and_then(|e| e.last_seen_at_ms),
             last_seen_reason: existing.as_ref().and_then(|e| e.last_seen_reason.clone()),
         };
-        changes.extend(pruned);
         self.pending.remove(request_id);
         changes.push(PairingChange::DeletePending {
             request_id: request_id.to_owned(),
