@@ -30,6 +30,7 @@ mod admission;
 mod config;
 mod connections;
 mod effects;
+mod exec_approvals;
 mod handshake;
 mod health;
 mod io;
@@ -86,6 +87,8 @@ pub enum HubTimer {
     HealthRefresh,
     /// The `tick` broadcast.
     Tick,
+    /// An exec approval expires, or a decided one is forgotten.
+    ExecApproval,
 }
 
 /// Wall-clock time derived from one reading taken at construction.
@@ -131,6 +134,8 @@ pub struct Gateway {
     /// A pairing write failed: the book is being re-read from the store,
     /// and pairing changes wait until it is.
     pairing_resync: pairing::hub::Resync,
+    /// Exec approvals waiting for an operator.
+    exec_approvals: exec_approvals::ExecApprovals,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -181,6 +186,7 @@ impl Gateway {
             pairing_commits: Vec::new(),
             upgrades: pairing::upgrades::Upgrades::default(),
             pairing_resync: pairing::hub::Resync::InSync,
+            exec_approvals: exec_approvals::ExecApprovals::default(),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -270,6 +276,9 @@ impl Gateway {
                 .map(|at| (at, HubTimer::ScopeUpgrade)),
             Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
             Some((self.tick_at, HubTimer::Tick)),
+            self.exec_approvals
+                .next_deadline()
+                .map(|at| (at, HubTimer::ExecApproval)),
         ];
         conn.into_iter()
             .chain(others.into_iter().flatten().filter(move |_| running))
@@ -330,6 +339,11 @@ impl Gateway {
                     false,
                     |_| true,
                 );
+            }
+            HubTimer::ExecApproval => {
+                for settled in self.exec_approvals.handle_timeout(now) {
+                    methods::exec_approval::publish_settled(&mut self.view(now), settled, None);
+                }
             }
         }
     }
@@ -471,6 +485,7 @@ impl Gateway {
             rng: &mut self.rng,
             pairing_commits: &mut self.pairing_commits,
             upgrades: &mut self.upgrades,
+            exec_approvals: &mut self.exec_approvals,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,
@@ -586,6 +601,13 @@ impl Gateway {
             &mut self.buf,
         );
         entry.device_id = request.device.as_ref().map(|d| d.id.as_str().into());
+        let client = &request.params.client;
+        let facts = exec_approvals::ClientFacts::of(
+            &client.id,
+            client.display_name.as_deref(),
+            &request.params.caps,
+        );
+        self.exec_approvals.add_client(conn, facts);
         let authenticated = entry.conn.is_authenticated();
         self.conns.sync(conn, &mut self.out);
         if authenticated {
@@ -602,6 +624,7 @@ impl Gateway {
         // Nobody waits for this connection's effects any more (committing
         // ones still apply when their results arrive).
         self.effects.forget_conn(conn);
+        self.exec_approvals.forget_conn(conn);
         if let Some(key) = entry.presence_key {
             let ts = self.clock.unix_ms(now);
             let announce = !self.shutting_down;

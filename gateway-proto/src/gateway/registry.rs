@@ -29,6 +29,9 @@ pub enum Access {
     OperatorDynamic(fn(Option<&RawValue>) -> Scope),
     /// A node (`role: "node"`); nodes need no scopes.
     Node,
+    /// An operator with this scope, or a node (the handler decides what a
+    /// node may do: our node host asks for exec approvals this way).
+    OperatorOrNode(Scope),
 }
 
 /// One served method.
@@ -70,7 +73,23 @@ pub static EVENTS: &[EventSpec] = &[
     DEVICE_PAIR_REQUESTED_EVENT,
     DEVICE_PAIR_RESOLVED_EVENT,
     DEVICE_PAIR_CHANGED_EVENT,
+    EXEC_APPROVAL_REQUESTED_EVENT,
+    EXEC_APPROVAL_RESOLVED_EVENT,
 ];
+
+/// An exec approval waits for a decision (to approval clients holding
+/// `operator.approvals`, who may see it).
+pub(crate) const EXEC_APPROVAL_REQUESTED_EVENT: EventSpec = EventSpec {
+    name: "exec.approval.requested",
+    scope: Some(Scope::Approvals),
+    droppable: true,
+};
+/// An exec approval was decided or expired (to the same clients).
+pub(crate) const EXEC_APPROVAL_RESOLVED_EVENT: EventSpec = EventSpec {
+    name: "exec.approval.resolved",
+    scope: Some(Scope::Approvals),
+    droppable: true,
+};
 
 /// A device asks to be paired (to `operator.pairing` holders).
 pub(crate) const DEVICE_PAIR_REQUESTED_EVENT: EventSpec = EventSpec {
@@ -157,7 +176,8 @@ pub fn authorize(
     }
     let wants_node = matches!(access, Some(Access::Node));
     let is_node = session.role == Role::Node;
-    if wants_node != is_node {
+    let either = matches!(access, Some(Access::OperatorOrNode(_)));
+    if wants_node != is_node && !either {
         return Err(ErrorShape::invalid_request(format!(
             "unauthorized role: {}",
             session.role.as_str()
@@ -167,7 +187,7 @@ pub fn authorize(
         return Ok(spec);
     }
     let needed = match access {
-        Some(Access::Operator(scope)) => scope,
+        Some(Access::Operator(scope) | Access::OperatorOrNode(scope)) => scope,
         Some(Access::OperatorDynamic(scope_for)) => scope_for(params),
         // Unknown names (and the reference's reserved prefixes `config.`,
         // `update.`, … among them) are admin-only.
@@ -280,7 +300,12 @@ mod tests {
                 "device.token.revoke",
                 "device.scopes.requestUpgrade",
                 "device.scopes.waitUpgrade",
-                "logs.tail"
+                "logs.tail",
+                "exec.approval.get",
+                "exec.approval.list",
+                "exec.approval.request",
+                "exec.approval.waitDecision",
+                "exec.approval.resolve"
             ]
         );
         let events: Vec<&str> = event_names().collect();
@@ -294,7 +319,9 @@ mod tests {
                 "shutdown",
                 "device.pair.requested",
                 "device.pair.resolved",
-                "device.pair.changed"
+                "device.pair.changed",
+                "exec.approval.requested",
+                "exec.approval.resolved"
             ]
         );
         assert!(event("presence").is_some_and(|e| e.droppable && e.scope == Some(Scope::Read)));
