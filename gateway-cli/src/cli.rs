@@ -7,8 +7,8 @@
 use argh::FromArgs;
 
 use crate::client::{
-    CallArgs, DevicesCmd, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, ProbeArgs,
-    StatusArgs, SystemPresenceArgs,
+    CallArgs, DevicesCmd, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, NodesCmd,
+    ProbeArgs, StatusArgs, SystemPresenceArgs,
 };
 use crate::settings::RunFlags;
 
@@ -31,6 +31,7 @@ pub enum Command {
     Logs(LogsArgs),
     System(SystemCmd),
     Devices(DevicesCmd),
+    Nodes(NodesCmd),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that

@@ -44,6 +44,7 @@ fn dispatch() -> i32 {
         Command::Status(a) => client::run_status(a),
         Command::Logs(a) => client::run_logs(a),
         Command::Devices(devices) => client::run_devices(devices),
+        Command::Nodes(nodes) => client::run_nodes(nodes),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },
