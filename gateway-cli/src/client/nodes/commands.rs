@@ -24,22 +24,22 @@ const BLOCKED_COMMANDS: [&str; 2] = ["system.run", "system.run.prepare"];
 
 pub fn run_nodes(cmd: NodesCmd) -> i32 {
     match cmd.command {
-        NodesSub::List(a) => run(&a.common(), "list", |t, c| list(t, c, &a)),
-        NodesSub::Pending(a) => run(&a.common(), "pending", |t, c| pending(t, c, &a)),
-        NodesSub::Status(a) => run(&a.common(), "status", |t, c| status(t, c, &a)),
-        NodesSub::Describe(a) => run(&a.common(), "describe", |t, c| describe(t, c, &a)),
-        NodesSub::Invoke(a) => run(&a.common(), "invoke", |t, c| invoke(t, c, &a)),
-        NodesSub::Approve(a) => run(&a.common(), "approve", |t, c| approve(t, c, &a)),
-        NodesSub::Reject(a) => run(&a.common(), "reject", |t, c| reject(t, c, &a)),
-        NodesSub::Rename(a) => run(&a.common(), "rename", |t, c| rename(t, c, &a)),
-        NodesSub::Remove(a) => run(&a.common(), "remove", |t, c| remove(t, c, &a)),
+        NodesSub::List(a) => run(&a.common(), |t, c| list(t, c, &a)),
+        NodesSub::Pending(a) => run(&a.common(), |t, c| pending(t, c, &a)),
+        NodesSub::Status(a) => run(&a.common(), |t, c| status(t, c, &a)),
+        NodesSub::Describe(a) => run(&a.common(), |t, c| describe(t, c, &a)),
+        NodesSub::Invoke(a) => run(&a.common(), |t, c| invoke(t, c, &a)),
+        NodesSub::Approve(a) => run(&a.common(), |t, c| approve(t, c, &a)),
+        NodesSub::Reject(a) => run(&a.common(), |t, c| reject(t, c, &a)),
+        NodesSub::Rename(a) => run(&a.common(), |t, c| rename(t, c, &a)),
+        NodesSub::Remove(a) => run(&a.common(), |t, c| remove(t, c, &a)),
     }
 }
 
 /// Why a command failed: the text after `nodes <command> failed: `.
 type Outcome = Result<(), String>;
 
-fn run(common: &Common, label: &str, action: impl FnOnce(&Target, &Common) -> Outcome) -> i32 {
+fn run(common: &Common, action: impl FnOnce(&Target, &Common) -> Outcome) -> i32 {
     let target = match target_or_exit(
         common.url.as_deref(),
         common.token.as_deref(),
@@ -51,19 +51,20 @@ fn run(common: &Common, label: &str, action: impl FnOnce(&Target, &Common) -> Ou
     };
     match action(&target, common) {
         Ok(()) => 0,
-        Err(message) => {
-            let theme = Theme::detect();
-            eprintln!(
-                "{}",
-                print::paint(
-                    &format!("nodes {label} failed: {message}"),
-                    "31",
-                    theme.color
-                )
-            );
-            1
-        }
+        Err(message) => report_failure(&message),
     }
+}
+
+/// A failed command as the reference reports it (observed, with or
+/// without `--json`): a JSON error on stdout, the reason on stderr; exit 1.
+fn report_failure(message: &str) -> i32 {
+    print::json(&json!({"ok": false, "error": {"type": "cli_error", "message": message}}));
+    eprintln!("[openclaw] The CLI command failed.");
+    eprintln!("[openclaw] Reason: {message}");
+    eprintln!("[openclaw] Debug: set OPENCLAW_DEBUG=1 to include the stack trace.");
+    eprintln!("[openclaw] Try: openclaw doctor");
+    eprintln!("[openclaw] Help: openclaw --help");
+    1
 }
 
 fn failure_text(failure: &Failure) -> String {

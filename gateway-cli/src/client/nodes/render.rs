@@ -232,7 +232,8 @@ pub struct Hints {
     pub timeout: u64,
 }
 
-/// `openclaw nodes approve <id> [--url U] [--timeout T]`.
+/// `openclaw nodes approve <id> [--timeout T]`: the connection flags are
+/// left to the reminder line, as the reference leaves them.
 pub fn approve_command(request_id: &str, hints: &Hints) -> String {
     let mut args = vec![
         "openclaw".to_owned(),
@@ -240,15 +241,6 @@ pub fn approve_command(request_id: &str, hints: &Hints) -> String {
         "approve".into(),
         request_id.into(),
     ];
-    if let Some(url) = hints
-        .url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        args.push("--url".into());
-        args.push(url.into());
-    }
     if hints.timeout != 10_000 {
         args.push("--timeout".into());
         args.push(hints.timeout.to_string());
@@ -647,4 +639,111 @@ pub fn describe(
         out.extend(pending_commands.iter().map(|c| format!("- {}", safe(c))));
     }
     out.join("\n")
+}
+
+/// Each case renders a gateway answer captured from the reference gateway
+/// (a reference `openclaw node run` connected, before and after approval)
+/// and compares with what the reference CLI printed for it (`testdata/`,
+/// width 120, no color).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: Theme = Theme { color: false };
+
+    fn fixture(name: &str) -> String {
+        let text = match name {
+            "pending-json" => include_str!("testdata/pending-json.txt"),
+            "pending" => include_str!("testdata/pending.txt"),
+            "list-json" => include_str!("testdata/list-json.txt"),
+            "list" => include_str!("testdata/list.txt"),
+            "status-json" => include_str!("testdata/status-json.txt"),
+            "status" => include_str!("testdata/status.txt"),
+            "status2-json" => include_str!("testdata/status2-json.txt"),
+            "status2" => include_str!("testdata/status2.txt"),
+            "describe-json" => include_str!("testdata/describe-json.txt"),
+            "describe" => include_str!("testdata/describe.txt"),
+            _ => unreachable!("no fixture {name}"),
+        };
+        text.trim_end().to_owned()
+    }
+
+    fn json(name: &str) -> Value {
+        serde_json::from_str(&fixture(name)).unwrap()
+    }
+
+    fn given_flags() -> Hints {
+        Hints {
+            url: Some("ws://127.0.0.1:28791".into()),
+            token: Some("testtok".into()),
+            timeout: 10_000,
+        }
+    }
+
+    #[test]
+    fn pending_matches_the_reference() {
+        let pending = json("pending-json");
+        let rows = pending.as_array().unwrap();
+        let now = rows[0]["ts"].as_u64().unwrap();
+        assert_eq!(pending_table(rows, now, 120, PLAIN), fixture("pending"));
+    }
+
+    #[test]
+    fn list_matches_the_reference() {
+        let list = json("list-json");
+        let pending = list["pending"].as_array().unwrap();
+        let paired = list["paired"].as_array().unwrap();
+        let now = pending[0]["ts"].as_u64().unwrap();
+        assert_eq!(list_text(pending, paired, now), fixture("list"));
+    }
+
+    fn list_text(pending: &[Value], paired: &[Value], now: u64) -> String {
+        list(pending, paired, None, now, 120, PLAIN)
+    }
+
+    #[test]
+    fn status_matches_the_reference_before_and_after_approval() {
+        for (answer, printed) in [("status-json", "status"), ("status2-json", "status2")] {
+            let result = json(answer);
+            let nodes = result["nodes"].as_array().unwrap();
+            let now = result["ts"].as_u64().unwrap();
+            let text = status(nodes, nodes.len(), now, 120, PLAIN, &given_flags(), None);
+            assert_eq!(text, fixture(printed), "{answer}");
+        }
+    }
+
+    #[test]
+    fn describe_matches_the_reference() {
+        let result = json("describe-json");
+        let node_id = result["nodeId"].as_str().unwrap().to_owned();
+        let now = result["ts"].as_u64().unwrap();
+        let text = describe(&result, &node_id, now, 120, PLAIN, &given_flags());
+        assert_eq!(text, fixture("describe"));
+    }
+
+    #[test]
+    fn hints_repeat_only_what_the_reference_repeats() {
+        let mut hints = given_flags();
+        assert_eq!(approve_command("r-1", &hints), "openclaw nodes approve r-1");
+        hints.timeout = 5_000;
+        assert_eq!(
+            approve_command("a b", &hints),
+            "openclaw nodes approve 'a b' --timeout 5000"
+        );
+        hints.url = None;
+        assert_eq!(
+            connection_reminder(&hints).unwrap(),
+            "Reuse the same connection option when rerunning: --token."
+        );
+        assert_eq!(safe("a\u{1b}[31mb\nc\u{7}"), "ab\\nc");
+        assert_eq!(
+            path_env(
+                Some("/home/u/bin:/usr/bin:/bin:/sbin"),
+                Some("linux"),
+                Some("/home/u")
+            )
+            .unwrap(),
+            "~/bin:/usr/bin:…:/sbin"
+        );
+    }
 }
