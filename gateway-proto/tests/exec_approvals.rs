@@ -147,6 +147,44 @@ fn a_request_reaches_only_the_approvers_that_may_see_it_and_a_decision_answers_i
         event["request"]["allowedDecisions"],
         json!(["allow-once", "allow-always", "deny"])
     );
+    // The reference's request object (observed: an operator's request with
+    // `command` and `cwd`) has these keys, `commandArgv` when given.
+    let mut keys: Vec<&str> = event["request"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected = vec![
+        "command",
+        "commandArgv",
+        "systemRunBinding",
+        "systemRunPlan",
+        "cwd",
+        "nodeId",
+        "host",
+        "security",
+        "ask",
+        "warningText",
+        "scope",
+        "commandAnalysis",
+        "allowedDecisions",
+        "agentId",
+        "resolvedPath",
+        "sessionKey",
+        "sessionId",
+        "runId",
+        "toolCallId",
+        "turnSourceChannel",
+        "turnSourceTo",
+        "turnSourceAccountId",
+        "turnSourceThreadId",
+        "cronExecutionSource",
+        "cronOperationBinding",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
     // An operator's approval is its own and the admins' (the reference's
     // visibility): not the approvals-only client's; never a reader's, nor
     // an approvals holder's that is no approval client, nor the requester's.
@@ -358,7 +396,7 @@ fn two_phase_answers_accepted_then_the_decision_and_wait_decision_gets_it_too() 
     assert_eq!(both[1]["payload"]["decision"], "deny");
     let wait = h.response(REQUESTER, "w1", 0).unwrap();
     assert_eq!(wait["payload"]["decision"], "deny");
-    assert!(wait["payload"].get("terminalReason").is_none());
+    assert_eq!(wait["payload"]["terminalReason"], "user");
     // Unknown ids.
     let unknown = call(
         &mut h,

@@ -65,7 +65,8 @@ impl Decision {
 pub(crate) struct Outcome {
     /// `None`: nobody decided (timeout, or no approval client to ask).
     pub(crate) decision: Option<Decision>,
-    /// `timeout` or `no-route` when nobody decided.
+    /// `user` for an operator's decision, `timeout` or `no-route` when
+    /// nobody decided.
     pub(crate) terminal_reason: Option<&'static str>,
 }
 

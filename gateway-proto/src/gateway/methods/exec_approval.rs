@@ -665,9 +665,10 @@ pub(crate) fn resolve(hub: &mut HubView<'_>, call: &Call<'_>) {
         return hub.out.respond_error(call.conn, call.id, &error);
     }
     let resolved_by = hub.exec_approvals.client(call.conn).map(|c| c.name.clone());
+    // `waitDecision` then reports `terminalReason: "user"` (observed).
     let outcome = Outcome {
         decision: Some(decision),
-        terminal_reason: None,
+        terminal_reason: Some("user"),
     };
     if let Some(settled) = hub.exec_approvals.settle(&id, outcome, hub.now) {
         publish_settled(hub, settled, resolved_by.as_deref());
