@@ -58,7 +58,11 @@ fn run(common: &Common, action: impl FnOnce(&Target, &Common) -> Outcome) -> i32
 /// A failed command as the reference reports it (observed, with or
 /// without `--json`): a JSON error on stdout, the reason on stderr; exit 1.
 fn report_failure(message: &str) -> i32 {
-    print::json(&json!({"ok": false, "error": {"type": "cli_error", "message": message}}));
+    // Written by hand to keep the reference's key order.
+    let message_json = serde_json::to_string(message).unwrap_or_else(|_| "\"\"".into());
+    print::line(&format!(
+        "{{\n  \"ok\": false,\n  \"error\": {{\n    \"type\": \"cli_error\",\n    \"message\": {message_json}\n  }}\n}}"
+    ));
     eprintln!("[openclaw] The CLI command failed.");
     eprintln!("[openclaw] Reason: {message}");
     eprintln!("[openclaw] Debug: set OPENCLAW_DEBUG=1 to include the stack trace.");
