@@ -35,6 +35,7 @@ mod handshake;
 mod health;
 mod io;
 mod methods;
+pub(crate) mod nodes;
 mod outbox;
 pub mod pairing;
 mod presence;
@@ -50,6 +51,7 @@ pub use effects::{StoreKey, Waiter};
 pub use health::{health_snapshot, status_summary, DEFAULT_AGENT_ID};
 pub use io::{Effect, EffectResult, Input, LogSlice, Output, Peer};
 pub use methods::{LOGS_DEFAULT_LIMIT, LOGS_DEFAULT_MAX_BYTES, LOGS_MAX_BYTES, LOGS_MAX_LIMIT};
+pub use nodes::NodeCommandRules;
 pub use presence::{presence_key, Presence, PresenceEntry};
 pub use registry::{
     authorize, check_params, event, event_names, method, method_names, Access, EventSpec,
@@ -83,6 +85,8 @@ pub enum HubTimer {
     PresenceBroadcast,
     /// A live scope upgrade expires, or a decided one is forgotten.
     ScopeUpgrade,
+    /// A node invoke ran out of time.
+    NodeInvoke,
     /// The health snapshot is refreshed (periodically, or soon after a connect).
     HealthRefresh,
     /// The `tick` broadcast.
@@ -131,6 +135,8 @@ pub struct Gateway {
     pairing_commits: Vec<methods::PairingCommit>,
     /// Live scope upgrades and their waiters.
     upgrades: pairing::upgrades::Upgrades,
+    /// Connected nodes and the invokes in flight.
+    nodes: nodes::Nodes,
     /// A pairing write failed: the book is being re-read from the store,
     /// and pairing changes wait until it is.
     pairing_resync: pairing::hub::Resync,
@@ -185,6 +191,7 @@ impl Gateway {
             pairing_waits: std::collections::BTreeMap::new(),
             pairing_commits: Vec::new(),
             upgrades: pairing::upgrades::Upgrades::default(),
+            nodes: nodes::Nodes::default(),
             pairing_resync: pairing::hub::Resync::InSync,
             exec_approvals: exec_approvals::ExecApprovals::default(),
             state_version: StateVersion {
@@ -274,6 +281,10 @@ impl Gateway {
             self.upgrades
                 .next_deadline()
                 .map(|at| (at, HubTimer::ScopeUpgrade)),
+            self.nodes
+                .invokes
+                .next_deadline()
+                .map(|at| (at, HubTimer::NodeInvoke)),
             Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
             Some((self.tick_at, HubTimer::Tick)),
             self.exec_approvals
@@ -325,6 +336,7 @@ impl Gateway {
                     self.outbox().respond_ok(conn, &id, &result);
                 }
             }
+            HubTimer::NodeInvoke => self.expire_node_invokes(now),
             HubTimer::HealthRefresh => {
                 let unix_ms = self.clock.unix_ms(now);
                 let (health, config, mut out) = self.health_and_outbox();
@@ -434,6 +446,16 @@ impl Gateway {
         self.presence.list()
     }
 
+    /// Nodes connected now.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Node invokes waiting for their node's answer.
+    pub fn node_invokes_in_flight(&self) -> usize {
+        self.nodes.invokes.len()
+    }
+
     /// Effects asked for and not yet answered or expired.
     pub fn pending_effects(&self) -> usize {
         self.effects.len()
@@ -485,6 +507,7 @@ impl Gateway {
             rng: &mut self.rng,
             pairing_commits: &mut self.pairing_commits,
             upgrades: &mut self.upgrades,
+            nodes: &mut self.nodes,
             exec_approvals: &mut self.exec_approvals,
             out: Outbox {
                 conns: &mut self.conns,
@@ -612,6 +635,7 @@ impl Gateway {
         self.conns.sync(conn, &mut self.out);
         if authenticated {
             self.out.push_back(Output::Authenticated { conn });
+            self.node_opened(conn, request, now);
         }
         self.health.request_refresh(now);
     }
@@ -624,6 +648,7 @@ impl Gateway {
         // Nobody waits for this connection's effects any more (committing
         // ones still apply when their results arrive).
         self.effects.forget_conn(conn);
+        self.node_closed(conn, now);
         self.exec_approvals.forget_conn(conn);
         if let Some(key) = entry.presence_key {
             let ts = self.clock.unix_ms(now);
