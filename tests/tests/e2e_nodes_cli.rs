@@ -230,12 +230,25 @@ fn the_nodes_cli_pairs_describes_invokes_and_renames_a_node() {
             stdout(&renamed).trim(),
             format!("node rename ok: {node_id} -> Renamed")
         );
+        // A human command reports a failure on stderr only; a machine-output
+        // one (invoke, approve, reject) or --json as JSON on stdout too.
         let unknown = cli(&home, &url, &["nodes", "describe", "--node", "nope"]);
         assert_eq!(unknown.status.code(), Some(1));
-        assert!(
-            stdout(&unknown).contains("unknown node: nope (known: Renamed)"),
-            "{}",
-            stdout(&unknown)
+        assert_eq!(stdout(&unknown), "");
+        assert_eq!(
+            String::from_utf8_lossy(&unknown.stderr).trim(),
+            "nodes describe failed: unknown node: nope (known: Renamed)"
+        );
+        let unknown = cli(
+            &home,
+            &url,
+            &["nodes", "invoke", "--node", "nope", "--command", "x"],
+        );
+        assert_eq!(unknown.status.code(), Some(1));
+        let error = serde_json::from_slice::<Value>(&unknown.stdout).expect("JSON error");
+        assert_eq!(
+            error["error"]["message"],
+            "unknown node: nope (known: Renamed)"
         );
     });
 }

@@ -24,22 +24,26 @@ const BLOCKED_COMMANDS: [&str; 2] = ["system.run", "system.run.prepare"];
 
 pub fn run_nodes(cmd: NodesCmd) -> i32 {
     match cmd.command {
-        NodesSub::List(a) => run(&a.common(), |t, c| list(t, c, &a)),
-        NodesSub::Pending(a) => run(&a.common(), |t, c| pending(t, c, &a)),
-        NodesSub::Status(a) => run(&a.common(), |t, c| status(t, c, &a)),
-        NodesSub::Describe(a) => run(&a.common(), |t, c| describe(t, c, &a)),
-        NodesSub::Invoke(a) => run(&a.common(), |t, c| invoke(t, c, &a)),
-        NodesSub::Approve(a) => run(&a.common(), |t, c| approve(t, c, &a)),
-        NodesSub::Reject(a) => run(&a.common(), |t, c| reject(t, c, &a)),
-        NodesSub::Rename(a) => run(&a.common(), |t, c| rename(t, c, &a)),
-        NodesSub::Remove(a) => run(&a.common(), |t, c| remove(t, c, &a)),
+        NodesSub::List(a) => run(&a.common(), "list", |t, c| list(t, c, &a)),
+        NodesSub::Pending(a) => run(&a.common(), "pending", |t, c| pending(t, c, &a)),
+        NodesSub::Status(a) => run(&a.common(), "status", |t, c| status(t, c, &a)),
+        NodesSub::Describe(a) => run(&a.common(), "describe", |t, c| describe(t, c, &a)),
+        NodesSub::Invoke(a) => run(&a.common(), "invoke", |t, c| invoke(t, c, &a)),
+        NodesSub::Approve(a) => run(&a.common(), "approve", |t, c| approve(t, c, &a)),
+        NodesSub::Reject(a) => run(&a.common(), "reject", |t, c| reject(t, c, &a)),
+        NodesSub::Rename(a) => run(&a.common(), "rename", |t, c| rename(t, c, &a)),
+        NodesSub::Remove(a) => run(&a.common(), "remove", |t, c| remove(t, c, &a)),
     }
 }
 
 /// Why a command failed: the text after `nodes <command> failed: `.
 type Outcome = Result<(), String>;
 
-fn run(common: &Common, action: impl FnOnce(&Target, &Common) -> Outcome) -> i32 {
+/// The commands whose stdout is JSON even without `--json` (the
+/// reference's "machine output" nodes commands): their failures are JSON too.
+const MACHINE_OUTPUT: [&str; 3] = ["invoke", "approve", "reject"];
+
+fn run(common: &Common, label: &str, action: impl FnOnce(&Target, &Common) -> Outcome) -> i32 {
     let target = match target_or_exit(
         common.url.as_deref(),
         common.token.as_deref(),
@@ -51,12 +55,17 @@ fn run(common: &Common, action: impl FnOnce(&Target, &Common) -> Outcome) -> i32
     };
     match action(&target, common) {
         Ok(()) => 0,
-        Err(message) => report_failure(&message),
+        Err(message) if common.json || MACHINE_OUTPUT.contains(&label) => report_failure(&message),
+        Err(message) => {
+            let text = format!("nodes {label} failed: {message}");
+            eprintln!("{}", print::paint(&text, "31", Theme::detect().color));
+            1
+        }
     }
 }
 
-/// A failed command as the reference reports it (observed, with or
-/// without `--json`): a JSON error on stdout, the reason on stderr; exit 1.
+/// A failed machine-output command as the reference reports it (observed):
+/// a JSON error on stdout, the reason on stderr; exit 1.
 fn report_failure(message: &str) -> i32 {
     // Written by hand to keep the reference's key order.
     let message_json = serde_json::to_string(message).unwrap_or_else(|_| "\"\"".into());
