@@ -7,19 +7,21 @@
 // End-to-end tests run in real time.
 #![allow(clippy::disallowed_methods)]
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use gateway_proto::client::{DeviceKey, SignInput};
+use gateway_proto::client::DeviceKey;
 use serde_json::{json, Value};
+use tests::fake_node::{self, next_matching};
 use tests::process::{GatewayOptions, OurGateway};
 use tests::ws::{Incoming, RawWs};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// The next frame matching `wanted` (others are skipped).
+async fn next(ws: &mut RawWs, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    next_matching(ws, what, wanted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn challenge(ws: &mut RawWs) -> String {
@@ -29,21 +31,6 @@ async fn challenge(ws: &mut RawWs) -> String {
             .unwrap_or_default()
             .to_owned(),
         other => panic!("expected connect.challenge, got {other:?}"),
-    }
-}
-
-/// The next frame matching `wanted` (others are skipped), within `WAIT`.
-async fn next(ws: &mut RawWs, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    let mut skipped = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match ws.recv_timeout(left).await {
-            Some(Incoming::Json(v)) if wanted(&v) => return v,
-            Some(Incoming::Json(v)) => skipped.push(v.to_string()),
-            Some(Incoming::Text(_)) => {}
-            other => panic!("{what} not seen: {other:?}; skipped {skipped:?}"),
-        }
     }
 }
 
@@ -71,38 +58,6 @@ async fn approver(url: &str, token: &str) -> RawWs {
     ws
 }
 
-/// A node host signing in with its own key (paired silently on loopback).
-async fn node(url: &str, token: &str, key: &DeviceKey) -> RawWs {
-    let mut ws = RawWs::open(url).await.expect("open");
-    let nonce = challenge(&mut ws).await;
-    let proof = key.sign(
-        &SignInput {
-            client_id: "node-host",
-            client_mode: "node",
-            role: "node",
-            scopes: &[],
-            token,
-            nonce: &nonce,
-            platform: "linux",
-            device_family: "Linux",
-        },
-        unix_ms(),
-    );
-    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "node-host", "version": "e2e", "platform": "linux", "mode": "node",
-                   "deviceFamily": "Linux", "displayName": "Build Box"},
-        "role": "node", "scopes": [], "caps": ["system"], "commands": ["system.run"],
-        "auth": {"token": token},
-        "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
-                   "signedAt": proof.signed_at, "nonce": proof.nonce},
-    }});
-    ws.send_json(&frame).await.expect("send");
-    let answer = next(&mut ws, "c0", res("c0")).await;
-    assert_eq!(answer["ok"], true, "{answer}");
-    ws
-}
-
 fn ask(id: &str, node_id: &str, argv: &[&str], timeout_ms: u64) -> Value {
     json!({"type": "req", "id": id, "method": "exec.approval.request", "params": {
         "host": "node", "nodeId": node_id, "twoPhase": true, "timeoutMs": timeout_ms,
@@ -119,7 +74,9 @@ fn a_node_asks_an_operator_approves_and_an_unanswered_ask_is_denied() {
     smol::block_on(async {
         let mut ops = approver(&url, &token).await;
         let key = DeviceKey::from_secret([21; 32]);
-        let mut host = node(&url, &token, &key).await;
+        let mut host = fake_node::connect(&url, &token, &key, "Build Box", &["system.run"])
+            .await
+            .unwrap();
         let node_id = key.device_id();
 
         host.send_json(&ask("a1", &node_id, &["git", "push"], 60_000))

@@ -10,19 +10,18 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gateway_proto::client::{DeviceKey, SignInput};
+use gateway_proto::client::DeviceKey;
 use serde_json::{json, Value};
+use tests::fake_node::{self, next_matching};
 use tests::process::{our_command, GatewayOptions, OurGateway, TOKEN};
-use tests::ws::{Incoming, RawWs};
+use tests::ws::RawWs;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// The next frame matching `wanted` (others are skipped).
+async fn next(ws: &mut RawWs, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    next_matching(ws, what, wanted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Run our `openclaw` with `args` against `url`.
@@ -49,57 +48,6 @@ fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
-/// The next frame matching `wanted` (others are skipped), within `WAIT`.
-async fn next(ws: &mut RawWs, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match ws.recv_timeout(left).await {
-            Some(Incoming::Json(v)) if wanted(&v) => return v,
-            Some(Incoming::Json(_)) | Some(Incoming::Text(_)) => {}
-            other => panic!("{what} not seen: {other:?}"),
-        }
-    }
-}
-
-/// A node host signing in with its own key, declaring `system.which`.
-async fn node(url: &str, key: &DeviceKey) -> RawWs {
-    let mut ws = RawWs::open(url).await.expect("open");
-    let nonce = match ws.recv_timeout(WAIT).await {
-        Some(Incoming::Json(v)) if v["event"] == "connect.challenge" => v["payload"]["nonce"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        other => panic!("expected connect.challenge, got {other:?}"),
-    };
-    let proof = key.sign(
-        &SignInput {
-            client_id: "node-host",
-            client_mode: "node",
-            role: "node",
-            scopes: &[],
-            token: TOKEN,
-            nonce: &nonce,
-            platform: "linux",
-            device_family: "Linux",
-        },
-        unix_ms(),
-    );
-    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "node-host", "version": "2026.9.6", "platform": "linux", "mode": "node",
-                   "deviceFamily": "Linux", "displayName": "Build Box"},
-        "role": "node", "scopes": [], "caps": ["system"], "commands": ["system.which"],
-        "auth": {"token": TOKEN},
-        "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
-                   "signedAt": proof.signed_at, "nonce": proof.nonce},
-    }});
-    ws.send_json(&frame).await.expect("send");
-    let answer = next(&mut ws, "hello", |v| v["type"] == "res" && v["id"] == "c0").await;
-    assert_eq!(answer["ok"], true, "{answer}");
-    ws
-}
-
 #[test]
 fn the_nodes_cli_pairs_describes_invokes_and_renames_a_node() {
     let gw = OurGateway::start(GatewayOptions::default());
@@ -109,7 +57,9 @@ fn the_nodes_cli_pairs_describes_invokes_and_renames_a_node() {
     let key = DeviceKey::from_secret([33; 32]);
     let node_id = key.device_id();
     smol::block_on(async {
-        let mut host = node(&url, &key).await;
+        let mut host = fake_node::connect(&url, TOKEN, &key, "Build Box", &["system.which"])
+            .await
+            .unwrap();
 
         // The declared surface waits for approval.
         let pending = json_of(&cli(&home, &url, &["nodes", "pending", "--json"]));
