@@ -31,6 +31,7 @@ pub enum Command {
     Logs(LogsArgs),
     System(SystemCmd),
     Devices(DevicesCmd),
+    Node(crate::node_host::NodeCmd),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that
