@@ -635,8 +635,18 @@ impl ReferenceGateway {
         token: &str,
         dir: tempfile::TempDir,
     ) -> Option<ReferenceGateway> {
+        Self::start_on(version, token, dir, free_port())
+    }
+
+    /// [`ReferenceGateway::start_in`] on a given `port` (a restart on the
+    /// same address, for clients that reconnect).
+    pub fn start_on(
+        version: &str,
+        token: &str,
+        dir: tempfile::TempDir,
+        port: u16,
+    ) -> Option<ReferenceGateway> {
         let bin = install_reference(version)?;
-        let port = free_port();
         // Descendants that left the group (a new session) are found with
         // `pgrep -P`, each listed before its parent is killed.
         let supervisor = r#"parent=$1; shift; "$@" & child=$!

@@ -164,7 +164,14 @@ pub fn uuid_v4() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// The socket token the reference generates: 24 random bytes, base64url.
@@ -201,7 +208,10 @@ impl Approvals {
     }
 
     fn default_socket_path(&self) -> String {
-        self.state_dir.join("exec-approvals.sock").display().to_string()
+        self.state_dir
+            .join("exec-approvals.sock")
+            .display()
+            .to_string()
     }
 
     fn store(&self) -> Result<ExecApprovalsStore, StoreError> {
@@ -232,19 +242,28 @@ impl Approvals {
             if current.raw.as_deref() == Some(raw.as_str()) {
                 return Ok(current);
             }
-            if current.exists && current.file.pointer("/socket/token").is_some() && current.file.pointer("/socket/path").is_some() {
+            if current.exists
+                && current.file.pointer("/socket/token").is_some()
+                && current.file.pointer("/socket/path").is_some()
+            {
                 return Ok(current);
             }
             if store.replace(current.raw.as_deref(), &raw)? {
                 return Ok(snapshot_of(Some(raw)));
             }
         }
-        Err(ApprovalsError::Unavailable("exec approvals kept changing; retry".into()))
+        Err(ApprovalsError::Unavailable(
+            "exec approvals kept changing; retry".into(),
+        ))
     }
 
     /// Apply `update` to the document unless it changed meanwhile; the new
     /// snapshot, or `None` when someone else wrote first.
-    pub fn update(&self, base: &Snapshot, update: impl FnOnce(Value) -> Value) -> Result<Option<Snapshot>, ApprovalsError> {
+    pub fn update(
+        &self,
+        base: &Snapshot,
+        update: impl FnOnce(Value) -> Value,
+    ) -> Result<Option<Snapshot>, ApprovalsError> {
         let mut store = self.store()?;
         let next = normalize(&update(base.file.clone()));
         let raw = serialize(&next);
@@ -291,7 +310,9 @@ impl Approvals {
             .unwrap_or("");
         if current.exists {
             if base_hash.is_empty() {
-                return Err(invalid("exec approvals base hash required; reload and retry"));
+                return Err(invalid(
+                    "exec approvals base hash required; reload and retry",
+                ));
             }
             if base_hash != current.hash {
                 return Err(invalid("exec approvals changed; reload and retry"));
@@ -394,11 +415,16 @@ mod tests {
     fn get_creates_the_socket_and_hides_the_token() {
         let (dir, a) = approvals();
         assert!(!a.read().unwrap().exists);
-        let got = a.get(Some(&json!({"includeResolvedDefaults": true}))).unwrap();
+        let got = a
+            .get(Some(&json!({"includeResolvedDefaults": true})))
+            .unwrap();
         assert_eq!(got["exists"], true);
         assert_eq!(
             got["path"],
-            dir.path().join("state/openclaw.sqlite#exec_approvals_config").display().to_string()
+            dir.path()
+                .join("state/openclaw.sqlite#exec_approvals_config")
+                .display()
+                .to_string()
         );
         assert_eq!(
             got["file"]["socket"],
@@ -415,7 +441,10 @@ mod tests {
         assert_eq!(got["hash"], sha256_hex(stored.raw.as_deref().unwrap()));
         // A second get changes nothing.
         assert_eq!(a.get(None).unwrap()["hash"], got["hash"]);
-        assert!(matches!(a.get(Some(&json!({"includeResolvedDefaults": 1}))), Err(ApprovalsError::Invalid(_))));
+        assert!(matches!(
+            a.get(Some(&json!({"includeResolvedDefaults": 1}))),
+            Err(ApprovalsError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -427,13 +456,20 @@ mod tests {
                           "agents": {"*": {"allowlist": ["/usr/bin/ls", {"pattern": " "}]}}});
         assert_eq!(
             a.set(&json!({"file": file})),
-            Err(ApprovalsError::Invalid("Error: INVALID_REQUEST: exec approvals base hash required; reload and retry".into()))
+            Err(ApprovalsError::Invalid(
+                "Error: INVALID_REQUEST: exec approvals base hash required; reload and retry"
+                    .into()
+            ))
         );
         assert_eq!(
             a.set(&json!({"file": file, "baseHash": "nope"})),
-            Err(ApprovalsError::Invalid("Error: INVALID_REQUEST: exec approvals changed; reload and retry".into()))
+            Err(ApprovalsError::Invalid(
+                "Error: INVALID_REQUEST: exec approvals changed; reload and retry".into()
+            ))
         );
-        let set = a.set(&json!({"file": file, "baseHash": first["hash"]})).unwrap();
+        let set = a
+            .set(&json!({"file": file, "baseHash": first["hash"]}))
+            .unwrap();
         assert_ne!(set["hash"], first["hash"]);
         assert_eq!(set["file"]["defaults"], json!({"security": "allowlist"}));
         let entries = set["file"]["agents"]["*"]["allowlist"].as_array().unwrap();
@@ -444,7 +480,9 @@ mod tests {
         assert_eq!(a.read().unwrap().file["socket"]["token"], token);
         assert_eq!(
             a.set(&json!({"file": "x"})),
-            Err(ApprovalsError::Invalid("Error: INVALID_REQUEST: exec approvals file required".into()))
+            Err(ApprovalsError::Invalid(
+                "Error: INVALID_REQUEST: exec approvals file required".into()
+            ))
         );
     }
 

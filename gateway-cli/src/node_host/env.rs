@@ -97,7 +97,8 @@ const INHERITED_ALLOWED: &[&str] = &[
 /// Prefixes dangerous everywhere.
 const BLOCKED_PREFIXES: &[&str] = &["DYLD_", "LD_", "BASH_FUNC_"];
 /// Prefixes refused as overrides only.
-const BLOCKED_OVERRIDE_PREFIXES: &[&str] = &["GIT_CONFIG_", "NPM_CONFIG_", "CARGO_REGISTRIES_", "TF_VAR_"];
+const BLOCKED_OVERRIDE_PREFIXES: &[&str] =
+    &["GIT_CONFIG_", "NPM_CONFIG_", "CARGO_REGISTRIES_", "TF_VAR_"];
 
 /// The overrides a shell wrapper keeps (plus every `LC_*`).
 #[rustfmt::skip]
@@ -224,7 +225,10 @@ impl Overrides {
     pub fn rejection(&self) -> Option<String> {
         let mut details = Vec::new();
         if !self.blocked.is_empty() {
-            details.push(format!("blocked override keys: {}", self.blocked.join(", ")));
+            details.push(format!(
+                "blocked override keys: {}",
+                self.blocked.join(", ")
+            ));
         }
         if !self.invalid.is_empty() {
             details.push(format!(
@@ -253,7 +257,11 @@ pub fn check_overrides(env: Option<&Value>) -> Overrides {
         };
         let key = raw_key.trim();
         if key.is_empty() || !is_override_key(key) {
-            out.invalid.push(if key.is_empty() { raw_key.clone() } else { key.to_owned() });
+            out.invalid.push(if key.is_empty() {
+                raw_key.clone()
+            } else {
+                key.to_owned()
+            });
             continue;
         }
         let upper = key.to_ascii_uppercase();
@@ -334,7 +342,11 @@ pub fn dispatch_wrapper_assignments(argv: &[String]) -> Vec<String> {
 
 /// Lower-cased file name of an executable token, without `.exe`.
 pub fn base_name(token: &str) -> String {
-    let name = token.rsplit(['/', '\\']).next().unwrap_or(token).to_ascii_lowercase();
+    let name = token
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(token)
+        .to_ascii_lowercase();
     name.strip_suffix(".exe").map(str::to_owned).unwrap_or(name)
 }
 
@@ -363,7 +375,13 @@ mod tests {
         assert_eq!(env["HOME"], "/home/u", "HOME is an allowed inherited key");
         assert_eq!(env["HTTP_PROXY"], "http://p");
         assert_eq!(env["LANG"], "C.UTF-8");
-        for gone in ["NODE_OPTIONS", "LD_PRELOAD", "DYLD_INSERT_LIBRARIES", "BASH_FUNC_foo%%", "EDITOR"] {
+        for gone in [
+            "NODE_OPTIONS",
+            "LD_PRELOAD",
+            "DYLD_INSERT_LIBRARIES",
+            "BASH_FUNC_foo%%",
+            "EDITOR",
+        ] {
             assert!(!env.contains_key(gone), "{gone} must not be inherited");
         }
         assert_eq!(env["GIT_ALLOW_PROTOCOL"], "https:ssh");
@@ -381,25 +399,41 @@ mod tests {
         let checked = check_overrides(Some(&env));
         assert_eq!(
             checked.blocked,
-            ["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "GIT_CONFIG_COUNT", "HOME", "LD_PRELOAD", "PATH"]
+            [
+                "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER",
+                "GIT_CONFIG_COUNT",
+                "HOME",
+                "LD_PRELOAD",
+                "PATH"
+            ]
         );
         assert_eq!(checked.invalid, ["bad-key"]);
         assert_eq!(checked.accepted.get("FOO").map(String::as_str), Some("bar"));
         assert_eq!(checked.accepted.get("PAGER").map(String::as_str), Some(""));
-        assert!(!checked.accepted.contains_key("N"), "non-strings are ignored");
+        assert!(
+            !checked.accepted.contains_key("N"),
+            "non-strings are ignored"
+        );
         assert_eq!(
             checked.rejection().unwrap(),
             "SYSTEM_RUN_DENIED: environment override rejected (blocked override keys: \
              CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER, GIT_CONFIG_COUNT, HOME, LD_PRELOAD, PATH; \
              invalid non-portable override keys: bad-key)"
         );
-        assert_eq!(check_overrides(Some(&json!({"FOO": "1"}))).rejection(), None);
+        assert_eq!(
+            check_overrides(Some(&json!({"FOO": "1"}))).rejection(),
+            None
+        );
     }
 
     #[test]
     fn a_shell_wrapper_keeps_only_terminal_and_locale_overrides() {
         let accepted: BTreeMap<String, String> = [
-            ("TERM", "xterm"), ("LC_TIME", "C"), ("FOO", "bar"), ("NO_COLOR", "1"), ("GIT_PAGER", "cat"),
+            ("TERM", "xterm"),
+            ("LC_TIME", "C"),
+            ("FOO", "bar"),
+            ("NO_COLOR", "1"),
+            ("GIT_PAGER", "cat"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -89,7 +89,10 @@ impl Budget {
 }
 
 /// Read a stream to its end, keeping the head within the budget.
-async fn capture(mut stream: impl smol::io::AsyncRead + Unpin, budget: Arc<Budget>) -> (Vec<u8>, bool) {
+async fn capture(
+    mut stream: impl smol::io::AsyncRead + Unpin,
+    budget: Arc<Budget>,
+) -> (Vec<u8>, bool) {
     let mut kept = Vec::new();
     let mut truncated = false;
     let mut buf = vec![0u8; 16 * 1024];
@@ -120,7 +123,10 @@ fn mark_truncated(outcome: &mut RunOutcome) {
 
 /// Kill the child's whole process group.
 fn kill_group(pid: u32) {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return;
     };
     if let Err(e) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL) {
@@ -137,15 +143,15 @@ enum Stop {
 
 /// Run `req`. `cancelled` resolving kills the process group and makes the
 /// run return `None` (a cancelled invoke is not answered).
-pub async fn run(req: RunRequest, cancelled: impl std::future::Future<Output = ()>) -> Option<RunOutcome> {
+pub async fn run(
+    req: RunRequest,
+    cancelled: impl std::future::Future<Output = ()>,
+) -> Option<RunOutcome> {
     let Some((program, args)) = req.argv.split_first() else {
         return Some(spawn_failure("command required".into()));
     };
     let mut std_cmd = std::process::Command::new(program);
-    std_cmd
-        .args(args)
-        .env_clear()
-        .envs(&req.env);
+    std_cmd.args(args).env_clear().envs(&req.env);
     std::os::unix::process::CommandExt::process_group(&mut std_cmd, 0);
     if let Some(cwd) = &req.cwd {
         std_cmd.current_dir(cwd);
@@ -161,8 +167,14 @@ pub async fn run(req: RunRequest, cancelled: impl std::future::Future<Output = (
     };
     let pid = child.id();
     let budget = Arc::new(Budget::default());
-    let stdout = child.stdout.take().map(|s| smol::spawn(capture(s, budget.clone())));
-    let stderr = child.stderr.take().map(|s| smol::spawn(capture(s, budget.clone())));
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| smol::spawn(capture(s, budget.clone())));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| smol::spawn(capture(s, budget.clone())));
 
     let exited = async { Stop::Exited(child.status().await) };
     let timer = async {
@@ -208,7 +220,12 @@ pub async fn run(req: RunRequest, cancelled: impl std::future::Future<Output = (
     };
     let ((out, out_cut), (err, err_cut)) = smol::future::zip(read(stdout), read(stderr)).await;
     let exit_code = if timed_out {
-        Some(status.and_then(|s| s.code()).filter(|&c| c != 0).unwrap_or(TIMEOUT_EXIT_CODE))
+        Some(
+            status
+                .and_then(|s| s.code())
+                .filter(|&c| c != 0)
+                .unwrap_or(TIMEOUT_EXIT_CODE),
+        )
     } else {
         status.and_then(|s| s.code())
     };
@@ -257,7 +274,9 @@ mod tests {
         RunRequest {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             cwd: None,
-            env: [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into_iter().collect(),
+            env: [("PATH".to_owned(), "/usr/bin:/bin".to_owned())]
+                .into_iter()
+                .collect(),
             timeout,
         }
     }
@@ -268,10 +287,17 @@ mod tests {
 
     #[test]
     fn exit_code_and_both_streams_are_reported() {
-        let out = smol::block_on(run(req(&["sh", "-c", "echo out; echo err >&2; exit 3"], None), never())).unwrap();
+        let out = smol::block_on(run(
+            req(&["sh", "-c", "echo out; echo err >&2; exit 3"], None),
+            never(),
+        ))
+        .unwrap();
         assert_eq!(out.exit_code, Some(3));
         assert!(!out.success && !out.timed_out);
-        assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("out\n", "err\n"));
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("out\n", "err\n")
+        );
         let json = out.to_json();
         assert_eq!(json["exitCode"], 3);
         assert_eq!(json["error"], serde_json::Value::Null);
@@ -280,12 +306,17 @@ mod tests {
     #[test]
     fn output_beyond_the_cap_is_cut_and_marked() {
         // 300,000 bytes on stdout, nothing on stderr: the mark goes to stdout.
-        let out = smol::block_on(run(req(&["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a"], None), never())).unwrap();
+        let out = smol::block_on(run(
+            req(&["sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a"], None),
+            never(),
+        ))
+        .unwrap();
         assert!(out.truncated && out.success);
         assert_eq!(out.stdout.len(), OUTPUT_CAP + 1 + TRUNCATED_SUFFIX.len());
         assert!(out.stdout.ends_with("\n... (truncated)"));
         // Both streams share one budget: 150k + 150k of 200k in total.
-        let both = "head -c 150000 /dev/zero | tr '\\0' a; head -c 150000 /dev/zero | tr '\\0' b >&2";
+        let both =
+            "head -c 150000 /dev/zero | tr '\\0' a; head -c 150000 /dev/zero | tr '\\0' b >&2";
         let out = smol::block_on(run(req(&["sh", "-c", both], None), never())).unwrap();
         let stderr_kept = out.stderr.len() - 1 - TRUNCATED_SUFFIX.len();
         assert_eq!(out.stdout.len() + stderr_kept, OUTPUT_CAP);
@@ -296,10 +327,21 @@ mod tests {
     fn a_timeout_kills_the_process_group() {
         let started = std::time::Instant::now();
         // The shell's child `sleep` is in the same group and dies with it.
-        let out = smol::block_on(run(req(&["sh", "-c", "sleep 30 & sleep 30; echo never"], Some(Duration::from_millis(300))), never())).unwrap();
+        let out = smol::block_on(run(
+            req(
+                &["sh", "-c", "sleep 30 & sleep 30; echo never"],
+                Some(Duration::from_millis(300)),
+            ),
+            never(),
+        ))
+        .unwrap();
         assert!(out.timed_out && !out.success);
         assert_eq!(out.exit_code, Some(124));
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(!out.stdout.contains("never"));
     }
 
@@ -323,6 +365,8 @@ mod tests {
         let mut missing_cwd = req(&["ls"], None);
         missing_cwd.cwd = Some("/nonexistent/dir".into());
         let out = smol::block_on(run(missing_cwd, never())).unwrap();
-        assert!(out.error.unwrap().starts_with("node exec working directory does not exist on the node host: /nonexistent/dir"));
+        assert!(out.error.unwrap().starts_with(
+            "node exec working directory does not exist on the node host: /nonexistent/dir"
+        ));
     }
 }

@@ -96,7 +96,8 @@ fn decode_params(frame: &InvokeFrame) -> Result<Value, Reply> {
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Reply::invalid("Error: INVALID_REQUEST: paramsJSON required"))?;
-    serde_json::from_str(raw).map_err(|_| Reply::invalid("Error: INVALID_REQUEST: paramsJSON malformed JSON"))
+    serde_json::from_str(raw)
+        .map_err(|_| Reply::invalid("Error: INVALID_REQUEST: paramsJSON malformed JSON"))
 }
 
 /// Run one invoke; `None` when it was cancelled.
@@ -127,14 +128,20 @@ pub async fn execute(link: &NodeLink, frame: &InvokeFrame, cancel: Receiver<()>)
                 None => None,
                 Some(raw) => match serde_json::from_str::<Value>(raw) {
                     Ok(v) => Some(v),
-                    Err(_) => return Some(Reply::invalid("Error: INVALID_REQUEST: paramsJSON malformed JSON")),
+                    Err(_) => {
+                        return Some(Reply::invalid(
+                            "Error: INVALID_REQUEST: paramsJSON malformed JSON",
+                        ))
+                    }
                 },
             };
             let approvals = link.approvals.clone();
-            Some(match smol::unblock(move || approvals.get(params.as_ref())).await {
-                Ok(v) => Reply::json(v),
-                Err(e) => Reply::from_approvals_error(e),
-            })
+            Some(
+                match smol::unblock(move || approvals.get(params.as_ref())).await {
+                    Ok(v) => Reply::json(v),
+                    Err(e) => Reply::from_approvals_error(e),
+                },
+            )
         }
         "system.execApprovals.set" => Some(match decode_params(frame) {
             Ok(params) => {
@@ -206,8 +213,10 @@ mod tests {
 
     #[test]
     fn frames_parse_and_results_have_the_reference_shape() {
-        let frame = InvokeFrame::parse(&json!({"id": "i1", "nodeId": "n1", "command": "system.which",
-            "paramsJSON": "{\"bins\":[\"sh\"]}", "timeoutMs": 30000, "idempotencyKey": "k"}))
+        let frame = InvokeFrame::parse(
+            &json!({"id": "i1", "nodeId": "n1", "command": "system.which",
+            "paramsJSON": "{\"bins\":[\"sh\"]}", "timeoutMs": 30000, "idempotencyKey": "k"}),
+        )
         .unwrap();
         assert_eq!(frame.timeout_ms, Some(30_000));
         assert_eq!(
@@ -218,9 +227,20 @@ mod tests {
             Reply::error("SYSTEM_RUN_DENIED", "no").result_params(&frame),
             json!({"id": "i1", "nodeId": "n1", "ok": false, "error": {"code": "SYSTEM_RUN_DENIED", "message": "no"}})
         );
-        assert_eq!(InvokeFrame::parse(&json!({"nodeId": "n", "command": "x"})), None);
-        let no_params = InvokeFrame::parse(&json!({"id": "i", "nodeId": "n", "command": "x", "paramsJSON": null})).unwrap();
-        assert_eq!(decode_params(&no_params).err(), Some(Reply::invalid("Error: INVALID_REQUEST: paramsJSON required")));
+        assert_eq!(
+            InvokeFrame::parse(&json!({"nodeId": "n", "command": "x"})),
+            None
+        );
+        let no_params = InvokeFrame::parse(
+            &json!({"id": "i", "nodeId": "n", "command": "x", "paramsJSON": null}),
+        )
+        .unwrap();
+        assert_eq!(
+            decode_params(&no_params).err(),
+            Some(Reply::invalid(
+                "Error: INVALID_REQUEST: paramsJSON required"
+            ))
+        );
     }
 
     #[test]

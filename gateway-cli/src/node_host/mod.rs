@@ -143,7 +143,8 @@ fn run(args: NodeRunArgs) -> i32 {
     };
     let commands = advertised(args.commands.as_deref());
     let state_dir = target::state_dir();
-    let explicit_state_dir = std::env::var("OPENCLAW_STATE_DIR").is_ok_and(|v| !v.trim().is_empty());
+    let explicit_state_dir =
+        std::env::var("OPENCLAW_STATE_DIR").is_ok_and(|v| !v.trim().is_empty());
     let approvals = Arc::new(Approvals::new(&state_dir, explicit_state_dir));
     let session = Session::node(
         ClientIdentity {
@@ -176,7 +177,9 @@ fn run(args: NodeRunArgs) -> i32 {
 /// process groups, so they would outlive us), then exit 0.
 async fn stop_on_signal(running: Running) -> i32 {
     use futures_util::StreamExt;
-    let Ok(mut signals) = async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) else {
+    let Ok(mut signals) =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+    else {
         return smol::future::pending().await;
     };
     let _ = signals.next().await;
@@ -275,8 +278,13 @@ impl NodeHost {
                     }
                 }
             }
-            "node.pair.resolved" if payload.get("nodeId").and_then(Value::as_str) == Some(link.node_id.as_str()) => {
-                let decision = payload.get("decision").and_then(Value::as_str).unwrap_or("?");
+            "node.pair.resolved"
+                if payload.get("nodeId").and_then(Value::as_str) == Some(link.node_id.as_str()) =>
+            {
+                let decision = payload
+                    .get("decision")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
                 eprintln!("node host capability surface {decision} by an operator");
             }
             _ => {}
@@ -294,7 +302,10 @@ impl NodeHost {
             };
             let params = reply.result_params(&frame);
             if let Err(e) = link.client.call("node.invoke.result", Some(params)).await {
-                eprintln!("node host invoke result not delivered ({} {}): {e}", frame.command, frame.id);
+                eprintln!(
+                    "node host invoke result not delivered ({} {}): {e}",
+                    frame.command, frame.id
+                );
             }
         })
         .detach();
@@ -312,17 +323,29 @@ async fn publish_host_stats(client: Arc<Client>) {
             Ok(_) => false,
             Err(e) => {
                 let message = e.to_string();
-                let pending = message.contains("awaiting operator approval");
-                if pending {
-                    eprintln!("node host capability surface awaits operator approval: {message}");
-                } else if !failure_logged {
+                if !failure_logged {
                     failure_logged = true;
                     eprintln!("node host stats publish failed: {message}");
+                }
+                // The reference refuses a node whose surface is not approved
+                // yet with one of these two messages.
+                let pending = message.contains("awaiting operator approval")
+                    || message.contains("node pairing changed");
+                if pending {
+                    eprintln!(
+                        "node host capability surface awaits operator approval \
+                         (`openclaw nodes pending`, then `openclaw nodes approve <requestId>`); \
+                         its commands cannot be invoked until then"
+                    );
                 }
                 pending
             }
         };
-        let wait = if pending { PENDING_REPORT_INTERVAL } else { STATS_INTERVAL };
+        let wait = if pending {
+            PENDING_REPORT_INTERVAL
+        } else {
+            STATS_INTERVAL
+        };
         smol::Timer::after(wait).await;
     }
 }
@@ -382,7 +405,10 @@ mod tests {
         let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
         for (i, d) in delays.iter().enumerate() {
             let base = (BACKOFF_INITIAL * (1u32 << i.min(5) as u32)).min(BACKOFF_MAX);
-            assert!(*d >= base.mul_f64(0.75) && *d <= base.mul_f64(1.25), "{i}: {d:?}");
+            assert!(
+                *d >= base.mul_f64(0.75) && *d <= base.mul_f64(1.25),
+                "{i}: {d:?}"
+            );
         }
         assert!(delays.iter().all(|d| *d <= BACKOFF_MAX.mul_f64(1.25)));
         b.reset();

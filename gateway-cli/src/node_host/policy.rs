@@ -68,7 +68,10 @@ const NO_AGENT_KEY: &str = "default";
 
 /// Resolve the policy for `agent_id`: agent, then `*`, then defaults, then full/off.
 pub fn resolve(file: &Value, agent_id: Option<&str>) -> Policy {
-    let agent = file.pointer(&format!("/agents/{}", escape(agent_id.unwrap_or(NO_AGENT_KEY))));
+    let agent = file.pointer(&format!(
+        "/agents/{}",
+        escape(agent_id.unwrap_or(NO_AGENT_KEY))
+    ));
     let wildcard = file.pointer("/agents/*");
     let defaults = file.get("defaults");
     let field = |name: &str| {
@@ -147,7 +150,8 @@ pub fn decide(policy: &Policy, resolved: Option<&str>, approved: bool) -> Verdic
     }
     let entry = matching_entry(policy, resolved);
     let allowlisted = policy.security == Security::Allowlist && entry.is_some();
-    let durable = entry.and_then(|e| e.get("source")).and_then(Value::as_str) == Some("allow-always");
+    let durable =
+        entry.and_then(|e| e.get("source")).and_then(Value::as_str) == Some("allow-always");
     let requires_ask = match policy.ask {
         Ask::Always => true,
         _ if durable => false,
@@ -219,39 +223,86 @@ mod tests {
         assert_eq!(policy(file.clone(), None).security, Security::Allowlist);
         let ops = policy(file.clone(), Some("ops"));
         assert_eq!((ops.security, ops.ask), (Security::Full, Ask::Always));
-        assert_eq!(ops.allowlist.len(), 1, "the wildcard allowlist applies to every agent");
-        assert_eq!(policy(json!({"version": 1, "defaults": {"security": "deny"}}), None).security, Security::Deny);
+        assert_eq!(
+            ops.allowlist.len(),
+            1,
+            "the wildcard allowlist applies to every agent"
+        );
+        assert_eq!(
+            policy(
+                json!({"version": 1, "defaults": {"security": "deny"}}),
+                None
+            )
+            .security,
+            Security::Deny
+        );
     }
 
     #[test]
     fn deny_allowlist_and_ask_decisions() {
-        let deny = policy(json!({"version": 1, "defaults": {"security": "deny", "ask": "always"}}), None);
-        assert_eq!(decide(&deny, Some("/bin/ls"), true), Verdict::Denied(DENIED_SECURITY.into()));
+        let deny = policy(
+            json!({"version": 1, "defaults": {"security": "deny", "ask": "always"}}),
+            None,
+        );
+        assert_eq!(
+            decide(&deny, Some("/bin/ls"), true),
+            Verdict::Denied(DENIED_SECURITY.into())
+        );
 
-        let allow = policy(json!({"version": 1, "defaults": {"security": "allowlist"},
-            "agents": {"*": {"allowlist": [{"pattern": "/usr/bin/ls"}]}}}), None);
+        let allow = policy(
+            json!({"version": 1, "defaults": {"security": "allowlist"},
+            "agents": {"*": {"allowlist": [{"pattern": "/usr/bin/ls"}]}}}),
+            None,
+        );
         assert_eq!(decide(&allow, Some("/usr/bin/ls"), false), Verdict::Run);
-        assert_eq!(decide(&allow, Some("/usr/bin/rm"), false), Verdict::Denied(DENIED_ALLOWLIST.into()));
-        assert_eq!(decide(&allow, None, false), Verdict::Denied(DENIED_ALLOWLIST.into()));
+        assert_eq!(
+            decide(&allow, Some("/usr/bin/rm"), false),
+            Verdict::Denied(DENIED_ALLOWLIST.into())
+        );
+        assert_eq!(
+            decide(&allow, None, false),
+            Verdict::Denied(DENIED_ALLOWLIST.into())
+        );
 
-        let on_miss = Policy { ask: Ask::OnMiss, ..allow.clone() };
+        let on_miss = Policy {
+            ask: Ask::OnMiss,
+            ..allow.clone()
+        };
         assert_eq!(decide(&on_miss, Some("/usr/bin/ls"), false), Verdict::Run);
-        assert_eq!(decide(&on_miss, Some("/usr/bin/rm"), false), Verdict::NeedsApproval);
+        assert_eq!(
+            decide(&on_miss, Some("/usr/bin/rm"), false),
+            Verdict::NeedsApproval
+        );
         assert_eq!(decide(&on_miss, Some("/usr/bin/rm"), true), Verdict::Run);
 
-        let always = Policy { ask: Ask::Always, ..allow.clone() };
-        assert_eq!(decide(&always, Some("/usr/bin/ls"), false), Verdict::NeedsApproval);
+        let always = Policy {
+            ask: Ask::Always,
+            ..allow.clone()
+        };
+        assert_eq!(
+            decide(&always, Some("/usr/bin/ls"), false),
+            Verdict::NeedsApproval
+        );
         // full + on-miss never asks; full + always always asks.
         let full = policy(json!({"version": 1, "defaults": {"ask": "on-miss"}}), None);
         assert_eq!(decide(&full, Some("/x"), false), Verdict::Run);
-        let full_always = Policy { ask: Ask::Always, ..full };
-        assert_eq!(decide(&full_always, Some("/x"), false), Verdict::NeedsApproval);
+        let full_always = Policy {
+            ask: Ask::Always,
+            ..full
+        };
+        assert_eq!(
+            decide(&full_always, Some("/x"), false),
+            Verdict::NeedsApproval
+        );
     }
 
     #[test]
     fn an_allow_always_entry_satisfies_on_miss_without_asking() {
-        let p = policy(json!({"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss"},
-            "agents": {"*": {"allowlist": [{"pattern": "/bin/date", "source": "allow-always"}]}}}), None);
+        let p = policy(
+            json!({"version": 1, "defaults": {"security": "allowlist", "ask": "on-miss"},
+            "agents": {"*": {"allowlist": [{"pattern": "/bin/date", "source": "allow-always"}]}}}),
+            None,
+        );
         assert_eq!(decide(&p, Some("/bin/date"), false), Verdict::Run);
     }
 

@@ -28,8 +28,24 @@ use super::NodeLink;
 
 /// Shells whose `-c` text is opaque: only terminal/locale overrides pass.
 const SHELL_WRAPPERS: &[&str] = &[
-    "ash", "bash", "csh", "dash", "elvish", "fish", "ksh", "mksh", "nu", "osh", "sh", "tcsh",
-    "xonsh", "yash", "zsh", "powershell", "pwsh", "cmd",
+    "ash",
+    "bash",
+    "csh",
+    "dash",
+    "elvish",
+    "fish",
+    "ksh",
+    "mksh",
+    "nu",
+    "osh",
+    "sh",
+    "tcsh",
+    "xonsh",
+    "yash",
+    "zsh",
+    "powershell",
+    "pwsh",
+    "cmd",
 ];
 
 /// Kept back from the invoke deadline for the answer to reach the gateway.
@@ -57,7 +73,10 @@ fn is_shell_wrapper(argv: &[String]) -> bool {
     let mut rest = argv;
     if rest.first().is_some_and(|a| env::base_name(a) == "env") {
         rest = &rest[1..];
-        while rest.first().is_some_and(|a| a.starts_with('-') || a.contains('=')) {
+        while rest
+            .first()
+            .is_some_and(|a| a.starts_with('-') || a.contains('='))
+        {
             rest = &rest[1..];
         }
     }
@@ -163,7 +182,11 @@ pub async fn handle(
         .get("PATH")
         .cloned()
         .unwrap_or_else(|| which::DEFAULT_PATH.to_owned());
-    let resolved = resolve_executable(&parsed.argv[0], &path_env, parsed.cwd.as_deref().map(Path::new));
+    let resolved = resolve_executable(
+        &parsed.argv[0],
+        &path_env,
+        parsed.cwd.as_deref().map(Path::new),
+    );
     let approvals = link.approvals.clone();
     let snapshot = match smol::unblock(move || approvals.read()).await {
         Ok(s) => s,
@@ -178,7 +201,11 @@ pub async fn handle(
         log::info!("system.run refused ({}): {message}", parsed.command_text);
         return Some(Reply::error("SYSTEM_RUN_DENIED", &message));
     }
-    log::debug!("system.run {} (runId {})", parsed.command_text, parsed.run_id);
+    log::debug!(
+        "system.run {} (runId {})",
+        parsed.command_text,
+        parsed.run_id
+    );
     let request = RunRequest {
         argv: parsed.argv,
         cwd: parsed.cwd.map(PathBuf::from),
@@ -198,7 +225,9 @@ async fn ask(
     policy: &policy::Policy,
 ) -> Verdict {
     let deadline = Duration::from_millis(frame.timeout_ms.unwrap_or(30_000));
-    let wait = deadline.saturating_sub(ANSWER_MARGIN).max(MIN_APPROVAL_WAIT);
+    let wait = deadline
+        .saturating_sub(ANSWER_MARGIN)
+        .max(MIN_APPROVAL_WAIT);
     let plan = json!({
         "argv": parsed.argv,
         "cwd": parsed.cwd,
@@ -232,8 +261,15 @@ async fn ask(
         expect_final: false,
         timeout: Some(wait + ANSWER_MARGIN),
     };
-    let decision = match link.client.call_with("exec.approval.request", Some(params), opts).await {
-        Ok(answer) => answer.get("decision").and_then(Value::as_str).map(str::to_owned),
+    let decision = match link
+        .client
+        .call_with("exec.approval.request", Some(params), opts)
+        .await
+    {
+        Ok(answer) => answer
+            .get("decision")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         Err(e) => {
             eprintln!("node host exec approval request failed: {e}");
             None
@@ -286,7 +322,9 @@ async fn remember(approvals: &Arc<Approvals>, parsed: &Parsed, path: &str) {
                 return Ok(());
             }
         }
-        Err(super::approvals::ApprovalsError::Unavailable("exec approvals kept changing".into()))
+        Err(super::approvals::ApprovalsError::Unavailable(
+            "exec approvals kept changing".into(),
+        ))
     })
     .await;
     if let Err(e) = result {
@@ -310,32 +348,50 @@ mod tests {
 
     #[test]
     fn command_text_quotes_like_the_reference() {
-        assert_eq!(format_command(&argv(&["echo", "a b", "", "say \"hi\""])), r#"echo "a b" "" "say \"hi\"""#);
+        assert_eq!(
+            format_command(&argv(&["echo", "a b", "", "say \"hi\""])),
+            r#"echo "a b" "" "say \"hi\"""#
+        );
     }
 
     #[test]
     fn shell_wrappers_are_recognised_behind_env() {
         assert!(is_shell_wrapper(&argv(&["/bin/sh", "-c", "ls"])));
-        assert!(is_shell_wrapper(&argv(&["env", "-i", "A=1", "bash", "-lc", "ls"])));
+        assert!(is_shell_wrapper(&argv(&[
+            "env", "-i", "A=1", "bash", "-lc", "ls"
+        ])));
         assert!(!is_shell_wrapper(&argv(&["ls", "-l"])));
     }
 
     #[test]
     fn parse_refuses_missing_commands_and_blocked_env() {
-        assert_eq!(parse(&json!({})).err(), Some(Reply::invalid("command required")));
-        assert_eq!(parse(&json!({"command": []})).err(), Some(Reply::invalid("command required")));
-        let err = parse(&json!({"command": ["ls"], "env": {"LD_PRELOAD": "x"}})).err().unwrap();
+        assert_eq!(
+            parse(&json!({})).err(),
+            Some(Reply::invalid("command required"))
+        );
+        assert_eq!(
+            parse(&json!({"command": []})).err(),
+            Some(Reply::invalid("command required"))
+        );
+        let err = parse(&json!({"command": ["ls"], "env": {"LD_PRELOAD": "x"}}))
+            .err()
+            .unwrap();
         assert_eq!(
             err,
             Reply::invalid("SYSTEM_RUN_DENIED: environment override rejected (blocked override keys: LD_PRELOAD)")
         );
-        let err = parse(&json!({"command": ["env", "LD_PRELOAD=x", "ls"]})).err().unwrap();
+        let err = parse(&json!({"command": ["env", "LD_PRELOAD=x", "ls"]}))
+            .err()
+            .unwrap();
         assert_eq!(
             err,
             Reply::invalid("SYSTEM_RUN_DENIED: command env assignment rejected (blocked env assignment keys: LD_PRELOAD)")
         );
         let ok = parse(&json!({"command": ["sh", "-c", "echo $FOO"], "env": {"FOO": "x", "TERM": "dumb"}, "timeoutMs": 1500})).ok().unwrap();
-        assert!(!ok.env.contains_key("FOO"), "a shell wrapper drops non-terminal overrides");
+        assert!(
+            !ok.env.contains_key("FOO"),
+            "a shell wrapper drops non-terminal overrides"
+        );
         assert_eq!(ok.env.get("TERM").map(String::as_str), Some("dumb"));
         assert_eq!(ok.timeout, Some(Duration::from_millis(1500)));
     }

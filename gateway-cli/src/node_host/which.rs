@@ -54,7 +54,11 @@ mod tests {
         std::fs::write(b.path().join("tool"), "").unwrap();
         std::fs::write(b.path().join("other"), "").unwrap();
         let path = format!("{}::{}", a.path().display(), b.path().display());
-        let got = answer(&json!({"bins": ["tool", "other", "missing", " ", 7, "x/tool"]}), &path).unwrap();
+        let got = answer(
+            &json!({"bins": ["tool", "other", "missing", " ", 7, "x/tool"]}),
+            &path,
+        )
+        .unwrap();
         assert_eq!(
             got,
             json!({"bins": {
@@ -66,8 +70,17 @@ mod tests {
 
     #[test]
     fn bins_must_be_a_list() {
-        assert_eq!(answer(&json!({}), DEFAULT_PATH), Err("INVALID_REQUEST: bins required"));
-        assert_eq!(answer(&json!({"bins": "sh"}), DEFAULT_PATH), Err("INVALID_REQUEST: bins required"));
-        assert_eq!(answer(&json!({"bins": []}), DEFAULT_PATH).unwrap(), json!({"bins": {}}));
+        assert_eq!(
+            answer(&json!({}), DEFAULT_PATH),
+            Err("INVALID_REQUEST: bins required")
+        );
+        assert_eq!(
+            answer(&json!({"bins": "sh"}), DEFAULT_PATH),
+            Err("INVALID_REQUEST: bins required")
+        );
+        assert_eq!(
+            answer(&json!({"bins": []}), DEFAULT_PATH).unwrap(),
+            json!({"bins": {}})
+        );
     }
 }

@@ -43,9 +43,7 @@ impl ExecApprovalsStore {
     /// Open (or create) `<stateDir>/state/openclaw.sqlite` and the table.
     pub fn open(state_dir: &std::path::Path) -> Result<ExecApprovalsStore, StoreError> {
         let db = schema::open(state_dir)?;
-        db.conn
-            .execute_batch(CREATE)
-            .map_err(|e| db.sql_error(e))?;
+        db.conn.execute_batch(CREATE).map_err(|e| db.sql_error(e))?;
         Ok(ExecApprovalsStore { db })
     }
 
