@@ -42,26 +42,23 @@ impl Conn {
             .expect("send to the node");
     }
 
-    /// The next JSON frame from the node (bounded wait).
+    /// The next JSON text frame from the node (bounded wait; pings skipped).
     async fn recv(&mut self) -> Value {
-        let next = async { self.ws.next().await };
-        let timeout = async {
-            smol::Timer::after(WAIT).await;
-            None
-        };
+        let deadline = Instant::now() + WAIT;
         loop {
+            let next = async { self.ws.next().await };
+            let timeout = async {
+                smol::Timer::at(deadline).await;
+                None
+            };
             match smol::future::or(next, timeout).await {
                 Some(Ok(Message::Text(t))) => {
                     return serde_json::from_str(t.as_str()).expect("JSON from the node")
                 }
-                Some(Ok(_)) => return self.recv_boxed().await,
+                Some(Ok(_)) => continue,
                 other => panic!("no frame from the node: {other:?}"),
             }
         }
-    }
-
-    fn recv_boxed(&mut self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Value> + '_>> {
-        Box::pin(self.recv())
     }
 
     /// The next request for `method`; other requests (`node.event`) are answered `{ok:true}`.
