@@ -24,7 +24,32 @@ use async_tungstenite::WebSocketStream;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use smol::net::{TcpListener, TcpStream};
-use tests::process::{our_command, GroupGuard};
+use tests::process::{descendants, our_command, signal, GroupGuard};
+
+fn wait_exit(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// No such process, or only its zombie is left.
+fn is_gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
 
 const TOKEN: &str = "ask-e2e-token";
 const WAIT: Duration = Duration::from_secs(20);
@@ -134,7 +159,7 @@ fn hello(connect: &Value) -> Value {
 }
 
 struct Node {
-    _guard: GroupGuard,
+    guard: GroupGuard,
     log: PathBuf,
     _home: tempfile::TempDir,
 }
@@ -163,7 +188,7 @@ fn start_node(port: u16) -> Node {
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(&log).unwrap());
     Node {
-        _guard: GroupGuard::new(cmd.spawn().expect("spawn openclaw node run")),
+        guard: GroupGuard::new(cmd.spawn().expect("spawn openclaw node run")),
         log,
         _home: home,
     }
@@ -331,5 +356,44 @@ fn pairing_refusal_is_retried_and_ask_mode_obeys_the_operators_decision() {
             r6["error"]["message"], "SYSTEM_RUN_DENIED: approval required",
             "{r6}"
         );
+
+        // 9. SIGTERM while a command runs: the node kills it and exits 0.
+        let current = conn
+            .invoke("g3", "system.execApprovals.get", json!({}))
+            .await;
+        let current: Value =
+            serde_json::from_str(current["payloadJSON"].as_str().unwrap()).unwrap();
+        let set = conn
+            .invoke(
+                "s2",
+                "system.execApprovals.set",
+                json!({
+                "file": {"version": 1, "defaults": {}}, "baseHash": current["hash"]}),
+            )
+            .await;
+        assert_eq!(set["ok"], true, "{set}");
+        conn.send_invoke("r7", "system.run", json!({"command": ["sleep", "30"]}))
+            .await;
+        let mut node = node;
+        let pid = node.guard.pgid;
+        let deadline = Instant::now() + WAIT;
+        let sleeping = loop {
+            let children = descendants(pid);
+            if !children.is_empty() {
+                break children;
+            }
+            assert!(Instant::now() < deadline, "the command never started");
+            smol::Timer::after(Duration::from_millis(50)).await;
+        };
+        signal(pid, "TERM");
+        let status = wait_exit(node.guard.child(), WAIT).expect("the node exits on SIGTERM");
+        assert!(status.success(), "{status}");
+        for child in sleeping {
+            let gone = Instant::now() + Duration::from_secs(5);
+            while !is_gone(child) {
+                assert!(Instant::now() < gone, "command {child} survived the node");
+                smol::Timer::after(Duration::from_millis(50)).await;
+            }
+        }
     });
 }
