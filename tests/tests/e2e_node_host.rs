@@ -28,7 +28,7 @@ const WAIT: Duration = Duration::from_secs(30);
 struct NodeHost {
     guard: GroupGuard,
     log: PathBuf,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl NodeHost {
@@ -51,11 +51,29 @@ impl NodeHost {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
         let guard = GroupGuard::new(cmd.spawn().expect("spawn openclaw node run"));
-        NodeHost {
-            guard,
-            log,
-            _home: home,
-        }
+        NodeHost { guard, log, home }
+    }
+
+    /// Roles with a device token cached in the node's state database.
+    fn cached_token_roles(&self) -> Vec<String> {
+        let db = self.home.path().join("state/state/openclaw.sqlite");
+        let conn = rusqlite::Connection::open(db).unwrap();
+        let mut stmt = conn.prepare("SELECT role FROM device_auth_tokens").unwrap();
+        let roles = stmt.query_map([], |r| r.get(0)).unwrap();
+        roles.map(Result::unwrap).collect()
+    }
+
+    /// Whether the node's approvals row exists (the reference's table).
+    fn has_approvals_row(&self) -> bool {
+        let db = self.home.path().join("state/state/openclaw.sqlite");
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM exec_approvals_config WHERE config_key = 'current'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
     }
 
     fn pid(&self) -> u32 {
@@ -241,6 +259,8 @@ async fn connect_and_approve(port: u16, node: &NodeHost) -> String {
         .unwrap();
     assert_eq!(described["connected"], true, "{described}");
     assert_eq!(described["approvalState"], "approved", "{described}");
+    // Paired silently on loopback: the device token it got is cached for the node role.
+    assert_eq!(node.cached_token_roles(), ["node"]);
     node_id
 }
 
@@ -332,7 +352,7 @@ async fn exercise_commands(port: u16, node: &NodeHost, node_id: &str) {
                 op,
                 node_id,
                 "system.run",
-                json!({"command": ["sh", "-c", format!("sleep 0.5; echo {i}")]}),
+                json!({"command": ["sh", "-c", format!("sleep 1; echo {i}")]}),
                 30_000,
             )
             .await
@@ -346,8 +366,9 @@ async fn exercise_commands(port: u16, node: &NodeHost, node_id: &str) {
             format!("{i}\n")
         );
     }
+    // One after another would take 4 s.
     assert!(
-        started.elapsed() < Duration::from_millis(1900),
+        started.elapsed() < Duration::from_millis(3500),
         "ran one after another: {:?}",
         started.elapsed()
     );
@@ -417,6 +438,10 @@ fn our_node_host_serves_the_reference_gateway() {
         let node_id = connect_and_approve(port, &node).await;
         exercise_commands(port, &node, &node_id).await;
         exercise_approvals(port, &node_id).await;
+        assert!(
+            node.has_approvals_row(),
+            "approvals are kept in exec_approvals_config"
+        );
 
         // The gateway restarts on the same port: the node comes back by itself.
         let dir = gw.into_dir();
