@@ -229,25 +229,22 @@ impl Approvals {
     /// (what `system.execApprovals.get` reads).
     pub fn ensure(&self) -> Result<Snapshot, ApprovalsError> {
         let mut store = self.store()?;
+        // A concurrent writer (another node host on this state dir) wins
+        // the swap; the next round reads what it wrote.
         for _ in 0..3 {
             let current = snapshot_of(store.load()?);
-            let mut next = normalize(&current.file);
-            if trimmed(next.pointer("/socket/path")).is_none() {
+            let has = |ptr: &str| trimmed(current.file.pointer(ptr)).is_some();
+            if current.exists && has("/socket/path") && has("/socket/token") {
+                return Ok(current);
+            }
+            let mut next = current.file.clone();
+            if !has("/socket/path") {
                 next["socket"]["path"] = Value::String(self.default_socket_path());
             }
-            if trimmed(next.pointer("/socket/token")).is_none() {
+            if !has("/socket/token") {
                 next["socket"]["token"] = Value::String(generate_token());
             }
             let raw = serialize(&next);
-            if current.raw.as_deref() == Some(raw.as_str()) {
-                return Ok(current);
-            }
-            if current.exists
-                && current.file.pointer("/socket/token").is_some()
-                && current.file.pointer("/socket/path").is_some()
-            {
-                return Ok(current);
-            }
             if store.replace(current.raw.as_deref(), &raw)? {
                 return Ok(snapshot_of(Some(raw)));
             }
