@@ -129,6 +129,11 @@ fn ws_url(host: &str, port: u16) -> String {
 }
 
 fn run(args: NodeRunArgs) -> i32 {
+    // Our own lines go to stderr directly (as the reference's); the library
+    // logs warnings there too, and more with RUST_LOG.
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .target(env_logger::Target::Stderr)
+        .try_init();
     // Credentials only from the environment or the config file, never flags.
     let resolved = match target::resolve(None, None, None) {
         Ok(t) => t,

@@ -49,7 +49,7 @@ const SHELL_WRAPPERS: &[&str] = &[
 ];
 
 /// Kept back from the invoke deadline for the answer to reach the gateway.
-const ANSWER_MARGIN: Duration = Duration::from_secs(2);
+const ANSWER_MARGIN: Duration = Duration::from_secs(3);
 const MIN_APPROVAL_WAIT: Duration = Duration::from_secs(1);
 
 /// The reference's display form of an argv (quotes around blanks and quotes).
@@ -257,9 +257,11 @@ async fn ask(
         parsed.command_text,
         wait.as_secs()
     );
+    // The gateway answers by `wait` (null decision); one second more for
+    // the frame, and the invoke's answer still fits in its deadline.
     let opts = RequestOptions {
         expect_final: false,
-        timeout: Some(wait + ANSWER_MARGIN),
+        timeout: Some(wait + Duration::from_secs(1)),
     };
     let decision = match link
         .client
