@@ -171,6 +171,10 @@ impl Node {
 }
 
 fn start_node(port: u16) -> Node {
+    start_node_with(port, &[])
+}
+
+fn start_node_with(port: u16, extra: &[&str]) -> Node {
     let home = tempfile::tempdir().unwrap();
     let log = home.path().join("node.log");
     let mut cmd = our_command(home.path());
@@ -395,5 +399,29 @@ fn pairing_refusal_is_retried_and_ask_mode_obeys_the_operators_decision() {
                 smol::Timer::after(Duration::from_millis(50)).await;
             }
         }
+    });
+}
+
+#[test]
+fn the_commands_flag_is_an_exact_allowlist() {
+    smol::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _node = start_node_with(port, &["--commands", "system.which,camera.snap"]);
+        let (mut conn, connect) = accept(&listener).await;
+        assert_eq!(connect["params"]["commands"], json!(["system.which"]));
+        conn.send(hello(&connect)).await;
+        let which = conn
+            .invoke("w1", "system.which", json!({"bins": ["sh"]}))
+            .await;
+        assert_eq!(which["ok"], true, "{which}");
+        let run = conn
+            .invoke("r1", "system.run", json!({"command": ["true"]}))
+            .await;
+        assert_eq!(
+            run["error"],
+            json!({"code": "UNAVAILABLE", "message": "command not supported"}),
+            "{run}"
+        );
     });
 }
