@@ -188,6 +188,7 @@ fn start_node_with(port: u16, extra: &[&str]) -> Node {
         "Ask Node",
     ])
     .args(["--node-id", "instance-7"])
+    .args(extra)
     .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
     .stdout(Stdio::null())
     .stderr(std::fs::File::create(&log).unwrap());
