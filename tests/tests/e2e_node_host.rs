@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use gateway_proto::client::ClientIdentity;
 use gateway_smol::client::{CallError, Client, ClientOptions};
+use gateway_smol::store::ExecApprovalsStore;
 use serde_json::{json, Value};
 use tests::process::{descendants, our_command, reference_cli, GroupGuard, ReferenceGateway};
 
@@ -32,8 +33,13 @@ struct NodeHost {
 }
 
 impl NodeHost {
-    fn start(port: u16, token: &str, extra: &[&str]) -> NodeHost {
+    /// Start it; `approvals` (a document) is written to its state first.
+    fn start(port: u16, token: &str, approvals: Option<Value>) -> NodeHost {
         let home = tempfile::tempdir().unwrap();
+        if let Some(doc) = approvals {
+            let mut store = ExecApprovalsStore::open(&home.path().join("state")).unwrap();
+            assert!(store.replace(None, &doc.to_string()).unwrap());
+        }
         let log = home.path().join("node.log");
         let mut cmd = our_command(home.path());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -46,7 +52,6 @@ impl NodeHost {
             &port.to_string(),
         ])
         .args(["--display-name", "Rust Node"])
-        .args(extra)
         .env("OPENCLAW_GATEWAY_TOKEN", token)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
@@ -232,7 +237,9 @@ fn approve_with_reference_cli(port: u16, request_id: &str) {
 }
 
 /// Everything up to an approved, invokable node; its node id.
-async fn connect_and_approve(port: u16, node: &NodeHost) -> String {
+/// `pending_log`: the gateway refuses the node's `node.event` until its
+/// surface is approved (the reference does), and the node reports it.
+async fn connect_and_approve(port: u16, node: &NodeHost, pending_log: bool) -> String {
     node.wait_log("node host gateway connected", 1, WAIT);
     let op = operator(port).await;
     let request = pending_surface(&op).await;
@@ -250,7 +257,9 @@ async fn connect_and_approve(port: u16, node: &NodeHost) -> String {
     );
     assert_eq!(request["caps"], json!(["system"]));
     // Until approved, the node's stats are refused, and it says why.
-    node.wait_log("capability surface awaits operator approval", 1, WAIT);
+    if pending_log {
+        node.wait_log("capability surface awaits operator approval", 1, WAIT);
+    }
     approve_with_reference_cli(port, request["requestId"].as_str().unwrap());
     node.wait_log("capability surface approved by an operator", 1, WAIT);
     let described = op
@@ -433,9 +442,9 @@ fn our_node_host_serves_the_reference_gateway() {
         return;
     };
     let port = gw.port;
-    let node = NodeHost::start(port, TOKEN, &[]);
+    let node = NodeHost::start(port, TOKEN, None);
     smol::block_on(async {
-        let node_id = connect_and_approve(port, &node).await;
+        let node_id = connect_and_approve(port, &node, true).await;
         exercise_commands(port, &node, &node_id).await;
         exercise_approvals(port, &node_id).await;
         assert!(
