@@ -32,6 +32,11 @@ pub struct ConfigFile {
     /// devices are paired silently; `false` makes every device wait for
     /// `openclaw devices approve`.
     pub pairing_auto_approve_local: Option<bool>,
+    /// `gateway.nodes.commands.allow`: node commands allowed beyond the
+    /// platform defaults.
+    pub node_commands_allow: Vec<String>,
+    /// `gateway.nodes.commands.deny`: node commands never allowed.
+    pub node_commands_deny: Vec<String>,
 }
 
 /// What a read of the config file found.
@@ -42,7 +47,7 @@ pub enum Loaded {
     /// A file with nothing in it: empty, only blanks, or `{}`. What an editor
     /// leaves between truncating and writing; never a reason to drop auth.
     Empty,
-    Config(ConfigFile),
+    Config(Box<ConfigFile>),
 }
 
 impl Loaded {
@@ -50,7 +55,7 @@ impl Loaded {
     pub fn config(self) -> ConfigFile {
         match self {
             Loaded::Missing | Loaded::Empty => ConfigFile::default(),
-            Loaded::Config(config) => config,
+            Loaded::Config(config) => *config,
         }
     }
 }
@@ -81,7 +86,7 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
         return Ok(Loaded::Empty);
     }
     config_keys::check(top)?;
-    extract(&root).map(Loaded::Config)
+    extract(&root).map(|c| Loaded::Config(Box::new(c)))
 }
 
 /// The first mistake in words; the parser's own position when the light
@@ -149,20 +154,17 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
                     .into(),
             ),
         };
-    let trusted_proxies = match gateway.get("trustedProxies") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(entry) => Ok(entry.trim().to_string()),
-                _ => Err("gateway.trustedProxies must be a list of strings"),
-            })
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|entry| !entry.is_empty())
-            .collect(),
-        Some(_) => return Err("gateway.trustedProxies must be a list of strings".into()),
-    };
+    let trusted_proxies = string_list(gateway, "/trustedProxies", "gateway.trustedProxies")?;
+    let node_commands_allow = string_list(
+        gateway,
+        "/nodes/commands/allow",
+        "gateway.nodes.commands.allow",
+    )?;
+    let node_commands_deny = string_list(
+        gateway,
+        "/nodes/commands/deny",
+        "gateway.nodes.commands.deny",
+    )?;
     let pairing_auto_approve_local = match gateway.pointer("/nodes/pairing/autoApproveLocal") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -172,6 +174,8 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
     };
     Ok(ConfigFile {
         trusted_proxies,
+        node_commands_allow,
+        node_commands_deny,
         allow_real_ip_fallback: boolean(
             gateway,
             "allowRealIpFallback",
@@ -221,6 +225,20 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A list of non-blank strings at `pointer` (absent or null: empty).
+fn string_list(gateway: &Value, pointer: &str, name: &str) -> Result<Vec<String>, String> {
+    let must = || format!("{name} must be a list of strings");
+    match gateway.pointer(pointer) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(|s| s.trim().to_owned()).ok_or_else(must))
+            .filter(|entry| !matches!(entry, Ok(s) if s.is_empty()))
+            .collect(),
+        Some(_) => Err(must()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +284,17 @@ mod tests {
             Some(true)
         );
         assert!(parse("{ gateway: { nodes: { pairing: { autoApproveLocal: 'no' } } } }").is_err());
+    }
+
+    #[test]
+    fn reads_the_node_command_rules() {
+        let c = parse("{ gateway: { nodes: { commands: { allow: ['camera.snap', ' '], deny: ['system.notify'] } } } }")
+            .unwrap()
+            .config();
+        assert_eq!(c.node_commands_allow, ["camera.snap"]);
+        assert_eq!(c.node_commands_deny, ["system.notify"]);
+        assert!(parse("{ gateway: { nodes: { commands: { allow: 'x' } } } }").is_err());
+        assert!(parse("{ gateway: { nodes: { commands: { deny: [1] } } } }").is_err());
     }
 
     #[test]

@@ -109,6 +109,8 @@ pub struct Settings {
     pub proxy_trust: ProxyTrust,
     /// `gateway.nodes.pairing.autoApproveLocal`: local devices pair silently.
     pub pairing_auto_approve_local: bool,
+    /// `gateway.nodes.commands.allow|deny`.
+    pub node_commands: gateway_proto::gateway::NodeCommandRules,
 }
 
 pub fn resolve(
@@ -193,6 +195,10 @@ pub fn resolve(
             allow_host_header_fallback: file.allow_host_header_origin_fallback,
         },
         pairing_auto_approve_local: file.pairing_auto_approve_local.unwrap_or(true),
+        node_commands: gateway_proto::gateway::NodeCommandRules {
+            allow: file.node_commands_allow.clone(),
+            deny: file.node_commands_deny.clone(),
+        },
     })
 }
 

@@ -85,7 +85,7 @@ fn reload(
     resolve: &impl Fn(&config_file::ConfigFile) -> Result<Settings, String>,
 ) -> Option<Settings> {
     let file = match config_file::load(path) {
-        Ok(Loaded::Config(file)) => file,
+        Ok(Loaded::Config(file)) => *file,
         Ok(Loaded::Missing) => {
             log::warn!(target: "gateway",
                 "config reload skipped: {} not found; keeping the current config", path.display());

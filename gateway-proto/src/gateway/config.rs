@@ -141,6 +141,9 @@ pub struct Config {
     /// `gateway.nodes.pairing.autoApproveLocal`: local devices are paired
     /// without an operator (the reference's default, `true`).
     pub pairing_auto_approve_local: bool,
+    /// `gateway.nodes.commands.allow|deny`: the node command allowlist's
+    /// additions and removals.
+    pub node_commands: super::NodeCommandRules,
 }
 
 impl Default for Config {
@@ -156,6 +159,7 @@ impl Default for Config {
             log_file: None,
             start_ready: true,
             pairing_auto_approve_local: true,
+            node_commands: super::NodeCommandRules::default(),
         }
     }
 }
@@ -293,6 +297,13 @@ impl Config {
     #[must_use]
     pub fn with_pairing_auto_approve_local(mut self, value: bool) -> Self {
         self.pairing_auto_approve_local = value;
+        self
+    }
+
+    /// The same, with `gateway.nodes.commands.allow|deny` set.
+    #[must_use]
+    pub fn with_node_commands(mut self, value: super::NodeCommandRules) -> Self {
+        self.node_commands = value;
         self
     }
 

@@ -34,6 +34,7 @@ mod handshake;
 mod health;
 mod io;
 mod methods;
+pub(crate) mod nodes;
 mod outbox;
 pub mod pairing;
 mod presence;
@@ -49,6 +50,7 @@ pub use effects::{StoreKey, Waiter};
 pub use health::{health_snapshot, status_summary, DEFAULT_AGENT_ID};
 pub use io::{Effect, EffectResult, Input, LogSlice, Output, Peer};
 pub use methods::{LOGS_DEFAULT_LIMIT, LOGS_DEFAULT_MAX_BYTES, LOGS_MAX_BYTES, LOGS_MAX_LIMIT};
+pub use nodes::NodeCommandRules;
 pub use presence::{presence_key, Presence, PresenceEntry};
 pub use registry::{
     authorize, check_params, event, event_names, method, method_names, Access, EventSpec,
@@ -82,6 +84,8 @@ pub enum HubTimer {
     PresenceBroadcast,
     /// A live scope upgrade expires, or a decided one is forgotten.
     ScopeUpgrade,
+    /// A node invoke ran out of time.
+    NodeInvoke,
     /// The health snapshot is refreshed (periodically, or soon after a connect).
     HealthRefresh,
     /// The `tick` broadcast.
@@ -128,6 +132,8 @@ pub struct Gateway {
     pairing_commits: Vec<methods::PairingCommit>,
     /// Live scope upgrades and their waiters.
     upgrades: pairing::upgrades::Upgrades,
+    /// Connected nodes and the invokes in flight.
+    nodes: nodes::Nodes,
     /// A pairing write failed: the book is being re-read from the store,
     /// and pairing changes wait until it is.
     pairing_resync: pairing::hub::Resync,
@@ -180,6 +186,7 @@ impl Gateway {
             pairing_waits: std::collections::BTreeMap::new(),
             pairing_commits: Vec::new(),
             upgrades: pairing::upgrades::Upgrades::default(),
+            nodes: nodes::Nodes::default(),
             pairing_resync: pairing::hub::Resync::InSync,
             state_version: StateVersion {
                 presence: 1,
@@ -268,6 +275,10 @@ impl Gateway {
             self.upgrades
                 .next_deadline()
                 .map(|at| (at, HubTimer::ScopeUpgrade)),
+            self.nodes
+                .invokes
+                .next_deadline()
+                .map(|at| (at, HubTimer::NodeInvoke)),
             Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
             Some((self.tick_at, HubTimer::Tick)),
         ];
@@ -316,6 +327,7 @@ impl Gateway {
                     self.outbox().respond_ok(conn, &id, &result);
                 }
             }
+            HubTimer::NodeInvoke => self.expire_node_invokes(now),
             HubTimer::HealthRefresh => {
                 let unix_ms = self.clock.unix_ms(now);
                 let (health, config, mut out) = self.health_and_outbox();
@@ -420,6 +432,16 @@ impl Gateway {
         self.presence.list()
     }
 
+    /// Nodes connected now.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Node invokes waiting for their node's answer.
+    pub fn node_invokes_in_flight(&self) -> usize {
+        self.nodes.invokes.len()
+    }
+
     /// Effects asked for and not yet answered or expired.
     pub fn pending_effects(&self) -> usize {
         self.effects.len()
@@ -471,6 +493,7 @@ impl Gateway {
             rng: &mut self.rng,
             pairing_commits: &mut self.pairing_commits,
             upgrades: &mut self.upgrades,
+            nodes: &mut self.nodes,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,
@@ -590,6 +613,7 @@ impl Gateway {
         self.conns.sync(conn, &mut self.out);
         if authenticated {
             self.out.push_back(Output::Authenticated { conn });
+            self.node_opened(conn, request, now);
         }
         self.health.request_refresh(now);
     }
@@ -602,6 +626,7 @@ impl Gateway {
         // Nobody waits for this connection's effects any more (committing
         // ones still apply when their results arrive).
         self.effects.forget_conn(conn);
+        self.node_closed(conn, now);
         if let Some(key) = entry.presence_key {
             let ts = self.clock.unix_ms(now);
             let announce = !self.shutting_down;

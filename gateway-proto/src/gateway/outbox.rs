@@ -73,6 +73,23 @@ impl Outbox<'_> {
         }
     }
 
+    /// Send `event` to `conn` alone, without seq (node-targeted events).
+    /// Never dropped: a node too slow to take it is closed "slow consumer".
+    pub(crate) fn send_event<T: Serialize + ?Sized>(
+        &mut self,
+        conn: ConnId,
+        event: &EventSpec,
+        payload: &T,
+    ) {
+        if let Some(entry) = self.conns.get_mut(conn) {
+            if entry.conn.is_authenticated() {
+                let body = encode_event(self.buf, event.name, Some(payload), None, false);
+                let _ = entry.conn.send_direct(crate::wire::OutFrame::whole(body));
+            }
+        }
+        self.conns.sync(conn, self.out);
+    }
+
     /// Hand an effect to the runtime.
     pub(crate) fn effect(&mut self, effect: Effect) {
         self.out.push_back(Output::Effect(effect));

@@ -70,7 +70,50 @@ pub static EVENTS: &[EventSpec] = &[
     DEVICE_PAIR_REQUESTED_EVENT,
     DEVICE_PAIR_RESOLVED_EVENT,
     DEVICE_PAIR_CHANGED_EVENT,
+    NODE_PAIR_REQUESTED_EVENT,
+    NODE_PAIR_RESOLVED_EVENT,
+    NODE_INVOKE_REQUEST_EVENT,
+    NODE_INVOKE_CANCEL_EVENT,
+    VOICEWAKE_CHANGED_EVENT,
+    VOICEWAKE_ROUTING_CHANGED_EVENT,
 ];
+
+/// A node asks for approval of its command surface (to `operator.pairing`).
+pub(crate) const NODE_PAIR_REQUESTED_EVENT: EventSpec = EventSpec {
+    name: "node.pair.requested",
+    scope: Some(Scope::Pairing),
+    droppable: true,
+};
+/// A node surface was approved, rejected or removed (also sent to the node).
+pub(crate) const NODE_PAIR_RESOLVED_EVENT: EventSpec = EventSpec {
+    name: "node.pair.resolved",
+    scope: Some(Scope::Pairing),
+    droppable: true,
+};
+/// Sent to one node, without seq: run a command.
+pub(crate) const NODE_INVOKE_REQUEST_EVENT: EventSpec = EventSpec {
+    name: "node.invoke.request",
+    scope: None,
+    droppable: false,
+};
+/// Sent to one node, without seq: stop a command (its caller gave up).
+pub(crate) const NODE_INVOKE_CANCEL_EVENT: EventSpec = EventSpec {
+    name: "node.invoke.cancel",
+    scope: None,
+    droppable: false,
+};
+/// Sent to a node after hello: the wake words.
+pub(crate) const VOICEWAKE_CHANGED_EVENT: EventSpec = EventSpec {
+    name: "voicewake.changed",
+    scope: None,
+    droppable: false,
+};
+/// Sent to a node after hello: where a wake word routes.
+pub(crate) const VOICEWAKE_ROUTING_CHANGED_EVENT: EventSpec = EventSpec {
+    name: "voicewake.routing.changed",
+    scope: None,
+    droppable: false,
+};
 
 /// A device asks to be paired (to `operator.pairing` holders).
 pub(crate) const DEVICE_PAIR_REQUESTED_EVENT: EventSpec = EventSpec {
@@ -182,17 +225,23 @@ pub fn authorize(
 /// `FORBIDDEN "missing scope: <s>"`; protocol 3 answered with the bare
 /// message (and INVALID_REQUEST, which responses map per protocol).
 fn missing_scope(scope: Scope, protocol: ProtocolVersion) -> ErrorShape {
-    let error = ErrorShape::new(
-        ErrorCode::Forbidden,
-        format!("missing scope: {}", scope.as_str()),
-    );
+    missing_scope_of(scope.as_str(), &[scope.as_str()], protocol)
+}
+
+/// `FORBIDDEN "missing scope: <missing>"` naming every scope the action needs.
+pub(crate) fn missing_scope_of(
+    missing: &str,
+    required: &[&str],
+    protocol: ProtocolVersion,
+) -> ErrorShape {
+    let error = ErrorShape::new(ErrorCode::Forbidden, format!("missing scope: {missing}"));
     if protocol == ProtocolVersion::V3 {
         return error;
     }
     error.with_details(json!({
         "code": "MISSING_SCOPE",
-        "missingScope": scope.as_str(),
-        "requiredScopes": [scope.as_str()],
+        "missingScope": missing,
+        "requiredScopes": required,
     }))
 }
 
@@ -280,6 +329,19 @@ mod tests {
                 "device.token.revoke",
                 "device.scopes.requestUpgrade",
                 "device.scopes.waitUpgrade",
+                "node.pair.list",
+                "node.pair.approve",
+                "node.pair.reject",
+                "node.pair.remove",
+                "node.rename",
+                "node.list",
+                "node.describe",
+                "node.invoke",
+                "node.invoke.progress",
+                "node.invoke.result",
+                "node.event",
+                "exec.approvals.node.get",
+                "exec.approvals.node.set",
                 "logs.tail"
             ]
         );
@@ -294,7 +356,13 @@ mod tests {
                 "shutdown",
                 "device.pair.requested",
                 "device.pair.resolved",
-                "device.pair.changed"
+                "device.pair.changed",
+                "node.pair.requested",
+                "node.pair.resolved",
+                "node.invoke.request",
+                "node.invoke.cancel",
+                "voicewake.changed",
+                "voicewake.routing.changed"
             ]
         );
         assert!(event("presence").is_some_and(|e| e.droppable && e.scope == Some(Scope::Read)));

@@ -100,6 +100,8 @@ pub struct ConnectParams {
     pub auth: ConnectAuth,
     pub locale: Option<String>,
     pub user_agent: Option<String>,
+    /// A node's `PATH` (shown in `node.list`).
+    pub path_env: Option<String>,
 }
 
 impl ConnectParams {
@@ -110,7 +112,6 @@ impl ConnectParams {
     /// Protocol 4 also accepts `client.buildId`, `client.timeZone`,
     /// `computerUse`, `workerRuns`, `modelCatalog`, `auth.approvalRuntimeToken`
     /// and `auth.agentRuntimeIdentityToken`; they are checked, then dropped.
-    /// `pathEnv` (both versions) is dropped too.
     pub fn parse(
         params: Option<&RawValue>,
         schema_version: ProtocolVersion,
@@ -178,6 +179,8 @@ struct WireConnect {
     locale: Option<String>,
     #[serde(default)]
     user_agent: Option<String>,
+    #[serde(default)]
+    path_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +261,7 @@ impl From<WireConnect> for ConnectParams {
             auth: auth.unwrap_or_default(),
             locale: w.locale,
             user_agent: w.user_agent,
+            path_env: w.path_env,
         }
     }
 }

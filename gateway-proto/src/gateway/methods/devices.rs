@@ -81,15 +81,15 @@ struct TokenParams {
 }
 
 /// The caller as the device rules see it.
-struct Caller {
+pub(crate) struct Caller {
     /// Set only when the caller signed in with its own device token.
-    device_id: Option<String>,
-    scopes: Vec<String>,
-    admin: bool,
+    pub(crate) device_id: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) admin: bool,
 }
 
 impl Caller {
-    fn of(hub: &HubView<'_>, call: &Call<'_>) -> Caller {
+    pub(crate) fn of(hub: &HubView<'_>, call: &Call<'_>) -> Caller {
         let device_id = (call.session.auth_method == AuthMethod::DeviceToken)
             .then(|| hub.out.conns.get(call.conn))
             .flatten()
@@ -102,7 +102,7 @@ impl Caller {
     }
 
     /// A non-admin device may manage only itself.
-    fn denied_other_device(&self, target: &str) -> bool {
+    pub(crate) fn denied_other_device(&self, target: &str) -> bool {
         !self.admin
             && self
                 .device_id
@@ -122,15 +122,6 @@ fn has_non_operator_role(role: Option<&str>, roles: Option<&[String]>) -> bool {
         .chain(roles.unwrap_or(&[]).iter().map(String::as_str))
         .map(str::trim)
         .any(|r| !r.is_empty() && r != "operator")
-}
-
-macro_rules! params_or_answer {
-    ($hub:expr, $call:expr, $ty:ty) => {
-        match $call.params::<$ty>() {
-            Ok(params) => params,
-            Err(error) => return $hub.out.respond_error($call.conn, $call.id, &error),
-        }
-    };
 }
 
 pub(crate) fn pair_list(hub: &mut HubView<'_>, call: &Call<'_>) {

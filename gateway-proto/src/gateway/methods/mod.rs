@@ -22,8 +22,19 @@
 //! }
 //! ```
 
+/// Decode a handler's params, or answer the error and return.
+macro_rules! params_or_answer {
+    ($hub:expr, $call:expr, $ty:ty) => {
+        match $call.params::<$ty>() {
+            Ok(params) => params,
+            Err(error) => return $hub.out.respond_error($call.conn, $call.id, &error),
+        }
+    };
+}
+
 mod devices;
 mod logs;
+mod nodes;
 mod scope_upgrade;
 mod system;
 
@@ -65,6 +76,7 @@ pub(crate) struct HubView<'a> {
     /// Pairing writes the handler asked for; the hub starts them after it.
     pub(crate) pairing_commits: &'a mut Vec<PairingCommit>,
     pub(crate) upgrades: &'a mut Upgrades,
+    pub(crate) nodes: &'a mut super::nodes::Nodes,
     pub(crate) out: Outbox<'a>,
 }
 
@@ -215,6 +227,84 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Anyone,
         params: Some(&scope_upgrade::WAIT_PARAMS),
         handler: scope_upgrade::wait_upgrade,
+    },
+    MethodSpec {
+        name: "node.pair.list",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&nodes::LIST_PARAMS),
+        handler: nodes::pair_list,
+    },
+    MethodSpec {
+        name: "node.pair.approve",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&nodes::REQUEST_ID_PARAMS),
+        handler: nodes::pair_approve,
+    },
+    MethodSpec {
+        name: "node.pair.reject",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&nodes::REQUEST_ID_PARAMS),
+        handler: nodes::pair_reject,
+    },
+    MethodSpec {
+        name: "node.pair.remove",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&nodes::NODE_ID_PARAMS),
+        handler: nodes::pair_remove,
+    },
+    MethodSpec {
+        name: "node.rename",
+        access: Access::Operator(Scope::Pairing),
+        params: Some(&nodes::RENAME_PARAMS),
+        handler: nodes::rename,
+    },
+    MethodSpec {
+        name: "node.list",
+        access: Access::Operator(Scope::Read),
+        params: Some(&nodes::LIST_PARAMS),
+        handler: nodes::list,
+    },
+    MethodSpec {
+        name: "node.describe",
+        access: Access::Operator(Scope::Read),
+        params: Some(&nodes::NODE_ID_PARAMS),
+        handler: nodes::describe,
+    },
+    MethodSpec {
+        name: "node.invoke",
+        access: Access::OperatorDynamic(nodes::invoke_scope),
+        params: Some(&nodes::INVOKE_PARAMS),
+        handler: nodes::invoke,
+    },
+    MethodSpec {
+        name: "node.invoke.progress",
+        access: Access::Node,
+        params: Some(&nodes::PROGRESS_PARAMS),
+        handler: nodes::invoke_progress,
+    },
+    MethodSpec {
+        name: "node.invoke.result",
+        access: Access::Node,
+        params: Some(&nodes::RESULT_PARAMS),
+        handler: nodes::invoke_result,
+    },
+    MethodSpec {
+        name: "node.event",
+        access: Access::Node,
+        params: Some(&nodes::EVENT_PARAMS),
+        handler: nodes::node_event,
+    },
+    MethodSpec {
+        name: "exec.approvals.node.get",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&nodes::NODE_ID_PARAMS),
+        handler: nodes::approvals_node_get,
+    },
+    MethodSpec {
+        name: "exec.approvals.node.set",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&nodes::APPROVALS_SET_PARAMS),
+        handler: nodes::approvals_node_set,
     },
     MethodSpec {
         name: "logs.tail",

@@ -28,6 +28,15 @@ pub(crate) enum PairingEvent {
         ts: u64,
     },
     Changed,
+    /// A node asks for its command surface to be approved.
+    NodeRequested(Box<Value>),
+    /// A node surface was approved, rejected or removed.
+    NodeResolved {
+        request_id: String,
+        node_id: String,
+        decision: &'static str,
+        ts: u64,
+    },
 }
 
 /// How a connect ends once its write has committed.
@@ -61,6 +70,8 @@ pub(crate) enum AfterWrite {
     },
     /// Bookkeeping only (last seen, token use): nobody waits.
     Nothing,
+    /// Nobody waits, but these events follow the commit.
+    Announce(Vec<PairingEvent>),
 }
 
 impl AfterWrite {
@@ -73,7 +84,7 @@ impl AfterWrite {
                 conn: *conn,
                 request_id: request_id.clone(),
             }),
-            AfterWrite::Nothing => None,
+            AfterWrite::Nothing | AfterWrite::Announce(_) => None,
         }
     }
 }
@@ -411,6 +422,7 @@ impl Gateway {
     fn after_write(&mut self, after: AfterWrite, answer: bool, now: Timestamp) {
         match after {
             AfterWrite::Nothing => {}
+            AfterWrite::Announce(events) => self.send_pairing_events(&events, now),
             AfterWrite::Connect { conn, end, events } => {
                 self.send_pairing_events(&events, now);
                 if !answer {
@@ -452,7 +464,7 @@ impl Gateway {
 
     fn fail_after_write(&mut self, after: AfterWrite, error: ErrorShape) {
         match after {
-            AfterWrite::Nothing => {}
+            AfterWrite::Nothing | AfterWrite::Announce(_) => {}
             AfterWrite::Connect { conn, .. } => {
                 if let Some(entry) = self.conns.get_mut(conn) {
                     entry.conn.reject(error, close_code::TRY_AGAIN_LATER);
@@ -499,6 +511,9 @@ impl Gateway {
                 PairingEvent::Changed => {
                     self.outbox()
                         .broadcast(&DEVICE_PAIR_CHANGED_EVENT, &json!({}), false, |_| true)
+                }
+                PairingEvent::NodeRequested(_) | PairingEvent::NodeResolved { .. } => {
+                    self.send_node_event(event)
                 }
             }
         }

@@ -28,7 +28,7 @@ pub use records::{
 };
 pub use state::{TokenRefusal, PENDING_TTL_MS};
 
-pub(crate) use state::{is_expired, Approval, Ask, Mint, PairingBook};
+pub(crate) use state::{approved_roles, is_expired, Approval, Ask, Mint, PairingBook};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
