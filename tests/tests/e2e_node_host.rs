@@ -19,7 +19,10 @@ use gateway_proto::client::ClientIdentity;
 use gateway_smol::client::{CallError, Client, ClientOptions};
 use gateway_smol::store::ExecApprovalsStore;
 use serde_json::{json, Value};
-use tests::process::{descendants, our_command, reference_cli, GroupGuard, ReferenceGateway};
+use tests::process::{
+    descendants, our_command, reference_cli, GatewayOptions, GroupGuard, OurGateway,
+    ReferenceGateway,
+};
 
 const TOKEN: &str = "node-e2e-token";
 const VERSION: &str = "v4";
@@ -476,6 +479,57 @@ fn our_node_host_serves_the_reference_gateway() {
                         Instant::now() < deadline,
                         "no invoke after the restart: {other:?}\n{}",
                         node.log()
+                    );
+                    smol::Timer::after(Duration::from_millis(300)).await;
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn our_node_host_serves_our_gateway() {
+    // The reference CLI approves the surface: skipped without it.
+    if reference_cli("v4").is_none() {
+        return;
+    }
+    let opts = GatewayOptions {
+        token: TOKEN.to_owned(),
+        ..GatewayOptions::default()
+    };
+    let gw = OurGateway::start(opts.clone());
+    let port = gw.port;
+    let node = NodeHost::start(port, TOKEN, None);
+    smol::block_on(async {
+        let node_id = connect_and_approve(port, &node, true).await;
+        exercise_commands(port, &node, &node_id).await;
+        exercise_approvals(port, &node_id).await;
+        assert!(node.has_approvals_row());
+
+        // Our gateway restarts on the same port: the node comes back by itself.
+        let dir = gw.stop();
+        node.wait_log("node host gateway closed", 1, WAIT);
+        let gw2 = OurGateway::start_on(opts, dir, port);
+        node.wait_log("node host gateway connected", 2, Duration::from_secs(60));
+        let op = operator(gw2.port).await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match invoke(
+                &op,
+                &node_id,
+                "system.which",
+                json!({"bins": ["sh"]}),
+                10_000,
+            )
+            .await
+            {
+                Ok(v) if v["payload"]["bins"]["sh"].is_string() => break,
+                other => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no invoke after the restart: {other:?}\n{}\n{}",
+                        node.log(),
+                        gw2.output()
                     );
                     smol::Timer::after(Duration::from_millis(300)).await;
                 }
