@@ -340,6 +340,9 @@ mod tests {
                 "node.invoke.progress",
                 "node.invoke.result",
                 "node.event",
+                "node.pluginTools.update",
+                "node.skills.update",
+                "node.runnerInventory.update",
                 "exec.approvals.node.get",
                 "exec.approvals.node.set",
                 "logs.tail"

@@ -295,6 +295,24 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         handler: nodes::node_event,
     },
     MethodSpec {
+        name: "node.pluginTools.update",
+        access: Access::Node,
+        params: Some(&nodes::PLUGIN_TOOLS_PARAMS),
+        handler: nodes::plugin_tools_update,
+    },
+    MethodSpec {
+        name: "node.skills.update",
+        access: Access::Node,
+        params: Some(&nodes::SKILLS_PARAMS),
+        handler: nodes::skills_update,
+    },
+    MethodSpec {
+        name: "node.runnerInventory.update",
+        access: Access::Node,
+        params: None,
+        handler: nodes::runner_inventory_update,
+    },
+    MethodSpec {
         name: "exec.approvals.node.get",
         access: Access::Operator(Scope::Admin),
         params: Some(&nodes::NODE_ID_PARAMS),

@@ -706,6 +706,81 @@ pub(crate) fn node_event(hub: &mut HubView<'_>, call: &Call<'_>) {
         .respond_ok(call.conn, call.id, &json!({ "ok": true }));
 }
 
+/// Bounds of a node's advertised catalogs.
+const MAX_PLUGIN_TOOLS: usize = 256;
+const MAX_SKILLS: usize = 64;
+
+pub(crate) static PLUGIN_TOOLS_PARAMS: Schema = Schema::object(
+    &[Property::new("tools", Schema::array_of(&Schema::Any))],
+    &["tools"],
+);
+pub(crate) static SKILLS_PARAMS: Schema = Schema::object(
+    &[Property::new("skills", Schema::array_of(&Schema::Any))],
+    &["skills"],
+);
+
+/// Replace one of the calling node's advertised catalogs; answers
+/// `{nodeId, <key>}` with what is now held.
+fn update_catalog(
+    hub: &mut HubView<'_>,
+    call: &Call<'_>,
+    key: &str,
+    max: usize,
+    store: fn(&mut crate::gateway::nodes::NodeSession) -> &mut Vec<Value>,
+) {
+    #[derive(Deserialize)]
+    struct Items {
+        #[serde(default)]
+        tools: Vec<Value>,
+        #[serde(default)]
+        skills: Vec<Value>,
+    }
+    let items = params_or_answer!(hub, call, Items);
+    let list = if key == "tools" {
+        items.tools
+    } else {
+        items.skills
+    };
+    if list.len() > max {
+        let error = ErrorShape::invalid_request(format!(
+            "invalid {} params: at /{key}: must NOT have more than {max} items",
+            call.method
+        ));
+        return hub.out.respond_error(call.conn, call.id, &error);
+    }
+    let node_id = hub.nodes.by_conn(call.conn).map(|s| s.node_id.clone());
+    let Some(session) = node_id.as_deref().and_then(|id| hub.nodes.get_mut(id)) else {
+        return hub
+            .out
+            .respond_error(call.conn, call.id, &unknown("nodeId"));
+    };
+    *store(session) = list;
+    let answer = json!({ "nodeId": session.node_id, key: store(session) });
+    hub.out.respond_ok(call.conn, call.id, &answer);
+}
+
+pub(crate) fn plugin_tools_update(hub: &mut HubView<'_>, call: &Call<'_>) {
+    update_catalog(hub, call, "tools", MAX_PLUGIN_TOOLS, |s| {
+        &mut s.plugin_tools
+    });
+}
+
+pub(crate) fn skills_update(hub: &mut HubView<'_>, call: &Call<'_>) {
+    update_catalog(hub, call, "skills", MAX_SKILLS, |s| &mut s.skills);
+}
+
+/// `node.runnerInventory.update`: this gateway runs no worker sessions, so
+/// a node's runner inventory is acknowledged and not used.
+pub(crate) fn runner_inventory_update(hub: &mut HubView<'_>, call: &Call<'_>) {
+    let Some(node_id) = hub.nodes.by_conn(call.conn).map(|s| s.node_id.clone()) else {
+        return hub
+            .out
+            .respond_error(call.conn, call.id, &unknown("nodeId"));
+    };
+    hub.out
+        .respond_ok(call.conn, call.id, &json!({ "nodeId": node_id }));
+}
+
 /// `exec.approvals.node.get|set`: read or write a node's own exec
 /// approvals, through the node (`system.execApprovals.get|set`).
 pub(crate) fn approvals_node_get(hub: &mut HubView<'_>, call: &Call<'_>) {

@@ -122,7 +122,10 @@ fn build(s: &Sources<'_>) -> Value {
         "sessionHost".into(),
         json!(live.is_none() && approved.and_then(|a| a.session_host) == Some(true)),
     );
-    out.insert("nodePluginTools".into(), json!([]));
+    out.insert(
+        "nodePluginTools".into(),
+        json!(live.map_or(&[][..], |l| &l.plugin_tools[..])),
+    );
     if let Some(permissions) = live
         .and_then(|l| l.permissions.clone())
         .or_else(|| approved.and_then(|a| a.permissions.clone()))

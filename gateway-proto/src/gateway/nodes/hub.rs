@@ -139,6 +139,8 @@ impl Gateway {
             permissions,
             path_env: params.path_env.clone(),
             connected_at_ms: now_ms,
+            plugin_tools: Vec::new(),
+            skills: Vec::new(),
         };
         if let Some(previous) = self.nodes.register(session) {
             if previous.conn != conn {

@@ -50,6 +50,10 @@ pub(crate) struct NodeSession {
     pub(crate) permissions: Option<Value>,
     pub(crate) path_env: Option<String>,
     pub(crate) connected_at_ms: u64,
+    /// Agent-visible tools the node advertises (`node.pluginTools.update`).
+    pub(crate) plugin_tools: Vec<Value>,
+    /// Agent-visible skills the node advertises (`node.skills.update`).
+    pub(crate) skills: Vec<Value>,
 }
 
 impl NodeSession {
