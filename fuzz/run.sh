@@ -10,7 +10,7 @@ secs="${1:-300}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(decode roundtrip server_connection gateway client_connection device_connect)
+  targets=(decode roundtrip server_connection gateway client_connection device_connect node_invoke)
 fi
 status=0
 for t in "${targets[@]}"; do

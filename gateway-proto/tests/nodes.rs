@@ -1,128 +1,15 @@
 //! Nodes in virtual time: surface approval (`fakenode`, `fn-admin`,
 //! `nodes1`, `nodeapprove`), invoke routing with its timeout, cancel,
-//! disconnect and late results, the refusals of the captures, and many
-//! invokes across many nodes each answered exactly once.
+//! disconnect and late results, the refusals of the captures, a node that
+//! stops reading, and many invokes across many nodes each answered exactly
+//! once.
 
-use gateway_proto::client::{DeviceKey, SignInput};
-use gateway_proto::gateway::{AuthConfig, Config};
+mod common;
+
+use common::nodes::*;
 use gateway_proto::testing::Harness;
-use gateway_proto::time::Timestamp;
 use gateway_proto::ConnId;
 use serde_json::{json, Value};
-
-const START_MS: u64 = 1_800_000_000_000;
-const ADMIN: ConnId = ConnId(1);
-const ALL_SCOPES: &[&str] = &[
-    "operator.admin",
-    "operator.read",
-    "operator.write",
-    "operator.approvals",
-    "operator.pairing",
-];
-
-fn operator(h: &mut Harness, conn: ConnId, scopes: &[&str]) {
-    h.open(conn, "127.0.0.1");
-    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "cli", "version": "0.0.1", "platform": "linux", "mode": "cli"},
-        "role": "operator", "scopes": scopes, "caps": [], "auth": {"token": "testtok"},
-    }});
-    h.text(conn, &frame.to_string());
-    assert_eq!(h.response(conn, "c0", 0).unwrap()["ok"], true);
-}
-
-fn harness() -> Harness {
-    let config = Config::default().with_auth(AuthConfig::Token("testtok".into()));
-    let mut h = Harness::new(config, Timestamp::ZERO, START_MS);
-    operator(&mut h, ADMIN, ALL_SCOPES);
-    h
-}
-
-/// Connect a node host on `conn` with key `seed` declaring `commands`;
-/// returns its node id.
-fn node(h: &mut Harness, conn: ConnId, seed: u8, commands: &[&str]) -> String {
-    let key = DeviceKey::from_secret([seed; 32]);
-    h.open(conn, "127.0.0.1");
-    let nonce = h.frames(conn)[0]["payload"]["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let proof = key.sign(
-        &SignInput {
-            client_id: "node-host",
-            client_mode: "node",
-            role: "node",
-            scopes: &[],
-            token: "testtok",
-            nonce: &nonce,
-            platform: "linux",
-            device_family: "Linux",
-        },
-        START_MS + h.elapsed_ms(),
-    );
-    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "node-host", "version": "0.0.1", "platform": "linux", "mode": "node",
-                   "displayName": format!("Node {seed}"), "deviceFamily": "Linux"},
-        "role": "node", "scopes": [], "caps": ["system"], "commands": commands,
-        "pathEnv": "/usr/bin:/bin", "auth": {"token": "testtok"},
-        "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
-                   "signedAt": proof.signed_at, "nonce": proof.nonce},
-    }});
-    h.text(conn, &frame.to_string());
-    let res = h
-        .response(conn, "c0", 0)
-        .cloned()
-        .expect("connect answered");
-    assert_eq!(res["ok"], true, "{res}");
-    key.device_id()
-}
-
-fn call(h: &mut Harness, conn: ConnId, id: &str, method: &str, params: Value) -> Value {
-    let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-    h.text(conn, &frame.to_string());
-    h.response(conn, id, 0).cloned().expect("answered")
-}
-
-fn send(h: &mut Harness, conn: ConnId, id: &str, method: &str, params: Value) {
-    let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-    h.text(conn, &frame.to_string());
-}
-
-fn events(h: &Harness, conn: ConnId, name: &str) -> Vec<Value> {
-    h.frames(conn)
-        .into_iter()
-        .filter(|f| f["event"] == name)
-        .cloned()
-        .collect()
-}
-
-/// Approve `node_id`'s pending surface as the admin.
-fn approve(h: &mut Harness, node_id: &str) {
-    let list = call(
-        h,
-        ADMIN,
-        &format!("pl-{node_id}"),
-        "node.pair.list",
-        json!({}),
-    );
-    let request_id = list["payload"]["pending"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["nodeId"] == node_id)
-        .expect("pending surface")["requestId"]
-        .clone();
-    let id = format!("ap-{node_id}");
-    let res = call(
-        h,
-        ADMIN,
-        &id,
-        "node.pair.approve",
-        json!({"requestId": request_id}),
-    );
-    assert_eq!(res["ok"], true, "{res}");
-}
 
 const NODE: ConnId = ConnId(10);
 
@@ -624,4 +511,50 @@ fn a_thousand_invokes_across_ten_nodes_are_each_answered_once() {
         }
     }
     assert_eq!((ok, timeouts, gone), (850, 100, 50));
+}
+
+#[test]
+fn a_node_that_stops_reading_is_closed_and_its_invokes_fail() {
+    use gateway_proto::gateway::{AuthConfig, Config, Limits};
+    use gateway_proto::time::Timestamp;
+    let config = Config::default()
+        .with_auth(AuthConfig::Token("testtok".into()))
+        .with_limits(Limits::default().with_max_buffered_bytes(64 * 1024));
+    let mut h = Harness::new(config, Timestamp::ZERO, START_MS);
+    operator(&mut h, ADMIN, ALL_SCOPES);
+    let node_id = node(&mut h, NODE, 7, &["system.which", "system.run"]);
+    approve(&mut h, &node_id);
+    h.stall(NODE);
+    let big = "x".repeat(4096);
+    let mut sent = 0;
+    while h.close_of(NODE).is_none() && sent < 100 {
+        send(
+            &mut h,
+            ADMIN,
+            &format!("s{sent}"),
+            "node.invoke",
+            json!({
+            "nodeId": node_id, "command": "system.run",
+            "params": {"command": ["echo", big]}, "idempotencyKey": format!("s{sent}")}),
+        );
+        sent += 1;
+    }
+    let (_, code, reason) = h.close_of(NODE).expect("the stalled node is closed");
+    assert_eq!((code, reason.as_str()), (1008, "slow consumer"));
+    // Every invoke it held is answered, once.
+    for n in 0..sent {
+        let res = h
+            .response(ADMIN, &format!("s{n}"), 0)
+            .cloned()
+            .expect("answered");
+        assert!(h.response(ADMIN, &format!("s{n}"), 1).is_none());
+        let message = res["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            message == "DISCONNECTED: node disconnected (system.run)"
+                || message == "node not connected",
+            "{res}"
+        );
+    }
+    assert_eq!(h.gateway.node_invokes_in_flight(), 0);
+    assert_eq!(h.gateway.node_count(), 0);
 }

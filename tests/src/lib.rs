@@ -3,6 +3,7 @@
 
 pub mod blocking;
 pub mod device;
+pub mod fake_node;
 pub mod forwarder;
 pub mod load;
 pub mod process;

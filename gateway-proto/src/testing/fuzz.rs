@@ -238,4 +238,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("gateway", gateway),
     ("client_connection", client_connection),
     ("device_connect", super::fuzz_pairing::device_connect),
+    ("node_invoke", super::fuzz_nodes::node_invoke),
 ];

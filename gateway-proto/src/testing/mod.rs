@@ -3,6 +3,7 @@
 
 pub mod conn_model;
 pub mod fuzz;
+pub mod fuzz_nodes;
 pub mod fuzz_pairing;
 pub mod harness;
 pub mod model;

@@ -1,1 +1,2 @@
+pub mod nodes;
 pub mod schema;
