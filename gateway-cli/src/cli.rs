@@ -7,8 +7,8 @@
 use argh::FromArgs;
 
 use crate::client::{
-    CallArgs, DevicesCmd, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, ProbeArgs,
-    StatusArgs, SystemPresenceArgs,
+    CallArgs, DevicesCmd, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, NodesCmd,
+    ProbeArgs, StatusArgs, SystemPresenceArgs,
 };
 use crate::settings::RunFlags;
 
@@ -32,6 +32,7 @@ pub enum Command {
     System(SystemCmd),
     Devices(DevicesCmd),
     Node(crate::node_host::NodeCmd),
+    Nodes(NodesCmd),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that

@@ -46,6 +46,7 @@ fn dispatch() -> i32 {
         Command::Logs(a) => client::run_logs(a),
         Command::Devices(devices) => client::run_devices(devices),
         Command::Node(node) => node_host::run_node(node),
+        Command::Nodes(nodes) => client::run_nodes(nodes),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },

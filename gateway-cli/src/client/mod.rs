@@ -11,6 +11,7 @@ mod devices;
 mod health;
 mod identity;
 mod logs;
+mod nodes;
 mod print;
 mod probe;
 pub mod target;
@@ -22,4 +23,5 @@ pub use call::{
 pub use devices::{run_devices, DevicesCmd};
 pub use health::{run_health, run_status, HealthArgs, StatusArgs};
 pub use logs::{run_logs, LogsArgs};
+pub use nodes::{run_nodes, NodesCmd};
 pub use probe::{run_probe, GatewayStatusArgs, ProbeArgs};

@@ -30,6 +30,7 @@ mod admission;
 mod config;
 mod connections;
 mod effects;
+mod exec_approvals;
 mod handshake;
 mod health;
 mod io;
@@ -90,6 +91,8 @@ pub enum HubTimer {
     HealthRefresh,
     /// The `tick` broadcast.
     Tick,
+    /// An exec approval expires, or a decided one is forgotten.
+    ExecApproval,
 }
 
 /// Wall-clock time derived from one reading taken at construction.
@@ -137,6 +140,8 @@ pub struct Gateway {
     /// A pairing write failed: the book is being re-read from the store,
     /// and pairing changes wait until it is.
     pairing_resync: pairing::hub::Resync,
+    /// Exec approvals waiting for an operator.
+    exec_approvals: exec_approvals::ExecApprovals,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -188,6 +193,7 @@ impl Gateway {
             upgrades: pairing::upgrades::Upgrades::default(),
             nodes: nodes::Nodes::default(),
             pairing_resync: pairing::hub::Resync::InSync,
+            exec_approvals: exec_approvals::ExecApprovals::default(),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -281,6 +287,9 @@ impl Gateway {
                 .map(|at| (at, HubTimer::NodeInvoke)),
             Some((self.health.next_refresh(), HubTimer::HealthRefresh)),
             Some((self.tick_at, HubTimer::Tick)),
+            self.exec_approvals
+                .next_deadline()
+                .map(|at| (at, HubTimer::ExecApproval)),
         ];
         conn.into_iter()
             .chain(others.into_iter().flatten().filter(move |_| running))
@@ -342,6 +351,11 @@ impl Gateway {
                     false,
                     |_| true,
                 );
+            }
+            HubTimer::ExecApproval => {
+                for settled in self.exec_approvals.handle_timeout(now) {
+                    methods::exec_approval::publish_settled(&mut self.view(now), settled, None);
+                }
             }
         }
     }
@@ -494,6 +508,7 @@ impl Gateway {
             pairing_commits: &mut self.pairing_commits,
             upgrades: &mut self.upgrades,
             nodes: &mut self.nodes,
+            exec_approvals: &mut self.exec_approvals,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,
@@ -609,6 +624,13 @@ impl Gateway {
             &mut self.buf,
         );
         entry.device_id = request.device.as_ref().map(|d| d.id.as_str().into());
+        let client = &request.params.client;
+        let facts = exec_approvals::ClientFacts::of(
+            &client.id,
+            client.display_name.as_deref(),
+            &request.params.caps,
+        );
+        self.exec_approvals.add_client(conn, facts);
         let authenticated = entry.conn.is_authenticated();
         self.conns.sync(conn, &mut self.out);
         if authenticated {
@@ -627,6 +649,7 @@ impl Gateway {
         // ones still apply when their results arrive).
         self.effects.forget_conn(conn);
         self.node_closed(conn, now);
+        self.exec_approvals.forget_conn(conn);
         if let Some(key) = entry.presence_key {
             let ts = self.clock.unix_ms(now);
             let announce = !self.shutting_down;

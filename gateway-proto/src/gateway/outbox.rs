@@ -90,6 +90,34 @@ impl Outbox<'_> {
         self.conns.sync(conn, self.out);
     }
 
+    /// Send `event` (with each connection's next seq) to the connections of
+    /// `to` that are authenticated and allowed to receive it: the
+    /// reference's targeted broadcast (`broadcastToConnIds`).
+    pub(crate) fn broadcast_to<T: Serialize + ?Sized>(
+        &mut self,
+        event: &EventSpec,
+        payload: &T,
+        to: &[ConnId],
+    ) {
+        if to.is_empty() {
+            return;
+        }
+        let body = encode_event(self.buf, event.name, Some(payload), None, true);
+        for &id in to {
+            let Some(entry) = self.conns.get_mut(id) else {
+                continue;
+            };
+            let Some(session) = entry.conn.session() else {
+                continue;
+            };
+            if !may_receive(event, session.scopes) {
+                continue;
+            }
+            let _ = entry.conn.send_broadcast(&body, event.droppable);
+            super::connections::drain(self.out, id, &mut entry.conn);
+        }
+    }
+
     /// Hand an effect to the runtime.
     pub(crate) fn effect(&mut self, effect: Effect) {
         self.out.push_back(Output::Effect(effect));

@@ -29,6 +29,9 @@ pub enum Access {
     OperatorDynamic(fn(Option<&RawValue>) -> Scope),
     /// A node (`role: "node"`); nodes need no scopes.
     Node,
+    /// An operator with this scope, or a node (the handler decides what a
+    /// node may do: our node host asks for exec approvals this way).
+    OperatorOrNode(Scope),
 }
 
 /// One served method.
@@ -76,6 +79,8 @@ pub static EVENTS: &[EventSpec] = &[
     NODE_INVOKE_CANCEL_EVENT,
     VOICEWAKE_CHANGED_EVENT,
     VOICEWAKE_ROUTING_CHANGED_EVENT,
+    EXEC_APPROVAL_REQUESTED_EVENT,
+    EXEC_APPROVAL_RESOLVED_EVENT,
 ];
 
 /// A node asks for approval of its command surface (to `operator.pairing`).
@@ -113,6 +118,20 @@ pub(crate) const VOICEWAKE_ROUTING_CHANGED_EVENT: EventSpec = EventSpec {
     name: "voicewake.routing.changed",
     scope: None,
     droppable: false,
+};
+
+/// An exec approval waits for a decision (to approval clients holding
+/// `operator.approvals`, who may see it).
+pub(crate) const EXEC_APPROVAL_REQUESTED_EVENT: EventSpec = EventSpec {
+    name: "exec.approval.requested",
+    scope: Some(Scope::Approvals),
+    droppable: true,
+};
+/// An exec approval was decided or expired (to the same clients).
+pub(crate) const EXEC_APPROVAL_RESOLVED_EVENT: EventSpec = EventSpec {
+    name: "exec.approval.resolved",
+    scope: Some(Scope::Approvals),
+    droppable: true,
 };
 
 /// A device asks to be paired (to `operator.pairing` holders).
@@ -200,7 +219,8 @@ pub fn authorize(
     }
     let wants_node = matches!(access, Some(Access::Node));
     let is_node = session.role == Role::Node;
-    if wants_node != is_node {
+    let either = matches!(access, Some(Access::OperatorOrNode(_)));
+    if wants_node != is_node && !either {
         return Err(ErrorShape::invalid_request(format!(
             "unauthorized role: {}",
             session.role.as_str()
@@ -210,7 +230,7 @@ pub fn authorize(
         return Ok(spec);
     }
     let needed = match access {
-        Some(Access::Operator(scope)) => scope,
+        Some(Access::Operator(scope) | Access::OperatorOrNode(scope)) => scope,
         Some(Access::OperatorDynamic(scope_for)) => scope_for(params),
         // Unknown names (and the reference's reserved prefixes `config.`,
         // `update.`, … among them) are admin-only.
@@ -345,7 +365,12 @@ mod tests {
                 "node.runnerInventory.update",
                 "exec.approvals.node.get",
                 "exec.approvals.node.set",
-                "logs.tail"
+                "logs.tail",
+                "exec.approval.get",
+                "exec.approval.list",
+                "exec.approval.request",
+                "exec.approval.waitDecision",
+                "exec.approval.resolve"
             ]
         );
         let events: Vec<&str> = event_names().collect();
@@ -365,7 +390,9 @@ mod tests {
                 "node.invoke.request",
                 "node.invoke.cancel",
                 "voicewake.changed",
-                "voicewake.routing.changed"
+                "voicewake.routing.changed",
+                "exec.approval.requested",
+                "exec.approval.resolved"
             ]
         );
         assert!(event("presence").is_some_and(|e| e.droppable && e.scope == Some(Scope::Read)));

@@ -32,7 +32,7 @@ impl Failure {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             Failure::Connect(ConnectError::Closed { reason, .. }) => reason.clone(),
             Failure::Cli(message) => message.clone(),

@@ -3,11 +3,11 @@
 //! CLI's flags, output and exit codes (docs `cli/devices.md`).
 
 mod access;
-mod call;
+pub(super) mod call;
 mod commands;
-mod human;
+pub(super) mod human;
 mod local;
-mod table;
+pub(super) mod table;
 
 use argh::FromArgs;
 

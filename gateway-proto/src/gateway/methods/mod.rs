@@ -33,6 +33,7 @@ macro_rules! params_or_answer {
 }
 
 mod devices;
+pub(crate) mod exec_approval;
 mod logs;
 mod nodes;
 mod scope_upgrade;
@@ -45,6 +46,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::effects::Effects;
+use super::exec_approvals::ExecApprovals;
 use super::health::HealthState;
 use super::outbox::Outbox;
 use super::pairing::hub::AfterWrite;
@@ -77,6 +79,8 @@ pub(crate) struct HubView<'a> {
     pub(crate) pairing_commits: &'a mut Vec<PairingCommit>,
     pub(crate) upgrades: &'a mut Upgrades,
     pub(crate) nodes: &'a mut super::nodes::Nodes,
+    /// Exec approvals waiting for an operator.
+    pub(crate) exec_approvals: &'a mut ExecApprovals,
     pub(crate) out: Outbox<'a>,
 }
 
@@ -329,5 +333,35 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Operator(Scope::Read),
         params: Some(&logs::LOGS_TAIL_PARAMS),
         handler: logs::logs_tail,
+    },
+    MethodSpec {
+        name: "exec.approval.get",
+        access: Access::Operator(Scope::Approvals),
+        params: Some(&exec_approval::GET_PARAMS),
+        handler: exec_approval::get,
+    },
+    MethodSpec {
+        name: "exec.approval.list",
+        access: Access::Operator(Scope::Approvals),
+        params: None,
+        handler: exec_approval::list,
+    },
+    MethodSpec {
+        name: "exec.approval.request",
+        access: Access::OperatorOrNode(Scope::Approvals),
+        params: Some(&exec_approval::REQUEST_PARAMS),
+        handler: exec_approval::request,
+    },
+    MethodSpec {
+        name: "exec.approval.waitDecision",
+        access: Access::OperatorOrNode(Scope::Approvals),
+        params: None,
+        handler: exec_approval::wait_decision,
+    },
+    MethodSpec {
+        name: "exec.approval.resolve",
+        access: Access::Operator(Scope::Approvals),
+        params: Some(&exec_approval::RESOLVE_PARAMS),
+        handler: exec_approval::resolve,
     },
 ];

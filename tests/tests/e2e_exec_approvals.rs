@@ -1,0 +1,180 @@
+//! Exec approvals through OUR gateway binary over real sockets: a node host
+//! asks for an approval of its own command, the approval client (an
+//! operator holding `operator.approvals` with the `approvals` cap) sees the
+//! request, approves it, and the node gets the decision; an unanswered
+//! request is denied when its timer fires.
+
+// End-to-end tests run in real time.
+#![allow(clippy::disallowed_methods)]
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use gateway_proto::client::{DeviceKey, SignInput};
+use serde_json::{json, Value};
+use tests::process::{GatewayOptions, OurGateway};
+use tests::ws::{Incoming, RawWs};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn challenge(ws: &mut RawWs) -> String {
+    match ws.recv_timeout(WAIT).await {
+        Some(Incoming::Json(v)) if v["event"] == "connect.challenge" => v["payload"]["nonce"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        other => panic!("expected connect.challenge, got {other:?}"),
+    }
+}
+
+/// The next frame matching `wanted` (others are skipped), within `WAIT`.
+async fn next(ws: &mut RawWs, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    let mut skipped = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match ws.recv_timeout(left).await {
+            Some(Incoming::Json(v)) if wanted(&v) => return v,
+            Some(Incoming::Json(v)) => skipped.push(v.to_string()),
+            Some(Incoming::Text(_)) => {}
+            other => panic!("{what} not seen: {other:?}; skipped {skipped:?}"),
+        }
+    }
+}
+
+fn res(id: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["type"] == "res" && v["id"] == id
+}
+
+fn event(name: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["type"] == "event" && v["event"] == name
+}
+
+/// An approval client: shared token, `operator.approvals`, the `approvals` cap.
+async fn approver(url: &str, token: &str) -> RawWs {
+    let mut ws = RawWs::open(url).await.expect("open");
+    challenge(&mut ws).await;
+    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "gateway-client", "version": "e2e", "platform": "linux", "mode": "backend",
+                   "displayName": "approver"},
+        "role": "operator", "scopes": ["operator.approvals"], "caps": ["approvals"],
+        "auth": {"token": token},
+    }});
+    ws.send_json(&frame).await.expect("send");
+    assert_eq!(next(&mut ws, "c0", res("c0")).await["ok"], true);
+    ws
+}
+
+/// A node host signing in with its own key (paired silently on loopback).
+async fn node(url: &str, token: &str, key: &DeviceKey) -> RawWs {
+    let mut ws = RawWs::open(url).await.expect("open");
+    let nonce = challenge(&mut ws).await;
+    let proof = key.sign(
+        &SignInput {
+            client_id: "node-host",
+            client_mode: "node",
+            role: "node",
+            scopes: &[],
+            token,
+            nonce: &nonce,
+            platform: "linux",
+            device_family: "Linux",
+        },
+        unix_ms(),
+    );
+    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "node-host", "version": "e2e", "platform": "linux", "mode": "node",
+                   "deviceFamily": "Linux", "displayName": "Build Box"},
+        "role": "node", "scopes": [], "caps": ["system"], "commands": ["system.run"],
+        "auth": {"token": token},
+        "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
+                   "signedAt": proof.signed_at, "nonce": proof.nonce},
+    }});
+    ws.send_json(&frame).await.expect("send");
+    let answer = next(&mut ws, "c0", res("c0")).await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    ws
+}
+
+fn ask(id: &str, node_id: &str, argv: &[&str], timeout_ms: u64) -> Value {
+    json!({"type": "req", "id": id, "method": "exec.approval.request", "params": {
+        "host": "node", "nodeId": node_id, "twoPhase": true, "timeoutMs": timeout_ms,
+        "systemRunPlan": {"argv": argv, "cwd": null, "commandText": argv.join(" "),
+                          "agentId": null, "sessionKey": null},
+    }})
+}
+
+#[test]
+fn a_node_asks_an_operator_approves_and_an_unanswered_ask_is_denied() {
+    let gw = OurGateway::start(GatewayOptions::default());
+    let url = gw.url();
+    let token = GatewayOptions::default().token;
+    smol::block_on(async {
+        let mut ops = approver(&url, &token).await;
+        let key = DeviceKey::from_secret([21; 32]);
+        let mut host = node(&url, &token, &key).await;
+        let node_id = key.device_id();
+
+        host.send_json(&ask("a1", &node_id, &["git", "push"], 60_000))
+            .await
+            .unwrap();
+        let accepted = next(&mut host, "a1", res("a1")).await;
+        assert_eq!(accepted["payload"]["status"], "accepted", "{accepted}");
+        let id = accepted["payload"]["id"].as_str().unwrap().to_owned();
+        let requested = next(
+            &mut ops,
+            "exec.approval.requested",
+            event("exec.approval.requested"),
+        )
+        .await;
+        assert_eq!(requested["payload"]["id"], id.as_str());
+        assert_eq!(requested["payload"]["request"]["command"], "git push");
+        assert_eq!(requested["payload"]["request"]["nodeId"], node_id.as_str());
+        assert!(requested["seq"].is_u64(), "a broadcast with seq");
+
+        let resolve = json!({"type": "req", "id": "d1", "method": "exec.approval.resolve",
+                             "params": {"id": id, "decision": "allow-once"}});
+        ops.send_json(&resolve).await.unwrap();
+        let resolved = next(
+            &mut ops,
+            "exec.approval.resolved",
+            event("exec.approval.resolved"),
+        )
+        .await;
+        assert_eq!(resolved["payload"]["decision"], "allow-once");
+        assert_eq!(resolved["payload"]["resolvedBy"], "approver");
+        // The event goes out before the resolver's own answer, as in the reference.
+        let answer = next(&mut ops, "d1", res("d1")).await;
+        assert_eq!(answer["payload"], json!({"ok": true}));
+        let decided = next(&mut host, "a1", res("a1")).await;
+        assert_eq!(decided["payload"]["decision"], "allow-once");
+
+        // Nobody answers: the gateway's timer denies it.
+        host.send_json(&ask("a2", &node_id, &["rm", "-rf", "/tmp/x"], 300))
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut host, "a2", res("a2")).await["payload"]["status"],
+            "accepted"
+        );
+        let started = Instant::now();
+        let expired = next(&mut host, "a2", res("a2")).await;
+        assert_eq!(expired["payload"]["decision"], Value::Null);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let denied = next(
+            &mut ops,
+            "exec.approval.resolved",
+            event("exec.approval.resolved"),
+        )
+        .await;
+        assert_eq!(denied["payload"]["decision"], "deny");
+        assert_eq!(denied["payload"]["request"]["command"], "rm -rf /tmp/x");
+    });
+}
