@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use gateway_proto::client::ClientIdentity;
-use gateway_smol::client::{CallError, Client, ClientOptions};
+use gateway_smol::client::{CallError, Client, ClientEvent, ClientOptions};
 use gateway_smol::store::ExecApprovalsStore;
 use serde_json::{json, Value};
 use tests::process::{
@@ -121,7 +121,14 @@ impl NodeHost {
 
 /// An admin operator on loopback with the shared token (no device).
 async fn operator(port: u16) -> Client {
+    operator_with_caps(port, &[]).await
+}
+
+/// An operator declaring `caps`: `exec-approvals` makes it an approval
+/// client, to which exec approval requests are delivered.
+async fn operator_with_caps(port: u16, caps: &[&str]) -> Client {
     let opts = ClientOptions {
+        caps: caps.iter().map(|c| c.to_string()).collect(),
         token: Some(TOKEN.into()),
         client: ClientIdentity {
             id: "cli".into(),
@@ -439,6 +446,59 @@ async fn exercise_approvals(port: u16, node_id: &str) {
     .expect("full/off runs again");
 }
 
+/// An `ask: always` node: the command waits for an operator; a second
+/// operator client (with `operator.approvals`) sees `exec.approval.requested`
+/// and answers `exec.approval.resolve`; the node runs it.
+async fn ask_approved_by_a_second_operator(port: u16, node: &NodeHost, node_id: &str) {
+    let op = operator(port).await;
+    let approver = operator_with_caps(port, &["exec-approvals"]).await;
+    let events = approver.events();
+    let run = invoke(
+        &op,
+        node_id,
+        "system.run",
+        json!({"command": ["sh", "-c", "echo approved"]}),
+        30_000,
+    );
+    let approve = async {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let next = async { events.recv().await.ok() };
+            let timeout = async {
+                smol::Timer::at(deadline).await;
+                None
+            };
+            match smol::future::or(next, timeout).await {
+                Some(ClientEvent::Event { name, payload, .. })
+                    if name == "exec.approval.requested" =>
+                {
+                    assert_eq!(payload["request"]["host"], "node", "{payload}");
+                    assert_eq!(payload["request"]["nodeId"], node_id, "{payload}");
+                    let resolved = approver
+                        .call(
+                            "exec.approval.resolve",
+                            Some(json!({"id": payload["id"], "decision": "allow-once"})),
+                        )
+                        .await;
+                    assert!(resolved.is_ok(), "{resolved:?}");
+                    return payload;
+                }
+                Some(_) => continue,
+                None => panic!(
+                    "no exec.approval.requested reached the second operator; node log:\n{}",
+                    node.log()
+                ),
+            }
+        }
+    };
+    let (ran, requested) = smol::future::zip(run, approve).await;
+    let ran = ran.expect("the approved command runs");
+    assert_eq!(
+        ran["payload"]["stdout"], "approved\n",
+        "{ran} after {requested}"
+    );
+}
+
 #[test]
 fn our_node_host_serves_the_reference_gateway() {
     let Some(gw) = ReferenceGateway::start(VERSION, TOKEN) else {
@@ -505,6 +565,11 @@ fn our_node_host_serves_our_gateway() {
         exercise_commands(port, &node, &node_id).await;
         exercise_approvals(port, &node_id).await;
         assert!(node.has_approvals_row());
+        // Our gateway lets the node ask: a second operator approves.
+        let op = operator(port).await;
+        set_approvals(&op, &node_id, json!({"ask": "always"})).await;
+        ask_approved_by_a_second_operator(port, &node, &node_id).await;
+        set_approvals(&op, &node_id, json!({})).await;
 
         // Our gateway restarts on the same port: the node comes back by itself.
         let dir = gw.stop();
