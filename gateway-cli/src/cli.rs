@@ -31,6 +31,7 @@ pub enum Command {
     Logs(LogsArgs),
     System(SystemCmd),
     Devices(DevicesCmd),
+    Node(crate::node_host::NodeCmd),
     Nodes(NodesCmd),
 }
 

@@ -12,6 +12,7 @@ mod config_text;
 mod force;
 mod host;
 mod logging;
+mod node_host;
 mod run;
 mod settings;
 mod watch;
@@ -44,6 +45,7 @@ fn dispatch() -> i32 {
         Command::Status(a) => client::run_status(a),
         Command::Logs(a) => client::run_logs(a),
         Command::Devices(devices) => client::run_devices(devices),
+        Command::Node(node) => node_host::run_node(node),
         Command::Nodes(nodes) => client::run_nodes(nodes),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),

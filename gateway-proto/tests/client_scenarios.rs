@@ -67,6 +67,32 @@ fn handshake_sends_connect_with_nonce_and_credentials() {
 }
 
 #[test]
+fn a_node_declares_its_caps_commands_and_path_and_an_operator_does_not() {
+    let node = ClientConfig {
+        role: "node".into(),
+        scopes: Vec::new(),
+        caps: vec!["system".into()],
+        commands: vec!["system.run".into(), "system.which".into()],
+        path_env: Some("/usr/bin:/bin".into()),
+        ..config()
+    };
+    let mut sim = Sim::new(node, 1, base());
+    sim.text(&frames::challenge("n-1"));
+    let p = &sim.sent.last().unwrap()["params"];
+    assert_eq!(p["role"], "node");
+    assert_eq!(p["scopes"], json!([]));
+    assert_eq!(p["caps"], json!(["system"]));
+    assert_eq!(p["commands"], json!(["system.run", "system.which"]));
+    assert_eq!(p["pathEnv"], "/usr/bin:/bin");
+
+    let mut sim = Sim::new(config(), 1, base());
+    sim.text(&frames::challenge("n-2"));
+    let p = &sim.sent.last().unwrap()["params"];
+    assert_eq!(p["caps"], json!([]));
+    assert!(p.get("commands").is_none() && p.get("pathEnv").is_none());
+}
+
+#[test]
 fn device_identity_signs_the_challenge_nonce() {
     let key = DeviceKey::from_secret([3; 32]);
     let cfg = ClientConfig {

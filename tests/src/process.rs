@@ -187,6 +187,12 @@ impl OurGateway {
     /// a test that prepared the state beforehand (or takes it over from
     /// another gateway). `opts.config`, if any, replaces the config file.
     pub fn start_in(opts: GatewayOptions, dir: tempfile::TempDir) -> OurGateway {
+        Self::start_on(opts, dir, 0)
+    }
+
+    /// [`OurGateway::start_in`] on a given `port` (0: any free one), e.g. a
+    /// restart on the address its clients reconnect to.
+    pub fn start_on(opts: GatewayOptions, dir: tempfile::TempDir, port: u16) -> OurGateway {
         if let Some(config) = &opts.config {
             std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
             std::fs::write(dir.path().join("state/openclaw.json"), config).expect("config");
@@ -194,7 +200,8 @@ impl OurGateway {
         let mut cmd = our_command(dir.path());
         // Port 0: the kernel picks a free port, the gateway prints it (no race
         // with other tests picking the same "free" port).
-        cmd.args(["gateway", "run", "--port", "0", "--bind", &opts.bind])
+        let port = port.to_string();
+        cmd.args(["gateway", "run", "--port", &port, "--bind", &opts.bind])
             .args(&opts.args)
             .env("OPENCLAW_GATEWAY_TOKEN", &opts.token)
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
@@ -635,8 +642,18 @@ impl ReferenceGateway {
         token: &str,
         dir: tempfile::TempDir,
     ) -> Option<ReferenceGateway> {
+        Self::start_on(version, token, dir, free_port())
+    }
+
+    /// [`ReferenceGateway::start_in`] on a given `port` (a restart on the
+    /// same address, for clients that reconnect).
+    pub fn start_on(
+        version: &str,
+        token: &str,
+        dir: tempfile::TempDir,
+        port: u16,
+    ) -> Option<ReferenceGateway> {
         let bin = install_reference(version)?;
-        let port = free_port();
         // Descendants that left the group (a new session) are found with
         // `pgrep -P`, each listed before its parent is killed.
         let supervisor = r#"parent=$1; shift; "$@" & child=$!

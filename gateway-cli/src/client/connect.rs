@@ -57,6 +57,10 @@ pub struct Session {
     pub scopes: Vec<String>,
     pub protocol: (u64, u64),
     pub timeout: Duration,
+    /// A node's declared surface (`caps`, `commands`, `pathEnv`); empty for operators.
+    pub caps: Vec<String>,
+    pub commands: Vec<String>,
+    pub path_env: Option<String>,
 }
 
 impl Session {
@@ -75,7 +79,40 @@ impl Session {
             // negotiates 4, and 2026.5-era (protocol 3) gateways stay reachable.
             protocol: (3, 4),
             timeout,
+            caps: Vec::new(),
+            commands: Vec::new(),
+            path_env: None,
         }
+    }
+
+    /// A node host (`role: "node"`, no scopes) declaring `caps` and
+    /// `commands`, signed with this machine's device identity.
+    pub fn node(
+        client: ClientIdentity,
+        caps: Vec<String>,
+        commands: Vec<String>,
+        path_env: Option<String>,
+        timeout: Duration,
+    ) -> Self {
+        Session {
+            client: ClientIdentity {
+                device_family: Some(device_family().into()),
+                ..client
+            },
+            role: "node".into(),
+            scopes: Vec::new(),
+            // As the reference node host: protocol 4 only.
+            protocol: (4, 4),
+            timeout,
+            caps,
+            commands,
+            path_env,
+        }
+    }
+
+    /// This machine's device id (`None` when the identity store is unusable).
+    pub fn device_id(&self) -> Option<String> {
+        DeviceAuth::open().map(|d| d.device_id())
     }
 
     pub fn backend(display_name: &str, scopes: Vec<String>, timeout: Duration) -> Self {
@@ -171,6 +208,9 @@ impl Session {
             reconnect: false,
             refresh_on_gap: false,
             device,
+            caps: self.caps.clone(),
+            commands: self.commands.clone(),
+            path_env: self.path_env.clone(),
             ..ClientOptions::default()
         };
         let connect = Client::connect(&target.url, opts);

@@ -6,7 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod call;
-mod connect;
+pub(crate) mod connect;
 mod devices;
 mod health;
 mod identity;

@@ -68,6 +68,13 @@ pub struct ClientConfig {
     /// Wall-clock milliseconds at the `now` given to `new`: device signatures
     /// carry `signedAt`, and the core has no clock of its own.
     pub unix_ms_at_start: u64,
+    /// `connect.caps`: capability families a node offers (empty for operators).
+    pub caps: Vec<String>,
+    /// `connect.commands`: the commands a node declares; sent only when a
+    /// node declares some (or connects as `role: "node"`).
+    pub commands: Vec<String>,
+    /// `connect.pathEnv`: the node's `PATH`, shown to operators.
+    pub path_env: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -86,6 +93,9 @@ impl Default for ClientConfig {
             max_pending: 1024,
             refresh_on_gap: true,
             unix_ms_at_start: 0,
+            caps: Vec::new(),
+            commands: Vec::new(),
+            path_env: None,
         }
     }
 }

@@ -423,10 +423,16 @@ impl ClientConnection {
             "minProtocol": c.min_protocol,
             "maxProtocol": c.max_protocol,
             "client": client,
-            "caps": [],
+            "caps": c.caps,
             "role": c.role,
             "scopes": c.scopes,
         });
+        if c.role == "node" || !c.commands.is_empty() {
+            params["commands"] = json!(c.commands);
+        }
+        if let Some(path_env) = &c.path_env {
+            params["pathEnv"] = Value::String(path_env.clone());
+        }
         if !auth.is_empty() {
             params["auth"] = Value::Object(auth);
         }

@@ -61,6 +61,11 @@ pub struct ClientOptions {
     /// Events buffered for [`Client::events`]; beyond it new events are dropped
     /// (a reader that falls behind sees fewer events, memory stays bounded).
     pub event_buffer: usize,
+    /// A node's `connect.caps`, `connect.commands` and `connect.pathEnv`
+    /// (see [`ClientConfig`]); empty for operators.
+    pub caps: Vec<String>,
+    pub commands: Vec<String>,
+    pub path_env: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -79,6 +84,9 @@ impl Default for ClientOptions {
             reconnect: true,
             refresh_on_gap: true,
             event_buffer: 1024,
+            caps: Vec::new(),
+            commands: Vec::new(),
+            path_env: None,
         }
     }
 }
@@ -101,6 +109,9 @@ impl ClientOptions {
             reconnect: self.reconnect,
             refresh_on_gap: self.refresh_on_gap,
             unix_ms_at_start: unix_ms,
+            caps: self.caps.clone(),
+            commands: self.commands.clone(),
+            path_env: self.path_env.clone(),
             ..ClientConfig::default()
         }
     }

@@ -5,6 +5,7 @@
 
 mod client;
 mod error;
+mod exec_approvals;
 mod pairing;
 mod rows;
 mod schema;
@@ -14,5 +15,6 @@ pub use client::{
     PRIMARY_IDENTITY_KEY,
 };
 pub use error::StoreError;
+pub use exec_approvals::ExecApprovalsStore;
 pub use pairing::PairingStore;
 pub use schema::{database_path, BUSY_TIMEOUT, KNOWN_SCHEMA_VERSION};
