@@ -67,14 +67,22 @@ fn a_thousand_invokes_across_ten_nodes_are_each_answered_once() {
             std::thread::spawn(move || {
                 smol::block_on(async move {
                     let deadline = Instant::now() + Duration::from_secs(60);
-                    let mut answered = 0usize;
-                    while answered < INVOKES / usize::from(NODES) && Instant::now() < deadline {
+                    let share = INVOKES / usize::from(NODES);
+                    let (mut answered, mut acked) = (0usize, 0usize);
+                    // Until every result is acknowledged: closing with the
+                    // acks unread would reset the socket and could drop the
+                    // last results in flight.
+                    while acked < share && Instant::now() < deadline {
                         let Some(incoming) = ws.recv_timeout(Duration::from_secs(5)).await else {
                             continue;
                         };
                         let Incoming::Json(frame) = incoming else {
                             continue;
                         };
+                        if frame["type"] == "res" {
+                            acked += 1;
+                            continue;
+                        }
                         if frame["event"] != "node.invoke.request" {
                             continue;
                         }
