@@ -87,6 +87,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     opts.log_file = log_file.clone();
     // Paired devices live in `<stateDir>/state/openclaw.sqlite`, shared with
     // the reference; a file we cannot use stops the start-up (exit 1).
+    opts.exec_approvals = Some(crate::node_host::gateway_exec_approvals(&state_dir));
     opts.state_dir = Some(state_dir);
     opts.proxy_trust = settings.proxy_trust.clone();
     // Test/ops knob (not in the reference): the WebSocket keepalive period

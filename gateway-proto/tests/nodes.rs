@@ -558,3 +558,24 @@ fn a_node_that_stops_reading_is_closed_and_its_invokes_fail() {
     assert_eq!(h.gateway.node_invokes_in_flight(), 0);
     assert_eq!(h.gateway.node_count(), 0);
 }
+
+#[test]
+fn exec_approvals_get_answers_what_the_host_read_and_times_out_without_it() {
+    let mut h = harness();
+    let answer = json!({"path": "/s/state/openclaw.sqlite#exec_approvals_config", "exists": true,
+        "file": {"version": 1, "socket": {"path": "/s/exec-approvals.sock"}, "defaults": {}, "agents": {}},
+        "hash": "faea", "resolvedDefaults": {"security": "full", "ask": "off",
+        "askFallback": "deny", "autoAllowSkills": false}});
+    h.exec_approvals = Some(answer.clone());
+    let res = call(&mut h, ADMIN, "q8", "exec.approvals.get", json!({}));
+    assert_eq!(res["payload"], answer);
+    // A read-only operator may not; a host that never answers times out.
+    operator(&mut h, ConnId(3), &["operator.read"]);
+    let denied = call(&mut h, ConnId(3), "q9", "exec.approvals.get", json!({}));
+    assert_eq!(denied["error"]["message"], "missing scope: operator.admin");
+    h.exec_approvals = None;
+    send(&mut h, ADMIN, "q10", "exec.approvals.get", json!({}));
+    h.advance_ms(60_000);
+    let late = h.response(ADMIN, "q10", 0).cloned().expect("answered");
+    assert_eq!(late["error"]["code"], "UNAVAILABLE");
+}

@@ -103,6 +103,7 @@ pub(crate) struct Hub<'a> {
     /// The upgrade-time limits, told about config reloads.
     admission: std::sync::Arc<crate::preauth::AdmissionGate>,
     log_file: Option<PathBuf>,
+    exec_approvals: Option<crate::options::ExecApprovalsSource>,
     /// The store thread that runs `WritePairing` effects.
     pairing: Option<&'a crate::pairing_writer::PairingWriter>,
     restart_expected_ms: u64,
@@ -132,6 +133,7 @@ impl<'a> Hub<'a> {
                 .clone()
                 .or_else(|| config.log_file.as_ref().map(PathBuf::from)),
             pairing: shared.pairing.as_ref(),
+            exec_approvals: opts.exec_approvals.clone(),
             restart_expected_ms: opts.restart_expected_ms,
             drain_timeout: opts.drain_timeout,
             config,
@@ -373,6 +375,20 @@ impl<'a> Hub<'a> {
                         result: Err(e),
                     });
                 }
+            }
+            Effect::ReadExecApprovals { token } => {
+                let source = self.exec_approvals.clone();
+                let outbox = self.outbox.clone();
+                self.executor
+                    .spawn(async move {
+                        let result = match source {
+                            Some(source) => smol::unblock(move || (source.0)()).await,
+                            None => Err("exec approvals are not available on this host".into()),
+                        };
+                        let done = EffectResult::ExecApprovals { token, result };
+                        let _ = outbox.send(HubMsg::EffectDone(done)).await;
+                    })
+                    .detach();
             }
             Effect::LoadPairing { token } => {
                 let queued = match self.pairing {

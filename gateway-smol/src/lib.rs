@@ -37,5 +37,5 @@ pub mod store;
 mod upgrade;
 
 pub use error::Error;
-pub use options::{default_threads, ServerOptions};
+pub use options::{default_threads, ExecApprovalsSource, ServerOptions};
 pub use server::{run, Server, ServerHandle};

@@ -47,6 +47,22 @@ pub struct ServerOptions {
     ///
     /// [`ServerHandle::set_proxy_trust`]: crate::ServerHandle::set_proxy_trust
     pub proxy_trust: ProxyTrust,
+    /// Answers `exec.approvals.get` (the host's exec approvals, read from
+    /// its state dir); `None`: the method answers UNAVAILABLE.
+    pub exec_approvals: Option<ExecApprovalsSource>,
+}
+
+/// What reads the host's exec approvals for `exec.approvals.get`: called on
+/// the blocking pool, it returns the method's answer.
+#[derive(Clone)]
+pub struct ExecApprovalsSource(
+    pub std::sync::Arc<dyn Fn() -> Result<serde_json::Value, String> + Send + Sync>,
+);
+
+impl std::fmt::Debug for ExecApprovalsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExecApprovalsSource")
+    }
 }
 
 /// Two threads on a host with two or more cores (the hub and one set of
@@ -75,6 +91,7 @@ impl ServerOptions {
             state_dir: None,
             threads: default_threads(),
             proxy_trust: ProxyTrust::default(),
+            exec_approvals: None,
         }
     }
 }

@@ -135,3 +135,43 @@ fn a_node_asks_an_operator_approves_and_an_unanswered_ask_is_denied() {
         assert_eq!(denied["payload"]["request"]["command"], "rm -rf /tmp/x");
     });
 }
+
+/// `exec.approvals.get` on our binary: the gateway host's own document,
+/// created once in `<stateDir>/state/openclaw.sqlite` (table
+/// `exec_approvals_config`), shaped as the reference answers (`nodeapprove`
+/// capture): no socket token, a stable hash, the resolved defaults.
+#[test]
+fn exec_approvals_get_reads_the_gateway_hosts_document() {
+    let gw = OurGateway::start(GatewayOptions::default());
+    let (first, second) = smol::block_on(async {
+        let mut admin = tests::load::Conn::open(&gw.target(), &["operator.admin"])
+            .await
+            .unwrap();
+        let first = admin.call("exec.approvals.get", json!({})).await.unwrap();
+        let second = admin.call("exec.approvals.get", json!({})).await.unwrap();
+        (first, second)
+    });
+    let p = &first["payload"];
+    assert_eq!(first["ok"], true, "{first}");
+    assert!(
+        p["path"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("state/openclaw.sqlite#exec_approvals_config")),
+        "{p}"
+    );
+    assert_eq!(p["exists"], true, "{p}");
+    assert_eq!(p["file"]["version"], 1, "{p}");
+    assert!(p["file"]["socket"]["path"]
+        .as_str()
+        .is_some_and(|s| s.ends_with("exec-approvals.sock")));
+    assert!(p["file"]["socket"].get("token").is_none(), "no secret: {p}");
+    assert_eq!(p["hash"].as_str().map(str::len), Some(64), "{p}");
+    assert_eq!(
+        p["resolvedDefaults"],
+        json!({"security": "full", "ask": "off", "askFallback": "deny", "autoAllowSkills": false})
+    );
+    assert_eq!(
+        second["payload"]["hash"], p["hash"],
+        "read twice, written once"
+    );
+}

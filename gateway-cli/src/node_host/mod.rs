@@ -148,9 +148,7 @@ fn run(args: NodeRunArgs) -> i32 {
     };
     let commands = advertised(args.commands.as_deref());
     let state_dir = target::state_dir();
-    let explicit_state_dir =
-        std::env::var("OPENCLAW_STATE_DIR").is_ok_and(|v| !v.trim().is_empty());
-    let approvals = Arc::new(Approvals::new(&state_dir, explicit_state_dir));
+    let approvals = Arc::new(Approvals::new(&state_dir, explicit_state_dir()));
     let session = Session::node(
         ClientIdentity {
             id: "node-host".into(),
@@ -398,6 +396,28 @@ impl ReconnectBackoff {
     fn reset(&mut self) {
         self.failures = 0;
     }
+}
+
+/// `OPENCLAW_STATE_DIR` was set: approvals paths are shown in full.
+fn explicit_state_dir() -> bool {
+    std::env::var("OPENCLAW_STATE_DIR").is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// The gateway's `exec.approvals.get`: the same document a node host keeps,
+/// for the gateway host's state dir, with its resolved defaults (the
+/// reference's gateway answer; a node's omits them).
+pub fn gateway_exec_approvals(state_dir: &std::path::Path) -> gateway_smol::ExecApprovalsSource {
+    let approvals = Approvals::new(state_dir, explicit_state_dir());
+    gateway_smol::ExecApprovalsSource(Arc::new(move || {
+        approvals
+            .get(Some(
+                &serde_json::json!({ "includeResolvedDefaults": true }),
+            ))
+            .map_err(|e| match e {
+                approvals::ApprovalsError::Invalid(m)
+                | approvals::ApprovalsError::Unavailable(m) => m,
+            })
+    }))
 }
 
 #[cfg(test)]

@@ -115,6 +115,10 @@ pub enum Effect {
     /// Read the whole pairing store (after a failed write, so the core
     /// starts again from what is on disk). Ordered after earlier writes.
     LoadPairing { token: u64 },
+    /// Read the gateway host's exec approvals (`exec.approvals.get`): the
+    /// answer as the reference shapes it (path, exists, file without its
+    /// socket token, hash, resolvedDefaults).
+    ReadExecApprovals { token: u64 },
 }
 
 impl Effect {
@@ -123,7 +127,8 @@ impl Effect {
         match self {
             Effect::ReadLogs { token, .. }
             | Effect::WritePairing { token, .. }
-            | Effect::LoadPairing { token } => *token,
+            | Effect::LoadPairing { token }
+            | Effect::ReadExecApprovals { token } => *token,
         }
     }
 }
@@ -158,5 +163,10 @@ pub enum EffectResult {
     PairingLoaded {
         token: u64,
         result: Result<PairingSnapshot, String>,
+    },
+    /// The answer for [`Effect::ReadExecApprovals`].
+    ExecApprovals {
+        token: u64,
+        result: Result<serde_json::Value, String>,
     },
 }

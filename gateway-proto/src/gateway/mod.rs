@@ -662,7 +662,8 @@ impl Gateway {
         let token = match &result {
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }
-            | EffectResult::PairingLoaded { token, .. } => *token,
+            | EffectResult::PairingLoaded { token, .. }
+            | EffectResult::ExecApprovals { token, .. } => *token,
         };
         let (pending, next) = self.effects.finish(token);
         if let Some(next) = next {
@@ -675,7 +676,7 @@ impl Gateway {
                     self.on_pairing_written(token, result, false, now)
                 }
                 EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
-                EffectResult::Logs { .. } => {}
+                EffectResult::Logs { .. } | EffectResult::ExecApprovals { .. } => {}
             }
             return;
         };
@@ -690,6 +691,18 @@ impl Gateway {
                 self.on_pairing_written(token, result, waited, now);
             }
             EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+            EffectResult::ExecApprovals { result, .. } => {
+                if let Some(Waiter::Request { conn, request_id }) = pending.waiter {
+                    let mut out = self.outbox();
+                    match result {
+                        Ok(answer) => out.respond_ok(conn, &request_id, &answer),
+                        Err(e) => {
+                            let error = ErrorShape::new(ErrorCode::Unavailable, e);
+                            out.respond_error(conn, &request_id, &error);
+                        }
+                    }
+                }
+            }
         }
     }
 

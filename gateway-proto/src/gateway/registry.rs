@@ -363,6 +363,7 @@ mod tests {
                 "node.pluginTools.update",
                 "node.skills.update",
                 "node.runnerInventory.update",
+                "exec.approvals.get",
                 "exec.approvals.node.get",
                 "exec.approvals.node.set",
                 "logs.tail",

@@ -50,6 +50,8 @@ pub struct Harness {
     pub stalled: BTreeMap<ConnId, usize>,
     /// Answer log reads with this slice (None: leave them pending).
     pub logs: Option<LogSlice>,
+    /// Answer `exec.approvals.get` reads with this (None: leave them pending).
+    pub exec_approvals: Option<Value>,
     /// Pairing writes committed, in order (an in-memory store).
     pub pairing_writes: Vec<Vec<PairingChange>>,
     /// Keep pairing writes pending (in `held_pairing`) instead of
@@ -67,6 +69,7 @@ impl Harness {
             seen: Vec::new(),
             stalled: BTreeMap::new(),
             logs: None,
+            exec_approvals: None,
             pairing_writes: Vec::new(),
             hold_pairing: false,
             held_pairing: Vec::new(),
@@ -218,6 +221,13 @@ impl Harness {
                         Some(slice) => EffectResult::Logs {
                             token,
                             result: Ok(slice),
+                        },
+                        None => continue,
+                    },
+                    Effect::ReadExecApprovals { token } => match self.exec_approvals.clone() {
+                        Some(answer) => EffectResult::ExecApprovals {
+                            token,
+                            result: Ok(answer),
                         },
                         None => continue,
                     },

@@ -666,6 +666,10 @@ impl GatewaySim {
                                 token,
                                 result: Ok(Default::default()),
                             },
+                            Effect::ReadExecApprovals { token } => EffectResult::ExecApprovals {
+                                token,
+                                result: Err("none".to_owned()),
+                            },
                         };
                         self.gateway
                             .handle_input(Input::EffectDone(result), self.now);

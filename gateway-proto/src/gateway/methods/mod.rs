@@ -317,6 +317,12 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         handler: nodes::runner_inventory_update,
     },
     MethodSpec {
+        name: "exec.approvals.get",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&nodes::LIST_PARAMS),
+        handler: nodes::approvals_get,
+    },
+    MethodSpec {
         name: "exec.approvals.node.get",
         access: Access::Operator(Scope::Admin),
         params: Some(&nodes::NODE_ID_PARAMS),

@@ -891,3 +891,30 @@ fn error_problem(error: &Value) -> Option<String> {
     }
     None
 }
+
+/// `exec.approvals.get`: the gateway host's own exec approvals, read by the
+/// runtime (its state dir's `exec_approvals_config`).
+pub(crate) fn approvals_get(hub: &mut HubView<'_>, call: &Call<'_>) {
+    use crate::gateway::effects::{Request, Waiter};
+    let request = Request {
+        waiter: Some(Waiter::Request {
+            conn: call.conn,
+            request_id: call.id.to_owned(),
+        }),
+        commits: false,
+        store: None,
+        deadline: true,
+    };
+    let started = hub.effects.start(request, hub.now, |token| {
+        crate::gateway::Effect::ReadExecApprovals { token }
+    });
+    match started {
+        Ok(Some(effect)) => hub.out.effect(effect),
+        Ok(None) => {}
+        Err(_) => {
+            let error = ErrorShape::new(ErrorCode::Unavailable, "too many reads in flight")
+                .with_retry_after(100);
+            hub.out.respond_error(call.conn, call.id, &error);
+        }
+    }
+}
