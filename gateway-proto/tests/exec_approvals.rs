@@ -3,8 +3,9 @@
 //! and is announced; timeouts deny; two-phase requests and `waitDecision`;
 //! unknown ids, repeated resolves, our node-role rule and the pending cap.
 
-use gateway_proto::client::{DeviceKey, SignInput};
+use gateway_proto::client::DeviceKey;
 use gateway_proto::gateway::{AuthConfig, Config};
+use gateway_proto::testing::node_host::NodeHost;
 use gateway_proto::testing::Harness;
 use gateway_proto::time::Timestamp;
 use gateway_proto::ConnId;
@@ -58,30 +59,13 @@ fn connect_node(h: &mut Harness, conn: ConnId, key: &DeviceKey) {
         .as_str()
         .unwrap()
         .to_owned();
-    let signed_at = START_MS + h.elapsed_ms();
-    let proof = key.sign(
-        &SignInput {
-            client_id: "node-host",
-            client_mode: "node",
-            role: "node",
-            scopes: &[],
-            token: "testtok",
-            nonce: &nonce,
-            platform: "linux",
-            device_family: "Linux",
-        },
-        signed_at,
-    );
-    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "node-host", "version": "1", "platform": "linux", "mode": "node",
-                   "deviceFamily": "Linux", "displayName": "Build Box"},
-        "role": "node", "scopes": [], "caps": ["system"], "commands": ["system.run"],
-        "auth": {"token": "testtok"},
-        "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
-                   "signedAt": proof.signed_at, "nonce": proof.nonce},
-    }});
-    h.text(conn, &frame.to_string());
+    let host = NodeHost {
+        key,
+        token: "testtok",
+        display_name: "Build Box",
+        commands: &["system.run"],
+    };
+    h.text(conn, &host.connect_frame(&nonce, START_MS + h.elapsed_ms()));
     let res = h.response(conn, "c0", 0).cloned().unwrap();
     assert_eq!(res["ok"], true, "{res}");
 }

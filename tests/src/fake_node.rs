@@ -7,8 +7,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gateway_proto::client::{DeviceKey, SignInput};
-use serde_json::{json, Value};
+use gateway_proto::client::DeviceKey;
+use gateway_proto::testing::node_host::NodeHost;
+use serde_json::Value;
 
 use crate::ws::{Incoming, RawWs};
 
@@ -52,29 +53,13 @@ pub async fn connect(
     })
     .await?;
     let nonce = challenge["payload"]["nonce"].as_str().unwrap_or_default();
-    let proof = key.sign(
-        &SignInput {
-            client_id: "node-host",
-            client_mode: "node",
-            role: "node",
-            scopes: &[],
-            token,
-            nonce,
-            platform: "linux",
-            device_family: "Linux",
-        },
-        unix_ms(),
-    );
-    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "node-host", "version": "2026.9.6", "platform": "linux", "mode": "node",
-                   "deviceFamily": "Linux", "displayName": name},
-        "role": "node", "scopes": [], "caps": ["system"], "commands": commands,
-        "auth": {"token": token},
-        "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
-                   "signedAt": proof.signed_at, "nonce": proof.nonce},
-    }});
-    ws.send_json(&frame).await?;
+    let host = NodeHost {
+        key,
+        token,
+        display_name: name,
+        commands,
+    };
+    ws.send_text(host.connect_frame(nonce, unix_ms())).await?;
     let answer = next_matching(&mut ws, "hello-ok", |v| {
         v["type"] == "res" && v["id"] == "c0"
     })

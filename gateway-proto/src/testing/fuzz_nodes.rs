@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::harness::Harness;
 use super::ops::ByteReader;
-use crate::client::{DeviceKey, SignInput};
+use crate::client::DeviceKey;
 use crate::gateway::{AuthConfig, Config};
 use crate::time::Timestamp;
 use crate::ConnId;
@@ -123,29 +123,14 @@ impl Fuzz {
             .filter(|(i, _)| mask & (1 << i) != 0)
             .map(|(_, c)| *c)
             .collect();
-        let key = &self.keys[usize::from(node)];
-        let proof = key.sign(
-            &SignInput {
-                client_id: "node-host",
-                client_mode: "node",
-                role: "node",
-                scopes: &[],
-                token: "t",
-                nonce: &nonce,
-                platform: "linux",
-                device_family: "Linux",
-            },
-            START_MS + self.h.elapsed_ms(),
-        );
-        let frame = json!({"type": "req", "id": "c", "method": "connect", "params": {
-            "minProtocol": 4, "maxProtocol": 4,
-            "client": {"id": "node-host", "version": "1", "platform": "linux", "mode": "node",
-                       "deviceFamily": "Linux"},
-            "role": "node", "scopes": [], "caps": ["system"], "commands": commands,
-            "auth": {"token": "t"},
-            "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
-                       "signedAt": proof.signed_at, "nonce": proof.nonce}}});
-        self.h.text(conn, &frame.to_string());
+        let host = super::node_host::NodeHost {
+            key: &self.keys[usize::from(node)],
+            token: "t",
+            display_name: "fuzz node",
+            commands: &commands,
+        };
+        let frame = host.connect_frame(&nonce, START_MS + self.h.elapsed_ms());
+        self.h.text(conn, &frame);
         self.conns[usize::from(node)] = Some(conn);
     }
 

@@ -7,6 +7,7 @@ pub mod fuzz_nodes;
 pub mod fuzz_pairing;
 pub mod harness;
 pub mod model;
+pub mod node_host;
 pub mod ops;
 pub mod transcript;
 

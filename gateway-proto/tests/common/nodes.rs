@@ -2,8 +2,9 @@
 //! operator, a signed node host, calls and events.
 #![allow(dead_code)]
 
-use gateway_proto::client::{DeviceKey, SignInput};
+use gateway_proto::client::DeviceKey;
 use gateway_proto::gateway::{AuthConfig, Config};
+use gateway_proto::testing::node_host::NodeHost;
 use gateway_proto::testing::Harness;
 use gateway_proto::time::Timestamp;
 use gateway_proto::ConnId;
@@ -46,29 +47,14 @@ pub fn node(h: &mut Harness, conn: ConnId, seed: u8, commands: &[&str]) -> Strin
         .as_str()
         .unwrap()
         .to_owned();
-    let proof = key.sign(
-        &SignInput {
-            client_id: "node-host",
-            client_mode: "node",
-            role: "node",
-            scopes: &[],
-            token: "testtok",
-            nonce: &nonce,
-            platform: "linux",
-            device_family: "Linux",
-        },
-        START_MS + h.elapsed_ms(),
-    );
-    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
-        "minProtocol": 4, "maxProtocol": 4,
-        "client": {"id": "node-host", "version": "0.0.1", "platform": "linux", "mode": "node",
-                   "displayName": format!("Node {seed}"), "deviceFamily": "Linux"},
-        "role": "node", "scopes": [], "caps": ["system"], "commands": commands,
-        "pathEnv": "/usr/bin:/bin", "auth": {"token": "testtok"},
-        "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
-                   "signedAt": proof.signed_at, "nonce": proof.nonce},
-    }});
-    h.text(conn, &frame.to_string());
+    let name = format!("Node {seed}");
+    let host = NodeHost {
+        key: &key,
+        token: "testtok",
+        display_name: &name,
+        commands,
+    };
+    h.text(conn, &host.connect_frame(&nonce, START_MS + h.elapsed_ms()));
     let res = h
         .response(conn, "c0", 0)
         .cloned()
