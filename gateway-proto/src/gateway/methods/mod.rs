@@ -35,6 +35,8 @@ macro_rules! params_or_answer {
 mod devices;
 pub(crate) mod exec_approval;
 mod logs;
+mod node_approvals;
+mod node_invoke;
 mod nodes;
 mod scope_upgrade;
 mod system;
@@ -276,27 +278,27 @@ pub(crate) static METHODS: &[MethodSpec] = &[
     },
     MethodSpec {
         name: "node.invoke",
-        access: Access::OperatorDynamic(nodes::invoke_scope),
-        params: Some(&nodes::INVOKE_PARAMS),
-        handler: nodes::invoke,
+        access: Access::OperatorDynamic(node_invoke::invoke_scope),
+        params: Some(&node_invoke::INVOKE_PARAMS),
+        handler: node_invoke::invoke,
     },
     MethodSpec {
         name: "node.invoke.progress",
         access: Access::Node,
-        params: Some(&nodes::PROGRESS_PARAMS),
-        handler: nodes::invoke_progress,
+        params: Some(&node_invoke::PROGRESS_PARAMS),
+        handler: node_invoke::invoke_progress,
     },
     MethodSpec {
         name: "node.invoke.result",
         access: Access::Node,
-        params: Some(&nodes::RESULT_PARAMS),
-        handler: nodes::invoke_result,
+        params: Some(&node_invoke::RESULT_PARAMS),
+        handler: node_invoke::invoke_result,
     },
     MethodSpec {
         name: "node.event",
         access: Access::Node,
-        params: Some(&nodes::EVENT_PARAMS),
-        handler: nodes::node_event,
+        params: Some(&node_invoke::EVENT_PARAMS),
+        handler: node_invoke::node_event,
     },
     MethodSpec {
         name: "node.pluginTools.update",
@@ -320,19 +322,19 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         name: "exec.approvals.get",
         access: Access::Operator(Scope::Admin),
         params: Some(&nodes::LIST_PARAMS),
-        handler: nodes::approvals_get,
+        handler: node_approvals::approvals_get,
     },
     MethodSpec {
         name: "exec.approvals.node.get",
         access: Access::Operator(Scope::Admin),
         params: Some(&nodes::NODE_ID_PARAMS),
-        handler: nodes::approvals_node_get,
+        handler: node_approvals::approvals_node_get,
     },
     MethodSpec {
         name: "exec.approvals.node.set",
         access: Access::Operator(Scope::Admin),
-        params: Some(&nodes::APPROVALS_SET_PARAMS),
-        handler: nodes::approvals_node_set,
+        params: Some(&node_approvals::APPROVALS_SET_PARAMS),
+        handler: node_approvals::approvals_node_set,
     },
     MethodSpec {
         name: "logs.tail",
