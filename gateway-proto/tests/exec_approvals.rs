@@ -3,6 +3,9 @@
 //! and is announced; timeouts deny; two-phase requests and `waitDecision`;
 //! unknown ids, repeated resolves, our node-role rule and the pending cap.
 
+mod common;
+
+use common::nodes::{call, send};
 use gateway_proto::client::DeviceKey;
 use gateway_proto::gateway::{AuthConfig, Config};
 use gateway_proto::testing::node_host::NodeHost;
@@ -68,16 +71,6 @@ fn connect_node(h: &mut Harness, conn: ConnId, key: &DeviceKey) {
     h.text(conn, &host.connect_frame(&nonce, START_MS + h.elapsed_ms()));
     let res = h.response(conn, "c0", 0).cloned().unwrap();
     assert_eq!(res["ok"], true, "{res}");
-}
-
-fn send(h: &mut Harness, conn: ConnId, id: &str, method: &str, params: Value) {
-    let frame = json!({"type": "req", "id": id, "method": method, "params": params});
-    h.text(conn, &frame.to_string());
-}
-
-fn call(h: &mut Harness, conn: ConnId, id: &str, method: &str, params: Value) -> Value {
-    send(h, conn, id, method, params);
-    h.response(conn, id, 0).cloned().expect("answered")
 }
 
 fn events(h: &Harness, conn: ConnId, name: &str) -> Vec<Value> {

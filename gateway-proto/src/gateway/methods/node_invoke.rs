@@ -340,7 +340,7 @@ pub(crate) fn invoke_result(hub: &mut HubView<'_>, call: &Call<'_>) {
         (None, Some(value)) => RawOrValue::Value(value),
         (None, None) => RawOrValue::Value(&Value::Null),
     };
-    if invoke.reply.is_invoke() {
+    if invoke.reply == Reply::Invoke {
         let answer = InvokeAnswer {
             ok: true,
             node_id: &invoke.node_id,

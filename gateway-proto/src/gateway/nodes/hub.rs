@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::invokes::{PendingInvoke, Reply};
+use super::invokes::PendingInvoke;
 use super::policy::{self, allowlist, normalize_declared, normalize_list, Platform, Purpose};
 use super::surface::{self, SurfaceAsk};
 use super::NodeSession;
@@ -282,17 +282,24 @@ fn cancel_payload(nodes: &super::Nodes, invoke_id: &str, invoke: &PendingInvoke)
 }
 
 /// The reference's error for a failed node call: `UNAVAILABLE "<CODE>:
-/// <message>"` with the node's error and whether the command reached it.
-pub(crate) fn node_error(code: &str, message: &str, dispatched: bool) -> ErrorShape {
+/// <message>"` (just the message without a code) with the node's error and
+/// whether the command reached it.
+fn unavailable(code: &str, message: &str, node_error: Value, dispatched: bool) -> ErrorShape {
     let text = if code.is_empty() {
         message.to_owned()
     } else {
         format!("{code}: {message}")
     };
     ErrorShape::new(ErrorCode::Unavailable, text).with_details(json!({
-        "nodeError": { "code": code, "message": message },
+        "nodeError": node_error,
         "nodeCommandDispatched": dispatched,
     }))
+}
+
+/// A failure the gateway itself saw (timeout, disconnect, not connected).
+pub(crate) fn node_error(code: &str, message: &str, dispatched: bool) -> ErrorShape {
+    let error = json!({ "code": code, "message": message });
+    unavailable(code, message, error, dispatched)
 }
 
 /// How an answered invoke's caller hears a node error.
@@ -308,19 +315,5 @@ pub(crate) fn forwarded_error(error: Option<&Value>) -> ErrorShape {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .unwrap_or("node invoke failed");
-    let text = if code.is_empty() {
-        message.to_owned()
-    } else {
-        format!("{code}: {message}")
-    };
-    ErrorShape::new(ErrorCode::Unavailable, text).with_details(json!({
-        "nodeError": error.cloned().unwrap_or(Value::Null),
-        "nodeCommandDispatched": true,
-    }))
-}
-
-impl Reply {
-    pub(crate) fn is_invoke(self) -> bool {
-        self == Reply::Invoke
-    }
+    unavailable(code, message, error.cloned().unwrap_or(Value::Null), true)
 }

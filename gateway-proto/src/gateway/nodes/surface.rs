@@ -243,13 +243,11 @@ pub(crate) fn public_pending(device: &PairedDevice, p: &PendingSurface) -> Value
         ("modelIdentifier", p.model_identifier.clone()),
     ];
     put_strings(&mut out, fields);
-    out["caps"] = json!(p.caps);
-    out["commands"] = json!(p.commands);
-    if out["caps"].is_null() {
-        remove(&mut out, "caps");
+    if let Some(caps) = &p.caps {
+        out["caps"] = json!(caps);
     }
-    if out["commands"].is_null() {
-        remove(&mut out, "commands");
+    if let Some(commands) = &p.commands {
+        out["commands"] = json!(commands);
     }
     out["requiredApproveScopes"] = json!(approve_scopes(&commands));
     if let Some(permissions) = &p.permissions {
@@ -333,12 +331,6 @@ fn put_strings<const N: usize>(out: &mut Value, fields: [(&str, Option<String>);
         if let Some(value) = value {
             out[key] = json!(value);
         }
-    }
-}
-
-fn remove(out: &mut Value, key: &str) {
-    if let Some(map) = out.as_object_mut() {
-        map.remove(key);
     }
 }
 
