@@ -24,10 +24,15 @@ fn reference(version: &'static str) -> Option<&'static ReferenceGateway> {
 }
 
 /// Our CLI, pointed at the reference through env only (as a user would).
+///
+/// The reference is a Node process sharing two cores with the rest of the
+/// suite: under that load its connect handshake has taken more than the
+/// CLI's default 10 s, so these calls allow it 30 s.
 fn ours(r: &ReferenceGateway, args: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_openclaw"))
         .args(args)
+        .args(["--timeout", "30000"])
         .env("HOME", home.path())
         .env("OPENCLAW_STATE_DIR", home.path().join("state"))
         .env_remove("OPENCLAW_CONFIG_PATH")
