@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Utf8Bytes;
+use gateway_proto::gateway::agents::model::ModelEvent;
 use gateway_proto::gateway::{Config, Effect, EffectResult, Gateway, Input, Output, Peer};
 use gateway_proto::wire::OutFrame;
 use gateway_proto::ConnId;
@@ -402,6 +403,18 @@ impl<'a> Hub<'a> {
                     });
                 }
             }
+            // Model providers are being added (issue 14): until they are,
+            // a model call fails with a clear message.
+            Effect::StreamModel { token, .. } => {
+                self.answer_later(EffectResult::Model {
+                    token,
+                    event: ModelEvent::Failed {
+                        message: "this runtime has no model providers yet".into(),
+                        status: None,
+                    },
+                });
+            }
+            Effect::CancelModel { .. } => {}
         }
     }
 

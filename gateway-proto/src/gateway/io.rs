@@ -2,6 +2,7 @@
 
 use core::net::IpAddr;
 
+use super::agents::model::{ModelEvent, ModelRequest};
 use super::pairing::{PairingChange, PairingSnapshot};
 use crate::wire::OutFrame;
 use crate::ConnId;
@@ -119,6 +120,17 @@ pub enum Effect {
     /// answer as the reference shapes it (path, exists, file without its
     /// socket token, hash, resolvedDefaults).
     ReadExecApprovals { token: u64 },
+    /// Call a model provider once and stream its reply back: every
+    /// [`ModelEvent`] comes back as [`EffectResult::Model`] with this token,
+    /// the last one being `Done` or `Failed`.
+    StreamModel {
+        token: u64,
+        request: Box<ModelRequest>,
+    },
+    /// Stop the model call with this token (abort, timeout, shutdown). The
+    /// runtime closes the provider connection as soon as it can; events it
+    /// still sends are ignored.
+    CancelModel { token: u64 },
 }
 
 impl Effect {
@@ -128,7 +140,9 @@ impl Effect {
             Effect::ReadLogs { token, .. }
             | Effect::WritePairing { token, .. }
             | Effect::LoadPairing { token }
-            | Effect::ReadExecApprovals { token } => *token,
+            | Effect::ReadExecApprovals { token }
+            | Effect::StreamModel { token, .. }
+            | Effect::CancelModel { token } => *token,
         }
     }
 }
@@ -169,4 +183,6 @@ pub enum EffectResult {
         token: u64,
         result: Result<serde_json::Value, String>,
     },
+    /// One event of the model call [`Effect::StreamModel`] started.
+    Model { token: u64, event: ModelEvent },
 }

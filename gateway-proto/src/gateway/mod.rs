@@ -27,6 +27,7 @@
 //! ```
 
 mod admission;
+pub mod agents;
 mod config;
 mod connections;
 mod effects;
@@ -660,6 +661,8 @@ impl Gateway {
 
     fn on_effect_done(&mut self, result: EffectResult, now: Timestamp) {
         let token = match &result {
+            // A model call streams many results and is tracked by its run.
+            EffectResult::Model { .. } => return,
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }
             | EffectResult::PairingLoaded { token, .. }
@@ -676,7 +679,9 @@ impl Gateway {
                     self.on_pairing_written(token, result, false, now)
                 }
                 EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
-                EffectResult::Logs { .. } | EffectResult::ExecApprovals { .. } => {}
+                EffectResult::Logs { .. }
+                | EffectResult::ExecApprovals { .. }
+                | EffectResult::Model { .. } => {}
             }
             return;
         };
@@ -691,6 +696,8 @@ impl Gateway {
                 self.on_pairing_written(token, result, waited, now);
             }
             EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+            // Routed to its run above.
+            EffectResult::Model { .. } => {}
             EffectResult::ExecApprovals { result, .. } => {
                 if let Some(Waiter::Request { conn, request_id }) = pending.waiter {
                     let mut out = self.outbox();

@@ -242,6 +242,14 @@ impl Harness {
                             }),
                         }
                     }
+                    Effect::StreamModel { token, .. } => EffectResult::Model {
+                        token,
+                        event: crate::gateway::agents::model::ModelEvent::Failed {
+                            message: "no model in this harness".into(),
+                            status: None,
+                        },
+                    },
+                    Effect::CancelModel { .. } => continue,
                     Effect::WritePairing { token, changes } if self.hold_pairing => {
                         self.held_pairing.push((token, changes));
                         continue;

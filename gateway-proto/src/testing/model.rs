@@ -670,6 +670,14 @@ impl GatewaySim {
                                 token,
                                 result: Err("none".to_owned()),
                             },
+                            Effect::StreamModel { token, .. } => EffectResult::Model {
+                                token,
+                                event: crate::gateway::agents::model::ModelEvent::Failed {
+                                    message: "none".to_owned(),
+                                    status: None,
+                                },
+                            },
+                            Effect::CancelModel { .. } => continue,
                         };
                         self.gateway
                             .handle_input(Input::EffectDone(result), self.now);

@@ -1,0 +1,3 @@
+//! Agents: model turns, runs, sessions and their transcripts.
+
+pub mod model;
