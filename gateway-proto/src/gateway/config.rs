@@ -144,6 +144,8 @@ pub struct Config {
     /// `gateway.nodes.commands.allow|deny`: the node command allowlist's
     /// additions and removals.
     pub node_commands: super::NodeCommandRules,
+    /// The models agents may call (`models.providers`, `agents.defaults.model`).
+    pub models: super::agents::catalog::ModelCatalog,
 }
 
 impl Default for Config {
@@ -160,6 +162,7 @@ impl Default for Config {
             start_ready: true,
             pairing_auto_approve_local: true,
             node_commands: super::NodeCommandRules::default(),
+            models: Default::default(),
         }
     }
 }
@@ -302,6 +305,11 @@ impl Config {
 
     /// The same, with `gateway.nodes.commands.allow|deny` set.
     #[must_use]
+    pub fn with_models(mut self, value: super::agents::catalog::ModelCatalog) -> Self {
+        self.models = value;
+        self
+    }
+
     pub fn with_node_commands(mut self, value: super::NodeCommandRules) -> Self {
         self.node_commands = value;
         self

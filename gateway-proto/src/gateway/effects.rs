@@ -100,6 +100,14 @@ impl Effects {
         self.timeout = timeout;
     }
 
+    /// A fresh token for an effect its owner tracks itself (a model call
+    /// streams many results, so it is not a pending effect here).
+    pub(crate) fn take_token(&mut self) -> u64 {
+        let token = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1);
+        token
+    }
+
     /// Register an effect; `build` makes it from its token. Returns the
     /// effect to hand to the runtime now (`None` when it waits behind an
     /// earlier write of the same store).

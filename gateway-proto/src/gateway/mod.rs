@@ -94,6 +94,8 @@ pub enum HubTimer {
     Tick,
     /// An exec approval expires, or a decided one is forgotten.
     ExecApproval,
+    /// An agent run reaches its time budget, or an `agent.wait` its deadline.
+    AgentRun,
 }
 
 /// Wall-clock time derived from one reading taken at construction.
@@ -143,6 +145,8 @@ pub struct Gateway {
     pairing_resync: pairing::hub::Resync,
     /// Exec approvals waiting for an operator.
     exec_approvals: exec_approvals::ExecApprovals,
+    /// Sessions, runs and their waiters.
+    agents: agents::Agents,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -195,6 +199,7 @@ impl Gateway {
             nodes: nodes::Nodes::default(),
             pairing_resync: pairing::hub::Resync::InSync,
             exec_approvals: exec_approvals::ExecApprovals::default(),
+            agents: agents::Agents::default(),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -291,6 +296,9 @@ impl Gateway {
             self.exec_approvals
                 .next_deadline()
                 .map(|at| (at, HubTimer::ExecApproval)),
+            self.agents
+                .next_deadline()
+                .map(|at| (at, HubTimer::AgentRun)),
         ];
         conn.into_iter()
             .chain(others.into_iter().flatten().filter(move |_| running))
@@ -338,6 +346,7 @@ impl Gateway {
                 }
             }
             HubTimer::NodeInvoke => self.expire_node_invokes(now),
+            HubTimer::AgentRun => agents::hub::on_timer(&mut self.view(now)),
             HubTimer::HealthRefresh => {
                 let unix_ms = self.clock.unix_ms(now);
                 let (health, config, mut out) = self.health_and_outbox();
@@ -510,6 +519,7 @@ impl Gateway {
             upgrades: &mut self.upgrades,
             nodes: &mut self.nodes,
             exec_approvals: &mut self.exec_approvals,
+            agents: &mut self.agents,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,
@@ -651,6 +661,7 @@ impl Gateway {
         self.effects.forget_conn(conn);
         self.node_closed(conn, now);
         self.exec_approvals.forget_conn(conn);
+        self.agents.conn_closed(conn);
         if let Some(key) = entry.presence_key {
             let ts = self.clock.unix_ms(now);
             let announce = !self.shutting_down;
@@ -660,8 +671,14 @@ impl Gateway {
     }
 
     fn on_effect_done(&mut self, result: EffectResult, now: Timestamp) {
+        // A model call streams many results and is tracked by its run.
+        let result = match result {
+            EffectResult::Model { token, event } => {
+                return agents::hub::on_model_event(&mut self.view(now), token, event);
+            }
+            other => other,
+        };
         let token = match &result {
-            // A model call streams many results and is tracked by its run.
             EffectResult::Model { .. } => return,
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }

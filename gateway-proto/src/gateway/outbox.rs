@@ -45,6 +45,22 @@ impl Outbox<'_> {
         self.conns.sync(conn, self.out);
     }
 
+    /// Answer request `id` of `conn` with `error` and a payload beside it.
+    pub(crate) fn respond_error_with<T: Serialize + ?Sized>(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        error: &ErrorShape,
+        payload: &T,
+    ) {
+        if let Some(entry) = self.conns.get_mut(conn) {
+            entry
+                .conn
+                .respond_error_with(id, error, Some(payload), self.buf);
+        }
+        self.conns.sync(conn, self.out);
+    }
+
     /// Send `event` to every authenticated connection allowed to receive it
     /// (its scope) for which `filter` holds. Encoded once; each copy gets the
     /// connection's next seq. Connections filtered out use no seq; slow ones

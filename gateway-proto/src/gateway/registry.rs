@@ -81,7 +81,51 @@ pub static EVENTS: &[EventSpec] = &[
     VOICEWAKE_ROUTING_CHANGED_EVENT,
     EXEC_APPROVAL_REQUESTED_EVENT,
     EXEC_APPROVAL_RESOLVED_EVENT,
+    AGENT_EVENT,
+    CHAT_EVENT,
+    SESSIONS_CHANGED_EVENT,
+    SESSION_MESSAGE_EVENT,
 ];
+
+/// A run's stream events (`lifecycle`, `assistant`, `usage`, …). The
+/// reference never skips a visible one for a slow client.
+pub(crate) const AGENT_EVENT: EventSpec = EventSpec {
+    name: "agent",
+    scope: Some(Scope::Read),
+    droppable: false,
+};
+/// A run's reply text as it streams (`assistant`): a slow client may miss
+/// some (each carries the whole text so far), so it is not closed for them.
+pub(crate) const AGENT_LIVE_EVENT: EventSpec = EventSpec {
+    name: "agent",
+    scope: Some(Scope::Read),
+    droppable: true,
+};
+/// A run's ending in `chat` form (`final`, `error`, `aborted`).
+pub(crate) const CHAT_EVENT: EventSpec = EventSpec {
+    name: "chat",
+    scope: Some(Scope::Read),
+    droppable: false,
+};
+/// `chat` deltas and status: a slow client may miss them (the final
+/// carries the whole message).
+pub(crate) const CHAT_LIVE_EVENT: EventSpec = EventSpec {
+    name: "chat",
+    scope: Some(Scope::Read),
+    droppable: true,
+};
+/// A session row changed (to `sessions.subscribe` subscribers).
+pub(crate) const SESSIONS_CHANGED_EVENT: EventSpec = EventSpec {
+    name: "sessions.changed",
+    scope: Some(Scope::Read),
+    droppable: true,
+};
+/// A message joined a transcript (to `sessions.subscribe` subscribers).
+pub(crate) const SESSION_MESSAGE_EVENT: EventSpec = EventSpec {
+    name: "session.message",
+    scope: Some(Scope::Read),
+    droppable: false,
+};
 
 /// A node asks for approval of its command surface (to `operator.pairing`).
 pub(crate) const NODE_PAIR_REQUESTED_EVENT: EventSpec = EventSpec {
@@ -371,7 +415,22 @@ mod tests {
                 "exec.approval.list",
                 "exec.approval.request",
                 "exec.approval.waitDecision",
-                "exec.approval.resolve"
+                "exec.approval.resolve",
+                "agent",
+                "agent.wait",
+                "agent.identity.get",
+                "agents.list",
+                "chat.send",
+                "chat.abort",
+                "chat.history",
+                "sessions.list",
+                "sessions.subscribe",
+                "sessions.unsubscribe",
+                "sessions.patch",
+                "sessions.reset",
+                "sessions.delete",
+                "sessions.preview",
+                "sessions.describe"
             ]
         );
         let events: Vec<&str> = event_names().collect();
@@ -393,7 +452,11 @@ mod tests {
                 "voicewake.changed",
                 "voicewake.routing.changed",
                 "exec.approval.requested",
-                "exec.approval.resolved"
+                "exec.approval.resolved",
+                "agent",
+                "chat",
+                "sessions.changed",
+                "session.message"
             ]
         );
         assert!(event("presence").is_some_and(|e| e.droppable && e.scope == Some(Scope::Read)));

@@ -364,10 +364,13 @@ impl ServerConnection {
         if self.is_closed() {
             return SendOutcome::Closed;
         }
+        // A droppable event yields at half the limit, so the other half is
+        // kept for the events a client must not miss (a run's final after
+        // a stream of deltas it was too slow to read).
+        if droppable && self.queued_bytes > self.max_buffered_bytes / 2 {
+            return SendOutcome::Dropped;
+        }
         if self.queued_bytes > self.max_buffered_bytes {
-            if droppable {
-                return SendOutcome::Dropped;
-            }
             self.close(close_code::POLICY_VIOLATION, "slow consumer");
             return SendOutcome::Closed;
         }
@@ -691,17 +694,29 @@ impl ServerConnection {
         error: &ErrorShape,
         buf: &mut Vec<u8>,
     ) -> SendOutcome {
+        self.respond_error_with::<()>(id, error, None, buf)
+    }
+
+    /// An error response that also carries a payload (the reference's
+    /// failed `agent` final: `ok:false` with `{runId, status, summary}`).
+    pub fn respond_error_with<T: Serialize + ?Sized>(
+        &mut self,
+        id: &str,
+        error: &ErrorShape,
+        payload: Option<&T>,
+        buf: &mut Vec<u8>,
+    ) -> SendOutcome {
         let protocol = self
             .session()
             .map(|s| s.protocol)
             .unwrap_or(ProtocolVersion::MAX);
         let code = error.code.for_protocol(protocol);
         let frame = if code == error.code {
-            encode_response_err::<()>(buf, id, error, None)
+            encode_response_err(buf, id, error, payload)
         } else {
             let mut error = error.clone();
             error.code = code;
-            encode_response_err::<()>(buf, id, &error, None)
+            encode_response_err(buf, id, &error, payload)
         };
         self.send_direct(OutFrame::whole(frame))
     }

@@ -180,6 +180,12 @@ impl ConnSim {
         self.queued > self.limits.max_buffered_bytes
     }
 
+    /// Droppable events yield at half the limit, keeping the rest for the
+    /// ones that must be delivered.
+    fn half_full(&self) -> bool {
+        self.queued > self.limits.max_buffered_bytes / 2
+    }
+
     fn is_closed(&self) -> bool {
         matches!(self.phase, Phase::Closed | Phase::Gone)
     }
@@ -253,13 +259,13 @@ impl ConnSim {
             ConnOp::Broadcast { droppable } => {
                 let expected = if self.phase == Phase::Open {
                     self.seq += 1;
-                    if !self.slow() {
+                    if droppable && self.half_full() {
+                        SendOutcome::Dropped
+                    } else if !self.slow() {
                         out.push(Exp::Event {
                             seq: Some(self.seq),
                         });
                         SendOutcome::Queued
-                    } else if droppable {
-                        SendOutcome::Dropped
                     } else {
                         self.close_now(close_code::POLICY_VIOLATION, &mut out);
                         SendOutcome::Closed

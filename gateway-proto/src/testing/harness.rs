@@ -11,6 +11,7 @@ use crate::time::Timestamp;
 
 use serde_json::Value;
 
+use crate::gateway::agents::model::{ModelEvent, ModelRequest};
 use crate::gateway::pairing::PairingChange;
 use crate::gateway::{Config, Effect, EffectResult, Gateway, Input, LogSlice, Output, Peer};
 use crate::ConnId;
@@ -58,6 +59,11 @@ pub struct Harness {
     /// committing them at once.
     pub hold_pairing: bool,
     pub held_pairing: Vec<(u64, Vec<PairingChange>)>,
+    /// Model calls asked for, in order (the test streams their events with
+    /// [`Harness::model_event`]).
+    pub model_calls: Vec<(u64, ModelRequest)>,
+    /// Model calls the hub cancelled, in order.
+    pub cancelled_models: Vec<u64>,
 }
 
 impl Harness {
@@ -73,7 +79,19 @@ impl Harness {
             pairing_writes: Vec::new(),
             hold_pairing: false,
             held_pairing: Vec::new(),
+            model_calls: Vec::new(),
+            cancelled_models: Vec::new(),
         }
+    }
+
+    /// Feed one event of model call `token` to the hub.
+    pub fn model_event(&mut self, token: u64, event: ModelEvent) {
+        self.input(Input::EffectDone(EffectResult::Model { token, event }));
+    }
+
+    /// The token of the `n`th model call (from 0).
+    pub fn model_token(&self, n: usize) -> u64 {
+        self.model_calls[n].0
     }
 
     /// Answer the held pairing writes: committed (`ok`) or failed.
@@ -242,14 +260,14 @@ impl Harness {
                             }),
                         }
                     }
-                    Effect::StreamModel { token, .. } => EffectResult::Model {
-                        token,
-                        event: crate::gateway::agents::model::ModelEvent::Failed {
-                            message: "no model in this harness".into(),
-                            status: None,
-                        },
-                    },
-                    Effect::CancelModel { .. } => continue,
+                    Effect::StreamModel { token, request } => {
+                        self.model_calls.push((token, *request));
+                        continue;
+                    }
+                    Effect::CancelModel { token } => {
+                        self.cancelled_models.push(token);
+                        continue;
+                    }
                     Effect::WritePairing { token, changes } if self.hold_pairing => {
                         self.held_pairing.push((token, changes));
                         continue;

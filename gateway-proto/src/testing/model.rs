@@ -86,6 +86,11 @@ impl ConnModel {
     fn is_slow(&self, limits: &Limits) -> bool {
         self.queued > limits.max_buffered_bytes
     }
+
+    /// Past half the limit, droppable broadcasts may be skipped.
+    fn may_skip(&self, limits: &Limits) -> bool {
+        self.queued > limits.max_buffered_bytes / 2
+    }
 }
 
 /// A close the model demands in this step (`code`, and a reason prefix).
@@ -235,7 +240,7 @@ impl GatewaySim {
             .conns
             .iter()
             .filter_map(|(id, m)| match m.phase {
-                Phase::Open { read, .. } if !m.closed && !m.is_slow(&self.limits) => {
+                Phase::Open { read, .. } if !m.closed && !m.may_skip(&self.limits) => {
                     Some((*id, read))
                 }
                 _ => None,
@@ -814,8 +819,10 @@ impl GatewaySim {
             }
             other => self.fail(format!("{conn}: frame of type {other:?}: {value}")),
         }
-        if m.queued > max {
+        if m.queued > max / 2 {
             m.slow_since_seq = true;
+        }
+        if m.queued > max {
             self.step_slow.insert(conn);
         }
         self.conns.insert(conn, m);

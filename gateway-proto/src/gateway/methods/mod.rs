@@ -32,6 +32,8 @@ macro_rules! params_or_answer {
     };
 }
 
+mod agent;
+mod chat;
 mod devices;
 pub(crate) mod exec_approval;
 mod logs;
@@ -39,6 +41,7 @@ mod node_approvals;
 mod node_invoke;
 mod nodes;
 mod scope_upgrade;
+mod sessions;
 mod system;
 
 use crate::time::Timestamp;
@@ -83,6 +86,8 @@ pub(crate) struct HubView<'a> {
     pub(crate) nodes: &'a mut super::nodes::Nodes,
     /// Exec approvals waiting for an operator.
     pub(crate) exec_approvals: &'a mut ExecApprovals,
+    /// Sessions, runs and their waiters.
+    pub(crate) agents: &'a mut super::agents::Agents,
     pub(crate) out: Outbox<'a>,
 }
 
@@ -371,5 +376,95 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Operator(Scope::Approvals),
         params: Some(&exec_approval::RESOLVE_PARAMS),
         handler: exec_approval::resolve,
+    },
+    MethodSpec {
+        name: "agent",
+        access: Access::OperatorDynamic(agent::agent_scope),
+        params: Some(&agent::AGENT_PARAMS),
+        handler: agent::agent,
+    },
+    MethodSpec {
+        name: "agent.wait",
+        access: Access::Operator(Scope::Write),
+        params: Some(&agent::WAIT_PARAMS),
+        handler: agent::agent_wait,
+    },
+    MethodSpec {
+        name: "agent.identity.get",
+        access: Access::Operator(Scope::Read),
+        params: Some(&agent::IDENTITY_PARAMS),
+        handler: agent::identity_get,
+    },
+    MethodSpec {
+        name: "agents.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: agent::agents_list,
+    },
+    MethodSpec {
+        name: "chat.send",
+        access: Access::Operator(Scope::Write),
+        params: Some(&chat::SEND_PARAMS),
+        handler: chat::send,
+    },
+    MethodSpec {
+        name: "chat.abort",
+        access: Access::Operator(Scope::Write),
+        params: Some(&chat::ABORT_PARAMS),
+        handler: chat::abort,
+    },
+    MethodSpec {
+        name: "chat.history",
+        access: Access::Operator(Scope::Read),
+        params: Some(&chat::HISTORY_PARAMS),
+        handler: chat::history,
+    },
+    MethodSpec {
+        name: "sessions.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: sessions::list,
+    },
+    MethodSpec {
+        name: "sessions.subscribe",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: sessions::subscribe,
+    },
+    MethodSpec {
+        name: "sessions.unsubscribe",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: sessions::unsubscribe,
+    },
+    MethodSpec {
+        name: "sessions.patch",
+        access: Access::OperatorDynamic(sessions::patch_scope),
+        params: None,
+        handler: sessions::patch,
+    },
+    MethodSpec {
+        name: "sessions.reset",
+        access: Access::Operator(Scope::Admin),
+        params: None,
+        handler: sessions::reset,
+    },
+    MethodSpec {
+        name: "sessions.delete",
+        access: Access::OperatorDynamic(sessions::delete_scope),
+        params: None,
+        handler: sessions::delete,
+    },
+    MethodSpec {
+        name: "sessions.preview",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: sessions::preview,
+    },
+    MethodSpec {
+        name: "sessions.describe",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: sessions::describe,
     },
 ];

@@ -1,0 +1,730 @@
+//! The run machinery: accept, queue, start, stream, end. Free functions
+//! over the [`HubView`], so method handlers and the hub's own inputs (model
+//! events, timers) drive runs the same way.
+
+use serde_json::{json, Value};
+
+use super::model::{ModelEvent, ModelMessage, ModelRequest, ModelRole};
+use super::runs::{Ending, Origin, Phase, QueueMode, Run};
+use super::sessions::{message_text, ModelLabel, RunStatus};
+use super::{wait_answer, Wait, MAX_CONTEXT_CHARS, MAX_CONTEXT_MESSAGES, MAX_QUEUED_PER_SESSION};
+use super::{MAX_RUNS, MAX_WAITS, SYSTEM_PROMPT};
+use crate::gateway::methods::HubView;
+use crate::gateway::registry::{
+    AGENT_EVENT, AGENT_LIVE_EVENT, CHAT_EVENT, CHAT_LIVE_EVENT, SESSIONS_CHANGED_EVENT,
+    SESSION_MESSAGE_EVENT,
+};
+use crate::gateway::Effect;
+use crate::wire::{ErrorCode, ErrorShape, ProtocolVersion};
+use crate::ConnId;
+
+/// A run to accept.
+pub(crate) struct Submission {
+    pub run_id: String,
+    pub session_key: String,
+    pub origin: Origin,
+    pub dedupe_key: String,
+    pub message: String,
+    pub model_ref: Option<String>,
+    pub queue_mode: QueueMode,
+    /// `None`: the default budget.
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn unavailable(message: impl Into<String>) -> ErrorShape {
+    ErrorShape::new(ErrorCode::Unavailable, message)
+}
+
+/// Accept a run: remember its idempotency key, queue it behind the
+/// session's running turn (or fold it into a waiting one for `collect`),
+/// and start it if the session is idle. Returns the run id that will carry
+/// the message (a collected message joins an earlier run).
+pub(crate) fn submit(hub: &mut HubView<'_>, sub: Submission) -> Result<String, ErrorShape> {
+    let now_ms = hub.clock.unix_ms(hub.now);
+    if sub.queue_mode == QueueMode::Collect && sub.origin == Origin::Chat {
+        // Fold into the last waiting chat run of the session, if any.
+        let waiting = hub
+            .agents
+            .queues
+            .get(&sub.session_key)
+            .and_then(|q| q.back())
+            .cloned();
+        if let Some(run) = waiting.and_then(|id| hub.agents.runs.get_mut(&id)) {
+            if run.via_chat() {
+                run.message.push_str("\n\n");
+                run.message.push_str(&sub.message);
+                let run_id = run.run_id.clone();
+                hub.agents
+                    .dedupe
+                    .start(sub.dedupe_key, run_id.clone(), hub.now);
+                return Ok(run_id);
+            }
+        }
+    }
+    check_capacity(hub, &sub.session_key)?;
+    let rng = &mut *hub.rng;
+    let session = hub
+        .agents
+        .sessions
+        .get_or_create(&sub.session_key, || rng.uuid_v4(), now_ms)
+        .map_err(|_| unavailable("too many sessions"))?;
+    session.last_interaction_at = Some(now_ms);
+    let agent_id = session.agent_id.clone();
+    let budget = sub.timeout.unwrap_or(super::DEFAULT_RUN_TIMEOUT);
+    let run = Run {
+        run_id: sub.run_id.clone(),
+        session_key: sub.session_key.clone(),
+        agent_id,
+        origin: sub.origin,
+        dedupe_key: sub.dedupe_key.clone(),
+        message: sub.message,
+        model_ref: sub.model_ref,
+        phase: Phase::Queued,
+        seq: 0,
+        accepted_at: now_ms,
+        started_at: None,
+        deadline: Some(hub.now + budget),
+        text: String::new(),
+        usage: None,
+        model: None,
+        item_id: format!("{}:1", hub.rng.uuid_v4()),
+        response_model: None,
+        response_id: None,
+    };
+    hub.agents
+        .dedupe
+        .start(sub.dedupe_key, sub.run_id.clone(), hub.now);
+    hub.agents.runs.insert(sub.run_id.clone(), run);
+    hub.agents
+        .queues
+        .entry(sub.session_key.clone())
+        .or_default()
+        .push_back(sub.run_id.clone());
+    if sub.queue_mode == QueueMode::Interrupt {
+        if let Some(active) = hub.agents.active.get(&sub.session_key).cloned() {
+            finish(
+                hub,
+                &active,
+                Ending::Aborted {
+                    stop_reason: "superseded".into(),
+                },
+            );
+        }
+    }
+    start_next(hub, &sub.session_key);
+    Ok(sub.run_id)
+}
+
+/// Start the session's next waiting run if none is going.
+fn start_next(hub: &mut HubView<'_>, session_key: &str) {
+    if hub.agents.active.contains_key(session_key) {
+        return;
+    }
+    let Some(run_id) = hub
+        .agents
+        .queues
+        .get_mut(session_key)
+        .and_then(|q| q.pop_front())
+    else {
+        hub.agents.queues.remove(session_key);
+        return;
+    };
+    if hub
+        .agents
+        .queues
+        .get(session_key)
+        .is_some_and(|q| q.is_empty())
+    {
+        hub.agents.queues.remove(session_key);
+    }
+    hub.agents
+        .active
+        .insert(session_key.to_owned(), run_id.clone());
+    start(hub, &run_id);
+}
+
+/// The run's first events, its user message, and the model call.
+fn start(hub: &mut HubView<'_>, run_id: &str) {
+    let now_ms = hub.clock.unix_ms(hub.now);
+    let Some(mut run) = hub.agents.runs.remove(run_id) else {
+        return;
+    };
+    let session_id = session_id_of(hub, &run.session_key);
+    let resolved = hub.config.models.resolve(run.model_ref.as_deref());
+    run.started_at = Some(now_ms);
+    if run.via_chat() {
+        for phase in ["preparing_workspace", "preparing_context"] {
+            run_status(hub, &mut run, phase, now_ms, &session_id);
+        }
+    }
+    let start = run.agent_event(
+        "lifecycle",
+        json!({"phase": "start", "startedAt": now_ms}),
+        now_ms,
+        &session_id,
+    );
+    emit_agent(hub, &start);
+    // The user's message joins the transcript as the run starts.
+    let user = json!({
+        "role": "user",
+        "content": run.message,
+        "timestamp": run.accepted_at,
+        "idempotencyKey": format!("{}:user", run.run_id),
+        "__openclaw": {"senderIsOwner": true},
+    });
+    append_message(hub, &run.session_key, user);
+    if let Some(session) = hub.agents.sessions.get_mut(&run.session_key) {
+        session.status = Some(RunStatus::Running);
+        session.started_at = Some(now_ms);
+        session.ended_at = None;
+        session.last_run_id = Some(run.run_id.clone());
+    }
+    let model = match resolved {
+        Ok(model) => model,
+        Err(message) => {
+            let session_key = run.session_key.clone();
+            hub.agents.runs.insert(run_id.to_owned(), run);
+            sessions_changed(hub, &session_key, Some(("phase", "start")), Some(run_id));
+            return finish(hub, run_id, Ending::Failed { message });
+        }
+    };
+    if run.via_chat() {
+        run_status(hub, &mut run, "starting_model", now_ms, &session_id);
+    }
+    let model_event = run.agent_event(
+        "lifecycle",
+        json!({"phase": "model", "provider": model.provider, "model": model.model}),
+        now_ms,
+        &session_id,
+    );
+    emit_agent(hub, &model_event);
+    let request = ModelRequest {
+        api: model.api,
+        base_url: model.base_url.clone(),
+        api_key: model.api_key.clone(),
+        headers: model.headers.clone(),
+        model: model.model.clone(),
+        max_tokens: model.max_tokens,
+        system: SYSTEM_PROMPT.to_owned(),
+        messages: context(hub, &run.session_key),
+    };
+    run.model = Some(model);
+    let token = hub.effects.take_token();
+    run.phase = Phase::Streaming { token };
+    hub.agents.by_token.insert(token, run_id.to_owned());
+    let session_key = run.session_key.clone();
+    hub.agents.runs.insert(run_id.to_owned(), run);
+    hub.out.effect(Effect::StreamModel {
+        token,
+        request: Box::new(request),
+    });
+    sessions_changed(hub, &session_key, Some(("phase", "start")), Some(run_id));
+}
+
+fn run_id_session<'h>(hub: &'h HubView<'_>, run_id: &str) -> &'h str {
+    hub.agents
+        .runs
+        .get(run_id)
+        .map_or("", |r| r.session_key.as_str())
+}
+
+fn session_id_of(hub: &HubView<'_>, session_key: &str) -> String {
+    hub.agents
+        .sessions
+        .get(session_key)
+        .map(|s| s.session_id.clone())
+        .unwrap_or_default()
+}
+
+/// The conversation the model sees: the session's newest messages, within
+/// [`MAX_CONTEXT_MESSAGES`] and [`MAX_CONTEXT_CHARS`], oldest first.
+fn context(hub: &HubView<'_>, session_key: &str) -> Vec<ModelMessage> {
+    let Some(session) = hub.agents.sessions.get(session_key) else {
+        return Vec::new();
+    };
+    let mut chars = 0;
+    let mut picked = Vec::new();
+    for message in session.messages.iter().rev().take(MAX_CONTEXT_MESSAGES) {
+        let role = match message.get("role").and_then(Value::as_str) {
+            Some("user") => ModelRole::User,
+            Some("assistant") => ModelRole::Assistant,
+            _ => continue,
+        };
+        let text = message_text(message);
+        if text.is_empty() {
+            continue;
+        }
+        chars += text.len();
+        if chars > MAX_CONTEXT_CHARS && !picked.is_empty() {
+            break;
+        }
+        picked.push(ModelMessage { role, text });
+    }
+    picked.reverse();
+    picked
+}
+
+/// One event of a model call.
+pub(crate) fn on_model_event(hub: &mut HubView<'_>, token: u64, event: ModelEvent) {
+    let Some(run_id) = hub.agents.by_token.get(&token).cloned() else {
+        return; // cancelled or ended: late events are ignored
+    };
+    let now_ms = hub.clock.unix_ms(hub.now);
+    match event {
+        ModelEvent::Text(delta) => {
+            if delta.is_empty() {
+                return;
+            }
+            let session_id = session_id_of(hub, run_id_session(hub, &run_id));
+            let Some(run) = hub.agents.runs.get_mut(&run_id) else {
+                return;
+            };
+            run.text.push_str(&delta);
+            let data = json!({"text": run.text, "delta": delta, "itemId": run.item_id});
+            let agent = run.agent_event("assistant", data, now_ms, &session_id);
+            let mut chat = run.chat_event("delta");
+            let message = json!({
+                "role": "assistant",
+                "content": [{"type": "text", "text": run.text}],
+                "timestamp": now_ms,
+            });
+            chat["message"] = message;
+            let v3 = chat.clone();
+            chat["deltaText"] = json!(delta);
+            hub.out
+                .broadcast(&AGENT_LIVE_EVENT, &agent, false, |_| true);
+            emit_chat(hub, &chat, Some(&v3), true);
+        }
+        ModelEvent::Usage(usage) => {
+            if let Some(run) = hub.agents.runs.get_mut(&run_id) {
+                run.usage = Some(usage);
+            }
+        }
+        ModelEvent::Done {
+            stop_reason,
+            response_id,
+            response_model,
+        } => {
+            if let Some(run) = hub.agents.runs.get_mut(&run_id) {
+                run.response_id = response_id;
+                run.response_model = response_model;
+            }
+            finish(hub, &run_id, Ending::Completed { stop_reason });
+        }
+        ModelEvent::Failed { message, .. } => finish(hub, &run_id, Ending::Failed { message }),
+    }
+}
+
+/// End a run once: events, transcript, answers, the session's next run.
+pub(crate) fn finish(hub: &mut HubView<'_>, run_id: &str, ending: Ending) {
+    let Some(mut run) = hub.agents.runs.remove(run_id) else {
+        return;
+    };
+    let now_ms = hub.clock.unix_ms(hub.now);
+    let session_key = run.session_key.clone();
+    let was_active = hub.agents.active.get(&session_key).map(String::as_str) == Some(run_id);
+    if was_active {
+        hub.agents.active.remove(&session_key);
+    } else if let Some(queue) = hub.agents.queues.get_mut(&session_key) {
+        queue.retain(|id| id != run_id);
+    }
+    if let Phase::Streaming { token } = run.phase {
+        hub.agents.by_token.remove(&token);
+        if !matches!(ending, Ending::Completed { .. } | Ending::Failed { .. }) {
+            hub.out.effect(Effect::CancelModel { token });
+        }
+    }
+    let session_id = session_id_of(hub, &session_key);
+    let started = run.started_at.is_some();
+    if let Ending::Completed { stop_reason } = &ending {
+        if let Some(usage) = run.usage {
+            let data = json!({"outputTokens": usage.output});
+            let event = run.agent_event("usage", data, now_ms, &session_id);
+            emit_agent(hub, &event);
+        }
+        let message = run.assistant_message(stop_reason, now_ms);
+        append_message(hub, &session_key, message);
+        let finishing = json!({
+            "phase": "finishing", "stopReason": stop_reason, "aborted": false,
+            "livenessState": "working", "endedAt": now_ms,
+        });
+        let event = run.agent_event("lifecycle", finishing, now_ms, &session_id);
+        emit_agent(hub, &event);
+        let unset = json!({"phase": "model", "provider": null, "model": null});
+        let event = run.agent_event("lifecycle", unset, now_ms, &session_id);
+        emit_agent(hub, &event);
+    }
+    // The closing lifecycle event and the chat event share one seq.
+    let end = match &ending {
+        Ending::Completed { stop_reason } => json!({
+            "phase": "end", "startedAt": run.started_at, "endedAt": now_ms, "aborted": false,
+            "stopReason": stop_reason, "livenessState": "working", "executionSettled": true,
+            "terminalReceipt": run.terminal_receipt(&session_id),
+            "terminalReply": {"disposition": "visible", "text": run.text},
+        }),
+        Ending::Failed { message } => json!({
+            "phase": "error", "startedAt": run.started_at, "endedAt": now_ms,
+            "error": message, "aborted": false, "stopReason": "error",
+        }),
+        Ending::Aborted { stop_reason } => json!({
+            "phase": "end", "status": "cancelled", "aborted": true, "stopReason": stop_reason,
+            "startedAt": run.started_at, "endedAt": now_ms,
+        }),
+        Ending::TimedOut => json!({
+            "phase": "end", "status": "timeout", "aborted": true, "stopReason": "timeout",
+            "startedAt": run.started_at, "endedAt": now_ms,
+        }),
+    };
+    if started {
+        let event = run.agent_event("lifecycle", end, now_ms, &session_id);
+        emit_agent(hub, &event);
+    } else {
+        run.next_seq();
+    }
+    let mut chat = match &ending {
+        Ending::Completed { stop_reason } => {
+            let mut chat = run.chat_event("final");
+            chat["stopReason"] = json!(stop_reason);
+            chat["message"] = json!({
+                "role": "assistant",
+                "content": [{"type": "text", "text": run.text}],
+                "timestamp": now_ms,
+            });
+            chat
+        }
+        Ending::Failed { message } => {
+            let mut chat = run.chat_event("error");
+            chat["errorMessage"] = json!(message);
+            chat
+        }
+        Ending::Aborted { stop_reason } => {
+            let mut chat = run.chat_event("aborted");
+            chat["stopReason"] = json!(stop_reason);
+            chat
+        }
+        Ending::TimedOut => {
+            let mut chat = run.chat_event("aborted");
+            chat["stopReason"] = json!("timeout");
+            chat
+        }
+    };
+    if matches!(ending, Ending::Aborted { .. } | Ending::TimedOut) && !run.text.is_empty() {
+        chat["message"] = json!({"role": "assistant", "content": [{"type": "text", "text": run.text}], "timestamp": now_ms});
+    }
+    emit_chat(hub, &chat, None, false);
+    // The session row.
+    if let Some(session) = hub.agents.sessions.get_mut(&session_key) {
+        if started {
+            session.ended_at = Some(now_ms);
+            session.status = Some(match &ending {
+                Ending::Completed { .. } => RunStatus::Done,
+                Ending::Failed { .. } => RunStatus::Failed,
+                Ending::Aborted { .. } => RunStatus::Killed,
+                Ending::TimedOut => RunStatus::Timeout,
+            });
+            session.aborted_last_run = matches!(ending, Ending::Aborted { .. } | Ending::TimedOut);
+        }
+        if let Some(usage) = run.usage {
+            session.input_tokens = usage.input;
+            session.output_tokens = usage.output;
+            session.total_tokens = usage.input.saturating_add(usage.output);
+        }
+        session.unread = true;
+    }
+    // Answers: the agent final, agent.wait, the idempotency entry.
+    let final_answer = agent_final(&run, &ending, &session_id, now_ms);
+    let ok = matches!(ending, Ending::Completed { .. });
+    let replay = match &run.origin {
+        Origin::Chat => json!({"runId": run.run_id, "status": if ok { "ok" } else { "error" }}),
+        Origin::Agent { .. } => final_answer.clone(),
+    };
+    hub.agents
+        .dedupe
+        .finish(&run.dedupe_key, replay, ok, hub.now);
+    if let Origin::Agent { conn, request_id } = &run.origin {
+        answer_agent(hub, *conn, request_id, &final_answer, &ending);
+    }
+    let answer = wait_answer(&run, &ending, &session_id, now_ms);
+    let waiting: Vec<Wait> = take_waits(hub, run_id);
+    for w in waiting {
+        hub.out.respond_ok(w.conn, &w.request_id, &answer);
+    }
+    hub.agents.remember_finished(run_id, answer);
+    sessions_changed(hub, &session_key, Some(("phase", "end")), Some(run_id));
+    if was_active {
+        start_next(hub, &session_key);
+    }
+}
+
+fn take_waits(hub: &mut HubView<'_>, run_id: &str) -> Vec<Wait> {
+    let (matching, rest) = std::mem::take(&mut hub.agents.waits)
+        .into_iter()
+        .partition(|w| w.run_id == run_id);
+    hub.agents.waits = rest;
+    matching
+}
+
+/// The `agent` method's final answer, as the reference shapes it.
+fn agent_final(run: &Run, ending: &Ending, session_id: &str, now_ms: u64) -> serde_json::Value {
+    let (provider, model) = run.provider_label();
+    let duration = run.started_at.map_or(0, |s| now_ms.saturating_sub(s));
+    match ending {
+        Ending::Completed { stop_reason } => json!({
+            "runId": run.run_id,
+            "status": "ok",
+            "summary": "completed",
+            "result": {
+                "payloads": [{"text": run.text, "mediaUrl": null}],
+                "meta": {
+                    "durationMs": duration,
+                    "stopReason": stop_reason,
+                    "agentMeta": {
+                        "sessionId": session_id,
+                        "sessionFile": run.session_key,
+                        "provider": provider,
+                        "model": model,
+                        "contextTokens": run.model.as_ref().and_then(|m| m.context_window),
+                        "usage": run.usage_json(),
+                        "lastCallUsage": run.usage_json(),
+                        "promptTokens": run.usage.map(|u| u.input),
+                        "assistantTurns": 1,
+                        "terminalReceipt": run.terminal_receipt(session_id),
+                    },
+                },
+            },
+        }),
+        Ending::Failed { message } => {
+            json!({"runId": run.run_id, "status": "error", "summary": message})
+        }
+        Ending::Aborted { .. } => {
+            json!({"runId": run.run_id, "status": "aborted", "summary": "aborted"})
+        }
+        Ending::TimedOut => {
+            json!({"runId": run.run_id, "status": "timeout", "summary": "timed out"})
+        }
+    }
+}
+
+fn answer_agent(
+    hub: &mut HubView<'_>,
+    conn: ConnId,
+    request_id: &str,
+    answer: &Value,
+    ending: &Ending,
+) {
+    match ending {
+        Ending::Completed { .. } => hub.out.respond_ok(conn, request_id, answer),
+        Ending::Failed { message } => {
+            let error = unavailable(message.clone());
+            hub.out.respond_error_with(conn, request_id, &error, answer);
+        }
+        Ending::Aborted { .. } => hub.out.respond_ok(conn, request_id, answer),
+        Ending::TimedOut => {
+            let error = ErrorShape::new(ErrorCode::Unavailable, "agent run timed out");
+            hub.out.respond_error_with(conn, request_id, &error, answer);
+        }
+    }
+}
+
+/// Abort the session's runs (`run_id`: only that one). Returns the ids
+/// of the runs that were aborted.
+pub(crate) fn abort(
+    hub: &mut HubView<'_>,
+    session_key: &str,
+    run_id: Option<&str>,
+    stop_reason: &str,
+) -> Vec<String> {
+    let ids: Vec<String> = hub
+        .agents
+        .runs_of(session_key)
+        .into_iter()
+        .filter(|id| run_id.is_none_or(|wanted| wanted == id))
+        .collect();
+    for id in &ids {
+        finish(
+            hub,
+            id,
+            Ending::Aborted {
+                stop_reason: stop_reason.to_owned(),
+            },
+        );
+    }
+    ids
+}
+
+/// `agent.wait`: answer now if the run ended, else when it does (or with
+/// `status:"timeout"` at the deadline).
+pub(crate) fn wait(
+    hub: &mut HubView<'_>,
+    conn: ConnId,
+    request_id: &str,
+    run_id: &str,
+    timeout_ms: u64,
+) {
+    if let Some(answer) = hub.agents.finished.get(run_id) {
+        let answer = answer.clone();
+        return hub.out.respond_ok(conn, request_id, &answer);
+    }
+    if hub.agents.waits.len() >= MAX_WAITS {
+        let error = unavailable("too many agent.wait requests; retry later");
+        return hub.out.respond_error(conn, request_id, &error);
+    }
+    let deadline = hub.now + std::time::Duration::from_millis(timeout_ms);
+    hub.agents.waits.push(Wait {
+        conn,
+        request_id: request_id.to_owned(),
+        run_id: run_id.to_owned(),
+        deadline,
+    });
+}
+
+/// Runs past their budget end as timed out; `agent.wait` waiters past
+/// their deadline get `status:"timeout"`.
+pub(crate) fn on_timer(hub: &mut HubView<'_>) {
+    let now = hub.now;
+    let late: Vec<String> = hub
+        .agents
+        .runs
+        .values()
+        .filter(|r| r.deadline.is_some_and(|d| d <= now))
+        .map(|r| r.run_id.clone())
+        .collect();
+    for run_id in late {
+        finish(hub, &run_id, Ending::TimedOut);
+    }
+    let (due, rest): (Vec<Wait>, Vec<Wait>) = std::mem::take(&mut hub.agents.waits)
+        .into_iter()
+        .partition(|w| w.deadline <= now);
+    hub.agents.waits = rest;
+    for w in due {
+        hub.out.respond_ok(
+            w.conn,
+            &w.request_id,
+            &json!({"runId": w.run_id, "status": "timeout"}),
+        );
+    }
+}
+
+/// Append a message to the session's transcript and tell subscribers.
+fn append_message(hub: &mut HubView<'_>, session_key: &str, message: Value) {
+    let now_ms = hub.clock.unix_ms(hub.now);
+    let id = hub.rng.uuid_v4();
+    let Some(session) = hub.agents.sessions.get_mut(session_key) else {
+        return;
+    };
+    let seq = session.append(message, &id, now_ms);
+    let stored = session.messages.last().cloned().unwrap_or(Value::Null);
+    let agent_id = session.agent_id.clone();
+    let row = session_row(hub, session_key);
+    let payload = json!({
+        "sessionKey": session_key,
+        "agentId": agent_id,
+        "message": stored,
+        "messageId": id,
+        "messageSeq": seq,
+        "session": row,
+    });
+    let to: Vec<ConnId> = hub.agents.subscribers.iter().copied().collect();
+    hub.out.broadcast_to(&SESSION_MESSAGE_EVENT, &payload, &to);
+}
+
+/// The row of `session_key` as events and lists show it.
+pub(crate) fn session_row(hub: &HubView<'_>, session_key: &str) -> Value {
+    let now_ms = hub.clock.unix_ms(hub.now);
+    let Some(session) = hub.agents.sessions.get(session_key) else {
+        return Value::Null;
+    };
+    let active = hub.agents.active_run(session_key).map(str::to_owned);
+    let label = model_label(hub, session.model_override.as_deref());
+    session.row(&label, active.as_slice(), now_ms)
+}
+
+/// The provider/model a session would run with.
+pub(crate) fn model_label(hub: &HubView<'_>, model_ref: Option<&str>) -> ModelLabel {
+    match hub.config.models.resolve(model_ref) {
+        Ok(m) => ModelLabel {
+            provider: Some(m.provider),
+            model: Some(m.model),
+            context_tokens: m.context_window,
+        },
+        Err(_) => ModelLabel::default(),
+    }
+}
+
+/// `sessions.changed` to the subscribed connections.
+pub(crate) fn sessions_changed(
+    hub: &mut HubView<'_>,
+    session_key: &str,
+    why: Option<(&str, &str)>,
+    run_id: Option<&str>,
+) {
+    if hub.agents.subscribers.is_empty() {
+        return;
+    }
+    let ts = hub.clock.unix_ms(hub.now);
+    let row = session_row(hub, session_key);
+    let mut payload = json!({
+        "sessionKey": session_key,
+        "agentId": super::keys::agent_of(session_key),
+        "ts": ts,
+        "session": row,
+    });
+    if let Some((field, value)) = why {
+        payload[field] = json!(value);
+    }
+    if let Some(run_id) = run_id {
+        payload["runId"] = json!(run_id);
+    }
+    let to: Vec<ConnId> = hub.agents.subscribers.iter().copied().collect();
+    hub.out.broadcast_to(&SESSIONS_CHANGED_EVENT, &payload, &to);
+}
+
+fn run_status(hub: &mut HubView<'_>, run: &mut Run, phase: &str, now_ms: u64, session_id: &str) {
+    let event = run.agent_event("run_status", json!({"phase": phase}), now_ms, session_id);
+    let mut chat = run.chat_event("status");
+    chat["phase"] = json!(phase);
+    emit_chat(hub, &chat, None, true);
+    emit_agent(hub, &event);
+}
+
+fn emit_agent(hub: &mut HubView<'_>, payload: &Value) {
+    hub.out.broadcast(&AGENT_EVENT, payload, false, |_| true);
+}
+
+/// A `chat` event: `v4` to protocol-4 clients, `v3` (if any) to protocol-3
+/// ones. `live` events (deltas, status) may be skipped for a slow client.
+fn emit_chat(hub: &mut HubView<'_>, v4: &Value, v3: Option<&Value>, live: bool) {
+    let spec = if live { &CHAT_LIVE_EVENT } else { &CHAT_EVENT };
+    let final_for_v3 = !live;
+    hub.out
+        .broadcast(spec, v4, false, |s| s.protocol != ProtocolVersion::V3);
+    match (v3, final_for_v3) {
+        (Some(v3), _) => hub
+            .out
+            .broadcast(spec, v3, false, |s| s.protocol == ProtocolVersion::V3),
+        (None, true) => hub
+            .out
+            .broadcast(spec, v4, false, |s| s.protocol == ProtocolVersion::V3),
+        // Status events are v4 only.
+        (None, false) => {}
+    }
+}
+
+/// Whether a run for `session_key` would be accepted now.
+pub(crate) fn check_capacity(hub: &HubView<'_>, session_key: &str) -> Result<(), ErrorShape> {
+    if hub.agents.runs.len() >= MAX_RUNS {
+        return Err(unavailable("too many agent runs in progress; retry later"));
+    }
+    let queued = hub.agents.queues.get(session_key).map_or(0, |q| q.len());
+    if queued >= MAX_QUEUED_PER_SESSION {
+        return Err(unavailable(
+            "too many messages waiting in this session; retry later",
+        ));
+    }
+    if hub.agents.sessions.get(session_key).is_none()
+        && hub.agents.sessions.len() >= super::sessions::MAX_SESSIONS
+    {
+        return Err(unavailable("too many sessions"));
+    }
+    Ok(())
+}
