@@ -101,3 +101,41 @@ mod tests {
         );
     }
 }
+
+/// UTC calendar fields of a Unix time in milliseconds: year, month, day,
+/// hour, minute, second, millisecond (Howard Hinnant's days-to-civil).
+pub fn civil_from_unix_ms(unix_ms: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let secs = (unix_ms / 1000) as i64;
+    let ms = (unix_ms % 1000) as u32;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, sod / 3600, sod / 60 % 60, sod % 60, ms)
+}
+
+/// `2026-11-24T06:20:04.255Z`, as JavaScript's `toISOString` writes it.
+pub fn iso_utc(unix_ms: u64) -> String {
+    let (y, mo, d, h, mi, s, ms) = civil_from_unix_ms(unix_ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+}
+
+#[cfg(test)]
+mod calendar_tests {
+    use super::*;
+
+    #[test]
+    fn iso_like_javascript() {
+        assert_eq!(iso_utc(1_795_501_204_255), "2026-11-24T06:20:04.255Z");
+        assert_eq!(iso_utc(0), "1970-01-01T00:00:00.000Z");
+        // A leap day.
+        assert_eq!(iso_utc(1_709_208_000_000), "2024-02-29T12:00:00.000Z");
+    }
+}

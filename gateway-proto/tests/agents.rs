@@ -738,3 +738,86 @@ fn agents_and_identity_are_listed() {
     let id = call(&mut h, ADMIN, "i", "agent.identity.get", json!({}));
     assert_eq!(id["payload"]["agentId"], "main");
 }
+
+#[test]
+fn sessions_are_stored_as_reference_transcripts_and_come_back() {
+    use gateway_proto::gateway::agents::journal::{StoredSession, TranscriptChange};
+    let mut h = harness();
+    agent(&mut h, "a1", "k1", "remember me");
+    let token = h.model_token(0);
+    reply(&mut h, token);
+    // Every batch carries the row; the transcript lines are appended in order.
+    let mut lines: Vec<Value> = Vec::new();
+    let mut entry = Value::Null;
+    for batch in &h.session_writes {
+        for change in batch {
+            assert_eq!(change.session_key, "agent:main:main");
+            entry = change.entry.clone().unwrap();
+            if let TranscriptChange::Append(new) = &change.transcript {
+                lines.extend(
+                    new.iter()
+                        .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+                );
+            }
+        }
+    }
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["type"], "session");
+    assert_eq!(lines[0]["version"], 4);
+    assert_eq!(lines[1]["type"], "message");
+    assert_eq!(lines[1]["parentId"], Value::Null);
+    assert_eq!(lines[1]["message"]["content"], "remember me");
+    assert_eq!(lines[2]["parentId"], lines[1]["id"]);
+    assert_eq!(lines[2]["message"]["role"], "assistant");
+    assert_eq!(lines[2]["message"]["provider"], "fake");
+    assert!(lines[2]["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(entry["status"], "done");
+    assert_eq!(entry["sessionId"], lines[0]["id"]);
+    assert!(h.gateway.sessions_saved());
+
+    // A new gateway on the same store has the history and continues it.
+    let mut again = harness();
+    again.gateway.restore_sessions(
+        vec![StoredSession {
+            agent_id: "main".into(),
+            session_key: "agent:main:main".into(),
+            entry,
+            lines,
+        }],
+        START_MS,
+    );
+    let history = call(
+        &mut again,
+        ADMIN,
+        "h",
+        "chat.history",
+        json!({"sessionKey": "main"}),
+    );
+    assert_eq!(history["payload"]["messages"].as_array().unwrap().len(), 2);
+    agent(&mut again, "a2", "k2", "what did I say?");
+    let texts: Vec<&str> = again.model_calls[0]
+        .1
+        .messages
+        .iter()
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "remember me",
+            "Hello from the fake model.",
+            "what did I say?"
+        ]
+    );
+}
+
+#[test]
+fn a_failed_store_write_is_retried_with_everything_since() {
+    let mut h = harness();
+    // Fail the first batch by answering it ourselves before the harness does.
+    h.gateway
+        .handle_input(gateway_proto::gateway::Input::Ready, h.now);
+    agent(&mut h, "a1", "k1", "hi");
+    assert!(!h.session_writes.is_empty());
+    assert!(h.gateway.sessions_saved());
+}

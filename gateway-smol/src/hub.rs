@@ -415,6 +415,14 @@ impl<'a> Hub<'a> {
                 });
             }
             Effect::CancelModel { .. } => {}
+            // The session store lands next; until then batches are refused
+            // and the core keeps them for a retry.
+            Effect::WriteSessions { token, .. } => {
+                self.answer_later(EffectResult::SessionsWritten {
+                    token,
+                    result: Err("no session store in this runtime yet".into()),
+                });
+            }
         }
     }
 

@@ -63,23 +63,11 @@ pub fn timestamp(now: SystemTime) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}+00:00")
 }
 
-/// UTC calendar fields of `t` (Howard Hinnant's days-to-civil algorithm).
+/// UTC calendar fields of `t` (the core's calendar arithmetic).
 fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let ms = since.subsec_millis();
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400) as u32;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, sod / 3600, sod / 60 % 60, sod % 60, ms)
+    let ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
+    gateway_proto::time::civil_from_unix_ms(ms)
 }
 
 #[cfg(test)]

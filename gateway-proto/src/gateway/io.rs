@@ -2,6 +2,7 @@
 
 use core::net::IpAddr;
 
+use super::agents::journal::SessionChange;
 use super::agents::model::{ModelEvent, ModelRequest};
 use super::pairing::{PairingChange, PairingSnapshot};
 use crate::wire::OutFrame;
@@ -131,6 +132,12 @@ pub enum Effect {
     /// runtime closes the provider connection as soon as it can; events it
     /// still sends are ignored.
     CancelModel { token: u64 },
+    /// Store these session changes (rows and transcripts) durably, all of
+    /// them, before answering. One batch at a time.
+    WriteSessions {
+        token: u64,
+        changes: Vec<SessionChange>,
+    },
 }
 
 impl Effect {
@@ -142,7 +149,8 @@ impl Effect {
             | Effect::LoadPairing { token }
             | Effect::ReadExecApprovals { token }
             | Effect::StreamModel { token, .. }
-            | Effect::CancelModel { token } => *token,
+            | Effect::CancelModel { token }
+            | Effect::WriteSessions { token, .. } => *token,
         }
     }
 }
@@ -185,4 +193,9 @@ pub enum EffectResult {
     },
     /// One event of the model call [`Effect::StreamModel`] started.
     Model { token: u64, event: ModelEvent },
+    /// The session batch was stored (`Ok`) or not (`Err`: it is retried).
+    SessionsWritten {
+        token: u64,
+        result: Result<(), String>,
+    },
 }

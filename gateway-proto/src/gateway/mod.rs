@@ -676,10 +676,14 @@ impl Gateway {
             EffectResult::Model { token, event } => {
                 return agents::hub::on_model_event(&mut self.view(now), token, event);
             }
+            EffectResult::SessionsWritten { token, result } => {
+                let ok = result.is_ok();
+                return agents::hub::on_sessions_written(&mut self.view(now), token, ok);
+            }
             other => other,
         };
         let token = match &result {
-            EffectResult::Model { .. } => return,
+            EffectResult::Model { .. } | EffectResult::SessionsWritten { .. } => return,
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }
             | EffectResult::PairingLoaded { token, .. }
@@ -698,7 +702,8 @@ impl Gateway {
                 EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
                 EffectResult::Logs { .. }
                 | EffectResult::ExecApprovals { .. }
-                | EffectResult::Model { .. } => {}
+                | EffectResult::Model { .. }
+                | EffectResult::SessionsWritten { .. } => {}
             }
             return;
         };
@@ -713,8 +718,8 @@ impl Gateway {
                 self.on_pairing_written(token, result, waited, now);
             }
             EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
-            // Routed to its run above.
-            EffectResult::Model { .. } => {}
+            // Routed to their owners above.
+            EffectResult::Model { .. } | EffectResult::SessionsWritten { .. } => {}
             EffectResult::ExecApprovals { result, .. } => {
                 if let Some(Waiter::Request { conn, request_id }) = pending.waiter {
                     let mut out = self.outbox();

@@ -11,6 +11,7 @@ use crate::time::Timestamp;
 
 use serde_json::Value;
 
+use crate::gateway::agents::journal::SessionChange;
 use crate::gateway::agents::model::{ModelEvent, ModelRequest};
 use crate::gateway::pairing::PairingChange;
 use crate::gateway::{Config, Effect, EffectResult, Gateway, Input, LogSlice, Output, Peer};
@@ -64,6 +65,8 @@ pub struct Harness {
     pub model_calls: Vec<(u64, ModelRequest)>,
     /// Model calls the hub cancelled, in order.
     pub cancelled_models: Vec<u64>,
+    /// Session batches stored, in order.
+    pub session_writes: Vec<Vec<SessionChange>>,
 }
 
 impl Harness {
@@ -81,6 +84,7 @@ impl Harness {
             held_pairing: Vec::new(),
             model_calls: Vec::new(),
             cancelled_models: Vec::new(),
+            session_writes: Vec::new(),
         }
     }
 
@@ -267,6 +271,14 @@ impl Harness {
                     Effect::CancelModel { token } => {
                         self.cancelled_models.push(token);
                         continue;
+                    }
+                    // An in-memory store: every batch is kept and commits.
+                    Effect::WriteSessions { token, changes } => {
+                        self.session_writes.push(changes);
+                        EffectResult::SessionsWritten {
+                            token,
+                            result: Ok(()),
+                        }
                     }
                     Effect::WritePairing { token, changes } if self.hold_pairing => {
                         self.held_pairing.push((token, changes));

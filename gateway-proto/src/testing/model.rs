@@ -683,6 +683,10 @@ impl GatewaySim {
                                 },
                             },
                             Effect::CancelModel { .. } => continue,
+                            Effect::WriteSessions { token, .. } => EffectResult::SessionsWritten {
+                                token,
+                                result: Ok(()),
+                            },
                         };
                         self.gateway
                             .handle_input(Input::EffectDone(result), self.now);

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::journal::{self, SessionChange, TranscriptChange};
 use super::model::{ModelEvent, ModelMessage, ModelRequest, ModelRole};
 use super::runs::{Ending, Origin, Phase, QueueMode, Run};
 use super::sessions::{message_text, ModelLabel, RunStatus};
@@ -450,6 +451,7 @@ pub(crate) fn finish(hub: &mut HubView<'_>, run_id: &str, ending: Ending) {
         hub.out.respond_ok(w.conn, &w.request_id, &answer);
     }
     hub.agents.remember_finished(run_id, answer);
+    persist(hub, &session_key, TranscriptChange::Keep);
     sessions_changed(hub, &session_key, Some(("phase", "end")), Some(run_id));
     if was_active {
         start_next(hub, &session_key);
@@ -582,6 +584,8 @@ pub(crate) fn wait(
 /// their deadline get `status:"timeout"`.
 pub(crate) fn on_timer(hub: &mut HubView<'_>) {
     let now = hub.now;
+    hub.agents.journal.retry_due(now);
+    flush(hub);
     let late: Vec<String> = hub
         .agents
         .runs
@@ -609,12 +613,32 @@ pub(crate) fn on_timer(hub: &mut HubView<'_>) {
 fn append_message(hub: &mut HubView<'_>, session_key: &str, message: Value) {
     let now_ms = hub.clock.unix_ms(hub.now);
     let id = hub.rng.uuid_v4();
+    let cwd = workspace(hub);
     let Some(session) = hub.agents.sessions.get_mut(session_key) else {
         return;
     };
+    // The transcript line holds the message as written, before the
+    // `__openclaw {id, seq}` that readers get.
+    let mut lines = Vec::with_capacity(2);
+    if !session.header_written {
+        lines.push(journal::header_line(
+            &session.session_id,
+            now_ms,
+            cwd.as_deref(),
+        ));
+        session.header_written = true;
+    }
+    lines.push(journal::message_line(
+        &id,
+        session.last_entry_id.as_deref(),
+        now_ms,
+        &message,
+    ));
+    session.last_entry_id = Some(id.clone());
     let seq = session.append(message, &id, now_ms);
     let stored = session.messages.last().cloned().unwrap_or(Value::Null);
     let agent_id = session.agent_id.clone();
+    persist(hub, session_key, TranscriptChange::Append(lines));
     let row = session_row(hub, session_key);
     let payload = json!({
         "sessionKey": session_key,
@@ -727,4 +751,59 @@ pub(crate) fn check_capacity(hub: &HubView<'_>, session_key: &str) -> Result<(),
         return Err(unavailable("too many sessions"));
     }
     Ok(())
+}
+
+/// The agent workspace, written as the transcript's `cwd`.
+fn workspace(hub: &HubView<'_>) -> Option<String> {
+    let dir = hub.config.state_dir.as_deref()?;
+    Some(format!("{}/workspace", dir.trim_end_matches('/')))
+}
+
+/// Record the session's current row (and `transcript`) for the store, and
+/// hand the runtime a batch if none is in flight.
+pub(crate) fn persist(hub: &mut HubView<'_>, session_key: &str, transcript: TranscriptChange) {
+    let change = match hub.agents.sessions.get(session_key) {
+        Some(session) => SessionChange {
+            agent_id: session.agent_id.clone(),
+            session_key: session_key.to_owned(),
+            session_id: session.session_id.clone(),
+            entry: Some(journal::entry(session)),
+            transcript,
+        },
+        None => return,
+    };
+    hub.agents.journal.record(change);
+    flush(hub);
+}
+
+/// Record that a session is gone (its row and transcript).
+pub(crate) fn persist_removal(
+    hub: &mut HubView<'_>,
+    agent_id: &str,
+    session_key: &str,
+    session_id: &str,
+) {
+    hub.agents.journal.record(SessionChange {
+        agent_id: agent_id.to_owned(),
+        session_key: session_key.to_owned(),
+        session_id: session_id.to_owned(),
+        entry: None,
+        transcript: TranscriptChange::Delete,
+    });
+    flush(hub);
+}
+
+/// Start the next store batch if the journal allows one.
+pub(crate) fn flush(hub: &mut HubView<'_>) {
+    let effects = &mut *hub.effects;
+    if let Some((token, changes)) = hub.agents.journal.take_batch(|| effects.take_token()) {
+        hub.out.effect(Effect::WriteSessions { token, changes });
+    }
+}
+
+/// The store answered a batch.
+pub(crate) fn on_sessions_written(hub: &mut HubView<'_>, token: u64, ok: bool) {
+    if hub.agents.journal.written(token, ok, hub.now) {
+        flush(hub);
+    }
 }

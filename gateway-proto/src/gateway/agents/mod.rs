@@ -22,6 +22,7 @@
 pub mod catalog;
 pub mod dedupe;
 pub(crate) mod hub;
+pub mod journal;
 pub mod keys;
 pub mod model;
 pub mod runs;
@@ -87,6 +88,8 @@ pub(crate) struct Agents {
     finished_order: VecDeque<String>,
     /// Connections that called `sessions.subscribe`.
     pub(crate) subscribers: BTreeSet<ConnId>,
+    /// Session changes on their way to the store.
+    pub(crate) journal: journal::Journal,
 }
 
 impl Agents {
@@ -103,11 +106,11 @@ impl Agents {
         self.active.get(session_key).map(String::as_str)
     }
 
-    /// The earliest run deadline or `agent.wait` deadline.
+    /// The earliest run deadline, `agent.wait` deadline or store retry.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
         let runs = self.runs.values().filter_map(|r| r.deadline);
         let waits = self.waits.iter().map(|w| w.deadline);
-        runs.chain(waits).min()
+        runs.chain(waits).chain(self.journal.next_retry()).min()
     }
 
     fn remember_finished(&mut self, run_id: &str, answer: Value) {
@@ -153,4 +156,24 @@ fn wait_answer(run: &Run, ending: &runs::Ending, session_id: &str, ended_at: u64
         _ => {}
     }
     answer
+}
+
+impl crate::gateway::Gateway {
+    /// Load the sessions the store holds (at start-up, before the first
+    /// connection). A session whose run was going when the gateway stopped
+    /// shows as `killed`.
+    pub fn restore_sessions(&mut self, stored: Vec<journal::StoredSession>, unix_ms: u64) {
+        for s in &stored {
+            let session = journal::restore(s, unix_ms);
+            if self.agents.sessions.len() < sessions::MAX_SESSIONS {
+                self.agents.sessions.insert(session);
+            }
+        }
+    }
+
+    /// Whether every session change has been stored (a clean stop waits
+    /// for this, within a bound).
+    pub fn sessions_saved(&self) -> bool {
+        self.agents.journal.is_idle()
+    }
 }

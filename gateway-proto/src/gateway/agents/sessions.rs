@@ -71,6 +71,10 @@ pub struct Session {
     pub messages: Vec<Value>,
     /// Messages ever appended (the next message's seq is this plus one).
     pub message_count: u64,
+    /// The transcript entry the next one hangs under (`parentId`).
+    pub last_entry_id: Option<String>,
+    /// The transcript's header line is stored.
+    pub header_written: bool,
 }
 
 impl Session {
@@ -100,6 +104,8 @@ impl Session {
             unread: false,
             messages: Vec::new(),
             message_count: 0,
+            last_entry_id: None,
+            header_written: false,
         }
     }
 
@@ -131,6 +137,7 @@ impl Session {
     pub fn reset(&mut self, now_ms: u64) {
         self.messages.clear();
         self.message_count = 0;
+        self.last_entry_id = None;
         self.lifecycle_revision += 1;
         self.session_started_at = now_ms;
         self.updated_at = now_ms;
@@ -272,6 +279,11 @@ impl Sessions {
             self.by_key.insert(key.to_owned(), session);
         }
         Ok(self.by_key.get_mut(key).expect("inserted above"))
+    }
+
+    /// Put back a session read from the store.
+    pub fn insert(&mut self, session: Session) {
+        self.by_key.insert(session.key.clone(), session);
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Session> {

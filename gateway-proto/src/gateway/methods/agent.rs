@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::{Call, HubView};
 use crate::gateway::agents::dedupe::Outcome;
 use crate::gateway::agents::hub::{self as runs, Submission};
+use crate::gateway::agents::journal::TranscriptChange;
 use crate::gateway::agents::keys::{self, DEFAULT_AGENT, MAIN_KEY};
 use crate::gateway::agents::runs::{Origin, QueueMode};
 use crate::gateway::agents::DEFAULT_WAIT_MS;
@@ -226,6 +227,9 @@ pub(crate) fn reset_for_command(hub: &mut HubView<'_>, session_key: &str) {
     let now_ms = hub.clock.unix_ms(hub.now);
     if let Some(session) = hub.agents.sessions.get_mut(session_key) {
         session.reset(now_ms);
+        // The transcript starts over under the same session id.
+        session.header_written = false;
+        runs::persist(hub, session_key, TranscriptChange::Replace(Vec::new()));
     }
     runs::sessions_changed(hub, session_key, Some(("reason", "reset")), None);
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::{Call, HubView};
 use crate::gateway::agents::hub as runs;
+use crate::gateway::agents::journal::TranscriptChange;
 use crate::gateway::agents::keys;
 use crate::gateway::agents::sessions::message_text;
 use crate::server::Scope;
@@ -259,6 +260,7 @@ pub(crate) fn patch(hub: &mut HubView<'_>, call: &Call<'_>) {
     let answer =
         json!({"ok": true, "path": store_path(hub, &agent_id), "key": key, "entry": entry});
     hub.out.respond_ok(call.conn, call.id, &answer);
+    runs::persist(hub, &key, TranscriptChange::Keep);
     runs::sessions_changed(hub, &key, Some(("reason", "patch")), None);
 }
 
@@ -288,7 +290,11 @@ pub(crate) fn delete(hub: &mut HubView<'_>, call: &Call<'_>) {
         return hub.out.respond_error(call.conn, call.id, &error);
     }
     runs::abort(hub, &key, None, "deleted");
-    let deleted = hub.agents.sessions.remove(&key).is_some();
+    let removed = hub.agents.sessions.remove(&key);
+    let deleted = removed.is_some();
+    if let Some(session) = removed {
+        runs::persist_removal(hub, &session.agent_id, &key, &session.session_id);
+    }
     let answer = json!({"ok": true, "key": key, "deleted": deleted});
     hub.out.respond_ok(call.conn, call.id, &answer);
     if deleted {
