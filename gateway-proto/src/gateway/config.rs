@@ -144,6 +144,9 @@ pub struct Config {
     /// `gateway.nodes.commands.allow|deny`: the node command allowlist's
     /// additions and removals.
     pub node_commands: super::NodeCommandRules,
+    /// The model providers and default model (`models`,
+    /// `agents.defaults.model`); empty by default.
+    pub models: super::agents::catalog::ModelCatalog,
 }
 
 impl Default for Config {
@@ -160,6 +163,7 @@ impl Default for Config {
             start_ready: true,
             pairing_auto_approve_local: true,
             node_commands: super::NodeCommandRules::default(),
+            models: Default::default(),
         }
     }
 }
