@@ -183,7 +183,11 @@ fn run(
         if cancelled() {
             return Err(Failure::new("the model call was cancelled"));
         }
-        let next = source.next().map_err(|e| read_failure(e, settings))?;
+        let next = source.next().map_err(|e| match cancelled() {
+            // The read that was blocked when the flag went up timed out.
+            true => Failure::new("the model call was cancelled"),
+            false => read_failure(e, settings),
+        })?;
         let Some((event, data)) = next else {
             return state.at_eof().map(Some).ok_or_else(|| {
                 Failure::new("the provider's stream ended before the reply was complete")
