@@ -311,6 +311,13 @@ impl Config {
         self
     }
 
+    /// The same, with the model catalog set.
+    #[must_use]
+    pub fn with_models(mut self, value: super::agents::catalog::ModelCatalog) -> Self {
+        self.models = value;
+        self
+    }
+
     /// The same, with `auth` set.
     #[must_use]
     pub fn with_auth(mut self, value: AuthConfig) -> Self {
