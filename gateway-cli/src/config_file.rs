@@ -309,7 +309,8 @@ mod tests {
 
     #[test]
     fn keeps_the_model_selection_for_the_catalog() {
-        let text = "{ models: { mode: 'merge', providers: { fake: { baseUrl: 'http://127.0.0.1:9/v1', \
+        let text =
+            "{ models: { mode: 'merge', providers: { fake: { baseUrl: 'http://127.0.0.1:9/v1', \
                     apiKey: 'sk-fake', models: [{ id: 'echo' }] } } }, \
                     agents: { defaults: { model: 'fake/echo', workspace: '/w' } } }";
         let c = parse(text).unwrap().config();

@@ -113,7 +113,10 @@ mod tests {
             panic!("not a model event");
         };
         assert_eq!(token, 7);
-        assert!(matches!(event, ModelEvent::Failed { status: None, .. }), "{event:?}");
+        assert!(
+            matches!(event, ModelEvent::Failed { status: None, .. }),
+            "{event:?}"
+        );
         // The worker removes its entry right after its last send.
         for _ in 0..200 {
             if calls.running() == 0 {

@@ -124,7 +124,10 @@ fn openai_streams_text_usage_and_the_finish_and_sends_what_the_reference_sends()
     );
 
     let sent = &fake.requests()[0];
-    assert_eq!((sent.method.as_str(), sent.path.as_str()), ("POST", "/v1/chat/completions"));
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("POST", "/v1/chat/completions")
+    );
     assert_eq!(sent.header("authorization"), Some("Bearer sk-test"));
     assert_eq!(sent.header("x-tenant"), Some("t1"));
     assert_eq!(sent.header("content-type"), Some("application/json"));
@@ -240,7 +243,9 @@ fn anthropic_stop_reasons_and_error_events() {
     ]);
     let req = request(ModelApi::AnthropicMessages, fake.url());
     let events = call(&req, &settings());
-    assert!(matches!(terminal(&events), ModelEvent::Done { stop_reason, .. } if stop_reason == "length"));
+    assert!(
+        matches!(terminal(&events), ModelEvent::Done { stop_reason, .. } if stop_reason == "length")
+    );
     let (message, status) = failure(&call(&req, &settings()));
     assert!(message.contains("Overloaded"), "{message}");
     assert_eq!(status, None);
@@ -281,8 +286,14 @@ fn ollama_streams_lines_with_eval_counts_as_usage() {
     assert_eq!(sent.body["model"], "echo");
     assert_eq!(sent.body["stream"], true);
     assert_eq!(sent.body["options"]["num_predict"], 100);
-    assert_eq!(sent.body["messages"][0], json!({"role": "system", "content": "You are terse."}));
-    assert_eq!(sent.body["messages"][3], json!({"role": "user", "content": "again"}));
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "You are terse."})
+    );
+    assert_eq!(
+        sent.body["messages"][3],
+        json!({"role": "user", "content": "again"})
+    );
 }
 
 #[test]
@@ -298,14 +309,21 @@ fn http_error_statuses_fail_with_the_providers_message() {
             500,
             json!({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}),
         ),
-        Script::error(Api::Ollama, 404, json!({"error": "model \"echo\" not found"})),
+        Script::error(
+            Api::Ollama,
+            404,
+            json!({"error": "model \"echo\" not found"}),
+        ),
     ]);
     let (message, status) = failure(&call(
         &request(ModelApi::OpenAiCompletions, fake.url()),
         &settings(),
     ));
     assert_eq!(status, Some(401));
-    assert!(message.contains("401") && message.contains("Incorrect API key provided"), "{message}");
+    assert!(
+        message.contains("401") && message.contains("Incorrect API key provided"),
+        "{message}"
+    );
     let (message, status) = failure(&call(
         &request(ModelApi::AnthropicMessages, fake.url()),
         &settings(),
@@ -325,7 +343,10 @@ fn a_refused_connection_fails_without_a_status() {
     };
     let started = Instant::now();
     let (message, status) = failure(&call(
-        &request(ModelApi::OpenAiCompletions, format!("http://127.0.0.1:{port}/v1")),
+        &request(
+            ModelApi::OpenAiCompletions,
+            format!("http://127.0.0.1:{port}/v1"),
+        ),
         &settings(),
     ));
     assert_eq!(status, None);
@@ -336,7 +357,9 @@ fn a_refused_connection_fails_without_a_status() {
 #[test]
 fn malformed_and_unfinished_streams_fail() {
     let fake = FakeProvider::start(vec![
-        Script::new(Api::OpenAi).text("a").raw("data: {not json\n\n"),
+        Script::new(Api::OpenAi)
+            .text("a")
+            .raw("data: {not json\n\n"),
         // Text, then the end of the body without a finish.
         Script::new(Api::OpenAi).text("a"),
         Script::new(Api::Anthropic).text("a").finish("end_turn"),
@@ -374,7 +397,10 @@ fn a_silent_provider_fails_after_the_idle_timeout_and_the_connection_is_closed()
     assert_eq!(texts(&events), ["a"]);
     let (message, _) = failure(&events);
     assert!(message.contains("sent nothing"), "{message}");
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     assert_eq!(fake.wait_outcome(0, WAIT), Some(Outcome::ClientClosed));
 }
 
@@ -454,7 +480,9 @@ fn cancelling_a_stalled_stream_takes_at_most_the_idle_timeout() {
         let cancel = Arc::clone(&cancel);
         let request = request(ModelApi::AnthropicMessages, fake.url());
         std::thread::spawn(move || {
-            stream_model(&request, &quick, &cancel, &mut |event| tx.send(event).is_ok())
+            stream_model(&request, &quick, &cancel, &mut |event| {
+                tx.send(event).is_ok()
+            })
         })
     };
     // message_start's usage comes first.
@@ -477,6 +505,9 @@ fn cancelling_a_stalled_stream_takes_at_most_the_idle_timeout() {
         matches!(&last, Some(ModelEvent::Failed { message, .. }) if message.contains("cancelled")),
         "{last:?}"
     );
-    assert!(stopped_after < idle + Duration::from_secs(2), "{stopped_after:?}");
+    assert!(
+        stopped_after < idle + Duration::from_secs(2),
+        "{stopped_after:?}"
+    );
     assert_eq!(fake.wait_outcome(0, WAIT), Some(Outcome::ClientClosed));
 }

@@ -47,6 +47,9 @@ fn loopback_providers_are_reached_directly_despite_a_proxy_in_the_environment() 
         true
     });
     assert_eq!(events.first(), Some(&ModelEvent::Text("direct".into())));
-    assert!(matches!(events.last(), Some(ModelEvent::Done { .. })), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(ModelEvent::Done { .. })),
+        "{events:?}"
+    );
     assert_eq!(fake.requests().len(), 1);
 }

@@ -43,7 +43,11 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
         headers.push(("x-api-key".to_string(), key.clone()));
     }
     HttpCall {
-        url: join_url(&request.base_url, ANTHROPIC_DEFAULT_BASE_URL, "/v1/messages"),
+        url: join_url(
+            &request.base_url,
+            ANTHROPIC_DEFAULT_BASE_URL,
+            "/v1/messages",
+        ),
         headers,
         body,
         framing: Framing::Sse,
@@ -95,7 +99,9 @@ impl State {
                 }
             }
             "message_delta" => {
-                if let Some(reason) = payload.pointer("/delta/stop_reason").and_then(Value::as_str)
+                if let Some(reason) = payload
+                    .pointer("/delta/stop_reason")
+                    .and_then(Value::as_str)
                 {
                     self.stop_reason = Some(reason.to_string());
                 }
@@ -106,8 +112,9 @@ impl State {
             }
             "message_stop" => {
                 let reason = match self.stop_reason.as_deref() {
-                    Some(reason) => map_stop_reason(reason)
-                        .ok_or_else(|| format!("the provider sent an unknown stop reason: {reason}"))?,
+                    Some(reason) => map_stop_reason(reason).ok_or_else(|| {
+                        format!("the provider sent an unknown stop reason: {reason}")
+                    })?,
                     None => "stop",
                 };
                 return Ok(Some(done(reason, self.id.take(), self.model.take())));

@@ -156,18 +156,14 @@ fn run(
     emit: &mut dyn FnMut(ModelEvent) -> bool,
 ) -> Result<Option<ModelEvent>, Failure> {
     let (call, mut state) = match request.api {
-        ModelApi::OpenAiCompletions => (
-            openai::prepare(request),
-            State::OpenAi(Default::default()),
-        ),
+        ModelApi::OpenAiCompletions => {
+            (openai::prepare(request), State::OpenAi(Default::default()))
+        }
         ModelApi::AnthropicMessages => (
             anthropic::prepare(request),
             State::Anthropic(Default::default()),
         ),
-        ModelApi::Ollama => (
-            ollama::prepare(request),
-            State::Ollama(Default::default()),
-        ),
+        ModelApi::Ollama => (ollama::prepare(request), State::Ollama(Default::default())),
     };
     let cancelled = || cancel.load(Ordering::Acquire);
     if cancelled() {
@@ -337,7 +333,10 @@ fn send(
 fn origin_of(uri: &ureq::http::Uri) -> String {
     let scheme = uri.scheme_str().unwrap_or("http");
     match uri.authority() {
-        Some(authority) => format!("{scheme}://{}", authority.as_str().rsplit('@').next().unwrap_or("")),
+        Some(authority) => format!(
+            "{scheme}://{}",
+            authority.as_str().rsplit('@').next().unwrap_or("")
+        ),
         None => scheme.to_string(),
     }
 }

@@ -34,7 +34,11 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
         headers.push(("Authorization".to_string(), format!("Bearer {key}")));
     }
     HttpCall {
-        url: join_url(&native_base(&request.base_url), OLLAMA_DEFAULT_BASE_URL, "/api/chat"),
+        url: join_url(
+            &native_base(&request.base_url),
+            OLLAMA_DEFAULT_BASE_URL,
+            "/api/chat",
+        ),
         headers,
         body,
         framing: Framing::Ndjson,
@@ -135,10 +139,15 @@ mod tests {
         let mut out = Vec::new();
         let last = r#"{"model":"llama3","message":{"role":"assistant","content":""},"done":true,"done_reason":"length","prompt_eval_count":12,"eval_count":3}"#;
         let end = state.on_message("", last, &mut out).unwrap();
-        assert_eq!(
-            end,
-            Some(done("length", None, Some("llama3".into())))
-        );
-        assert!(matches!(out[0], ModelEvent::Usage(ModelUsage { input: 12, output: 3, total: 15, .. })));
+        assert_eq!(end, Some(done("length", None, Some("llama3".into()))));
+        assert!(matches!(
+            out[0],
+            ModelEvent::Usage(ModelUsage {
+                input: 12,
+                output: 3,
+                total: 15,
+                ..
+            })
+        ));
     }
 }

@@ -34,7 +34,11 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
         headers.push(("Authorization".to_string(), format!("Bearer {key}")));
     }
     HttpCall {
-        url: join_url(&request.base_url, OPENAI_DEFAULT_BASE_URL, "/chat/completions"),
+        url: join_url(
+            &request.base_url,
+            OPENAI_DEFAULT_BASE_URL,
+            "/chat/completions",
+        ),
         headers,
         body,
         framing: Framing::Sse,

@@ -96,8 +96,12 @@ mod tests {
 
     #[test]
     fn finds_the_error_message_in_each_shape() {
-        let openai = json!({"error": {"message": "Incorrect API key", "type": "invalid_request_error"}});
-        assert_eq!(error_message_in(&openai).as_deref(), Some("Incorrect API key"));
+        let openai =
+            json!({"error": {"message": "Incorrect API key", "type": "invalid_request_error"}});
+        assert_eq!(
+            error_message_in(&openai).as_deref(),
+            Some("Incorrect API key")
+        );
         assert_eq!(
             error_message_in(&json!({"error": "model not found"})).as_deref(),
             Some("model not found")

@@ -339,7 +339,10 @@ fn env_reference(text: &str) -> &str {
 }
 
 /// A configured secret: literal, `${VAR}`, bare `VAR`, or `{source:"env",id}`.
-fn secret_value(raw: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+fn secret_value(
+    raw: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
     match raw {
         Value::Null => Ok(None),
         Value::String(text) => {
@@ -397,8 +400,8 @@ fn provider_from(
     let mut headers = Vec::new();
     if let Some(map) = raw.get("headers").and_then(Value::as_object) {
         for (name, value) in map {
-            let value = secret_value(value, env)
-                .map_err(|e| format!("{where_}.headers.{name}: {e}"))?;
+            let value =
+                secret_value(value, env).map_err(|e| format!("{where_}.headers.{name}: {e}"))?;
             if let Some(value) = value {
                 headers.push((name.clone(), value));
             }
@@ -525,18 +528,26 @@ mod tests {
         assert_eq!(catalog.default_model().as_deref(), Some("fake/echo"));
         let empty = ModelCatalog::from_config(&json!({}), &no_env);
         assert_eq!(empty.default_model(), None);
-        assert!(empty.resolve(None).unwrap_err().contains("agents.defaults.model"));
+        assert!(empty
+            .resolve(None)
+            .unwrap_err()
+            .contains("agents.defaults.model"));
     }
 
     #[test]
     fn builtin_providers_take_their_keys_from_the_environment() {
-        let env = env_of(&[("OPENAI_API_KEY", "sk-openai"), ("ANTHROPIC_API_KEY", "sk-ant")]);
+        let env = env_of(&[
+            ("OPENAI_API_KEY", "sk-openai"),
+            ("ANTHROPIC_API_KEY", "sk-ant"),
+        ]);
         let catalog = ModelCatalog::from_config(&json!({}), &env);
         let openai = catalog.resolve(Some("openai/gpt-5")).unwrap();
         assert_eq!(openai.route.api, ModelApi::OpenAiCompletions);
         assert_eq!(openai.route.base_url, OPENAI_DEFAULT_BASE_URL);
         assert_eq!(openai.route.api_key.as_deref(), Some("sk-openai"));
-        let anthropic = catalog.resolve(Some("anthropic/claude-sonnet-4-5")).unwrap();
+        let anthropic = catalog
+            .resolve(Some("anthropic/claude-sonnet-4-5"))
+            .unwrap();
         assert_eq!(anthropic.route.api, ModelApi::AnthropicMessages);
         assert_eq!(anthropic.route.base_url, ANTHROPIC_DEFAULT_BASE_URL);
         assert_eq!(anthropic.route.api_key.as_deref(), Some("sk-ant"));
@@ -547,7 +558,10 @@ mod tests {
         // CODEX_API_KEY comes first in the reference's list.
         let env = env_of(&[("OPENAI_API_KEY", "sk-2"), ("CODEX_API_KEY", "sk-1")]);
         let catalog = ModelCatalog::from_config(&json!({}), &env);
-        assert_eq!(catalog.provider("openai").unwrap().api_key.as_deref(), Some("sk-1"));
+        assert_eq!(
+            catalog.provider("openai").unwrap().api_key.as_deref(),
+            Some("sk-1")
+        );
     }
 
     #[test]
@@ -556,12 +570,16 @@ mod tests {
         for (raw, expected) in [
             (json!("LITELLM_KEY"), Some("from-env")),
             (json!("${LITELLM_KEY}"), Some("from-env")),
-            (json!({"source": "env", "provider": "default", "id": "OTHER"}), Some("other")),
+            (
+                json!({"source": "env", "provider": "default", "id": "OTHER"}),
+                Some("other"),
+            ),
             (json!("UNSET_VAR"), None),
             (json!("sk-literal"), Some("sk-literal")),
             (json!(""), None),
         ] {
-            let config = json!({"models": {"providers": {"p": {"baseUrl": "http://x", "apiKey": raw}}}});
+            let config =
+                json!({"models": {"providers": {"p": {"baseUrl": "http://x", "apiKey": raw}}}});
             let catalog = ModelCatalog::from_config(&config, &env);
             assert_eq!(
                 catalog.provider("p").unwrap().api_key.as_deref(),
@@ -585,9 +603,15 @@ mod tests {
         assert_eq!(local.api, ModelApi::OpenAiCompletions);
         assert_eq!(
             local.headers,
-            [("X-Auth".into(), "secret".into()), ("X-Tenant".into(), "t1".into())]
+            [
+                ("X-Auth".into(), "secret".into()),
+                ("X-Tenant".into(), "t1".into())
+            ]
         );
-        assert_eq!(catalog.provider("claude").unwrap().api, ModelApi::AnthropicMessages);
+        assert_eq!(
+            catalog.provider("claude").unwrap().api,
+            ModelApi::AnthropicMessages
+        );
         assert!(catalog.provider("weird").is_none());
         assert!(catalog.provider("nourl").is_none());
         assert_eq!(catalog.warnings().len(), 2, "{:?}", catalog.warnings());
@@ -612,12 +636,19 @@ mod tests {
 
     #[test]
     fn model_ids_may_contain_slashes_and_bad_refs_say_why() {
-        let config = json!({"models": {"providers": {"or": {"baseUrl": "http://x", "maxTokens": 77}}}});
+        let config =
+            json!({"models": {"providers": {"or": {"baseUrl": "http://x", "maxTokens": 77}}}});
         let catalog = ModelCatalog::from_config(&config, &no_env);
         let resolved = catalog.resolve(Some("or/meta/llama-3")).unwrap();
-        assert_eq!((resolved.provider.as_str(), resolved.model.as_str()), ("or", "meta/llama-3"));
+        assert_eq!(
+            (resolved.provider.as_str(), resolved.model.as_str()),
+            ("or", "meta/llama-3")
+        );
         assert_eq!(resolved.max_tokens(), Some(77));
-        assert!(catalog.resolve(Some("nope/x")).unwrap_err().contains("nope"));
+        assert!(catalog
+            .resolve(Some("nope/x"))
+            .unwrap_err()
+            .contains("nope"));
         assert!(catalog.resolve(Some("/x")).is_err());
         assert!(catalog.resolve(Some("lonely")).is_err());
     }
