@@ -95,6 +95,7 @@ mod tests {
         let calls = ModelCalls::new(ProviderSettings {
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(5),
+            ..ProviderSettings::default()
         });
         let (tx, rx) = smol::channel::bounded(1);
         let request = ModelRequest {

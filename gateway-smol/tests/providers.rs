@@ -24,6 +24,7 @@ fn settings() -> ProviderSettings {
     ProviderSettings {
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(10),
+        ..ProviderSettings::default()
     }
 }
 
@@ -390,6 +391,7 @@ fn a_silent_provider_fails_after_the_idle_timeout_and_the_connection_is_closed()
     let quick = ProviderSettings {
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_millis(300),
+        ..ProviderSettings::default()
     };
     let started = Instant::now();
     let events = call(&request(ModelApi::OpenAiCompletions, fake.url()), &quick);
@@ -473,6 +475,7 @@ fn cancelling_a_stalled_stream_takes_at_most_the_idle_timeout() {
     let quick = ProviderSettings {
         connect_timeout: Duration::from_secs(5),
         idle_timeout: idle,
+        ..ProviderSettings::default()
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
@@ -510,4 +513,38 @@ fn cancelling_a_stalled_stream_takes_at_most_the_idle_timeout() {
         "{stopped_after:?}"
     );
     assert_eq!(fake.wait_outcome(0, WAIT), Some(Outcome::ClientClosed));
+}
+
+#[test]
+fn a_reply_over_the_size_bound_fails() {
+    let mut script = Script::new(Api::OpenAi);
+    for _ in 0..100 {
+        script = script.text("0123456789");
+    }
+    let fake = FakeProvider::start(vec![script.finish("stop").end()]);
+    let small = ProviderSettings {
+        max_reply_bytes: 4096,
+        ..settings()
+    };
+    let events = call(&request(ModelApi::OpenAiCompletions, fake.url()), &small);
+    let (message, _) = failure(&events);
+    assert!(message.contains("larger than 4096 bytes"), "{message}");
+    // Only what fit was reported.
+    let streamed: usize = texts(&events).iter().map(|t| t.len()).sum();
+    assert!(streamed > 0 && streamed < 1000, "{streamed}");
+}
+
+#[test]
+fn a_json_error_document_instead_of_a_stream_fails_with_its_message() {
+    let fake = FakeProvider::start(vec![Script::error(
+        Api::OpenAi,
+        200,
+        json!({"error": {"message": "streaming is not enabled"}}),
+    )]);
+    let (message, status) = failure(&call(
+        &request(ModelApi::OpenAiCompletions, fake.url()),
+        &settings(),
+    ));
+    assert!(message.contains("streaming is not enabled"), "{message}");
+    assert_eq!(status, None);
 }

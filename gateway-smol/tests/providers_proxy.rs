@@ -40,6 +40,7 @@ fn loopback_providers_are_reached_directly_despite_a_proxy_in_the_environment() 
     let settings = ProviderSettings {
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(10),
+        ..ProviderSettings::default()
     };
     let mut events = Vec::new();
     stream_model(&request, &settings, &AtomicBool::new(false), &mut |event| {

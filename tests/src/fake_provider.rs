@@ -69,7 +69,8 @@ pub struct Usage {
 #[derive(Clone, Debug)]
 pub struct Script {
     pub api: Api,
-    /// Anything but 200 answers with `error_body` as JSON and no stream.
+    /// Anything but 200, or a non-empty `error_body`, answers with
+    /// `error_body` as a JSON document and no stream.
     pub status: u16,
     pub error_body: String,
     pub usage: Option<Usage>,
@@ -116,7 +117,7 @@ impl Script {
         script.finish(reason).end()
     }
 
-    /// An HTTP error status with a JSON body.
+    /// A JSON document (an error one, usually) with this status.
     pub fn error(api: Api, status: u16, body: Value) -> Self {
         let mut script = Script::new(api);
         script.status = status;
@@ -404,7 +405,7 @@ fn play(
     script: &Script,
     stop: &AtomicBool,
 ) -> Outcome {
-    if script.status != 200 {
+    if script.status != 200 || !script.error_body.is_empty() {
         return match write_plain(stream, script.status, &script.error_body) {
             Ok(()) => Outcome::Completed,
             Err(_) => Outcome::ClientClosed,

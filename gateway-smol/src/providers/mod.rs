@@ -12,7 +12,8 @@
 //!   cancellation all end in `Failed`. The only exception is a sink that
 //!   refuses an event (the receiver is gone): the call then stops at once.
 //! - **Bounded sizes.** No line over [`MAX_LINE_BYTES`], no reply body over
-//!   [`MAX_REPLY_BYTES`], no error body read past [`MAX_ERROR_BODY_BYTES`].
+//!   [`MAX_REPLY_BYTES`] (by default), no error body read past
+//!   [`MAX_ERROR_BODY_BYTES`].
 //! - **Cancellation latency.** The flag is checked before connecting and
 //!   after every line read. A worker blocked in a read notices it when the
 //!   next bytes arrive or when the read times out: in the worst case (a
@@ -62,11 +63,13 @@ pub const MAX_REPLY_BYTES: u64 = 16 << 20;
 /// The most bytes read of an error response, for its message.
 pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 
-/// Timeouts of provider calls.
+/// Timeouts and bounds of provider calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProviderSettings {
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    /// The most reply bytes one call reads.
+    pub max_reply_bytes: u64,
 }
 
 impl Default for ProviderSettings {
@@ -74,6 +77,7 @@ impl Default for ProviderSettings {
         ProviderSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_reply_bytes: MAX_REPLY_BYTES,
         }
     }
 }
@@ -237,7 +241,8 @@ fn read_failure(error: LineError, settings: &ProviderSettings) -> Failure {
                 settings.idle_timeout.as_secs_f64()
             )),
             ureq::Error::BodyExceedsLimit(_) => Failure::new(format!(
-                "the provider's reply is larger than {MAX_REPLY_BYTES} bytes"
+                "the provider's reply is larger than {} bytes",
+                settings.max_reply_bytes
             )),
             e => Failure::new(format!("reading the provider's reply failed: {e}")),
         },
@@ -298,7 +303,15 @@ fn send(
         e => Failure::new(format!("cannot reach the provider at {origin}: {e}")),
     })?;
     let status = response.status().as_u16();
-    if !(200..300).contains(&status) {
+    // A JSON document where a stream was expected is an error some
+    // compatible servers send with a 200.
+    let json_instead_of_events = call.framing == Framing::Sse
+        && response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !(200..300).contains(&status) || json_instead_of_events {
         let mut text = String::new();
         let _ = response
             .into_body()
@@ -312,6 +325,11 @@ fn send(
             .ok()
             .and_then(|body| error_message_in(&body))
             .unwrap_or_else(|| clip(text.trim(), 300).to_string());
+        if json_instead_of_events && (200..300).contains(&status) {
+            return Err(Failure::new(format!(
+                "the provider answered with JSON instead of a stream: {detail}"
+            )));
+        }
         let message = if detail.is_empty() {
             format!("the provider answered HTTP {status}")
         } else {
@@ -325,7 +343,7 @@ fn send(
     Ok(response
         .into_body()
         .into_with_config()
-        .limit(MAX_REPLY_BYTES)
+        .limit(settings.max_reply_bytes)
         .reader())
 }
 
