@@ -83,11 +83,97 @@ fn lock(flags: &Flags) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<AtomicBool
     flags.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The scripted provider of the end-to-end tests.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/src/fake_provider.rs"]
+mod fake_provider;
+
 #[cfg(test)]
 mod tests {
+    use super::fake_provider::{Api, FakeProvider, Outcome, Script};
     use super::*;
     use gateway_proto::gateway::agents::model::{ModelApi, ModelEvent};
     use std::time::Duration;
+
+    fn long_stream() -> Script {
+        let mut script = Script::new(Api::OpenAi).text("first");
+        for _ in 0..400 {
+            script = script.delay(25).text("x");
+        }
+        script.finish("stop").end()
+    }
+
+    fn request_to(url: String) -> ModelRequest {
+        ModelRequest {
+            api: ModelApi::OpenAiCompletions,
+            base_url: url,
+            api_key: None,
+            headers: vec![],
+            model: "m".into(),
+            max_tokens: None,
+            system: String::new(),
+            messages: vec![],
+        }
+    }
+
+    /// The next event of `token`, others dropped, within 10 s.
+    fn next_of(rx: &smol::channel::Receiver<HubMsg>, wanted: u64) -> ModelEvent {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let msg = smol::block_on(async {
+                smol::future::or(async { rx.recv().await.ok() }, async {
+                    smol::Timer::after(left).await;
+                    None
+                })
+                .await
+            })
+            .expect("no model event in time");
+            if let HubMsg::EffectDone(EffectResult::Model { token, event }) = msg {
+                if token == wanted {
+                    return event;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cancel_stops_one_call_and_dropping_the_hub_stops_the_rest() {
+        let fake = FakeProvider::start(vec![long_stream(), long_stream()]);
+        let calls = ModelCalls::new(ProviderSettings::default());
+        let (tx, rx) = smol::channel::bounded(4);
+        calls.start(1, request_to(fake.url()), tx.clone());
+        assert_eq!(next_of(&rx, 1), ModelEvent::Text("first".into()));
+        calls.start(2, request_to(fake.url()), tx);
+        assert_eq!(next_of(&rx, 2), ModelEvent::Text("first".into()));
+
+        calls.cancel(1);
+        let ended = loop {
+            let event = next_of(&rx, 1);
+            if event.is_terminal() {
+                break event;
+            }
+        };
+        assert!(
+            matches!(&ended, ModelEvent::Failed { message, .. } if message.contains("cancelled")),
+            "{ended:?}"
+        );
+        drop(calls);
+        let ended = loop {
+            let event = next_of(&rx, 2);
+            if event.is_terminal() {
+                break event;
+            }
+        };
+        assert!(
+            matches!(&ended, ModelEvent::Failed { message, .. } if message.contains("cancelled")),
+            "{ended:?}"
+        );
+        let wait = Duration::from_secs(10);
+        assert_eq!(fake.wait_outcome(0, wait), Some(Outcome::ClientClosed));
+        assert_eq!(fake.wait_outcome(1, wait), Some(Outcome::ClientClosed));
+    }
 
     #[test]
     fn a_call_reports_through_the_inbox_and_leaves_the_map() {

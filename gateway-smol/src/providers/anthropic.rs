@@ -43,14 +43,21 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
         headers.push(("x-api-key".to_string(), key.clone()));
     }
     HttpCall {
-        url: join_url(
-            &request.base_url,
-            ANTHROPIC_DEFAULT_BASE_URL,
-            "/v1/messages",
-        ),
+        url: messages_url(&request.base_url),
         headers,
         body,
         framing: Framing::Sse,
+    }
+}
+
+/// `{base}/v1/messages`, or `{base}/messages` when the base already ends
+/// in `/v1` (as the reference joins them).
+fn messages_url(base: &str) -> String {
+    let base = join_url(base, ANTHROPIC_DEFAULT_BASE_URL, "");
+    if base.ends_with("/v1") {
+        format!("{base}/messages")
+    } else {
+        format!("{base}/v1/messages")
     }
 }
 
@@ -166,6 +173,16 @@ pub(crate) fn map_stop_reason(reason: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_messages_path_is_added_once() {
+        assert_eq!(messages_url(""), "https://api.anthropic.com/v1/messages");
+        assert_eq!(
+            messages_url("http://h/anthropic/"),
+            "http://h/anthropic/v1/messages"
+        );
+        assert_eq!(messages_url("http://h/v1/"), "http://h/v1/messages");
+    }
 
     #[test]
     fn stop_reasons_in_the_reference_words() {

@@ -170,7 +170,7 @@ impl ModelCatalog {
                     let entry = ProviderEntry {
                         id: id.to_string(),
                         api,
-                        base_url: base_url.to_string(),
+                        base_url: builtin_base_url(id, base_url, env),
                         api_key: env_key(id, env),
                         headers: Vec::new(),
                         max_tokens: None,
@@ -314,6 +314,16 @@ fn non_blank(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
+/// A built-in provider's base URL: `ANTHROPIC_BASE_URL` moves the
+/// `anthropic` one, as in the reference.
+fn builtin_base_url(id: &str, default: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let from_env = match id {
+        "anthropic" => env("ANTHROPIC_BASE_URL").and_then(|v| non_blank(&v)),
+        _ => None,
+    };
+    from_env.unwrap_or_else(|| default.to_string())
+}
+
 /// A built-in provider's key from its environment variables.
 fn env_key(id: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     builtin_env_keys(id)
@@ -391,7 +401,7 @@ fn provider_from(
         .or_else(|| raw.get("baseURL"))
         .and_then(Value::as_str)
         .and_then(non_blank)
-        .or_else(|| builtin.map(|(_, url)| url.to_string()))
+        .or_else(|| builtin.map(|(_, url)| builtin_base_url(id, url, env)))
         .ok_or_else(|| format!("{where_}.baseUrl: required for a custom provider"))?;
     let api_key = match raw.get("apiKey") {
         None => env_key(id, env),
@@ -555,6 +565,12 @@ mod tests {
         assert_eq!(ollama.route.api, ModelApi::Ollama);
         assert_eq!(ollama.route.base_url, OLLAMA_DEFAULT_BASE_URL);
         assert_eq!(ollama.route.api_key, None);
+        let env = env_of(&[("ANTHROPIC_BASE_URL", "http://127.0.0.1:7/")]);
+        let catalog = ModelCatalog::from_config(&json!({}), &env);
+        assert_eq!(
+            catalog.provider("anthropic").unwrap().base_url,
+            "http://127.0.0.1:7/"
+        );
         // CODEX_API_KEY comes first in the reference's list.
         let env = env_of(&[("OPENAI_API_KEY", "sk-2"), ("CODEX_API_KEY", "sk-1")]);
         let catalog = ModelCatalog::from_config(&json!({}), &env);
