@@ -289,7 +289,7 @@ mod tests {
         assert_eq!(resolved.route.api_key.as_deref(), Some("sk-lab"));
         assert_eq!(resolved.max_tokens(), Some(50));
         let none = resolve(&RunFlags::default(), &env, &ConfigFile::default()).unwrap();
-        assert_eq!(none.models.default_model(), None);
+        assert_eq!(none.models.default_model(), "openai/gpt-6-astra");
     }
 
     #[test]

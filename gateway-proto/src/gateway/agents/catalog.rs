@@ -31,6 +31,11 @@ pub const ANTHROPIC_DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 /// Where the built-in `ollama` provider is (the native API, no `/v1`).
 pub const OLLAMA_DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
 
+/// The provider of a model given without one, and of the default model.
+pub const DEFAULT_PROVIDER: &str = "openai";
+/// The model used when the config names none and lists none.
+pub const DEFAULT_MODEL: &str = "gpt-6-astra";
+
 /// The API and base URL of a built-in provider id.
 pub fn builtin_provider(id: &str) -> Option<(ModelApi, &'static str)> {
     match id {
@@ -213,18 +218,45 @@ impl ModelCatalog {
         catalog
     }
 
-    /// The default model reference: `agents.defaults.model`, else the first
-    /// model listed by a configured provider.
-    pub fn default_model(&self) -> Option<String> {
+    /// The default model reference, as the reference picks it:
+    /// `agents.defaults.model`; else, unless the `openai` provider lists
+    /// [`DEFAULT_MODEL`], the first model a configured provider lists (by
+    /// provider id: the config's own key order is not kept); else
+    /// `openai/gpt-6-astra`.
+    pub fn default_model(&self) -> String {
         if let Some(primary) = &self.primary {
-            return Some(primary.clone());
+            return match primary.contains('/') {
+                true => primary.clone(),
+                false => format!("{}/{primary}", self.provider_of_bare(primary)),
+            };
         }
-        self.providers.values().find_map(|provider| {
+        let default_listed = self
+            .providers
+            .get(DEFAULT_PROVIDER)
+            .is_some_and(|p| p.models.iter().any(|m| m.id == DEFAULT_MODEL));
+        let first_listed = self.providers.values().find_map(|provider| {
             provider
                 .models
                 .first()
                 .map(|model| format!("{}/{}", provider.id, model.id))
-        })
+        });
+        match first_listed {
+            Some(first) if !default_listed => first,
+            _ => format!("{DEFAULT_PROVIDER}/{DEFAULT_MODEL}"),
+        }
+    }
+
+    /// The provider of a model id given without one: the one provider that
+    /// lists it, else [`DEFAULT_PROVIDER`] (the reference warns and does so).
+    fn provider_of_bare(&self, model: &str) -> &str {
+        let mut owners = self
+            .providers
+            .values()
+            .filter(|p| p.models.iter().any(|m| m.id == model));
+        match (owners.next(), owners.next()) {
+            (Some(owner), None) => &owner.id,
+            _ => DEFAULT_PROVIDER,
+        }
     }
 
     /// `agents.defaults.model.fallbacks`, in order.
@@ -249,29 +281,27 @@ impl ModelCatalog {
     pub fn resolve(&self, model_ref: Option<&str>) -> Result<ResolvedModel, String> {
         let wanted = match model_ref.map(str::trim).filter(|r| !r.is_empty()) {
             Some(wanted) => wanted.to_string(),
-            None => self.default_model().ok_or_else(|| {
-                "no model is configured: set agents.defaults.model to \"provider/model\""
-                    .to_string()
-            })?,
+            None => self.default_model(),
         };
         let (provider, model) = match wanted.split_once('/') {
             Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
                 (provider.to_string(), model.to_string())
             }
             Some(_) => return Err(format!("model \"{wanted}\" is not provider/model")),
-            None => {
-                let owner = self
-                    .providers
-                    .values()
-                    .find(|p| p.models.iter().any(|m| m.id == wanted))
-                    .ok_or_else(|| format!("unknown model \"{wanted}\": use provider/model"))?;
-                (owner.id.clone(), wanted.clone())
-            }
+            None => (self.provider_of_bare(&wanted).to_string(), wanted.clone()),
         };
-        let route = self
-            .providers
-            .get(&provider)
-            .ok_or_else(|| format!("unknown model provider \"{provider}\" (in \"{wanted}\")"))?;
+        let route = self.providers.get(&provider).ok_or_else(|| {
+            format!("unknown model provider \"{provider}\" (in \"{provider}/{model}\")")
+        })?;
+        // A hosted built-in provider cannot answer without a key: say so
+        // before calling it (the reference's words). Ollama needs none.
+        let hosted = builtin_provider(&provider).is_some_and(|(_, url)| url == route.base_url);
+        if route.api_key.is_none() && hosted && provider != "ollama" {
+            let names = builtin_env_keys(&provider).join(" or ");
+            return Err(format!(
+                "No API key found for provider \"{provider}\". Set {names}, or models.providers.{provider}.apiKey."
+            ));
+        }
         let entry = route.models.iter().find(|m| m.id == model).cloned();
         Ok(ResolvedModel {
             provider,
@@ -497,7 +527,7 @@ mod tests {
     #[test]
     fn resolves_the_reference_minimal_config() {
         let catalog = ModelCatalog::from_config(&fake_config(), &no_env);
-        assert_eq!(catalog.default_model().as_deref(), Some("fake/echo"));
+        assert_eq!(catalog.default_model(), "fake/echo");
         let resolved = catalog.resolve(None).unwrap();
         assert_eq!(resolved.model_ref(), "fake/echo");
         assert_eq!(resolved.context_tokens(), Some(32000));
@@ -522,26 +552,42 @@ mod tests {
         let mut config = fake_config();
         config["agents"]["defaults"]["model"] = json!("fake/echo");
         let catalog = ModelCatalog::from_config(&config, &no_env);
-        assert_eq!(catalog.default_model().as_deref(), Some("fake/echo"));
+        assert_eq!(catalog.default_model(), "fake/echo");
         config["agents"]["defaults"]["model"] =
             json!({"primary": "openai/gpt-5", "fallbacks": ["fake/echo", " "]});
         let catalog = ModelCatalog::from_config(&config, &no_env);
-        assert_eq!(catalog.default_model().as_deref(), Some("openai/gpt-5"));
+        assert_eq!(catalog.default_model(), "openai/gpt-5");
         assert_eq!(catalog.fallbacks(), ["fake/echo".to_string()]);
     }
 
     #[test]
-    fn without_a_default_the_first_listed_model_is_used() {
+    fn without_a_default_the_first_listed_model_then_the_reference_default_is_used() {
         let mut config = fake_config();
         config["agents"] = json!({});
         let catalog = ModelCatalog::from_config(&config, &no_env);
-        assert_eq!(catalog.default_model().as_deref(), Some("fake/echo"));
+        assert_eq!(catalog.default_model(), "fake/echo");
+        // Unless openai lists the reference's default model.
+        config["models"]["providers"]["openai"] = json!({"models": [{"id": "gpt-6-astra"}]});
+        let catalog = ModelCatalog::from_config(&config, &no_env);
+        assert_eq!(catalog.default_model(), "openai/gpt-6-astra");
         let empty = ModelCatalog::from_config(&json!({}), &no_env);
-        assert_eq!(empty.default_model(), None);
-        assert!(empty
-            .resolve(None)
-            .unwrap_err()
-            .contains("agents.defaults.model"));
+        assert_eq!(empty.default_model(), "openai/gpt-6-astra");
+        let error = empty.resolve(None).unwrap_err();
+        assert!(
+            error.starts_with("No API key found for provider \"openai\"")
+                && error.contains("OPENAI_API_KEY"),
+            "{error}"
+        );
+        let keyed = ModelCatalog::from_config(&json!({}), &env_of(&[("OPENAI_API_KEY", "k")]));
+        assert_eq!(
+            keyed.resolve(None).unwrap().model_ref(),
+            "openai/gpt-6-astra"
+        );
+        // A bare primary takes the provider that lists it.
+        let mut config = fake_config();
+        config["agents"]["defaults"]["model"] = json!("echo");
+        let catalog = ModelCatalog::from_config(&config, &no_env);
+        assert_eq!(catalog.default_model(), "fake/echo");
     }
 
     #[test]
@@ -666,7 +712,14 @@ mod tests {
             .unwrap_err()
             .contains("nope"));
         assert!(catalog.resolve(Some("/x")).is_err());
-        assert!(catalog.resolve(Some("lonely")).is_err());
+        // A bare id nobody lists goes to the default provider.
+        let bare = catalog.resolve(Some("lonely")).unwrap_err();
+        assert!(bare.contains("\"openai\""), "{bare}");
+        // A keyless openai moved to a local server is fine.
+        let config =
+            json!({"models": {"providers": {"openai": {"baseUrl": "http://127.0.0.1:8080/v1"}}}});
+        let local = ModelCatalog::from_config(&config, &no_env);
+        assert!(local.resolve(Some("openai/any")).is_ok());
     }
 
     #[test]
