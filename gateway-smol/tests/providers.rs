@@ -548,3 +548,42 @@ fn a_json_error_document_instead_of_a_stream_fails_with_its_message() {
     assert!(message.contains("streaming is not enabled"), "{message}");
     assert_eq!(status, None);
 }
+
+#[test]
+fn cancelling_while_the_provider_sends_only_keep_alives_stops_too() {
+    // Text, then SSE comments every 25 ms for about 10 s: never idle.
+    let mut script = Script::new(Api::OpenAi).text("first");
+    for _ in 0..400 {
+        script = script.delay(25).raw(": keep-alive\n");
+    }
+    let fake = FakeProvider::start(vec![script]);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let worker = {
+        let cancel = Arc::clone(&cancel);
+        let request = request(ModelApi::OpenAiCompletions, fake.url());
+        std::thread::spawn(move || {
+            stream_model(&request, &settings(), &cancel, &mut |event| {
+                tx.send(event).is_ok()
+            })
+        })
+    };
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        ModelEvent::Text("first".into())
+    );
+    cancel.store(true, Ordering::Release);
+    let cancelled_at = Instant::now();
+    let mut last = None;
+    while let Ok(event) = rx.recv_timeout(WAIT) {
+        last = Some(event);
+    }
+    let stopped_after = cancelled_at.elapsed();
+    worker.join().unwrap();
+    assert!(
+        matches!(&last, Some(ModelEvent::Failed { message, .. }) if message.contains("cancelled")),
+        "{last:?}"
+    );
+    assert!(stopped_after < Duration::from_secs(2), "{stopped_after:?}");
+    assert_eq!(fake.wait_outcome(0, WAIT), Some(Outcome::ClientClosed));
+}

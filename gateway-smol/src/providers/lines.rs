@@ -14,6 +14,8 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) enum LineError {
     TooLong,
+    /// The caller's stop check said so between two lines.
+    Stopped,
     NotUtf8,
     Io(io::Error),
 }
@@ -98,12 +100,21 @@ impl<R: BufRead> Sse<R> {
         }
     }
 
-    /// The next event with data; `None` at the end of the stream.
-    pub(crate) fn next_event(&mut self) -> Result<Option<SseEvent>, LineError> {
+    /// The next event with data; `None` at the end of the stream. `stop` is
+    /// asked after every line (keep-alive comments included), so a stream of
+    /// comments alone cannot keep the caller from stopping.
+    pub(crate) fn next_event(
+        &mut self,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<SseEvent>, LineError> {
         let mut event = String::new();
         let mut data: Option<String> = None;
         loop {
-            let Some(line) = self.lines.next_line()? else {
+            let line = self.lines.next_line()?;
+            if stop() {
+                return Err(LineError::Stopped);
+            }
+            let Some(line) = line else {
                 // A last event without its blank line still counts.
                 return Ok(data.map(|data| SseEvent { event, data }));
             };
@@ -166,6 +177,12 @@ mod tests {
     }
 
     #[test]
+    fn the_stop_check_runs_between_comment_lines() {
+        let mut sse = Sse::new(&b": ping\n: ping\n: ping\n"[..]);
+        assert!(matches!(sse.next_event(&|| true), Err(LineError::Stopped)));
+    }
+
+    #[test]
     fn refuses_invalid_utf8() {
         let mut reader = Lines::new(&b"\xff\xfe\n"[..]);
         assert!(matches!(reader.next_line(), Err(LineError::NotUtf8)));
@@ -175,12 +192,13 @@ mod tests {
     fn groups_sse_fields_into_events() {
         let input = b": keep-alive\n\nevent: message_start\ndata: {\"a\":1}\n\ndata: x\ndata: y\n\ndata: [DONE]";
         let mut sse = Sse::new(&input[..]);
-        let first = sse.next_event().unwrap().unwrap();
+        let go_on = || false;
+        let first = sse.next_event(&go_on).unwrap().unwrap();
         assert_eq!(first.event, "message_start");
         assert_eq!(first.data, "{\"a\":1}");
-        let second = sse.next_event().unwrap().unwrap();
+        let second = sse.next_event(&go_on).unwrap().unwrap();
         assert_eq!((second.event.as_str(), second.data.as_str()), ("", "x\ny"));
-        assert_eq!(sse.next_event().unwrap().unwrap().data, "[DONE]");
-        assert!(sse.next_event().unwrap().is_none());
+        assert_eq!(sse.next_event(&go_on).unwrap().unwrap().data, "[DONE]");
+        assert!(sse.next_event(&go_on).unwrap().is_none());
     }
 }

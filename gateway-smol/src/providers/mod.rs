@@ -15,14 +15,19 @@
 //!   [`MAX_REPLY_BYTES`] (by default), no error body read past
 //!   [`MAX_ERROR_BODY_BYTES`].
 //! - **Cancellation latency.** The flag is checked before connecting and
-//!   after every line read. A worker blocked in a read notices it when the
+//!   after every line read (SSE keep-alive comments included). A worker blocked in a read notices it when the
 //!   next bytes arrive or when the read times out: in the worst case (a
 //!   provider that stalls right after the flag is set) that is the idle
-//!   timeout ([`DEFAULT_IDLE_TIMEOUT`]); while connecting, the connect
-//!   timeout. Stopping drops the reader, which closes the connection (a body
-//!   not read to its end is never returned to a pool).
-//! - **Timeouts.** Connecting is bounded by the connect timeout; every read
-//!   and write after it (headers included) by the idle timeout.
+//!   timeout ([`DEFAULT_IDLE_TIMEOUT`], 120 s); while resolving or
+//!   connecting, the connect timeout (30 s). A worker waiting for its sink
+//!   (the hub's bounded inbox is full) stops once that send returns.
+//!   Stopping drops the reader, which closes the connection (a body not read
+//!   to its end is never returned to a pool).
+//! - **Timeouts.** Name resolution and connecting (TLS included) are
+//!   bounded by the connect timeout; every read and write after it (response
+//!   headers included) by the idle timeout. There is no overall deadline: a
+//!   provider that keeps sending is stopped by the reply-size bound or by
+//!   the core cancelling the turn.
 //! - **Proxies.** `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` and `NO_PROXY` from
 //!   the environment are honoured, except for loopback hosts, which are
 //!   always reached directly.
@@ -183,7 +188,7 @@ fn run(
         if cancelled() {
             return Err(Failure::new("the model call was cancelled"));
         }
-        let next = source.next().map_err(|e| match cancelled() {
+        let next = source.next(&cancelled).map_err(|e| match cancelled() {
             // The read that was blocked when the flag went up timed out.
             true => Failure::new("the model call was cancelled"),
             false => read_failure(e, settings),
@@ -221,9 +226,9 @@ impl<R: std::io::BufRead> Source<R> {
         }
     }
 
-    fn next(&mut self) -> Result<Option<(String, String)>, LineError> {
+    fn next(&mut self, stop: &dyn Fn() -> bool) -> Result<Option<(String, String)>, LineError> {
         match self {
-            Source::Sse(sse) => Ok(sse.next_event()?.map(|e| (e.event, e.data))),
+            Source::Sse(sse) => Ok(sse.next_event(stop)?.map(|e| (e.event, e.data))),
             Source::Ndjson(lines) => Ok(lines.next_line()?.map(|line| (String::new(), line))),
         }
     }
@@ -235,6 +240,7 @@ fn read_failure(error: LineError, settings: &ProviderSettings) -> Failure {
             "the provider sent a line longer than {MAX_LINE_BYTES} bytes"
         )),
         LineError::NotUtf8 => Failure::new("the provider sent text that is not UTF-8"),
+        LineError::Stopped => Failure::new("the model call was cancelled"),
         LineError::Io(e) => match ureq::Error::from(e) {
             ureq::Error::Timeout(_) => Failure::new(format!(
                 "the provider sent nothing for {} s",
@@ -271,6 +277,7 @@ fn send(
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        .timeout_resolve(Some(settings.connect_timeout))
         .timeout_connect(Some(settings.connect_timeout))
         .timeout_per_read(Some(settings.idle_timeout))
         .timeout_per_write(Some(settings.idle_timeout))
