@@ -177,7 +177,11 @@ mod tests {
 
     #[test]
     fn a_call_reports_through_the_inbox_and_leaves_the_map() {
-        // Nothing listens on port 1 of loopback: the call fails at once.
+        // A port that was just free: the call is refused at once.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
         let calls = ModelCalls::new(ProviderSettings {
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(5),
@@ -186,7 +190,7 @@ mod tests {
         let (tx, rx) = smol::channel::bounded(1);
         let request = ModelRequest {
             api: ModelApi::OpenAiCompletions,
-            base_url: "http://127.0.0.1:1/v1".into(),
+            base_url: format!("http://127.0.0.1:{port}/v1"),
             api_key: None,
             headers: vec![],
             model: "m".into(),

@@ -587,3 +587,21 @@ fn cancelling_while_the_provider_sends_only_keep_alives_stops_too() {
     assert!(stopped_after < Duration::from_secs(2), "{stopped_after:?}");
     assert_eq!(fake.wait_outcome(0, WAIT), Some(Outcome::ClientClosed));
 }
+
+#[test]
+fn a_configured_header_replaces_the_apis_own() {
+    let fake = FakeProvider::start(vec![Script::reply(Api::OpenAi, &["ok"])]);
+    let mut req = request(ModelApi::OpenAiCompletions, fake.url());
+    req.headers
+        .push(("authorization".into(), "Token custom".into()));
+    let events = call(&req, &settings());
+    assert!(matches!(terminal(&events), ModelEvent::Done { .. }));
+    let sent = &fake.requests()[0];
+    let auth: Vec<_> = sent
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "authorization")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(auth, ["Token custom"]);
+}

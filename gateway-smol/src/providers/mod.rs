@@ -296,8 +296,8 @@ fn send(
                 Framing::Ndjson => "application/x-ndjson",
             },
         );
-    for (name, value) in call.headers.iter().chain(extra_headers) {
-        post = post.header(name.as_str(), value.as_str());
+    for (name, value) in merged_headers(&call.headers, extra_headers) {
+        post = post.header(name, value);
     }
     let body = serde_json::to_vec(&call.body)
         .map_err(|e| Failure::new(format!("cannot encode the request: {e}")))?;
@@ -352,6 +352,21 @@ fn send(
         .into_with_config()
         .limit(settings.max_reply_bytes)
         .reader())
+}
+
+/// The API's headers with the configured ones over them: a configured
+/// header replaces the API's header of the same name (any case), so a
+/// provider can carry its credential its own way.
+fn merged_headers<'a>(
+    api: &'a [(String, String)],
+    configured: &'a [(String, String)],
+) -> Vec<(&'a str, &'a str)> {
+    let overridden = |name: &str| configured.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    api.iter()
+        .filter(|(name, _)| !overridden(name))
+        .chain(configured)
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect()
 }
 
 /// `scheme://host:port` of a URI, for messages (never its path or query).
