@@ -112,7 +112,8 @@ pub struct Settings {
     pub pairing_auto_approve_local: bool,
     /// `gateway.nodes.commands.allow|deny`.
     pub node_commands: gateway_proto::gateway::NodeCommandRules,
-    /// `models` and `agents.defaults.model`, keys resolved from `env`.
+    /// `models` and `agents.defaults.model`, keys resolved from `env` (its
+    /// warnings are logged by the caller: see [`log_model_warnings`]).
     pub models: ModelCatalog,
 }
 
@@ -189,9 +190,6 @@ pub fn resolve(
         log::warn!(target: "gateway", "gateway.trustedProxies: {entry:?} is neither an IP address nor a CIDR range; ignored");
     }
     let models = ModelCatalog::from_config(&file.models, env);
-    for warning in models.warnings() {
-        log::warn!(target: "gateway", "{warning}; this provider is not offered");
-    }
     Ok(Settings {
         models,
         proxy_trust,
@@ -208,6 +206,13 @@ pub fn resolve(
             deny: file.node_commands_deny.clone(),
         },
     })
+}
+
+/// Say which configured providers are not offered, and why.
+pub fn log_model_warnings(settings: &Settings) {
+    for warning in settings.models.warnings() {
+        log::warn!(target: "gateway", "{warning}; this provider is not offered");
+    }
 }
 
 fn bind_ip(bind: &str, file: &ConfigFile, from_flag: bool) -> Result<IpAddr, SettingsError> {
