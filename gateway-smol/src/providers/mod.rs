@@ -68,6 +68,9 @@ pub const MAX_REPLY_BYTES: u64 = 16 << 20;
 /// The most bytes read of an error response, for its message.
 pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 
+/// The message of a call stopped by its cancel flag.
+const CANCELLED: &str = "the model call was cancelled";
+
 /// Timeouts and bounds of provider calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProviderSettings {
@@ -176,7 +179,7 @@ fn run(
     };
     let cancelled = || cancel.load(Ordering::Acquire);
     if cancelled() {
-        return Err(Failure::new("the model call was cancelled"));
+        return Err(Failure::new(CANCELLED));
     }
     let framing = call.framing;
     let body = send(&call, &request.headers, settings)?;
@@ -186,11 +189,11 @@ fn run(
     let mut source = Source::new(framing, reader);
     loop {
         if cancelled() {
-            return Err(Failure::new("the model call was cancelled"));
+            return Err(Failure::new(CANCELLED));
         }
         let next = source.next(&cancelled).map_err(|e| match cancelled() {
             // The read that was blocked when the flag went up timed out.
-            true => Failure::new("the model call was cancelled"),
+            true => Failure::new(CANCELLED),
             false => read_failure(e, settings),
         })?;
         let Some((event, data)) = next else {
@@ -240,7 +243,7 @@ fn read_failure(error: LineError, settings: &ProviderSettings) -> Failure {
             "the provider sent a line longer than {MAX_LINE_BYTES} bytes"
         )),
         LineError::NotUtf8 => Failure::new("the provider sent text that is not UTF-8"),
-        LineError::Stopped => Failure::new("the model call was cancelled"),
+        LineError::Stopped => Failure::new(CANCELLED),
         LineError::Io(e) => match ureq::Error::from(e) {
             ureq::Error::Timeout(_) => Failure::new(format!(
                 "the provider sent nothing for {} s",
