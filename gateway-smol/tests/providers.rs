@@ -287,6 +287,8 @@ fn ollama_streams_lines_with_eval_counts_as_usage() {
     assert_eq!(sent.body["model"], "echo");
     assert_eq!(sent.body["stream"], true);
     assert_eq!(sent.body["options"]["num_predict"], 100);
+    assert_eq!(sent.body["truncate"], false);
+    assert_eq!(sent.body["shift"], false);
     assert_eq!(
         sent.body["messages"][0],
         json!({"role": "system", "content": "You are terse."})

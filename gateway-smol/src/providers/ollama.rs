@@ -23,12 +23,18 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
     if let Some(max) = request.max_tokens {
         options.insert("num_predict".into(), json!(max));
     }
-    let body = json!({
+    let mut body = json!({
         "model": request.model,
         "messages": messages,
         "stream": true,
         "options": options,
     });
+    // A local server must fail rather than silently cut the conversation
+    // to fit its context (the reference asks this of all but Ollama Cloud).
+    if !is_cloud(&request.base_url, &request.model) {
+        body["truncate"] = json!(false);
+        body["shift"] = json!(false);
+    }
     let mut headers = Vec::new();
     if let Some(key) = &request.api_key {
         headers.push(("Authorization".to_string(), format!("Bearer {key}")));
@@ -55,6 +61,19 @@ fn native_base(base: &str) -> String {
         }
         _ => base.to_string(),
     }
+}
+
+/// Ollama Cloud: its origin, or a model tagged `:cloud` / `…-cloud`.
+fn is_cloud(base_url: &str, model: &str) -> bool {
+    let origin = base_url.trim().trim_end_matches('/');
+    let model = model.trim().to_ascii_lowercase();
+    let tag = model.rsplit_once(':').map(|(_, tag)| tag);
+    origin.eq_ignore_ascii_case("https://ollama.com")
+        || origin
+            .to_ascii_lowercase()
+            .starts_with("https://ollama.com/")
+        || tag == Some("cloud")
+        || tag.is_some_and(|tag| !tag.contains('/') && tag.ends_with("-cloud"))
 }
 
 /// What the lines said so far.
@@ -124,6 +143,15 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cloud_models_and_the_cloud_origin_are_recognised() {
+        assert!(is_cloud("https://ollama.com", "gpt-oss:120b"));
+        assert!(is_cloud("http://127.0.0.1:11434", "gpt-oss:120b-cloud"));
+        assert!(is_cloud("http://127.0.0.1:11434", "qwen3:cloud"));
+        assert!(!is_cloud("http://127.0.0.1:11434", "llama3.2:3b"));
+        assert!(!is_cloud("http://127.0.0.1:11434", "llama3.2"));
+    }
 
     #[test]
     fn the_native_base_drops_a_v1_suffix() {
