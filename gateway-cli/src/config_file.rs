@@ -3,7 +3,8 @@
 //! `gateway.auth.{mode,token,password}`,
 //! `gateway.controlUi.{allowedOrigins,dangerouslyAllowHostHeaderOriginFallback}`,
 //! `gateway.trustedProxies`, `gateway.allowRealIpFallback`,
-//! `gateway.nodes.pairing.autoApproveLocal`.
+//! `gateway.nodes.pairing.autoApproveLocal`, and the model selection
+//! (`models`, `agents.defaults.model`) kept as JSON for the core's catalog.
 
 use std::path::Path;
 
@@ -37,6 +38,9 @@ pub struct ConfigFile {
     pub node_commands_allow: Vec<String>,
     /// `gateway.nodes.commands.deny`: node commands never allowed.
     pub node_commands_deny: Vec<String>,
+    /// `{models, agents: {defaults: {model}}}` as written (absent parts
+    /// left out), for `ModelCatalog::from_config`.
+    pub models: Value,
 }
 
 /// What a read of the config file found.
@@ -86,7 +90,9 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
         return Ok(Loaded::Empty);
     }
     config_keys::check(top)?;
-    extract(&root).map(|c| Loaded::Config(Box::new(c)))
+    let mut config = extract(&root)?;
+    config.models = model_selection(&root);
+    Ok(Loaded::Config(Box::new(config)))
 }
 
 /// The first mistake in words; the parser's own position when the light
@@ -103,6 +109,19 @@ fn syntax_error(text: &str, error: &json5::Error) -> String {
         ),
         None => format!("not valid JSON5: {}", one_line(&error.to_string())),
     }
+}
+
+/// The parts of the document the model catalog reads.
+fn model_selection(root: &Value) -> Value {
+    let mut selection = serde_json::Map::new();
+    if let Some(models) = root.get("models") {
+        selection.insert("models".into(), models.clone());
+    }
+    if let Some(model) = root.pointer("/agents/defaults/model") {
+        let defaults = serde_json::json!({ "defaults": { "model": model } });
+        selection.insert("agents".into(), defaults);
+    }
+    Value::Object(selection)
 }
 
 /// The gateway's keys out of a checked document.
@@ -173,6 +192,8 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
         }
     };
     Ok(ConfigFile {
+        // Filled in by `parse` from the whole document.
+        models: Value::Null,
         trusted_proxies,
         node_commands_allow,
         node_commands_deny,
@@ -284,6 +305,23 @@ mod tests {
             Some(true)
         );
         assert!(parse("{ gateway: { nodes: { pairing: { autoApproveLocal: 'no' } } } }").is_err());
+    }
+
+    #[test]
+    fn keeps_the_model_selection_for_the_catalog() {
+        let text =
+            "{ models: { mode: 'merge', providers: { fake: { baseUrl: 'http://127.0.0.1:9/v1', \
+                    apiKey: 'sk-fake', models: [{ id: 'echo' }] } } }, \
+                    agents: { defaults: { model: 'fake/echo', workspace: '/w' } } }";
+        let c = parse(text).unwrap().config();
+        assert_eq!(c.models["models"]["providers"]["fake"]["apiKey"], "sk-fake");
+        assert_eq!(
+            c.models["agents"],
+            serde_json::json!({"defaults": {"model": "fake/echo"}})
+        );
+        // Without those sections nothing is kept.
+        let c = parse("{ gateway: { port: 1 } }").unwrap().config();
+        assert_eq!(c.models, serde_json::json!({}));
     }
 
     #[test]

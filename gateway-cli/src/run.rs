@@ -67,6 +67,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     let limits = limits_from_env()?;
 
     let log_file = logging::init(flags.verbose);
+    settings::log_model_warnings(&settings);
     if !flags.allow_unconfigured && !config_path.exists() {
         // The reference refuses to start unconfigured; this gateway runs on defaults.
         log::info!(target: "gateway", "no config at {}; using defaults", config_path.display());
@@ -121,9 +122,11 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
         settings,
         server.handle(),
         move |file| {
-            settings::resolve(&reload_flags, &env, file).map_err(|e| match e {
+            let settings = settings::resolve(&reload_flags, &env, file).map_err(|e| match e {
                 SettingsError::Usage(m) | SettingsError::Invalid(m) => m,
-            })
+            })?;
+            settings::log_model_warnings(&settings);
+            Ok(settings)
         },
         move |settings| hub_config.build(settings),
     );
@@ -169,6 +172,7 @@ impl HubConfig {
             .with_origin_policy(settings.origin_policy.clone())
             .with_pairing_auto_approve_local(settings.pairing_auto_approve_local)
             .with_node_commands(settings.node_commands.clone())
+            .with_models(settings.models.clone())
             .with_limits(self.limits.clone())
             .with_host(self.host.clone())
             .with_config_path(Some(path_string(&self.config_path)))

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use gateway_proto::gateway::agents::catalog::ModelCatalog;
 use gateway_proto::gateway::{AuthConfig, OriginPolicy};
 use gateway_smol::proxy::ProxyTrust;
 
@@ -111,6 +112,9 @@ pub struct Settings {
     pub pairing_auto_approve_local: bool,
     /// `gateway.nodes.commands.allow|deny`.
     pub node_commands: gateway_proto::gateway::NodeCommandRules,
+    /// `models` and `agents.defaults.model`, keys resolved from `env` (its
+    /// warnings are logged by the caller: see [`log_model_warnings`]).
+    pub models: ModelCatalog,
 }
 
 pub fn resolve(
@@ -185,7 +189,9 @@ pub fn resolve(
         // The reference ignores such an entry too; say so instead of silently.
         log::warn!(target: "gateway", "gateway.trustedProxies: {entry:?} is neither an IP address nor a CIDR range; ignored");
     }
+    let models = ModelCatalog::from_config(&file.models, env);
     Ok(Settings {
+        models,
         proxy_trust,
         addr: SocketAddr::new(ip, port),
         bind,
@@ -200,6 +206,13 @@ pub fn resolve(
             deny: file.node_commands_deny.clone(),
         },
     })
+}
+
+/// Say which configured providers are not offered, and why.
+pub fn log_model_warnings(settings: &Settings) {
+    for warning in settings.models.warnings() {
+        log::warn!(target: "gateway", "{warning}; this provider is not offered");
+    }
 }
 
 fn bind_ip(bind: &str, file: &ConfigFile, from_flag: bool) -> Result<IpAddr, SettingsError> {
@@ -267,6 +280,21 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_model_catalog_comes_from_the_file_with_keys_from_the_environment() {
+        let text = "{ models: { providers: { lab: { baseUrl: 'http://127.0.0.1:9/v1', apiKey: '${LAB_KEY}', \
+                    models: [{ id: 'echo', maxTokens: 50 }] } } }, agents: { defaults: { model: { primary: 'lab/echo' } } } }";
+        let file = crate::config_file::parse(text).unwrap().config();
+        let env = env_of(&[("LAB_KEY", "sk-lab")]);
+        let settings = resolve(&RunFlags::default(), &env, &file).unwrap();
+        let resolved = settings.models.resolve(None).unwrap();
+        assert_eq!(resolved.model_ref(), "lab/echo");
+        assert_eq!(resolved.route.api_key.as_deref(), Some("sk-lab"));
+        assert_eq!(resolved.max_tokens(), Some(50));
+        let none = resolve(&RunFlags::default(), &env, &ConfigFile::default()).unwrap();
+        assert_eq!(none.models.default_model(), "openai/gpt-6-astra");
     }
 
     #[test]

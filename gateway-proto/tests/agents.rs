@@ -6,8 +6,8 @@ mod common;
 
 use common::nodes::{call, events, operator, send, ADMIN, ALL_SCOPES, START_MS};
 use gateway_proto::client::{DeviceKey, SignInput};
-use gateway_proto::gateway::agents::catalog::{ModelCatalog, ResolvedModel};
-use gateway_proto::gateway::agents::model::{ModelApi, ModelEvent, ModelRole, ModelUsage};
+use gateway_proto::gateway::agents::catalog::ModelCatalog;
+use gateway_proto::gateway::agents::model::{ModelEvent, ModelRole, ModelUsage};
 use gateway_proto::gateway::{AuthConfig, Config};
 use gateway_proto::testing::Harness;
 use gateway_proto::time::Timestamp;
@@ -16,20 +16,17 @@ use serde_json::{json, Value};
 
 const READER: ConnId = ConnId(2);
 
+/// The reference's minimal agent config (notes §4.9).
 fn catalog() -> ModelCatalog {
-    ModelCatalog {
-        models: vec![ResolvedModel {
-            provider: "fake".into(),
-            model: "echo".into(),
-            api: ModelApi::OpenAiCompletions,
-            base_url: "http://127.0.0.1:9/v1".into(),
-            api_key: Some("sk-fake".into()),
-            headers: vec![],
-            max_tokens: Some(1000),
-            context_window: Some(32000),
-        }],
-        default: Some("fake/echo".into()),
-    }
+    let config = json!({
+        "models": {"mode": "merge", "providers": {"fake": {
+            "baseUrl": "http://127.0.0.1:9/v1", "apiKey": "sk-fake", "api": "openai-completions",
+            "models": [{"id": "echo", "name": "Echo", "reasoning": false, "input": ["text"],
+                        "contextWindow": 32000, "maxTokens": 1000}],
+        }}},
+        "agents": {"defaults": {"model": {"primary": "fake/echo"}}},
+    });
+    ModelCatalog::from_config(&config, &|_| None)
 }
 
 fn harness() -> Harness {

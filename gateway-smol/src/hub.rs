@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Utf8Bytes;
-use gateway_proto::gateway::agents::model::ModelEvent;
 use gateway_proto::gateway::{Config, Effect, EffectResult, Gateway, Input, Output, Peer};
 use gateway_proto::wire::OutFrame;
 use gateway_proto::ConnId;
@@ -111,6 +110,8 @@ pub(crate) struct Hub<'a> {
     drain_timeout: Duration,
     /// Latest configuration, handed to the next generation on a restart.
     pub(crate) config: Config,
+    /// The model calls under way (see [`crate::model_calls`]).
+    model_calls: crate::model_calls::ModelCalls,
 }
 
 impl<'a> Hub<'a> {
@@ -138,6 +139,7 @@ impl<'a> Hub<'a> {
             restart_expected_ms: opts.restart_expected_ms,
             drain_timeout: opts.drain_timeout,
             config,
+            model_calls: crate::model_calls::ModelCalls::new(opts.providers),
         }
     }
 
@@ -403,18 +405,10 @@ impl<'a> Hub<'a> {
                     });
                 }
             }
-            // Model providers are being added (issue 14): until they are,
-            // a model call fails with a clear message.
-            Effect::StreamModel { token, .. } => {
-                self.answer_later(EffectResult::Model {
-                    token,
-                    event: ModelEvent::Failed {
-                        message: "this runtime has no model providers yet".into(),
-                        status: None,
-                    },
-                });
+            Effect::StreamModel { token, request } => {
+                self.model_calls.start(token, *request, self.outbox.clone());
             }
-            Effect::CancelModel { .. } => {}
+            Effect::CancelModel { token } => self.model_calls.cancel(token),
             // The session store lands next; until then batches are refused
             // and the core keeps them for a retry.
             Effect::WriteSessions { token, .. } => {

@@ -50,6 +50,8 @@ pub struct ServerOptions {
     /// Answers `exec.approvals.get` (the host's exec approvals, read from
     /// its state dir); `None`: the method answers UNAVAILABLE.
     pub exec_approvals: Option<ExecApprovalsSource>,
+    /// Timeouts of model provider calls.
+    pub providers: crate::providers::ProviderSettings,
 }
 
 /// What reads the host's exec approvals for `exec.approvals.get`: called on
@@ -92,6 +94,7 @@ impl ServerOptions {
             threads: default_threads(),
             proxy_trust: ProxyTrust::default(),
             exec_approvals: None,
+            providers: crate::providers::ProviderSettings::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod blocking;
 pub mod device;
 pub mod fake_node;
+pub mod fake_provider;
 pub mod forwarder;
 pub mod load;
 pub mod process;

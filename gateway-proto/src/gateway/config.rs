@@ -305,13 +305,15 @@ impl Config {
 
     /// The same, with `gateway.nodes.commands.allow|deny` set.
     #[must_use]
-    pub fn with_models(mut self, value: super::agents::catalog::ModelCatalog) -> Self {
-        self.models = value;
+    pub fn with_node_commands(mut self, value: super::NodeCommandRules) -> Self {
+        self.node_commands = value;
         self
     }
 
-    pub fn with_node_commands(mut self, value: super::NodeCommandRules) -> Self {
-        self.node_commands = value;
+    /// The same, with the model catalog set.
+    #[must_use]
+    pub fn with_models(mut self, value: super::agents::catalog::ModelCatalog) -> Self {
+        self.models = value;
         self
     }
 

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::journal::{self, SessionChange, TranscriptChange};
-use super::model::{ModelEvent, ModelMessage, ModelRequest, ModelRole};
+use super::model::{ModelEvent, ModelMessage, ModelRole};
 use super::runs::{Ending, Origin, Phase, QueueMode, Run};
 use super::sessions::{message_text, ModelLabel, RunStatus};
 use super::{wait_answer, Wait, MAX_CONTEXT_CHARS, MAX_CONTEXT_MESSAGES, MAX_QUEUED_PER_SESSION};
@@ -199,16 +199,7 @@ fn start(hub: &mut HubView<'_>, run_id: &str) {
         &session_id,
     );
     emit_agent(hub, &model_event);
-    let request = ModelRequest {
-        api: model.api,
-        base_url: model.base_url.clone(),
-        api_key: model.api_key.clone(),
-        headers: model.headers.clone(),
-        model: model.model.clone(),
-        max_tokens: model.max_tokens,
-        system: SYSTEM_PROMPT.to_owned(),
-        messages: context(hub, &run.session_key),
-    };
+    let request = model.request(SYSTEM_PROMPT.to_owned(), context(hub, &run.session_key));
     run.model = Some(model);
     let token = hub.effects.take_token();
     run.phase = Phase::Streaming { token };
@@ -485,7 +476,7 @@ fn agent_final(run: &Run, ending: &Ending, session_id: &str, now_ms: u64) -> ser
                         "sessionFile": run.session_key,
                         "provider": provider,
                         "model": model,
-                        "contextTokens": run.model.as_ref().and_then(|m| m.context_window),
+                        "contextTokens": run.model.as_ref().and_then(|m| m.context_tokens()),
                         "usage": run.usage_json(),
                         "lastCallUsage": run.usage_json(),
                         "promptTokens": run.usage.map(|u| u.input),
@@ -667,9 +658,9 @@ pub(crate) fn session_row(hub: &HubView<'_>, session_key: &str) -> Value {
 pub(crate) fn model_label(hub: &HubView<'_>, model_ref: Option<&str>) -> ModelLabel {
     match hub.config.models.resolve(model_ref) {
         Ok(m) => ModelLabel {
+            context_tokens: m.context_tokens(),
             provider: Some(m.provider),
             model: Some(m.model),
-            context_tokens: m.context_window,
         },
         Err(_) => ModelLabel::default(),
     }

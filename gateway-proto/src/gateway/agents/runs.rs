@@ -168,7 +168,7 @@ impl Run {
         let mut message = json!({
             "role": "assistant",
             "content": [{"type": "text", "text": self.text}],
-            "api": self.model.as_ref().map(|m| m.api.as_str()),
+            "api": self.model.as_ref().map(|m| m.route.api.as_str()),
             "provider": provider,
             "model": model,
             "usage": self.transcript_usage(),

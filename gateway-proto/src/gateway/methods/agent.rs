@@ -273,7 +273,7 @@ pub(crate) fn agents_list(hub: &mut HubView<'_>, call: &Call<'_>) {
         .state_dir
         .as_ref()
         .map(|dir| format!("{}/workspace", dir.trim_end_matches('/')));
-    let model = hub.config.models.default.clone();
+    let model = hub.config.models.default_model();
     let answer = json!({
         "defaultId": DEFAULT_AGENT,
         "ownership": "sole",
@@ -287,7 +287,7 @@ pub(crate) fn agents_list(hub: &mut HubView<'_>, call: &Call<'_>) {
             "thinkingLevels": [{"id": "off", "label": "off"}],
             "thinkingOptions": ["off"],
             "thinkingDefault": "off",
-            "model": model.map(|primary| json!({"primary": primary})),
+            "model": {"primary": model},
             "defaultPermissionMode": "full",
         }],
     });

@@ -1,0 +1,169 @@
+//! `openai-completions`: `POST {baseUrl}/chat/completions` streamed as
+//! server-sent events of `chat.completion.chunk`s, ended by `data: [DONE]`.
+
+use gateway_proto::gateway::agents::catalog::OPENAI_DEFAULT_BASE_URL;
+use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelRole, ModelUsage};
+use serde_json::{json, Value};
+
+use super::wire::{count, done, error_message_in, join_url, Framing, HttpCall};
+
+pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if !request.system.is_empty() {
+        messages.push(json!({"role": "system", "content": request.system}));
+    }
+    for message in &request.messages {
+        let role = match message.role {
+            ModelRole::User => "user",
+            ModelRole::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": message.text}));
+    }
+    let mut body = json!({
+        "model": request.model,
+        "messages": messages,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    // The reference's default field for OpenAI-style endpoints.
+    if let Some(max) = request.max_tokens {
+        body["max_completion_tokens"] = json!(max);
+    }
+    let mut headers = Vec::new();
+    if let Some(key) = &request.api_key {
+        headers.push(("Authorization".to_string(), format!("Bearer {key}")));
+    }
+    HttpCall {
+        url: join_url(
+            &request.base_url,
+            OPENAI_DEFAULT_BASE_URL,
+            "/chat/completions",
+        ),
+        headers,
+        body,
+        framing: Framing::Sse,
+    }
+}
+
+/// What the chunks said so far.
+#[derive(Default)]
+pub(crate) struct State {
+    id: Option<String>,
+    model: Option<String>,
+    finish_reason: Option<String>,
+}
+
+impl State {
+    pub(crate) fn on_message(
+        &mut self,
+        _event: &str,
+        data: &str,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<Option<ModelEvent>, String> {
+        if data.trim() == "[DONE]" {
+            let reason = self.finish_reason.as_deref().unwrap_or("stop");
+            return Ok(Some(done(
+                map_stop_reason(reason),
+                self.id.take(),
+                self.model.take(),
+            )));
+        }
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|e| format!("the provider sent a malformed chunk: {e}"))?;
+        if !chunk.is_object() {
+            return Err("the provider sent a malformed chunk: not a JSON object".into());
+        }
+        if let Some(message) = error_message_in(&chunk) {
+            return Err(format!("the provider reported an error: {message}"));
+        }
+        if let Some(id) = chunk.get("id").and_then(Value::as_str) {
+            self.id.get_or_insert_with(|| id.to_string());
+        }
+        if let Some(model) = chunk.get("model").and_then(Value::as_str) {
+            self.model.get_or_insert_with(|| model.to_string());
+        }
+        if let Some(choices) = chunk.get("choices").and_then(Value::as_array) {
+            for choice in choices {
+                let text = choice
+                    .pointer("/delta/content")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if !text.is_empty() {
+                    out.push(ModelEvent::Text(text.to_string()));
+                }
+                if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+                    self.finish_reason = Some(reason.to_string());
+                }
+            }
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+            out.push(ModelEvent::Usage(usage_of(usage)));
+        }
+        Ok(None)
+    }
+
+    /// The stream ended without `[DONE]`: complete if a choice finished
+    /// (some compatible servers omit the marker), failed otherwise.
+    pub(crate) fn at_eof(&mut self) -> Option<ModelEvent> {
+        let reason = self.finish_reason.take()?;
+        Some(done(
+            map_stop_reason(&reason),
+            self.id.take(),
+            self.model.take(),
+        ))
+    }
+}
+
+/// `prompt_tokens` include the cached ones; the reference counts them apart.
+fn usage_of(usage: &Value) -> ModelUsage {
+    let prompt = count(usage.get("prompt_tokens"));
+    let cache_read = count(usage.pointer("/prompt_tokens_details/cached_tokens")).min(prompt);
+    let input = prompt - cache_read;
+    let output = count(usage.get("completion_tokens"));
+    ModelUsage {
+        input,
+        output,
+        cache_read,
+        cache_write: 0,
+        total: input + output + cache_read,
+    }
+}
+
+/// `finish_reason` in the reference's words.
+pub(crate) fn map_stop_reason(reason: &str) -> &'static str {
+    match reason {
+        "stop" | "end" => "stop",
+        "length" => "length",
+        "tool_calls" | "function_call" => "toolUse",
+        _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_reasons_in_the_reference_words() {
+        assert_eq!(map_stop_reason("stop"), "stop");
+        assert_eq!(map_stop_reason("length"), "length");
+        assert_eq!(map_stop_reason("tool_calls"), "toolUse");
+        assert_eq!(map_stop_reason("content_filter"), "error");
+    }
+
+    #[test]
+    fn cached_prompt_tokens_are_counted_apart() {
+        let usage = json!({"prompt_tokens": 10, "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 4}});
+        assert_eq!(
+            usage_of(&usage),
+            ModelUsage {
+                input: 6,
+                output: 5,
+                cache_read: 4,
+                cache_write: 0,
+                total: 15
+            }
+        );
+    }
+}
