@@ -7,8 +7,8 @@
 use argh::FromArgs;
 
 use crate::client::{
-    CallArgs, DevicesCmd, GatewayHealthArgs, GatewayStatusArgs, HealthArgs, LogsArgs, NodesCmd,
-    ProbeArgs, StatusArgs, SystemPresenceArgs,
+    AgentArgs, CallArgs, ChatArgs, DevicesCmd, GatewayHealthArgs, GatewayStatusArgs, HealthArgs,
+    LogsArgs, NodesCmd, ProbeArgs, StatusArgs, SystemPresenceArgs,
 };
 use crate::settings::RunFlags;
 
@@ -33,6 +33,8 @@ pub enum Command {
     Devices(DevicesCmd),
     Node(crate::node_host::NodeCmd),
     Nodes(NodesCmd),
+    Agent(AgentArgs),
+    Chat(ChatArgs),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that

@@ -11,6 +11,7 @@ mod config_keys;
 mod config_text;
 mod force;
 mod host;
+mod ids;
 mod logging;
 mod node_host;
 mod run;
@@ -47,6 +48,8 @@ fn dispatch() -> i32 {
         Command::Devices(devices) => client::run_devices(devices),
         Command::Node(node) => node_host::run_node(node),
         Command::Nodes(nodes) => client::run_nodes(nodes),
+        Command::Agent(a) => client::run_agent(a),
+        Command::Chat(a) => client::run_chat(a),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },

@@ -5,7 +5,9 @@
 // The runtime is where the clock is read (probe latency, timestamps).
 #![allow(clippy::disallowed_methods)]
 
+mod agent;
 mod call;
+mod chat;
 pub(crate) mod connect;
 mod devices;
 mod health;
@@ -16,10 +18,12 @@ mod print;
 mod probe;
 pub mod target;
 
+pub use agent::{run_agent, AgentArgs};
 pub use call::{
     run_call, run_gateway_health, run_system_presence, CallArgs, GatewayHealthArgs,
     SystemPresenceArgs,
 };
+pub use chat::{run_chat, ChatArgs};
 pub use devices::{run_devices, DevicesCmd};
 pub use health::{run_health, run_status, HealthArgs, StatusArgs};
 pub use logs::{run_logs, LogsArgs};

@@ -157,22 +157,7 @@ pub fn normalize(file: &Value) -> Value {
     json!({"version": 1, "socket": socket, "defaults": defaults, "agents": agents})
 }
 
-/// A random v4 UUID (allowlist entry ids).
-pub fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::getrandom(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
+pub use crate::ids::uuid_v4;
 
 /// The socket token the reference generates: 24 random bytes, base64url.
 fn generate_token() -> String {

@@ -446,7 +446,10 @@ fn invoke(target: &Target, common: &Common, args: &InvokeArgs) -> Outcome {
         return Err("--idempotency-key must not be empty.".into());
     }
     let node_id = resolve_node(target, common, node_query, &[READ])?;
-    let key = args.idempotency_key.clone().unwrap_or_else(random_uuid);
+    let key = args
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(crate::ids::uuid_v4);
     // The transport waits past the node's own deadline.
     let mut transport = common.clone();
     transport.timeout = common.timeout.max(invoke_timeout + 10_000);
@@ -463,22 +466,6 @@ fn invoke(target: &Target, common: &Common, args: &InvokeArgs) -> Outcome {
     )?;
     print::json(&result);
     Ok(())
-}
-
-fn random_uuid() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = getrandom::getrandom(&mut bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 /// The scopes approving `request` needs: those it declares, else those

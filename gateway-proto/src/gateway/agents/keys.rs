@@ -46,6 +46,17 @@ pub fn is_main(canonical_key: &str) -> bool {
     canonical_key == main_key(agent_of(canonical_key))
 }
 
+/// Whether `message` is `/new` or `/reset` (optionally followed by text):
+/// a session reset, which needs `operator.admin`.
+pub fn is_reset_command(message: &str) -> bool {
+    let lower = message.trim_start().to_ascii_lowercase();
+    ["/new", "/reset"].iter().any(|cmd| {
+        lower
+            .strip_prefix(cmd)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use super::{Call, HubView};
 use crate::gateway::agents::dedupe::Outcome;
 use crate::gateway::agents::hub::{self as runs, Submission};
 use crate::gateway::agents::journal::TranscriptChange;
-use crate::gateway::agents::keys::{self, DEFAULT_AGENT, MAIN_KEY};
+use crate::gateway::agents::keys::{self, is_reset_command, DEFAULT_AGENT, MAIN_KEY};
 use crate::gateway::agents::runs::{Origin, QueueMode};
 use crate::gateway::agents::DEFAULT_WAIT_MS;
 use crate::server::Scope;
@@ -103,16 +103,6 @@ struct AgentParams {
     model: Option<String>,
     timeout: Option<u64>,
     label: Option<String>,
-}
-
-/// `/new` and `/reset` (optionally followed by text) need admin.
-pub(crate) fn is_reset_command(message: &str) -> bool {
-    let lower = message.trim_start().to_ascii_lowercase();
-    ["/new", "/reset"].iter().any(|cmd| {
-        lower
-            .strip_prefix(cmd)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
-    })
 }
 
 /// The scope `agent` needs: admin for a session reset, write otherwise.

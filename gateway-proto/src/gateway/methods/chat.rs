@@ -121,9 +121,7 @@ pub(crate) fn send(hub: &mut HubView<'_>, call: &Call<'_>) {
         let error = crate::wire::ErrorShape::invalid_request("message must not be empty");
         return hub.out.respond_error(call.conn, call.id, &error);
     }
-    if super::agent::is_reset_command(text)
-        && !call.session.scopes.satisfies(crate::server::Scope::Admin)
-    {
+    if keys::is_reset_command(text) && !call.session.scopes.satisfies(crate::server::Scope::Admin) {
         let error = crate::gateway::registry::missing_scope_of(
             "operator.admin",
             &["operator.admin"],
@@ -132,7 +130,7 @@ pub(crate) fn send(hub: &mut HubView<'_>, call: &Call<'_>) {
         return hub.out.respond_error(call.conn, call.id, &error);
     }
     let mut message = p.message;
-    if super::agent::is_reset_command(text) {
+    if keys::is_reset_command(text) {
         super::agent::reset_for_command(hub, &session_key);
         match text.split_once(char::is_whitespace).map(|(_, r)| r.trim()) {
             Some(rest) if !rest.is_empty() => message = rest.to_owned(),
