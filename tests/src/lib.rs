@@ -9,4 +9,5 @@ pub mod forwarder;
 pub mod load;
 pub mod process;
 pub mod reference_client;
+pub mod sdk;
 pub mod ws;

@@ -505,7 +505,7 @@ fn install_uncached(version: &str) -> Option<PathBuf> {
 }
 
 /// `PATH` with `bin` first.
-fn path_with(bin: &Path) -> String {
+pub fn path_with(bin: &Path) -> String {
     format!(
         "{}:{}",
         bin.display(),

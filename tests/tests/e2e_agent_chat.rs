@@ -213,3 +213,56 @@ fn our_cli_runs_an_agent_turn_on_the_reference_gateway() {
         "Hello from the fake model."
     );
 }
+
+#[test]
+fn the_openclaw_node_sdk_chats_with_our_gateway() {
+    let provider = FakeProvider::start(vec![
+        hello(),
+        Script::reply(Api::OpenAi, &["Second", " answer."]),
+    ]);
+    let gw = OurGateway::start(GatewayOptions {
+        config: Some(config(&provider)),
+        ..GatewayOptions::default()
+    });
+    let token = GatewayOptions::default().token;
+    let script = r#"
+        import { OpenClawClient } from "openclaw-node";
+        const client = new OpenClawClient({ url: process.env.GW_URL, token: process.env.GW_TOKEN, autoReconnect: false });
+        await client.connect();
+        let text = "";
+        const kinds = [];
+        for await (const chunk of client.chat("hi from the sdk")) {
+            kinds.push(chunk.type);
+            if (chunk.type === "text") text += chunk.text;
+        }
+        const sync = await client.chatSync("and once more");
+        console.log(JSON.stringify({ text, kinds, sync }));
+        await client.disconnect();
+        process.exit(0);
+    "#;
+    let Some(out) = tests::sdk::run_script(script, &[("GW_URL", &gw.url()), ("GW_TOKEN", &token)])
+    else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(text(&out.stdout).lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(result["text"], "Hello from the fake model.", "{result}");
+    let kinds: Vec<&str> = result["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(kinds.first(), Some(&"agent_start"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"text") && kinds.contains(&"done"),
+        "{kinds:?}"
+    );
+    assert_eq!(result["sync"], "Second answer.", "{result}");
+}
