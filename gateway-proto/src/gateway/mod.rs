@@ -28,6 +28,7 @@
 
 mod admission;
 mod config;
+pub mod config_rpc;
 mod connections;
 mod effects;
 mod exec_approvals;
