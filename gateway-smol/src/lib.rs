@@ -17,6 +17,7 @@
 pub mod client;
 mod clock;
 mod conn;
+pub mod config_store;
 mod error;
 mod frame_out;
 mod http;
@@ -37,5 +38,6 @@ pub mod store;
 mod upgrade;
 
 pub use error::Error;
+pub use config_store::ConfigFileAccess;
 pub use options::{default_threads, ExecApprovalsSource, ServerOptions};
 pub use server::{run, Server, ServerHandle};

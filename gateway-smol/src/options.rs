@@ -50,6 +50,9 @@ pub struct ServerOptions {
     /// Answers `exec.approvals.get` (the host's exec approvals, read from
     /// its state dir); `None`: the method answers UNAVAILABLE.
     pub exec_approvals: Option<ExecApprovalsSource>,
+    /// The config file the `config.*` RPCs read and write; `None`: they
+    /// answer UNAVAILABLE.
+    pub config_file: Option<crate::ConfigFileAccess>,
 }
 
 /// What reads the host's exec approvals for `exec.approvals.get`: called on
@@ -92,6 +95,7 @@ impl ServerOptions {
             threads: default_threads(),
             proxy_trust: ProxyTrust::default(),
             exec_approvals: None,
+            config_file: None,
         }
     }
 }

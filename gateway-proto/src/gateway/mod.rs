@@ -50,7 +50,7 @@ pub use admission::{Admission, Refusal};
 pub use config::{AuthConfig, Config, HostInfo, Limits, OriginPolicy};
 pub use effects::{StoreKey, Waiter};
 pub use health::{health_snapshot, status_summary, DEFAULT_AGENT_ID};
-pub use io::{Effect, EffectResult, Input, LogSlice, Output, Peer};
+pub use io::{ConfigRead, ConfigWriteError, Effect, EffectResult, Input, LogSlice, Output, Peer};
 pub use methods::{LOGS_DEFAULT_LIMIT, LOGS_DEFAULT_MAX_BYTES, LOGS_MAX_BYTES, LOGS_MAX_LIMIT};
 pub use nodes::NodeCommandRules;
 pub use presence::{presence_key, Presence, PresenceEntry};
@@ -664,7 +664,9 @@ impl Gateway {
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }
             | EffectResult::PairingLoaded { token, .. }
-            | EffectResult::ExecApprovals { token, .. } => *token,
+            | EffectResult::ExecApprovals { token, .. }
+            | EffectResult::ConfigRead { token, .. }
+            | EffectResult::ConfigWritten { token, .. } => *token,
         };
         let (pending, next) = self.effects.finish(token);
         if let Some(next) = next {
@@ -677,7 +679,12 @@ impl Gateway {
                     self.on_pairing_written(token, result, false, now)
                 }
                 EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
-                EffectResult::Logs { .. } | EffectResult::ExecApprovals { .. } => {}
+                EffectResult::ConfigWritten { reply, result, .. } => {
+                methods::config::on_written(&mut self.view(now), None, &reply, result)
+                }
+                EffectResult::Logs { .. }
+                | EffectResult::ExecApprovals { .. }
+                | EffectResult::ConfigRead { .. } => {}
             }
             return;
         };
@@ -692,6 +699,14 @@ impl Gateway {
                 self.on_pairing_written(token, result, waited, now);
             }
             EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+            EffectResult::ConfigRead { then, result, .. } => {
+                if let Some(waiter) = pending.waiter {
+                    methods::config::on_read(&mut self.view(now), waiter, then, result);
+                }
+            }
+            EffectResult::ConfigWritten { reply, result, .. } => {
+                methods::config::on_written(&mut self.view(now), pending.waiter, &reply, result);
+            }
             EffectResult::ExecApprovals { result, .. } => {
                 if let Some(Waiter::Request { conn, request_id }) = pending.waiter {
                     let mut out = self.outbox();

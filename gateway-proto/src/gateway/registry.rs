@@ -83,6 +83,15 @@ pub static EVENTS: &[EventSpec] = &[
     EXEC_APPROVAL_RESOLVED_EVENT,
 ];
 
+/// The config file was written through `config.set|patch|apply` (to
+/// `operator.read`). The reference broadcasts it without listing it in
+/// `features.events`; so does this gateway.
+pub(crate) const CONFIG_CHANGED_EVENT: EventSpec = EventSpec {
+    name: "config.changed",
+    scope: Some(Scope::Read),
+    droppable: true,
+};
+
 /// A node asks for approval of its command surface (to `operator.pairing`).
 pub(crate) const NODE_PAIR_REQUESTED_EVENT: EventSpec = EventSpec {
     name: "node.pair.requested",

@@ -670,6 +670,16 @@ impl GatewaySim {
                                 token,
                                 result: Err("none".to_owned()),
                             },
+                            Effect::ReadConfig { token, then } => EffectResult::ConfigRead {
+                                token,
+                                then,
+                                result: Err("none".to_owned()),
+                            },
+                            Effect::WriteConfig { token, write } => EffectResult::ConfigWritten {
+                                token,
+                                reply: Box::new(write.reply),
+                                result: Err(crate::gateway::ConfigWriteError::Io("none".into())),
+                            },
                         };
                         self.gateway
                             .handle_input(Input::EffectDone(result), self.now);

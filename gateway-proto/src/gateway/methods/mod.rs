@@ -32,6 +32,7 @@ macro_rules! params_or_answer {
     };
 }
 
+pub(crate) mod config;
 mod devices;
 pub(crate) mod exec_approval;
 mod logs;
@@ -371,5 +372,41 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Operator(Scope::Approvals),
         params: Some(&exec_approval::RESOLVE_PARAMS),
         handler: exec_approval::resolve,
+    },
+    MethodSpec {
+        name: "config.get",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: config::get,
+    },
+    MethodSpec {
+        name: "config.set",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&config::SET_PARAMS),
+        handler: config::set,
+    },
+    MethodSpec {
+        name: "config.apply",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&config::PATCH_PARAMS),
+        handler: config::apply,
+    },
+    MethodSpec {
+        name: "config.patch",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&config::PATCH_PARAMS),
+        handler: config::patch,
+    },
+    MethodSpec {
+        name: "config.schema",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: config::schema,
+    },
+    MethodSpec {
+        name: "config.schema.lookup",
+        access: Access::Operator(Scope::Read),
+        params: Some(&config::LOOKUP_PARAMS),
+        handler: config::schema_lookup,
     },
 ];
