@@ -248,8 +248,9 @@ fn kill_9_during_patch_writes_never_leaves_a_broken_file() {
                                "replacePaths": ["gateway.controlUi.allowedOrigins"]}}))
                 .await
                 .unwrap();
-            // Kill at a different instant each round: 0-19 ms after sending.
-            smol::Timer::after(Duration::from_millis((round % 20) as u64)).await;
+            // Kill at a different instant each round, 0-199 ms after sending
+            // (in a debug build a patch this size lands after about 100 ms).
+            smol::Timer::after(Duration::from_millis((round * 13 % 200) as u64)).await;
         });
         gw.signal("KILL");
         dir = gw.stop();
