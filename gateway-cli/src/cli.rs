@@ -33,6 +33,7 @@ pub enum Command {
     Devices(DevicesCmd),
     Node(crate::node_host::NodeCmd),
     Nodes(NodesCmd),
+    Config(crate::config_cmd::ConfigCmd),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that

@@ -6,6 +6,7 @@
 
 mod cli;
 mod client;
+mod config_cmd;
 mod config_file;
 mod config_keys;
 mod config_text;
@@ -47,6 +48,7 @@ fn dispatch() -> i32 {
         Command::Devices(devices) => client::run_devices(devices),
         Command::Node(node) => node_host::run_node(node),
         Command::Nodes(nodes) => client::run_nodes(nodes),
+        Command::Config(config) => config_cmd::run(config),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },

@@ -238,6 +238,20 @@ pub fn schema_path(path: &str) -> Option<String> {
     Some(current)
 }
 
+/// Whether the reference's schema has a place for this config path: in the
+/// tree, or inside a section whose contents it does not check here.
+pub fn is_known_path(path: &str) -> bool {
+    if schema_path(path).is_some() {
+        return true;
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    (1..segments.len()).any(|n| {
+        schema_path(&segments[..n].join("."))
+            .and_then(|p| node(&p))
+            .is_some_and(|node| node.open)
+    })
+}
+
 fn type_value(types: &str) -> Value {
     let list: Vec<&str> = types.split('|').collect();
     match list.as_slice() {
@@ -384,6 +398,8 @@ mod tests {
         assert!(keys.contains(&"token") && keys.contains(&"mode"), "{keys:?}");
         assert_eq!(lookup("gateway.auth.identityScopes.alice").unwrap()["schema"]["type"], "array");
         assert!(lookup("gateway.nope").is_none());
+        assert!(is_known_path("gateway.port") && is_known_path("channels.telegram.botToken"));
+        assert!(!is_known_path("gateway.prot") && !is_known_path("gatway"));
         assert!(lookup("").is_none());
     }
 }
