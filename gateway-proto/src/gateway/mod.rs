@@ -42,6 +42,7 @@ pub mod pairing;
 mod presence;
 mod presence_state;
 mod registry;
+mod write_budget;
 
 use crate::time::Timestamp;
 use std::collections::{BTreeSet, VecDeque};
@@ -143,6 +144,8 @@ pub struct Gateway {
     pairing_resync: pairing::hub::Resync,
     /// Exec approvals waiting for an operator.
     exec_approvals: exec_approvals::ExecApprovals,
+    /// `config.patch|apply` calls per client per minute.
+    write_budget: write_budget::WriteBudget,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -195,6 +198,7 @@ impl Gateway {
             nodes: nodes::Nodes::default(),
             pairing_resync: pairing::hub::Resync::InSync,
             exec_approvals: exec_approvals::ExecApprovals::default(),
+            write_budget: write_budget::WriteBudget::default(),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -510,6 +514,7 @@ impl Gateway {
             upgrades: &mut self.upgrades,
             nodes: &mut self.nodes,
             exec_approvals: &mut self.exec_approvals,
+            write_budget: &mut self.write_budget,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,

@@ -12,6 +12,7 @@ use crate::gateway::config_rpc::{self, WriteMethod, WriteRequest, WriteReply};
 use crate::gateway::effects::{Request, StoreKey, Waiter};
 use crate::gateway::io::{ConfigRead, ConfigWriteError, Effect};
 use crate::gateway::registry::CONFIG_CHANGED_EVENT;
+use crate::gateway::write_budget;
 use crate::wire::{ErrorCode, ErrorShape, Property, Schema};
 
 /// Config writes leave one at a time, in order.
@@ -123,11 +124,45 @@ pub(crate) fn set(hub: &mut HubView<'_>, call: &Call<'_>) {
 }
 
 pub(crate) fn patch(hub: &mut HubView<'_>, call: &Call<'_>) {
-    write(hub, call, WriteMethod::Patch);
+    if within_budget(hub, call, "config.patch") {
+        write(hub, call, WriteMethod::Patch);
+    }
 }
 
 pub(crate) fn apply(hub: &mut HubView<'_>, call: &Call<'_>) {
-    write(hub, call, WriteMethod::Apply);
+    if within_budget(hub, call, "config.apply") {
+        write(hub, call, WriteMethod::Apply);
+    }
+}
+
+/// The control-plane write budget, keyed by the caller's device (or its
+/// address when it has none); answers the refusal when it is spent.
+fn within_budget(hub: &mut HubView<'_>, call: &Call<'_>, method: &'static str) -> bool {
+    let who = match hub.out.conns.get(call.conn) {
+        Some(entry) => match &entry.device_id {
+            Some(device) => format!("device:{device}"),
+            None => format!("ip:{}", entry.conn.peer().ip),
+        },
+        None => return false,
+    };
+    let Err(wait) = hub.write_budget.consume(method, who, hub.now) else {
+        return true;
+    };
+    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    let error = ErrorShape::new(
+        ErrorCode::Unavailable,
+        format!(
+            "rate limit exceeded for {method}; retry after {}s",
+            wait_ms.div_ceil(1000)
+        ),
+    )
+    .with_retry_after(wait_ms)
+    .with_details(serde_json::json!({
+        "method": method,
+        "limit": format!("{} per {}s", write_budget::MAX_CALLS, write_budget::WINDOW.as_secs()),
+    }));
+    hub.out.respond_error(call.conn, call.id, &error);
+    false
 }
 
 /// The file is read: answer `config.get`, or plan the write and start it.

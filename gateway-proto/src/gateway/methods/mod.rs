@@ -84,6 +84,7 @@ pub(crate) struct HubView<'a> {
     pub(crate) nodes: &'a mut super::nodes::Nodes,
     /// Exec approvals waiting for an operator.
     pub(crate) exec_approvals: &'a mut ExecApprovals,
+    pub(crate) write_budget: &'a mut super::write_budget::WriteBudget,
     pub(crate) out: Outbox<'a>,
 }
 
