@@ -145,9 +145,11 @@ fn config_access(flags: &RunFlags, path: &Path) -> gateway_smol::ConfigFileAcces
         path: path.to_path_buf(),
         validate: std::sync::Arc::new(move |text: &str| {
             let file = config_file::parse(text)?.config();
-            settings::resolve(&flags, &env, &file).map(|_| ()).map_err(|e| match e {
-                SettingsError::Usage(m) | SettingsError::Invalid(m) => m,
-            })
+            settings::resolve(&flags, &env, &file)
+                .map(|_| ())
+                .map_err(|e| match e {
+                    SettingsError::Usage(m) | SettingsError::Invalid(m) => m,
+                })
         }),
     }
 }

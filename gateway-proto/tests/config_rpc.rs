@@ -26,18 +26,37 @@ fn config_methods_are_listed_and_scoped() {
 
     let mut h = harness();
     operator(&mut h, ConnId(3), &["operator.read"]);
-    let lookup = call(&mut h, ConnId(3), "l1", "config.schema.lookup", json!({"path": "gateway.port"}));
+    let lookup = call(
+        &mut h,
+        ConnId(3),
+        "l1",
+        "config.schema.lookup",
+        json!({"path": "gateway.port"}),
+    );
     assert_eq!(lookup["payload"]["reloadKind"], "restart", "{lookup}");
-    let missing = call(&mut h, ConnId(3), "l2", "config.schema.lookup", json!({"path": "gateway.nope"}));
+    let missing = call(
+        &mut h,
+        ConnId(3),
+        "l2",
+        "config.schema.lookup",
+        json!({"path": "gateway.nope"}),
+    );
     assert_eq!(missing["error"]["message"], "config schema path not found");
     let schema = call(&mut h, ConnId(3), "s1", "config.schema", json!({}));
     assert_eq!(
         schema["payload"]["schema"]["properties"]["gateway"]["properties"]["port"]["type"],
         "integer"
     );
-    for (id, method) in [("w1", "config.patch"), ("w2", "config.set"), ("w3", "config.apply")] {
+    for (id, method) in [
+        ("w1", "config.patch"),
+        ("w2", "config.set"),
+        ("w3", "config.apply"),
+    ] {
         let denied = call(&mut h, ConnId(3), id, method, json!({"raw": "{}"}));
-        assert_eq!(denied["error"]["message"], "missing scope: operator.admin", "{method}");
+        assert_eq!(
+            denied["error"]["message"], "missing scope: operator.admin",
+            "{method}"
+        );
     }
     // A runtime without the file answers UNAVAILABLE.
     let get = call(&mut h, ConnId(3), "g1", "config.get", json!({}));
@@ -50,8 +69,17 @@ fn config_methods_are_listed_and_scoped() {
 fn patch_is_limited_to_thirty_calls_a_minute_per_client() {
     let mut h = harness();
     for n in 0..30 {
-        let res = call(&mut h, ADMIN, &format!("p{n}"), "config.patch", json!({"raw": "{}"}));
-        assert_ne!(res["error"]["message"], "rate limit exceeded for config.patch; retry after 60s");
+        let res = call(
+            &mut h,
+            ADMIN,
+            &format!("p{n}"),
+            "config.patch",
+            json!({"raw": "{}"}),
+        );
+        assert_ne!(
+            res["error"]["message"],
+            "rate limit exceeded for config.patch; retry after 60s"
+        );
     }
     let limited = call(&mut h, ADMIN, "p30", "config.patch", json!({"raw": "{}"}));
     assert_eq!(limited["error"]["code"], "UNAVAILABLE");

@@ -10,12 +10,15 @@ use std::sync::{Arc, Mutex};
 use gateway_proto::gateway::config_rpc::{self, ConfigFile, Write};
 use gateway_proto::gateway::ConfigWriteError;
 
+/// Checks a new config text; `Err` is the reason, in words.
+pub type ConfigValidator = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
 /// Where the config file is and how a new text is checked before it is
 /// written (the CLI's own checks: the same ones a hand edit goes through).
 #[derive(Clone)]
 pub struct ConfigFileAccess {
     pub path: PathBuf,
-    pub validate: Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>,
+    pub validate: ConfigValidator,
 }
 
 impl std::fmt::Debug for ConfigFileAccess {
@@ -48,8 +51,13 @@ pub fn read(path: &Path) -> Result<ConfigFile, String> {
 
 /// Write `write.text` if the file still is what the plan saw and the
 /// validator accepts the new text.
-pub fn write_if_unchanged(access: &ConfigFileAccess, write: &Write) -> Result<(), ConfigWriteError> {
-    let _guard = WRITE_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+pub fn write_if_unchanged(
+    access: &ConfigFileAccess,
+    write: &Write,
+) -> Result<(), ConfigWriteError> {
+    let _guard = WRITE_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let now = read(&access.path).map_err(ConfigWriteError::Io)?;
     let unchanged = match &write.expected_hash {
         Some(expected) => now.exists && config_rpc::hash(&now.raw) == *expected,
@@ -76,9 +84,10 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
         .mode(0o700)
         .create(&dir)?;
     let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    let name = path
-        .file_name()
-        .map_or_else(|| "openclaw.json".into(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || "openclaw.json".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let temp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), unique()));
     let written = (|| {
         let mut file = OpenOptions::new()
@@ -121,7 +130,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
 
         let access = ConfigFileAccess {
             path: path.clone(),
@@ -145,7 +158,10 @@ mod tests {
             panic!("no write")
         };
         std::fs::write(&path, "{ \"gateway\": { \"port\": 2 } }").unwrap();
-        assert_eq!(write_if_unchanged(&access, &write), Err(ConfigWriteError::Changed));
+        assert_eq!(
+            write_if_unchanged(&access, &write),
+            Err(ConfigWriteError::Changed)
+        );
         std::fs::write(&path, first).unwrap();
         write_if_unchanged(&access, &write).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().contains("\"info\""));

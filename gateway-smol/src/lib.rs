@@ -16,8 +16,8 @@
 
 pub mod client;
 mod clock;
-mod conn;
 pub mod config_store;
+mod conn;
 mod error;
 mod frame_out;
 mod http;
@@ -37,7 +37,7 @@ mod socket;
 pub mod store;
 mod upgrade;
 
-pub use error::Error;
 pub use config_store::ConfigFileAccess;
+pub use error::Error;
 pub use options::{default_threads, ExecApprovalsSource, ServerOptions};
 pub use server::{run, Server, ServerHandle};

@@ -29,13 +29,22 @@ fn config_commands_answer_as_the_reference() {
     let path = home.join("state/openclaw.json");
     let shown = path.display().to_string();
 
-    assert_eq!(run(home, &["config", "file"]), (0, format!("{shown}\n"), String::new()));
+    assert_eq!(
+        run(home, &["config", "file"]),
+        (0, format!("{shown}\n"), String::new())
+    );
     let (code, out, _) = run(home, &["config", "file", "--json"]);
-    assert_eq!((code, serde_json::from_str::<Value>(&out).unwrap()), (0, json!({"path": shown})));
+    assert_eq!(
+        (code, serde_json::from_str::<Value>(&out).unwrap()),
+        (0, json!({"path": shown}))
+    );
 
     let (code, _, err) = run(home, &["config", "validate"]);
     assert_eq!(code, 1);
-    assert!(err.starts_with(&format!("Config file not found: {shown}\n")), "{err}");
+    assert!(
+        err.starts_with(&format!("Config file not found: {shown}\n")),
+        "{err}"
+    );
     let (code, out, _) = run(home, &["config", "validate", "--json"]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -48,16 +57,32 @@ fn config_commands_answer_as_the_reference() {
     );
     assert_eq!(
         run(home, &["config", "set", "gateway.port", "19001"]),
-        (0, "Updated gateway.port. Restart the gateway to apply.\n".into(), String::new())
+        (
+            0,
+            "Updated gateway.port. Restart the gateway to apply.\n".into(),
+            String::new()
+        )
     );
     assert_eq!(run(home, &["config", "get", "gateway.port"]).1, "19001\n");
     let mode = std::fs::metadata(&path).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
 
-    assert_eq!(run(home, &["config", "set", "gateway.auth.token", "secret123"]).0, 0);
+    assert_eq!(
+        run(home, &["config", "set", "gateway.auth.token", "secret123"]).0,
+        0
+    );
     let (code, out, _) = run(home, &["config", "get", "gateway.auth"]);
-    assert_eq!((code, out.as_str()), (0, "{\n  \"token\": \"__OPENCLAW_REDACTED__\"\n}\n"));
-    assert_eq!(run(home, &["config", "get", "gateway.auth.token"]).1, "__OPENCLAW_REDACTED__\n");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "{\n  \"token\": \"__OPENCLAW_REDACTED__\"\n}\n")
+    );
+    assert_eq!(
+        run(home, &["config", "get", "gateway.auth.token"]).1,
+        "__OPENCLAW_REDACTED__\n"
+    );
 
     assert_eq!(
         run(home, &["config", "get", "gateway.prot"]),
@@ -65,16 +90,29 @@ fn config_commands_answer_as_the_reference() {
     );
     let (code, out, _) = run(home, &["config", "get", "gateway.prot", "--json"]);
     assert_eq!(code, 1);
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["error"]["type"], "cli_error");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["error"]["type"],
+        "cli_error"
+    );
 
     let before = std::fs::read_to_string(&path).unwrap();
     let (code, _, err) = run(home, &["config", "set", "gateway.prot", "5"]);
     assert_eq!(code, 1);
-    assert_eq!(err, "Config validation failed: unknown key gateway.prot (did you mean gateway.port?)\n");
+    assert_eq!(
+        err,
+        "Config validation failed: unknown key gateway.prot (did you mean gateway.port?)\n"
+    );
     let (code, _, err) = run(home, &["config", "set", "gateway.port", "abc"]);
     assert_eq!(code, 1);
-    assert!(err.starts_with("Config validation failed: gateway.port"), "{err}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "refused edits change nothing");
+    assert!(
+        err.starts_with("Config validation failed: gateway.port"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "refused edits change nothing"
+    );
 
     assert_eq!(
         run(home, &["config", "set", "logging.level", "debug"]).1,
@@ -86,7 +124,11 @@ fn config_commands_answer_as_the_reference() {
     );
     assert_eq!(
         run(home, &["config", "unset", "logging.level"]),
-        (0, "Removed logging.level. No gateway restart needed.\n".into(), String::new())
+        (
+            0,
+            "Removed logging.level. No gateway restart needed.\n".into(),
+            String::new()
+        )
     );
     assert_eq!(
         run(home, &["config", "unset", "logging.level"]),
@@ -94,9 +136,16 @@ fn config_commands_answer_as_the_reference() {
     );
     assert_eq!(
         run(home, &["config", "set", "a"]),
-        (1, String::new(), "config set mode error: value/json mode requires <value>.\n".into())
+        (
+            1,
+            String::new(),
+            "config set mode error: value/json mode requires <value>.\n".into()
+        )
     );
-    assert_eq!(run(home, &["config", "validate"]), (0, format!("Config valid: {shown}\n"), String::new()));
+    assert_eq!(
+        run(home, &["config", "validate"]),
+        (0, format!("Config valid: {shown}\n"), String::new())
+    );
     let (code, out, _) = run(home, &["config", "validate", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(
@@ -107,7 +156,12 @@ fn config_commands_answer_as_the_reference() {
     std::fs::write(&path, "{ gateway: { prot: 1 } }").unwrap();
     let (code, _, err) = run(home, &["config", "validate"]);
     assert_eq!(code, 1);
-    assert!(err.starts_with(&format!("OpenClaw config is invalid: {shown}\n  × unknown key gateway.prot")), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "OpenClaw config is invalid: {shown}\n  × unknown key gateway.prot"
+        )),
+        "{err}"
+    );
     let (code, out, _) = run(home, &["config", "validate", "--json"]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -117,7 +171,9 @@ fn config_commands_answer_as_the_reference() {
 
 /// Whether a page from `origin` may connect (hello-ok) with `token`.
 async fn origin_admitted(url: &str, token: &str, origin: &str) -> bool {
-    let mut ws = RawWs::open_with_headers(url, &[("Origin", origin)]).await.expect("open");
+    let mut ws = RawWs::open_with_headers(url, &[("Origin", origin)])
+        .await
+        .expect("open");
     if !matches!(ws.recv_timeout(Duration::from_secs(10)).await, Some(Incoming::Json(v)) if v["event"] == "connect.challenge")
     {
         return false;
@@ -146,13 +202,22 @@ fn a_running_gateway_picks_up_config_set() {
     });
     let (code, out, err) = run(
         gw.dir.path(),
-        &["config", "set", "gateway.controlUi.allowedOrigins", r#"["https://ui.example"]"#],
+        &[
+            "config",
+            "set",
+            "gateway.controlUi.allowedOrigins",
+            r#"["https://ui.example"]"#,
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
     let deadline = Instant::now() + Duration::from_secs(15);
     smol::block_on(async {
         while !origin_admitted(&url, &gw.token, origin).await {
-            assert!(Instant::now() < deadline, "the edit never took effect:\n{}", gw.output());
+            assert!(
+                Instant::now() < deadline,
+                "the edit never took effect:\n{}",
+                gw.output()
+            );
             smol::Timer::after(Duration::from_millis(200)).await;
         }
     });

@@ -98,7 +98,10 @@ fn patch_needs_the_hash_is_announced_and_takes_effect() {
         assert_eq!(got["exists"], true);
         assert_eq!(got["valid"], true);
         assert!(!got["raw"].as_str().unwrap().contains("tok-a"), "{got}");
-        assert_eq!(got["config"]["gateway"]["auth"]["token"], "__OPENCLAW_REDACTED__");
+        assert_eq!(
+            got["config"]["gateway"]["auth"]["token"],
+            "__OPENCLAW_REDACTED__"
+        );
         let hash = got["hash"].as_str().unwrap().to_owned();
 
         let origins = "{ gateway: { controlUi: { allowedOrigins: ['https://ui.example'] } } }";
@@ -108,12 +111,24 @@ fn patch_needs_the_hash_is_announced_and_takes_effect() {
             refused["error"]["message"],
             "config base hash required for gateway.controlUi.allowedOrigins; re-run config.get and retry with baseHash"
         );
-        let stale = call(&mut admin, "p2", "config.patch", json!({"raw": origins, "baseHash": "x"})).await;
+        let stale = call(
+            &mut admin,
+            "p2",
+            "config.patch",
+            json!({"raw": origins, "baseHash": "x"}),
+        )
+        .await;
         assert_eq!(
             stale["error"]["message"],
             "config changed since last load; re-run config.get and retry"
         );
-        let denied = call(&mut reader, "p3", "config.patch", json!({"raw": origins, "baseHash": hash})).await;
+        let denied = call(
+            &mut reader,
+            "p3",
+            "config.patch",
+            json!({"raw": origins, "baseHash": hash}),
+        )
+        .await;
         assert_eq!(denied["ok"], false, "{denied}");
         assert_eq!(denied["error"]["message"], "missing scope: operator.admin");
 
@@ -131,17 +146,32 @@ fn patch_needs_the_hash_is_announced_and_takes_effect() {
         let done = next(&mut admin, "p4", res("p4")).await;
         assert_eq!(done["ok"], true, "{done}");
         let done = &done["payload"];
-        assert_eq!(done["changedPaths"], json!(["gateway.controlUi.allowedOrigins"]));
+        assert_eq!(
+            done["changedPaths"],
+            json!(["gateway.controlUi.allowedOrigins"])
+        );
         assert_eq!(done["path"], path.display().to_string());
         assert_eq!(first["payload"]["hash"], done["hash"]);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(done["hash"], config_rpc::hash(&text));
-        assert!(text.contains("https://ui.example") && text.contains("tok-a"), "{text}");
-        let seen = next(&mut reader, "config.changed", |v| v["event"] == "config.changed").await;
+        assert!(
+            text.contains("https://ui.example") && text.contains("tok-a"),
+            "{text}"
+        );
+        let seen = next(&mut reader, "config.changed", |v| {
+            v["event"] == "config.changed"
+        })
+        .await;
         assert_eq!(seen["payload"]["hash"], done["hash"]);
 
         // The same patch again changes nothing.
-        let noop = call(&mut admin, "p5", "config.patch", json!({"raw": origins, "baseHash": done["hash"]})).await;
+        let noop = call(
+            &mut admin,
+            "p5",
+            "config.patch",
+            json!({"raw": origins, "baseHash": done["hash"]}),
+        )
+        .await;
         assert_eq!(noop["payload"]["noop"], true, "{noop}");
 
         // Hot reload: the new origin is let in (the watcher polls every second).
@@ -150,37 +180,66 @@ fn patch_needs_the_hash_is_announced_and_takes_effect() {
             if operator(&url, "tok-a", ADMIN, origin).await.is_ok() {
                 break;
             }
-            assert!(Instant::now() < deadline, "the patched origin never took effect");
+            assert!(
+                Instant::now() < deadline,
+                "the patched origin never took effect"
+            );
             smol::Timer::after(Duration::from_millis(200)).await;
         }
 
         // Refused writes leave the file as it was.
         let hash = done["hash"].as_str().unwrap().to_owned();
-        let typo = call(&mut admin, "p6", "config.patch",
-            json!({"raw": "{ gateway: { prot: 1 } }", "baseHash": hash})).await;
+        let typo = call(
+            &mut admin,
+            "p6",
+            "config.patch",
+            json!({"raw": "{ gateway: { prot: 1 } }", "baseHash": hash}),
+        )
+        .await;
         assert_eq!(typo["error"]["code"], "INVALID_REQUEST");
         assert_eq!(
             typo["error"]["message"],
             "invalid config: unknown key gateway.prot (did you mean gateway.port?)"
         );
-        let no_password = call(&mut admin, "p7", "config.patch",
-            json!({"raw": "{ gateway: { auth: { mode: 'password' } } }", "baseHash": hash})).await;
-        assert_eq!(no_password["error"]["code"], "INVALID_REQUEST", "{no_password}");
-        assert!(no_password["error"]["message"].as_str().unwrap().starts_with(
-            "invalid config: auth mode password needs a password"), "{no_password}");
+        let no_password = call(
+            &mut admin,
+            "p7",
+            "config.patch",
+            json!({"raw": "{ gateway: { auth: { mode: 'password' } } }", "baseHash": hash}),
+        )
+        .await;
+        assert_eq!(
+            no_password["error"]["code"], "INVALID_REQUEST",
+            "{no_password}"
+        );
+        assert!(
+            no_password["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid config: auth mode password needs a password"),
+            "{no_password}"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 
         // A hand edit shows in config.get.
         let edited = text.replacen('{', "{ \"logging\": { \"level\": \"debug\" },", 1);
         std::fs::write(&path, &edited).unwrap();
         let got = call(&mut admin, "g2", "config.get", json!({})).await;
-        assert_eq!(got["payload"]["parsed"]["logging"]["level"], "debug", "{got}");
+        assert_eq!(
+            got["payload"]["parsed"]["logging"]["level"], "debug",
+            "{got}"
+        );
         assert_eq!(got["payload"]["hash"], config_rpc::hash(&edited));
 
         // Changing the shared token closes the clients that used it, 4001.
         let hash = got["payload"]["hash"].as_str().unwrap().to_owned();
-        let change = call(&mut admin, "p8", "config.patch",
-            json!({"raw": "{ gateway: { auth: { token: 'tok-b' } } }", "baseHash": hash})).await;
+        let change = call(
+            &mut admin,
+            "p8",
+            "config.patch",
+            json!({"raw": "{ gateway: { auth: { token: 'tok-b' } } }", "baseHash": hash}),
+        )
+        .await;
         assert_eq!(change["ok"], true, "{change}");
         let (_, close) = reader.until_close(WAIT).await;
         assert_eq!(close, Some(Some((4001, "gateway auth changed".to_owned()))));
@@ -195,16 +254,37 @@ fn schema_lookup_and_unused_keys() {
         "{ gateway: { mode: 'local', auth: { mode: 'token', token: 'tok-a' } }, channels: { telegram: {} } }",
     ));
     smol::block_on(async {
-        let mut admin = operator(&gw.url(), "tok-a", ADMIN, None).await.expect("admin");
-        let port = call(&mut admin, "l1", "config.schema.lookup", json!({"path": "gateway.port"})).await;
+        let mut admin = operator(&gw.url(), "tok-a", ADMIN, None)
+            .await
+            .expect("admin");
+        let port = call(
+            &mut admin,
+            "l1",
+            "config.schema.lookup",
+            json!({"path": "gateway.port"}),
+        )
+        .await;
         assert_eq!(port["payload"]["schema"]["type"], "integer", "{port}");
         assert_eq!(port["payload"]["reloadKind"], "restart");
-        let missing = call(&mut admin, "l2", "config.schema.lookup", json!({"path": "gateway.nope"})).await;
+        let missing = call(
+            &mut admin,
+            "l2",
+            "config.schema.lookup",
+            json!({"path": "gateway.nope"}),
+        )
+        .await;
         assert_eq!(missing["error"]["message"], "config schema path not found");
     });
     let deadline = Instant::now() + WAIT;
-    while !gw.output().contains("not used by this gateway: channels.telegram, gateway.mode") {
-        assert!(Instant::now() < deadline, "no start-up warning:\n{}", gw.output());
+    while !gw
+        .output()
+        .contains("not used by this gateway: channels.telegram, gateway.mode")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no start-up warning:\n{}",
+            gw.output()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(gw.output().matches("not used by this gateway").count(), 1);

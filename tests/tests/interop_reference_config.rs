@@ -48,7 +48,11 @@ fn captured_keys(id: &str) -> BTreeSet<String> {
     text.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|v| v["frame"]["type"] == "res" && v["frame"]["id"] == id)
-        .and_then(|v| v["frame"]["payload"].as_object().map(|o| o.keys().cloned().collect()))
+        .and_then(|v| {
+            v["frame"]["payload"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+        })
         .unwrap_or_else(|| panic!("no captured answer {id}"))
 }
 
@@ -105,7 +109,12 @@ fn reference_cli_reads_and_patches_our_config() {
     assert_eq!(after["parsed"]["logging"]["level"], "info", "{after}");
     assert_eq!(after["hash"], done["hash"]);
 
-    let (_, port) = call(&cli, &gw, "config.schema.lookup", &json!({"path": "gateway.port"}));
+    let (_, port) = call(
+        &cli,
+        &gw,
+        "config.schema.lookup",
+        &json!({"path": "gateway.port"}),
+    );
     let port = payload(&port);
     assert_eq!(port["schema"]["type"], "integer", "{port}");
     assert_eq!(port["reloadKind"], "restart");

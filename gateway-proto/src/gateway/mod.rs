@@ -685,7 +685,7 @@ impl Gateway {
                 }
                 EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
                 EffectResult::ConfigWritten { reply, result, .. } => {
-                methods::config::on_written(&mut self.view(now), None, &reply, result)
+                    methods::config::on_written(&mut self.view(now), None, &reply, result)
                 }
                 EffectResult::Logs { .. }
                 | EffectResult::ExecApprovals { .. }

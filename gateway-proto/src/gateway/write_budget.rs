@@ -72,6 +72,9 @@ mod tests {
         );
         assert_eq!(budget.consume("config.apply", "a".into(), later), Ok(()));
         assert_eq!(budget.consume("config.patch", "b".into(), later), Ok(()));
-        assert_eq!(budget.consume("config.patch", "a".into(), t0 + WINDOW), Ok(()));
+        assert_eq!(
+            budget.consume("config.patch", "a".into(), t0 + WINDOW),
+            Ok(())
+        );
     }
 }

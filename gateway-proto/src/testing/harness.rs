@@ -240,7 +240,9 @@ impl Harness {
                     Effect::WriteConfig { token, write } => EffectResult::ConfigWritten {
                         token,
                         reply: Box::new(write.reply),
-                        result: Err(crate::gateway::ConfigWriteError::Io("no config file".into())),
+                        result: Err(crate::gateway::ConfigWriteError::Io(
+                            "no config file".into(),
+                        )),
                     },
                     // The in-memory store read back: every committed write.
                     Effect::LoadPairing { token } => {

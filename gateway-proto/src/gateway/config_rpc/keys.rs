@@ -294,7 +294,10 @@ pub fn lookup(path: &str) -> Option<Value> {
 pub fn schema() -> Value {
     let mut root = schema_of("");
     if let Value::Object(map) = &mut root {
-        map.insert("$schema".into(), json!("http://json-schema.org/draft-07/schema#"));
+        map.insert(
+            "$schema".into(),
+            json!("http://json-schema.org/draft-07/schema#"),
+        );
     }
     json!({ "schema": root, "uiHints": {}, "version": env!("CARGO_PKG_VERSION") })
 }
@@ -305,7 +308,10 @@ fn schema_of(path: &str) -> Value {
     let types = me.map_or("object", |n| n.types);
     out.insert("type".into(), type_value(types));
     if me.is_some_and(|n| n.map) {
-        out.insert("additionalProperties".into(), schema_of(&format!("{path}.*")));
+        out.insert(
+            "additionalProperties".into(),
+            schema_of(&format!("{path}.*")),
+        );
     } else if !me.is_some_and(|n| n.open) {
         let kids = children(path);
         if !kids.is_empty() {
@@ -379,7 +385,10 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(unused(&root), ["channels.telegram", "gateway.mode", "logging.level"]);
+        assert_eq!(
+            unused(&root),
+            ["channels.telegram", "gateway.mode", "logging.level"]
+        );
     }
 
     #[test]
@@ -395,8 +404,14 @@ mod tests {
             .iter()
             .map(|c| c["key"].as_str().unwrap())
             .collect();
-        assert!(keys.contains(&"token") && keys.contains(&"mode"), "{keys:?}");
-        assert_eq!(lookup("gateway.auth.identityScopes.alice").unwrap()["schema"]["type"], "array");
+        assert!(
+            keys.contains(&"token") && keys.contains(&"mode"),
+            "{keys:?}"
+        );
+        assert_eq!(
+            lookup("gateway.auth.identityScopes.alice").unwrap()["schema"]["type"],
+            "array"
+        );
         assert!(lookup("gateway.nope").is_none());
         assert!(is_known_path("gateway.port") && is_known_path("channels.telegram.botToken"));
         assert!(!is_known_path("gateway.prot") && !is_known_path("gatway"));

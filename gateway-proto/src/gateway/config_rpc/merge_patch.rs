@@ -135,7 +135,11 @@ fn leaves(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
         keys.sort();
         keys.dedup();
         if keys.is_empty() {
-            out.push(if path.is_empty() { "<root>".into() } else { path.into() });
+            out.push(if path.is_empty() {
+                "<root>".into()
+            } else {
+                path.into()
+            });
         }
         for key in keys {
             let (bv, av) = (
@@ -146,7 +150,11 @@ fn leaves(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
         }
         return;
     }
-    out.push(if path.is_empty() { "<root>".into() } else { path.into() });
+    out.push(if path.is_empty() {
+        "<root>".into()
+    } else {
+        path.into()
+    });
 }
 
 #[cfg(test)]
@@ -163,8 +171,14 @@ mod tests {
             json!({"a": {"b": 3, "e": {"f": true}}, "g": 1})
         );
         // Null at a missing key changes nothing; a scalar target becomes an object.
-        assert_eq!(apply(&json!({"a": 1}), &json!({"z": null}), &[]), json!({"a": 1}));
-        assert_eq!(apply(&json!({"a": 1}), &json!({"a": {"b": 2}}), &[]), json!({"a": {"b": 2}}));
+        assert_eq!(
+            apply(&json!({"a": 1}), &json!({"z": null}), &[]),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            apply(&json!({"a": 1}), &json!({"a": {"b": 2}}), &[]),
+            json!({"a": {"b": 2}})
+        );
     }
 
     #[test]
@@ -177,7 +191,10 @@ mod tests {
         let shrink = json!({"o": {"list": ["b"]}});
         let after = apply(&target, &shrink, &[]);
         assert_eq!(after, shrink);
-        assert_eq!(removed_array_entries(&target, &after, &shrink, &[]), ["o.list"]);
+        assert_eq!(
+            removed_array_entries(&target, &after, &shrink, &[]),
+            ["o.list"]
+        );
         let named = vec!["o.list".to_owned()];
         assert!(removed_array_entries(&target, &after, &shrink, &named).is_empty());
     }

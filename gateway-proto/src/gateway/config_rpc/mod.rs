@@ -54,10 +54,16 @@ pub fn parse_json5(raw: &str) -> Result<Value, String> {
         }
         let json5::Error::Message { location, .. } = &e;
         match location {
-            Some(at) => format!("line {}, column {}: not valid JSON5 here", at.line, at.column),
+            Some(at) => format!(
+                "line {}, column {}: not valid JSON5 here",
+                at.line, at.column
+            ),
             None => format!(
                 "not valid JSON5: {}",
-                e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
         }
     })
@@ -78,7 +84,10 @@ fn current_config(file: &ConfigFile) -> Result<Value, String> {
 /// Problems with a config: its syntax, then unknown keys.
 fn issues(file: &ConfigFile) -> (Value, Vec<Value>) {
     match current_config(file) {
-        Err(message) => (json!({}), vec![json!({"path": "<root>", "message": message})]),
+        Err(message) => (
+            json!({}),
+            vec![json!({"path": "<root>", "message": message})],
+        ),
         Ok(config) => {
             let problems = match config.as_object().map(keys::check) {
                 Some(Err(message)) => vec![json!({"path": "<root>", "message": message})],
@@ -238,9 +247,8 @@ pub fn plan(file: &ConfigFile, request: &WriteRequest) -> Result<Plan, String> {
     if !hashless_patch {
         check_base_hash(file, request.base_hash.as_deref())?;
     }
-    let current = current_config(file).map_err(|e| {
-        format!("invalid config: {e}; fix (openclaw doctor) before patching")
-    })?;
+    let current = current_config(file)
+        .map_err(|e| format!("invalid config: {e}; fix (openclaw doctor) before patching"))?;
     let next = match request.method {
         WriteMethod::Patch => {
             let patch = parse_object(&request.raw, "config.patch")?;
@@ -249,8 +257,12 @@ pub fn plan(file: &ConfigFile, request: &WriteRequest) -> Result<Plan, String> {
             }
             let merged = merge_patch::apply(&current, &patch, &request.replace_paths);
             let merged = redact::restore(&merged, &current)?;
-            let lost =
-                merge_patch::removed_array_entries(&current, &merged, &patch, &request.replace_paths);
+            let lost = merge_patch::removed_array_entries(
+                &current,
+                &merged,
+                &patch,
+                &request.replace_paths,
+            );
             if !lost.is_empty() {
                 return Err(format!(
                     "config.patch would remove entries from array path(s): {}. Pass replacePaths with \

@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(shown["gateway"]["auth"]["token"], REDACTED);
         assert_eq!(shown["gateway"]["auth"]["mode"], "token");
         assert_eq!(shown["models"]["providers"]["fake"]["apiKey"], REDACTED);
-        assert_eq!(shown["models"]["providers"]["fake"]["models"][0]["maxTokens"], 1000);
+        assert_eq!(
+            shown["models"]["providers"]["fake"]["models"][0]["maxTokens"],
+            1000
+        );
         let raw = "{ gateway: { auth: { token: 's3cret' } } }";
         assert_eq!(
             redact_raw(raw, &config),

@@ -50,7 +50,10 @@ const RULES: &[(&str, ReloadKind)] = &[
     ("gateway.controlUi.automaticallyFetchFavicons", Hot),
     ("gateway.controlUi.experimental.customPlugins", Hot),
     ("gateway.controlUi.allowedOrigins", Hot),
-    ("gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback", Hot),
+    (
+        "gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback",
+        Hot,
+    ),
     ("gateway.nodes.browser", Hot),
     ("gateway.nodes.pairing", Hot),
     ("gateway.nodes.commands", Hot),
@@ -200,11 +203,20 @@ fn diff(before: &Value, after: &Value, prefix: &str, out: &mut Vec<String>) {
                 format!("{prefix}.{key}")
             };
             let (bv, av) = (b.get(key), a.get(key));
-            diff(bv.unwrap_or(&Value::Null), av.unwrap_or(&Value::Null), &path, out);
+            diff(
+                bv.unwrap_or(&Value::Null),
+                av.unwrap_or(&Value::Null),
+                &path,
+                out,
+            );
         }
         return;
     }
-    out.push(if prefix.is_empty() { "<root>".into() } else { prefix.into() });
+    out.push(if prefix.is_empty() {
+        "<root>".into()
+    } else {
+        prefix.into()
+    });
 }
 
 #[cfg(test)]
@@ -234,7 +246,10 @@ mod tests {
             ["gateway.controlUi.allowedOrigins", "logging"]
         );
         let later = json!({"logging": {"level": "debug"}, "gateway": {"port": 2, "controlUi": {"allowedOrigins": ["x"]}}});
-        assert_eq!(changed_paths(&after, &later), ["gateway.port", "logging.level"]);
+        assert_eq!(
+            changed_paths(&after, &later),
+            ["gateway.port", "logging.level"]
+        );
         assert!(changed_paths(&before, &before).is_empty());
     }
 }

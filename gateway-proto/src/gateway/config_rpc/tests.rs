@@ -42,7 +42,10 @@ fn base_hash_rule_and_messages() {
         Err("config changed since last load; re-run config.get and retry".into())
     );
     for method in [WriteMethod::Set, WriteMethod::Apply] {
-        let request = WriteRequest { method, ..patch("{}", None) };
+        let request = WriteRequest {
+            method,
+            ..patch("{}", None)
+        };
         assert_eq!(
             plan(&f, &request),
             Err("config base hash required; re-run config.get and retry".into())
@@ -57,7 +60,11 @@ fn base_hash_rule_and_messages() {
     let ui = write_of(plan(&f, &patch("{ ui: { prefs: { theme: 'dark' } } }", None)).unwrap());
     assert_eq!(ui.expected_hash, Some(hash(CURRENT)));
     // The first write to a missing file needs none.
-    let missing = ConfigFile { exists: false, raw: String::new(), ..f.clone() };
+    let missing = ConfigFile {
+        exists: false,
+        raw: String::new(),
+        ..f.clone()
+    };
     let first = write_of(plan(&missing, &patch(level, None)).unwrap());
     assert_eq!(first.expected_hash, None);
     assert_eq!(first.reply.changed_paths, ["logging"]);
@@ -67,36 +74,67 @@ fn base_hash_rule_and_messages() {
 fn patch_writes_the_merge_and_answers_like_the_reference() {
     let f = file(CURRENT);
     let write = write_of(
-        plan(&f, &patch("{ logging: { level: \"info\" } }", Some(&hash(CURRENT)))).unwrap(),
+        plan(
+            &f,
+            &patch("{ logging: { level: \"info\" } }", Some(&hash(CURRENT))),
+        )
+        .unwrap(),
     );
     let written_config: Value = serde_json::from_str(&write.text).unwrap();
     assert_eq!(written_config["logging"]["level"], "info");
     assert_eq!(written_config["gateway"]["auth"]["token"], "s3cret");
     assert_eq!(write.reply.hash, hash(&write.text));
-    assert_eq!(write.reply.config["gateway"]["auth"]["token"], redact::REDACTED);
+    assert_eq!(
+        write.reply.config["gateway"]["auth"]["token"],
+        redact::REDACTED
+    );
     assert!(!write.reply.requires_restart);
     let (answer, event) = written(&write.reply, 7);
-    let keys: Vec<&str> = answer.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["changedPaths", "config", "hash", "ok", "path", "sentinel"]);
+    let keys: Vec<&str> = answer
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["changedPaths", "config", "hash", "ok", "path", "sentinel"]
+    );
     assert_eq!(answer["changedPaths"], json!(["logging"]));
-    assert_eq!(event, json!({"path": "/s/openclaw.json", "hash": write.reply.hash, "ts": 7}));
+    assert_eq!(
+        event,
+        json!({"path": "/s/openclaw.json", "hash": write.reply.hash, "ts": 7})
+    );
 }
 
 #[test]
 fn patch_that_changes_nothing_is_a_noop() {
     let f = file(CURRENT);
-    let answer = plan(&f, &patch("{ gateway: { port: 18789 } }", Some(&hash(CURRENT)))).unwrap();
-    let Plan::Answer(answer) = answer else { panic!("wrote") };
+    let answer = plan(
+        &f,
+        &patch("{ gateway: { port: 18789 } }", Some(&hash(CURRENT))),
+    )
+    .unwrap();
+    let Plan::Answer(answer) = answer else {
+        panic!("wrote")
+    };
     assert_eq!(answer["noop"], true);
     assert_eq!(answer["changedPaths"], json!([]));
-    assert_eq!(answer["config"]["gateway"]["auth"]["token"], redact::REDACTED);
+    assert_eq!(
+        answer["config"]["gateway"]["auth"]["token"],
+        redact::REDACTED
+    );
 }
 
 #[test]
 fn redacted_values_sent_back_keep_the_secret_and_restart_kinds_show() {
     let f = file(CURRENT);
-    let raw = "{ gateway: { port: 19000, auth: { mode: 'token', token: '__OPENCLAW_REDACTED__' } } }";
-    let request = WriteRequest { method: WriteMethod::Apply, ..patch(raw, Some(&hash(CURRENT))) };
+    let raw =
+        "{ gateway: { port: 19000, auth: { mode: 'token', token: '__OPENCLAW_REDACTED__' } } }";
+    let request = WriteRequest {
+        method: WriteMethod::Apply,
+        ..patch(raw, Some(&hash(CURRENT)))
+    };
     let write = write_of(plan(&f, &request).unwrap());
     assert!(write.text.contains("\"s3cret\""), "{}", write.text);
     assert!(write.reply.requires_restart);
@@ -117,13 +155,15 @@ fn unknown_keys_and_bad_text_are_refused() {
     );
     assert!(plan(&f, &patch("{ a: ", Some(&h))).is_err());
     let deep = "[".repeat(5000);
-    assert!(plan(&f, &patch(&deep, Some(&h))).unwrap_err().contains("nest deeper"));
+    assert!(plan(&f, &patch(&deep, Some(&h)))
+        .unwrap_err()
+        .contains("nest deeper"));
     let removal = file("{ gateway: { trustedProxies: ['10.0.0.1', '10.0.0.2'] } }");
     let hr = hash(&removal.raw);
     let shrink = patch("{ gateway: { trustedProxies: ['10.0.0.1'] } }", Some(&hr));
-    assert!(plan(&removal, &shrink)
-        .unwrap_err()
-        .starts_with("config.patch would remove entries from array path(s): gateway.trustedProxies."));
+    assert!(plan(&removal, &shrink).unwrap_err().starts_with(
+        "config.patch would remove entries from array path(s): gateway.trustedProxies."
+    ));
     let named = WriteRequest {
         replace_paths: vec!["gateway.trustedProxies".into()],
         ..shrink

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Call, HubView};
-use crate::gateway::config_rpc::{self, WriteMethod, WriteRequest, WriteReply};
+use crate::gateway::config_rpc::{self, WriteMethod, WriteReply, WriteRequest};
 use crate::gateway::effects::{Request, StoreKey, Waiter};
 use crate::gateway::io::{ConfigRead, ConfigWriteError, Effect};
 use crate::gateway::registry::CONFIG_CHANGED_EVENT;
@@ -250,7 +250,10 @@ pub(crate) fn on_written(
         ))),
         Err(ConfigWriteError::Io(message)) => Err(ErrorShape::new(
             ErrorCode::Unavailable,
-            format!("{} failed to write the config: {message}", reply.method.name()),
+            format!(
+                "{} failed to write the config: {message}",
+                reply.method.name()
+            ),
         )),
     };
     if let Some(Waiter::Request { conn, request_id }) = waiter {
