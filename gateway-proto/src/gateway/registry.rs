@@ -380,7 +380,13 @@ mod tests {
                 "exec.approval.list",
                 "exec.approval.request",
                 "exec.approval.waitDecision",
-                "exec.approval.resolve"
+                "exec.approval.resolve",
+                "config.get",
+                "config.set",
+                "config.apply",
+                "config.patch",
+                "config.schema",
+                "config.schema.lookup"
             ]
         );
         let events: Vec<&str> = event_names().collect();
@@ -427,8 +433,9 @@ mod tests {
         let missing = authorize("status", None, none).unwrap_err();
         assert_eq!(missing.message, "missing scope: operator.read");
         assert_eq!(missing.detail_code(), Some("MISSING_SCOPE"));
-        // Unknown methods: admin-only, then "unknown method".
-        let unknown = authorize("config.get", None, read).unwrap_err();
+        // Unknown methods under a reserved prefix: admin-only; others
+        // "unknown method".
+        let unknown = authorize("config.openFile", None, read).unwrap_err();
         assert_eq!(unknown.message, "missing scope: operator.admin");
         assert!(matches!(authorize("no.such", None, admin), Ok(None)));
         // Protocol 3 gets the bare message.
