@@ -93,3 +93,47 @@ fn patch_is_limited_to_thirty_calls_a_minute_per_client() {
     let apply = call(&mut h, ADMIN, "a1", "config.apply", json!({"raw": "{}"}));
     assert_ne!(apply["error"]["details"]["limit"], "30 per 60s", "{apply}");
 }
+
+mod never_panics {
+    use gateway_proto::gateway::config_rpc::{self, ConfigFile, WriteMethod, WriteRequest};
+    use proptest::prelude::*;
+
+    /// JSON5-ish text built from config-like pieces, often valid, often not.
+    fn text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just(",".to_owned()),
+            Just(":".to_owned()),
+            Just("null".to_owned()),
+            Just("gateway".to_owned()),
+            Just("ui".to_owned()),
+            Just("prefs".to_owned()),
+            Just("'__OPENCLAW_REDACTED__'".to_owned()),
+            Just("token".to_owned()),
+            Just("\"id\"".to_owned()),
+            "[a-zA-Z0-9 '\"/*\\\\]{0,6}",
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn planning_any_request_against_any_file_answers(
+            file in text(), raw in text(), hashed in any::<bool>(), method in 0u8..3,
+        ) {
+            let file = ConfigFile { path: "/s/openclaw.json".into(), exists: true, raw: file };
+            let request = WriteRequest {
+                method: [WriteMethod::Patch, WriteMethod::Set, WriteMethod::Apply][method as usize],
+                raw,
+                base_hash: hashed.then(|| config_rpc::hash(&file.raw)),
+                replace_paths: vec!["gateway.trustedProxies".into()],
+                note: None,
+            };
+            let _ = config_rpc::plan(&file, &request);
+            let _ = config_rpc::get_answer(&file);
+        }
+    }
+}
