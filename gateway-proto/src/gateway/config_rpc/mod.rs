@@ -296,7 +296,11 @@ pub fn plan(file: &ConfigFile, request: &WriteRequest) -> Result<Plan, String> {
         }
         WriteMethod::Set | WriteMethod::Apply => {
             let whole = parse_object(&request.raw, request.method.name())?;
-            redact::restore(&whole, &current)?
+            let whole = redact::restore(&whole, &current)?;
+            if request.method == WriteMethod::Set {
+                refuse_dropped_agents(&current, &whole)?;
+            }
+            whole
         }
     };
     if let Some(object) = next.as_object() {
@@ -320,6 +324,48 @@ pub fn plan(file: &ConfigFile, request: &WriteRequest) -> Result<Plan, String> {
         },
         text,
     })))
+}
+
+/// The agent ids a config lists: the keys of `agents.entries`, else the
+/// `id`s of the older `agents.list`.
+fn agent_ids(config: &Value) -> Vec<String> {
+    let agents = config.get("agents");
+    if let Some(entries) = agents.and_then(|a| a.get("entries")) {
+        return entries
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+    }
+    agents
+        .and_then(|a| a.get("list"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| e.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `config.set` may not drop agents (deleting one is its own operation).
+fn refuse_dropped_agents(current: &Value, next: &Value) -> Result<(), String> {
+    let kept: Vec<String> = agent_ids(next)
+        .iter()
+        .map(|id| id.trim().to_lowercase())
+        .collect();
+    let mut dropped: Vec<String> = agent_ids(current)
+        .into_iter()
+        .filter(|id| !kept.contains(&id.trim().to_lowercase()))
+        .collect();
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    dropped.sort();
+    Err(format!(
+        "config.set would remove existing agent entries: {}. Use the agents.delete RPC or \
+         `openclaw agents delete <id>` for intentional deletion.",
+        dropped.join(", ")
+    ))
 }
 
 /// The text a write puts in the file: pretty JSON (valid JSON5) and a newline.

@@ -186,3 +186,29 @@ fn get_shows_redacted_text_and_validity() {
         "unknown key gateway.prot (did you mean gateway.port?)"
     );
 }
+
+#[test]
+fn set_refuses_to_drop_agents_apply_may() {
+    let current = "{ agents: { entries: { main: {}, work: {} } } }";
+    let f = file(current);
+    let set = WriteRequest {
+        method: WriteMethod::Set,
+        ..patch(
+            "{ agents: { entries: { main: {} } } }",
+            Some(&hash(current)),
+        )
+    };
+    assert_eq!(
+        plan(&f, &set),
+        Err(
+            "config.set would remove existing agent entries: work. Use the agents.delete RPC or \
+             `openclaw agents delete <id>` for intentional deletion."
+                .into()
+        )
+    );
+    let apply = WriteRequest {
+        method: WriteMethod::Apply,
+        ..set
+    };
+    assert!(matches!(plan(&f, &apply), Ok(Plan::Write(_))));
+}
