@@ -53,16 +53,29 @@ fn secrets<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
-/// The file's text with every secret value of `parsed` replaced (longest
-/// first, so a secret containing another is replaced whole).
+/// The file's text with every secret value of `parsed` replaced where it
+/// stands as a quoted string (longest first, so a secret containing another
+/// is replaced whole). The result is trusted only if it reads back as the
+/// redacted config and no secret still shows in it (a secret written with
+/// escapes, or so short that it appears in other text); otherwise the
+/// redacted config is shown as JSON instead.
 pub fn redact_raw(raw: &str, parsed: &Value) -> String {
     let mut found = Vec::new();
     secrets(parsed, &mut found);
     found.sort_by_key(|s| std::cmp::Reverse(s.len()));
     found.dedup();
     let mut text = raw.to_owned();
-    for secret in found {
-        text = text.replace(secret, REDACTED);
+    for secret in &found {
+        for quote in ['"', '\'', '`'] {
+            text = text.replace(
+                &format!("{quote}{secret}{quote}"),
+                &format!("{quote}{REDACTED}{quote}"),
+            );
+        }
+    }
+    let reads_back = super::parse_json5(&text).is_ok_and(|v| v == redact(parsed));
+    if !reads_back || found.iter().any(|secret| text.contains(secret)) {
+        return super::to_file_text(&redact(parsed));
     }
     text
 }
@@ -122,10 +135,22 @@ mod tests {
             1000
         );
         let raw = "{ gateway: { auth: { token: 's3cret' } } }";
+        let parsed = json!({"gateway": {"auth": {"token": "s3cret"}}});
         assert_eq!(
-            redact_raw(raw, &config),
+            redact_raw(raw, &parsed),
             "{ gateway: { auth: { token: '__OPENCLAW_REDACTED__' } } }"
         );
+        // A secret that also shows outside its string (or written with
+        // escapes) is never left in: the redacted JSON is shown instead.
+        let short = json!({"gateway": {"auth": {"token": "a"}}});
+        let shown = redact_raw("{ gateway: { auth: { token: 'a' } } }", &short);
+        assert!(
+            !shown.contains("\"a\"") && shown.contains(REDACTED),
+            "{shown}"
+        );
+        let escaped = json!({"gateway": {"auth": {"token": "q\"uote"}}});
+        let shown = redact_raw(r#"{"gateway":{"auth":{"token":"q\"uote"}}}"#, &escaped);
+        assert!(!shown.contains("uote"), "{shown}");
     }
 
     #[test]
