@@ -35,6 +35,7 @@ pub enum Command {
     Nodes(NodesCmd),
     Agent(AgentArgs),
     Chat(ChatArgs),
+    Config(crate::config_cmd::ConfigCmd),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that

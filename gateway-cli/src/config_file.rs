@@ -75,6 +75,18 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
     parse(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
 }
 
+/// Keys of the file at `path` that this gateway does not use (none when it
+/// cannot be read or parsed: the load reports that).
+pub fn unused_keys(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    match json5::from_str::<Value>(&text) {
+        Ok(Value::Object(root)) if config_text::check_nesting(&text).is_ok() => {
+            gateway_proto::gateway::config_rpc::keys::unused(&root)
+        }
+        _ => Vec::new(),
+    }
+}
+
 pub fn parse(text: &str) -> Result<Loaded, String> {
     if text.trim().is_empty() {
         return Ok(Loaded::Empty);

@@ -1,172 +1,23 @@
 //! Which keys `openclaw.json` may hold. The reference validates the whole file
-//! against a strict schema and refuses a key it does not know; so do we, for
-//! the top-level sections and for `gateway`, `gateway.auth` and
-//! `gateway.controlUi` (the parts a gateway reads). Sections this gateway does
-//! not use (agents, models, channels, …) are accepted as the reference names
-//! them, without looking inside, so a user's existing config keeps working.
+//! against a strict schema and refuses a key it does not know; so do we, at
+//! every depth of `gateway`, `logging`, `meta` and `ui` and for the
+//! top-level sections. Sections this gateway does not use (agents, models,
+//! channels, …) are accepted as the reference names them, without looking
+//! inside, so a user's existing config keeps working.
 
 use serde_json::{Map, Value};
 
-/// Top-level sections of the reference's config schema (openclaw 2026.9.6).
-const TOP_LEVEL: &[&str] = &[
-    "$schema",
-    "meta",
-    "env",
-    "wizard",
-    "diagnostics",
-    "logging",
-    "update",
-    "telemetry",
-    "browser",
-    "ui",
-    "secrets",
-    "auth",
-    "accessGroups",
-    "acp",
-    "models",
-    "nodeHost",
-    "agents",
-    "worktreeRoot",
-    "worktreeAcceleration",
-    "tools",
-    "security",
-    "bindings",
-    "broadcast",
-    "attachments",
-    "messages",
-    "tts",
-    "commands",
-    "approvals",
-    "session",
-    "cron",
-    "transcripts",
-    "hooks",
-    "channels",
-    "discovery",
-    "talk",
-    "gateway",
-    "cloudWorkers",
-    "desktop",
-    "memory",
-    "mcp",
-    "skills",
-    "plugins",
-    "surfaces",
-    "proxy",
-];
-
-/// Keys of `gateway` in the reference's schema.
-const GATEWAY: &[&str] = &[
-    "port",
-    "mode",
-    "bind",
-    "customBindHost",
-    "publicOrigin",
-    "portals",
-    "controlUi",
-    "cliAgents",
-    "terminal",
-    "auth",
-    "roles",
-    "trustedProxies",
-    "allowRealIpFallback",
-    "tools",
-    "tailscale",
-    "remote",
-    "reload",
-    "tls",
-    "http",
-    "push",
-    "nodes",
-];
-
-/// Keys of `gateway.auth` in the reference's schema.
-const GATEWAY_AUTH: &[&str] = &[
-    "mode",
-    "token",
-    "password",
-    "allowTailscale",
-    "identityScopes",
-    "rateLimit",
-    "trustedProxy",
-];
-
-/// Keys of `gateway.controlUi` in the reference's schema.
-const GATEWAY_CONTROL_UI: &[&str] = &[
-    "dangerouslyDisableDeviceAuth",
-    "enabled",
-    "basePath",
-    "experimental",
-    "root",
-    "environment",
-    "communityInvite",
-    "github",
-    "sessionObserver",
-    "embedSandbox",
-    "allowExternalEmbedUrls",
-    "automaticallyFetchFavicons",
-    "allowedOrigins",
-    "dangerouslyAllowHostHeaderOriginFallback",
-];
-
-/// The first key (in file order) that the schema does not know, as
-/// "unknown key gateway.prot (did you mean gateway.port?)".
+/// The first key (in file order) that the reference's schema does not know,
+/// as "unknown key gateway.prot (did you mean gateway.port?)". The key tree
+/// is the core's (`gateway_proto::gateway::config_rpc::keys`), shared with
+/// the `config.*` RPCs.
 pub fn check(root: &Map<String, Value>) -> Result<(), String> {
-    check_object(root, "", TOP_LEVEL)?;
-    if let Some(Value::Object(gateway)) = root.get("gateway") {
-        check_object(gateway, "gateway.", GATEWAY)?;
-        if let Some(Value::Object(auth)) = gateway.get("auth") {
-            check_object(auth, "gateway.auth.", GATEWAY_AUTH)?;
-        }
-        if let Some(Value::Object(ui)) = gateway.get("controlUi") {
-            check_object(ui, "gateway.controlUi.", GATEWAY_CONTROL_UI)?;
-        }
-    }
-    Ok(())
+    gateway_proto::gateway::config_rpc::keys::check(root)
 }
 
-fn check_object(object: &Map<String, Value>, prefix: &str, known: &[&str]) -> Result<(), String> {
-    let Some(unknown) = object.keys().find(|k| !known.contains(&k.as_str())) else {
-        return Ok(());
-    };
-    let closest = known
-        .iter()
-        .map(|k| {
-            (
-                edit_distance(&unknown.to_lowercase(), &k.to_lowercase()),
-                *k,
-            )
-        })
-        .min()
-        .filter(|(d, k)| *d <= (k.len().max(unknown.len()) / 2).max(1));
-    Err(match closest {
-        Some((_, k)) => format!("unknown key {prefix}{unknown} (did you mean {prefix}{k}?)"),
-        None => format!(
-            "unknown key {prefix}{unknown} (known keys{}: {})",
-            if prefix.is_empty() {
-                String::new()
-            } else {
-                format!(" in {}", prefix.trim_end_matches('.'))
-            },
-            known.join(", ")
-        ),
-    })
-}
-
-/// Levenshtein distance over characters (keys are short).
+#[cfg(test)]
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
+    gateway_proto::gateway::config_rpc::keys::edit_distance(a, b)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod cli;
 mod client;
+mod config_cmd;
 mod config_file;
 mod config_keys;
 mod config_text;
@@ -50,6 +51,7 @@ fn dispatch() -> i32 {
         Command::Nodes(nodes) => client::run_nodes(nodes),
         Command::Agent(a) => client::run_agent(a),
         Command::Chat(a) => client::run_chat(a),
+        Command::Config(config) => config_cmd::run(config),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },

@@ -89,6 +89,8 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     // Paired devices live in `<stateDir>/state/openclaw.sqlite`, shared with
     // the reference; a file we cannot use stops the start-up (exit 1).
     opts.exec_approvals = Some(crate::node_host::gateway_exec_approvals(&state_dir));
+    opts.config_file = Some(config_access(&flags, &config_path));
+    warn_unused_keys(&config_path);
     opts.state_dir = Some(state_dir);
     opts.proxy_trust = settings.proxy_trust.clone();
     // Test/ops knob (not in the reference): the WebSocket keepalive period
@@ -134,6 +136,34 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     server.run().map_err(|e| failure(e.to_string()))?;
     log::info!(target: "gateway", "stopped");
     Ok(())
+}
+
+/// The config file for the `config.*` RPCs. A write through them must pass
+/// the checks a hand edit passes on reload (file, then settings with the
+/// same flags and environment), so the running gateway never sees one it
+/// would refuse; that resolution lives here, hence a callback.
+fn config_access(flags: &RunFlags, path: &Path) -> gateway_smol::ConfigFileAccess {
+    let flags = flags.clone();
+    gateway_smol::ConfigFileAccess {
+        path: path.to_path_buf(),
+        validate: std::sync::Arc::new(move |text: &str| {
+            let file = config_file::parse(text)?.config();
+            settings::resolve(&flags, &env, &file)
+                .map(|_| ())
+                .map_err(|e| match e {
+                    SettingsError::Usage(m) | SettingsError::Invalid(m) => m,
+                })
+        }),
+    }
+}
+
+/// Once at start-up: the keys of the file the reference knows but this
+/// gateway does not use (accepted, so a reference config keeps working).
+fn warn_unused_keys(path: &Path) {
+    let unused = config_file::unused_keys(path);
+    if !unused.is_empty() {
+        log::warn!(target: "gateway", "not used by this gateway: {}", unused.join(", "));
+    }
 }
 
 /// The last start-up line: where clients connect and a command that checks it

@@ -104,6 +104,7 @@ pub(crate) struct Hub<'a> {
     admission: std::sync::Arc<crate::preauth::AdmissionGate>,
     log_file: Option<PathBuf>,
     exec_approvals: Option<crate::options::ExecApprovalsSource>,
+    config_file: Option<crate::ConfigFileAccess>,
     /// The store thread that runs `WritePairing` effects.
     pairing: Option<&'a crate::pairing_writer::PairingWriter>,
     restart_expected_ms: u64,
@@ -136,6 +137,7 @@ impl<'a> Hub<'a> {
                 .or_else(|| config.log_file.as_ref().map(PathBuf::from)),
             pairing: shared.pairing.as_ref(),
             exec_approvals: opts.exec_approvals.clone(),
+            config_file: opts.config_file.clone(),
             restart_expected_ms: opts.restart_expected_ms,
             drain_timeout: opts.drain_timeout,
             config,
@@ -393,6 +395,39 @@ impl<'a> Hub<'a> {
                     })
                     .detach();
             }
+            Effect::ReadConfig { token, then } => {
+                let access = self.config_file.clone();
+                self.run_blocking(move || {
+                    let result = match access {
+                        Some(access) => crate::config_store::read(&access.path),
+                        None => Err("the config file is not available".into()),
+                    };
+                    EffectResult::ConfigRead {
+                        token,
+                        then,
+                        result,
+                    }
+                });
+            }
+            Effect::WriteConfig { token, write } => {
+                let access = self.config_file.clone();
+                self.run_blocking(move || {
+                    let result = match &access {
+                        Some(access) => crate::config_store::write_if_unchanged(access, &write),
+                        None => Err(gateway_proto::gateway::ConfigWriteError::Io(
+                            "the config file is not available".into(),
+                        )),
+                    };
+                    if let (Ok(()), Some(access)) = (&result, &access) {
+                        log::info!(target: "gateway", "{} wrote {}", write.reply.method.name(), access.path.display());
+                    }
+                    EffectResult::ConfigWritten {
+                        token,
+                        reply: Box::new(write.reply),
+                        result,
+                    }
+                });
+            }
             Effect::LoadPairing { token } => {
                 let queued = match self.pairing {
                     Some(writer) => writer.load_for_core(token),
@@ -418,6 +453,17 @@ impl<'a> Hub<'a> {
                 });
             }
         }
+    }
+
+    /// Run `work` on the blocking pool and feed its result back.
+    fn run_blocking(&self, work: impl FnOnce() -> EffectResult + Send + 'static) {
+        let outbox = self.outbox.clone();
+        self.executor
+            .spawn(async move {
+                let done = smol::unblock(work).await;
+                let _ = outbox.send(HubMsg::EffectDone(done)).await;
+            })
+            .detach();
     }
 
     /// Answer an effect from a task: the hub never feeds itself while it

@@ -16,6 +16,7 @@
 
 pub mod client;
 mod clock;
+pub mod config_store;
 mod conn;
 mod error;
 mod frame_out;
@@ -38,6 +39,7 @@ mod socket;
 pub mod store;
 mod upgrade;
 
+pub use config_store::ConfigFileAccess;
 pub use error::Error;
 pub use options::{default_threads, ExecApprovalsSource, ServerOptions};
 pub use server::{run, Server, ServerHandle};

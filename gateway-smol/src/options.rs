@@ -52,6 +52,9 @@ pub struct ServerOptions {
     pub exec_approvals: Option<ExecApprovalsSource>,
     /// Timeouts of model provider calls.
     pub providers: crate::providers::ProviderSettings,
+    /// The config file the `config.*` RPCs read and write; `None`: they
+    /// answer UNAVAILABLE.
+    pub config_file: Option<crate::ConfigFileAccess>,
 }
 
 /// What reads the host's exec approvals for `exec.approvals.get`: called on
@@ -95,6 +98,7 @@ impl ServerOptions {
             proxy_trust: ProxyTrust::default(),
             exec_approvals: None,
             providers: crate::providers::ProviderSettings::default(),
+            config_file: None,
         }
     }
 }

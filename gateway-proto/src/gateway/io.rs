@@ -138,6 +138,36 @@ pub enum Effect {
         token: u64,
         changes: Vec<SessionChange>,
     },
+    /// Read the config file for a `config.*` method; `then` comes back
+    /// unchanged in [`EffectResult::ConfigRead`].
+    ReadConfig { token: u64, then: ConfigRead },
+    /// Write the config file atomically (temp file, fsync, rename, directory
+    /// fsync, permissions kept), only if its text still hashes to
+    /// `write.expected_hash` and the runtime's validator accepts it.
+    WriteConfig {
+        token: u64,
+        write: Box<super::config_rpc::Write>,
+    },
+}
+
+/// Why the config file was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigRead {
+    /// Answer `config.get`.
+    Get,
+    /// Plan this write against what was read.
+    Write(Box<super::config_rpc::WriteRequest>),
+}
+
+/// Why a config write did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigWriteError {
+    /// The file changed since it was read (its hash differs).
+    Changed,
+    /// The validator refused the new text (the reason, in words).
+    Invalid(String),
+    /// The file could not be written.
+    Io(String),
 }
 
 impl Effect {
@@ -150,7 +180,9 @@ impl Effect {
             | Effect::ReadExecApprovals { token }
             | Effect::StreamModel { token, .. }
             | Effect::CancelModel { token }
-            | Effect::WriteSessions { token, .. } => *token,
+            | Effect::WriteSessions { token, .. }
+            | Effect::ReadConfig { token, .. }
+            | Effect::WriteConfig { token, .. } => *token,
         }
     }
 }
@@ -197,5 +229,17 @@ pub enum EffectResult {
     SessionsWritten {
         token: u64,
         result: Result<(), String>,
+    },
+    /// The file for [`Effect::ReadConfig`].
+    ConfigRead {
+        token: u64,
+        then: ConfigRead,
+        result: Result<super::config_rpc::ConfigFile, String>,
+    },
+    /// The outcome of [`Effect::WriteConfig`]; `reply` is the write's own.
+    ConfigWritten {
+        token: u64,
+        reply: Box<super::config_rpc::WriteReply>,
+        result: Result<(), ConfigWriteError>,
     },
 }

@@ -29,6 +29,7 @@
 mod admission;
 pub mod agents;
 mod config;
+pub mod config_rpc;
 mod connections;
 mod effects;
 mod exec_approvals;
@@ -42,6 +43,7 @@ pub mod pairing;
 mod presence;
 mod presence_state;
 mod registry;
+mod write_budget;
 
 use crate::time::Timestamp;
 use std::collections::{BTreeSet, VecDeque};
@@ -50,7 +52,7 @@ pub use admission::{Admission, Refusal};
 pub use config::{AuthConfig, Config, HostInfo, Limits, OriginPolicy};
 pub use effects::{StoreKey, Waiter};
 pub use health::{health_snapshot, status_summary, DEFAULT_AGENT_ID};
-pub use io::{Effect, EffectResult, Input, LogSlice, Output, Peer};
+pub use io::{ConfigRead, ConfigWriteError, Effect, EffectResult, Input, LogSlice, Output, Peer};
 pub use methods::{LOGS_DEFAULT_LIMIT, LOGS_DEFAULT_MAX_BYTES, LOGS_MAX_BYTES, LOGS_MAX_LIMIT};
 pub use nodes::NodeCommandRules;
 pub use presence::{presence_key, Presence, PresenceEntry};
@@ -147,6 +149,8 @@ pub struct Gateway {
     exec_approvals: exec_approvals::ExecApprovals,
     /// Sessions, runs and their waiters.
     agents: agents::Agents,
+    /// `config.patch|apply` calls per client per minute.
+    write_budget: write_budget::WriteBudget,
     state_version: StateVersion,
     tick_at: Timestamp,
     /// `features.methods` / `features.events`, from the tables.
@@ -200,6 +204,7 @@ impl Gateway {
             pairing_resync: pairing::hub::Resync::InSync,
             exec_approvals: exec_approvals::ExecApprovals::default(),
             agents: agents::Agents::default(),
+            write_budget: write_budget::WriteBudget::default(),
             state_version: StateVersion {
                 presence: 1,
                 health: 1,
@@ -520,6 +525,7 @@ impl Gateway {
             nodes: &mut self.nodes,
             exec_approvals: &mut self.exec_approvals,
             agents: &mut self.agents,
+            write_budget: &mut self.write_budget,
             out: Outbox {
                 conns: &mut self.conns,
                 out: &mut self.out,
@@ -687,7 +693,9 @@ impl Gateway {
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }
             | EffectResult::PairingLoaded { token, .. }
-            | EffectResult::ExecApprovals { token, .. } => *token,
+            | EffectResult::ExecApprovals { token, .. }
+            | EffectResult::ConfigRead { token, .. }
+            | EffectResult::ConfigWritten { token, .. } => *token,
         };
         let (pending, next) = self.effects.finish(token);
         if let Some(next) = next {
@@ -700,8 +708,12 @@ impl Gateway {
                     self.on_pairing_written(token, result, false, now)
                 }
                 EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+                EffectResult::ConfigWritten { reply, result, .. } => {
+                    methods::config::on_written(&mut self.view(now), None, &reply, result)
+                }
                 EffectResult::Logs { .. }
                 | EffectResult::ExecApprovals { .. }
+                | EffectResult::ConfigRead { .. }
                 | EffectResult::Model { .. }
                 | EffectResult::SessionsWritten { .. } => {}
             }
@@ -720,6 +732,14 @@ impl Gateway {
             EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
             // Routed to their owners above.
             EffectResult::Model { .. } | EffectResult::SessionsWritten { .. } => {}
+            EffectResult::ConfigRead { then, result, .. } => {
+                if let Some(waiter) = pending.waiter {
+                    methods::config::on_read(&mut self.view(now), waiter, then, result);
+                }
+            }
+            EffectResult::ConfigWritten { reply, result, .. } => {
+                methods::config::on_written(&mut self.view(now), pending.waiter, &reply, result);
+            }
             EffectResult::ExecApprovals { result, .. } => {
                 if let Some(Waiter::Request { conn, request_id }) = pending.waiter {
                     let mut out = self.outbox();

@@ -126,6 +126,14 @@ pub(crate) const SESSION_MESSAGE_EVENT: EventSpec = EventSpec {
     scope: Some(Scope::Read),
     droppable: false,
 };
+/// The config file was written through `config.set|patch|apply` (to
+/// `operator.read`). The reference broadcasts it without listing it in
+/// `features.events`; so does this gateway.
+pub(crate) const CONFIG_CHANGED_EVENT: EventSpec = EventSpec {
+    name: "config.changed",
+    scope: Some(Scope::Read),
+    droppable: true,
+};
 
 /// A node asks for approval of its command surface (to `operator.pairing`).
 pub(crate) const NODE_PAIR_REQUESTED_EVENT: EventSpec = EventSpec {
@@ -430,7 +438,13 @@ mod tests {
                 "sessions.reset",
                 "sessions.delete",
                 "sessions.preview",
-                "sessions.describe"
+                "sessions.describe",
+                "config.get",
+                "config.set",
+                "config.apply",
+                "config.patch",
+                "config.schema",
+                "config.schema.lookup"
             ]
         );
         let events: Vec<&str> = event_names().collect();
@@ -481,8 +495,9 @@ mod tests {
         let missing = authorize("status", None, none).unwrap_err();
         assert_eq!(missing.message, "missing scope: operator.read");
         assert_eq!(missing.detail_code(), Some("MISSING_SCOPE"));
-        // Unknown methods: admin-only, then "unknown method".
-        let unknown = authorize("config.get", None, read).unwrap_err();
+        // Unknown methods under a reserved prefix: admin-only; others
+        // "unknown method".
+        let unknown = authorize("config.openFile", None, read).unwrap_err();
         assert_eq!(unknown.message, "missing scope: operator.admin");
         assert!(matches!(authorize("no.such", None, admin), Ok(None)));
         // Protocol 3 gets the bare message.

@@ -253,6 +253,19 @@ impl Harness {
                         },
                         None => continue,
                     },
+                    // No config file: the harness answers as a runtime without one.
+                    Effect::ReadConfig { token, then } => EffectResult::ConfigRead {
+                        token,
+                        then,
+                        result: Err("no config file".into()),
+                    },
+                    Effect::WriteConfig { token, write } => EffectResult::ConfigWritten {
+                        token,
+                        reply: Box::new(write.reply),
+                        result: Err(crate::gateway::ConfigWriteError::Io(
+                            "no config file".into(),
+                        )),
+                    },
                     // The in-memory store read back: every committed write.
                     Effect::LoadPairing { token } => {
                         let (pending, paired) = super::fuzz_pairing::replay(&self.pairing_writes);

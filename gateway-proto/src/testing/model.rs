@@ -687,6 +687,16 @@ impl GatewaySim {
                                 token,
                                 result: Ok(()),
                             },
+                            Effect::ReadConfig { token, then } => EffectResult::ConfigRead {
+                                token,
+                                then,
+                                result: Err("none".to_owned()),
+                            },
+                            Effect::WriteConfig { token, write } => EffectResult::ConfigWritten {
+                                token,
+                                reply: Box::new(write.reply),
+                                result: Err(crate::gateway::ConfigWriteError::Io("none".into())),
+                            },
                         };
                         self.gateway
                             .handle_input(Input::EffectDone(result), self.now);

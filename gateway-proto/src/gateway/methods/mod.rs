@@ -34,6 +34,7 @@ macro_rules! params_or_answer {
 
 mod agent;
 mod chat;
+pub(crate) mod config;
 mod devices;
 pub(crate) mod exec_approval;
 mod logs;
@@ -88,6 +89,7 @@ pub(crate) struct HubView<'a> {
     pub(crate) exec_approvals: &'a mut ExecApprovals,
     /// Sessions, runs and their waiters.
     pub(crate) agents: &'a mut super::agents::Agents,
+    pub(crate) write_budget: &'a mut super::write_budget::WriteBudget,
     pub(crate) out: Outbox<'a>,
 }
 
@@ -466,5 +468,41 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Operator(Scope::Read),
         params: None,
         handler: sessions::describe,
+    },
+    MethodSpec {
+        name: "config.get",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: config::get,
+    },
+    MethodSpec {
+        name: "config.set",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&config::SET_PARAMS),
+        handler: config::set,
+    },
+    MethodSpec {
+        name: "config.apply",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&config::PATCH_PARAMS),
+        handler: config::apply,
+    },
+    MethodSpec {
+        name: "config.patch",
+        access: Access::Operator(Scope::Admin),
+        params: Some(&config::PATCH_PARAMS),
+        handler: config::patch,
+    },
+    MethodSpec {
+        name: "config.schema",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: config::schema,
+    },
+    MethodSpec {
+        name: "config.schema.lookup",
+        access: Access::Operator(Scope::Read),
+        params: Some(&config::LOOKUP_PARAMS),
+        handler: config::schema_lookup,
     },
 ];
