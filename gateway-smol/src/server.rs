@@ -15,10 +15,10 @@ use smol::net::TcpListener;
 
 use crate::hub::{Control, Hub, HubMsg, Next, INBOX_CAPACITY};
 use crate::pairing_writer::PairingWriter;
-use crate::session_writer::SessionWriter;
 use crate::preauth::AdmissionGate;
 use crate::proxy::ProxyTrust;
 use crate::readiness::{Phase, Readiness};
+use crate::session_writer::SessionWriter;
 use crate::{signals, socket, Error, ServerOptions};
 
 /// State every socket task shares.

@@ -19,5 +19,5 @@ pub use client::{
 pub use error::StoreError;
 pub use exec_approvals::ExecApprovalsStore;
 pub use pairing::PairingStore;
-pub use sessions::SessionStore;
 pub use schema::{database_path, BUSY_TIMEOUT, KNOWN_SCHEMA_VERSION};
+pub use sessions::SessionStore;

@@ -210,7 +210,9 @@ fn append_lines(path: &Path, lines: &[String]) -> io::Result<u64> {
         .mode(0o600)
         .open(path)?;
     let before = file.metadata()?.len();
-    let written = file.write_all(joined(lines).as_bytes()).and_then(|_| file.sync_all());
+    let written = file
+        .write_all(joined(lines).as_bytes())
+        .and_then(|_| file.sync_all());
     if let Err(e) = written {
         // Undo a short write here; the caller undoes it for later failures.
         let _ = file.set_len(before);
@@ -264,9 +266,9 @@ fn read_index(path: &Path) -> io::Result<Option<Map<String, Value>>> {
     if file.metadata()?.len() > MAX_INDEX_BYTES {
         return Err(io::Error::other("larger than the gateway ever writes"));
     }
-    let mut text = String::new();
-    file.take(MAX_INDEX_BYTES).read_to_string(&mut text)?;
-    match serde_json::from_str::<Value>(&text) {
+    let mut bytes = Vec::new();
+    file.take(MAX_INDEX_BYTES).read_to_end(&mut bytes)?;
+    match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err(io::Error::other("not a JSON object")),
         Err(e) => Err(io::Error::other(format!("not JSON: {e}"))),
@@ -300,7 +302,10 @@ fn read_transcript(path: &Path) -> Vec<Value> {
         file.take(MAX_TRANSCRIPT_READ).read_to_end(&mut bytes)?;
         if start > 0 {
             // Started mid-line: drop the partial first line.
-            let cut = bytes.iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| i + 1);
+            let cut = bytes
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(bytes.len(), |i| i + 1);
             bytes.drain(..cut);
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -324,4 +329,256 @@ fn read_transcript(path: &Path) -> Vec<Value> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn change(key: &str, id: &str, entry: Option<Value>, t: TranscriptChange) -> SessionChange {
+        SessionChange {
+            agent_id: "main".into(),
+            session_key: key.into(),
+            session_id: id.into(),
+            entry,
+            transcript: t,
+        }
+    }
+
+    fn line(n: u32) -> String {
+        json!({"type": "message", "id": format!("m{n}"), "message": {"role": "user", "content": n}})
+            .to_string()
+    }
+
+    fn file_lines(path: &Path) -> Vec<String> {
+        fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn index(store: &SessionStore) -> Value {
+        serde_json::from_str(
+            &fs::read_to_string(store.sessions_dir("main").join(INDEX_FILE)).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn append_replace_delete_and_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let row = json!({"sessionId": "s1", "status": "done"});
+        store
+            .apply(&[change(
+                "agent:main:main",
+                "s1",
+                Some(row.clone()),
+                TranscriptChange::Append(vec![line(1), line(2)]),
+            )])
+            .unwrap();
+        store
+            .apply(&[change(
+                "agent:main:main",
+                "s1",
+                Some(row.clone()),
+                TranscriptChange::Append(vec![line(3)]),
+            )])
+            .unwrap();
+        let sessions = store.sessions_dir("main");
+        let transcript = sessions.join("s1.jsonl");
+        assert_eq!(file_lines(&transcript), [line(1), line(2), line(3)]);
+        assert_eq!(index(&store), json!({"agent:main:main": row}));
+        // Private like the other state files.
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&sessions), 0o700);
+        assert_eq!(mode(&transcript), 0o600);
+        assert_eq!(mode(&sessions.join(INDEX_FILE)), 0o600);
+
+        store
+            .apply(&[change(
+                "agent:main:main",
+                "s1",
+                Some(row.clone()),
+                TranscriptChange::Replace(vec![line(9)]),
+            )])
+            .unwrap();
+        assert_eq!(file_lines(&transcript), [line(9)]);
+
+        store
+            .apply(&[change(
+                "agent:main:main",
+                "s1",
+                None,
+                TranscriptChange::Delete,
+            )])
+            .unwrap();
+        assert!(!transcript.exists());
+        assert_eq!(index(&store), json!({}));
+        // No temp files left behind.
+        let names: Vec<String> = fs::read_dir(&sessions)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, [INDEX_FILE]);
+    }
+
+    #[test]
+    fn load_reads_rows_and_skips_a_corrupt_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let row = json!({"sessionId": "s1", "updatedAt": 5});
+        store
+            .apply(&[change(
+                "agent:main:main",
+                "s1",
+                Some(row.clone()),
+                TranscriptChange::Append(vec![line(1)]),
+            )])
+            .unwrap();
+        let transcript = store.sessions_dir("main").join("s1.jsonl");
+        let mut f = OpenOptions::new().append(true).open(&transcript).unwrap();
+        f.write_all(b"{not json\n").unwrap();
+        f.write_all(format!("{}\n", line(2)).as_bytes()).unwrap();
+        drop(f);
+        let loaded = store.load();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].agent_id, "main");
+        assert_eq!(loaded[0].session_key, "agent:main:main");
+        assert_eq!(loaded[0].entry, row);
+        let ids: Vec<&str> = loaded[0]
+            .lines
+            .iter()
+            .map(|l| l["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["m1", "m2"]);
+    }
+
+    #[test]
+    fn load_is_bounded_to_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let lines: Vec<String> = (0..MAX_LINES_READ as u32 + 50).map(line).collect();
+        store
+            .apply(&[change(
+                "k",
+                "s1",
+                Some(json!({"sessionId": "s1"})),
+                TranscriptChange::Append(lines),
+            )])
+            .unwrap();
+        let loaded = store.load();
+        assert_eq!(loaded[0].lines.len(), MAX_LINES_READ);
+        assert_eq!(loaded[0].lines[0]["id"], "m50");
+    }
+
+    #[test]
+    fn a_damaged_index_is_skipped_at_load_and_moved_aside_on_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let sessions = store.sessions_dir("main");
+        create_private_dir(&sessions).unwrap();
+        fs::write(sessions.join(INDEX_FILE), "{oops").unwrap();
+        assert!(store.load().is_empty());
+        store
+            .apply(&[change(
+                "k",
+                "s1",
+                Some(json!({"sessionId": "s1"})),
+                TranscriptChange::Keep,
+            )])
+            .unwrap();
+        assert_eq!(index(&store), json!({"k": {"sessionId": "s1"}}));
+        assert_eq!(
+            fs::read_to_string(sessions.join("sessions.json.damaged")).unwrap(),
+            "{oops"
+        );
+    }
+
+    /// A directory that cannot be written fails the batch; the appends the
+    /// batch made are cut back, so the retry (once writable) stores each
+    /// line once, and the index never showed the failed batch.
+    #[test]
+    fn a_failed_batch_is_err_and_its_retry_does_not_duplicate() {
+        // Permission bits would not stop root: the failure is made another
+        // way (a non-empty directory where the index file goes).
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let row = |n: u32| json!({"sessionId": "s1", "n": n});
+        store
+            .apply(&[change(
+                "a",
+                "s1",
+                Some(row(1)),
+                TranscriptChange::Append(vec![line(1)]),
+            )])
+            .unwrap();
+        // The index cannot be replaced: a directory blocks the rename.
+        let sessions = store.sessions_dir("main");
+        let index_path = sessions.join(INDEX_FILE);
+        let saved = fs::read(&index_path).unwrap();
+        fs::remove_file(&index_path).unwrap();
+        fs::create_dir(&index_path).unwrap();
+        fs::write(index_path.join("x"), "keeps it non-empty").unwrap();
+        let batch = [change(
+            "a",
+            "s1",
+            Some(row(2)),
+            TranscriptChange::Append(vec![line(2), line(3)]),
+        )];
+        assert!(store.apply(&batch).is_err());
+        assert_eq!(
+            file_lines(&sessions.join("s1.jsonl")),
+            [line(1)],
+            "the append was cut back"
+        );
+
+        fs::remove_dir_all(&index_path).unwrap();
+        fs::write(&index_path, saved).unwrap();
+        store.apply(&batch).unwrap();
+        assert_eq!(
+            file_lines(&sessions.join("s1.jsonl")),
+            [line(1), line(2), line(3)]
+        );
+        assert_eq!(index(&store), json!({"a": row(2)}));
+    }
+
+    #[test]
+    fn a_state_dir_that_cannot_hold_directories_is_err() {
+        let dir = tempfile::tempdir().unwrap();
+        // `agents` is a file: no directory can be made under it.
+        fs::write(dir.path().join("agents"), "").unwrap();
+        let store = SessionStore::new(dir.path());
+        let batch = [change(
+            "k",
+            "s1",
+            Some(json!({})),
+            TranscriptChange::Append(vec![line(1)]),
+        )];
+        assert!(store.apply(&batch).is_err());
+        assert!(store.load().is_empty());
+    }
+
+    #[test]
+    fn unusable_ids_are_never_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let mut evil = change(
+            "k",
+            "../../escape",
+            Some(json!({})),
+            TranscriptChange::Append(vec![line(1)]),
+        );
+        store.apply(std::slice::from_ref(&evil)).unwrap();
+        evil.agent_id = "..".into();
+        evil.session_id = "s".into();
+        store.apply(&[evil]).unwrap();
+        assert!(!dir.path().join("agents/escape.jsonl").exists());
+        assert!(!dir.path().join("agents/sessions").exists());
+    }
 }
