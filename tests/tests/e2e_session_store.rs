@@ -106,3 +106,76 @@ fn a_chat_is_on_disk_after_sigterm_and_comes_back_after_a_restart() {
     assert!(sent.contains("Hello from the fake model."), "{sent}");
     assert!(sent.contains("and again"), "{sent}");
 }
+
+/// An in-process restart (SIGUSR1) builds a new core: it gets the
+/// sessions from the store, and the next message continues the same
+/// transcript file (one header, the chain unbroken).
+#[test]
+fn sessions_survive_an_in_process_restart() {
+    let provider = FakeProvider::start(vec![
+        Script::reply(Api::OpenAi, &["First."]),
+        Script::reply(Api::OpenAi, &["Second."]),
+    ]);
+    let mut gw = OurGateway::start(GatewayOptions {
+        config: Some(fake_model_config(&provider)),
+        ..GatewayOptions::default()
+    });
+    smol::block_on(async {
+        let mut ws = operator(&gw.url(), &gw.token).await;
+        chat(&mut ws, "run-1", "before the restart").await;
+        gw.signal("USR1");
+        let (_, close) = ws.until_close(Duration::from_secs(10)).await;
+        assert!(matches!(close, Some(Some((1012, _)))), "{close:?}");
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tests::process::http_get(gw.port, "/readyz").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    smol::block_on(async {
+        let mut ws = operator(&gw.url(), &gw.token).await;
+        let payload = call(&mut ws, "h1", "chat.history", json!({"sessionKey": "main"})).await;
+        assert_eq!(
+            history(&payload),
+            [
+                ("user".to_owned(), "before the restart".to_owned()),
+                ("assistant".to_owned(), "First.".to_owned())
+            ],
+            "{payload}"
+        );
+        chat(&mut ws, "run-2", "after the restart").await;
+    });
+    // The final event may go out before its batch is stored; a clean stop
+    // waits for it.
+    gw.signal("TERM");
+    assert!(
+        gw.wait_exit(Duration::from_secs(10)).is_some(),
+        "{}",
+        gw.output()
+    );
+    let sessions = gw.dir.path().join("state/agents/main/sessions");
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(sessions.join("sessions.json")).unwrap())
+            .unwrap();
+    let session_id = index["agent:main:main"]["sessionId"].as_str().unwrap();
+    let lines = read_json_lines(&sessions.join(format!("{session_id}.jsonl")));
+    let headers = lines.iter().filter(|l| l["type"] == "session").count();
+    assert_eq!(headers, 1, "{lines:?}");
+    let texts: Vec<String> = lines
+        .iter()
+        .filter(|l| l["type"] == "message")
+        .map(|l| history(&json!({"messages": [l["message"]]}))[0].1.clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "before the restart",
+            "First.",
+            "after the restart",
+            "Second."
+        ]
+    );
+    for pair in lines[1..].windows(2) {
+        assert_eq!(pair[1]["parentId"], pair[0]["id"], "{lines:?}");
+    }
+}
