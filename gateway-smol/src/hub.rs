@@ -159,12 +159,12 @@ impl<'a> Hub<'a> {
     pub(crate) async fn run(&mut self) -> Next {
         let mut timer = smol::Timer::never();
         let mut armed: Option<Instant> = None;
-        // Set once a shutdown/restart was sent to the core: (give-up time, what next).
+        // Set once a shutdown/restart was sent to the core: (when, what next).
         let mut draining: Option<(Instant, Next)> = None;
         loop {
-            if let Some((deadline, _)) = &draining {
+            if let Some((started, _)) = &draining {
                 let now = Instant::now();
-                if !self.conns.is_empty() && now >= *deadline {
+                if !self.conns.is_empty() && now >= *started + self.drain_timeout {
                     log::warn!(target: "gateway", "{} connection(s) did not close in time; dropping them", self.conns.len());
                     // Dropping the queues ends the writers of any straggler.
                     self.conns.clear();
@@ -172,8 +172,7 @@ impl<'a> Hub<'a> {
                 // Sessions accepted before the stop are stored before the
                 // hub (and with it the core's pending changes) goes away.
                 let saved = self.gateway.sessions_saved();
-                let save_deadline = *deadline - self.drain_timeout + SESSIONS_SAVE_TIMEOUT;
-                if self.conns.is_empty() && (saved || now >= save_deadline) {
+                if self.conns.is_empty() && (saved || now >= *started + SESSIONS_SAVE_TIMEOUT) {
                     if !saved {
                         log::error!(target: "gateway/store", "session changes not stored within {SESSIONS_SAVE_TIMEOUT:?}; they are lost");
                     }
@@ -183,12 +182,13 @@ impl<'a> Hub<'a> {
             }
             let core_deadline = self.gateway.poll_timeout().map(clock::instant_of);
             // While draining, wake at the connections' deadline, then at the save bound.
-            let drain_wake = draining.as_ref().map(|(d, _)| {
-                if self.conns.is_empty() {
-                    *d - self.drain_timeout + SESSIONS_SAVE_TIMEOUT
-                } else {
-                    *d
-                }
+            let drain_wake = draining.as_ref().map(|(started, _)| {
+                *started
+                    + if self.conns.is_empty() {
+                        SESSIONS_SAVE_TIMEOUT
+                    } else {
+                        self.drain_timeout
+                    }
             });
             let deadline = match (core_deadline, drain_wake) {
                 (Some(t), Some(d)) => Some(t.min(d)),
@@ -234,7 +234,7 @@ impl<'a> Hub<'a> {
                 } else {
                     // New upgrades are refused and /readyz fails from now on.
                     self.readiness.set(Phase::Draining);
-                    draining = Some((Instant::now() + self.drain_timeout, next));
+                    draining = Some((Instant::now(), next));
                 }
             }
         }

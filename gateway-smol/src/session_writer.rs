@@ -99,3 +99,61 @@ fn serve(store: SessionStore, queue: mpsc::Receiver<Job>, hub: Sender<HubMsg>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gateway_proto::gateway::agents::journal::TranscriptChange;
+    use serde_json::json;
+
+    use super::*;
+
+    fn written(msg: HubMsg) -> (u64, Result<(), String>) {
+        match msg {
+            HubMsg::EffectDone(EffectResult::SessionsWritten { token, result }) => (token, result),
+            _ => panic!("not a sessions result"),
+        }
+    }
+
+    /// Results come back to the hub with their tokens, in order, and a
+    /// load (a new hub generation) sees every batch queued before it.
+    #[test]
+    fn batches_are_answered_in_order_and_a_load_sees_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hub_tx, hub_rx) = smol::channel::unbounded();
+        let writer = SessionWriter::spawn(SessionStore::new(dir.path()), hub_tx).unwrap();
+        for (token, text) in [(1, "one"), (2, "two")] {
+            let change = SessionChange {
+                agent_id: "main".into(),
+                session_key: "agent:main:main".into(),
+                session_id: "s1".into(),
+                entry: Some(json!({"sessionId": "s1"})),
+                transcript: TranscriptChange::Append(vec![json!({"t": text}).to_string()]),
+            };
+            writer.write(token, vec![change]).unwrap();
+        }
+        let loaded = smol::block_on(writer.load());
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].lines, [json!({"t": "one"}), json!({"t": "two"})]);
+        assert_eq!(written(hub_rx.recv_blocking().unwrap()), (1, Ok(())));
+        assert_eq!(written(hub_rx.recv_blocking().unwrap()), (2, Ok(())));
+    }
+
+    #[test]
+    fn a_failed_batch_is_reported_with_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("agents"), "not a directory").unwrap();
+        let (hub_tx, hub_rx) = smol::channel::unbounded();
+        let writer = SessionWriter::spawn(SessionStore::new(dir.path()), hub_tx).unwrap();
+        let change = SessionChange {
+            agent_id: "main".into(),
+            session_key: "k".into(),
+            session_id: "s1".into(),
+            entry: None,
+            transcript: TranscriptChange::Keep,
+        };
+        writer.write(7, vec![change]).unwrap();
+        let (token, result) = written(hub_rx.recv_blocking().unwrap());
+        assert_eq!(token, 7);
+        assert!(result.is_err());
+    }
+}

@@ -179,3 +179,42 @@ fn sessions_survive_an_in_process_restart() {
         assert_eq!(pair[1]["parentId"], pair[0]["id"], "{lines:?}");
     }
 }
+
+/// A store that cannot be written (here `agents` is a file) does not stop
+/// chats; a stop waits for it within its bound (5 s), says what was lost,
+/// and exits cleanly.
+#[test]
+fn an_unwritable_store_costs_a_bounded_wait_at_stop() {
+    let provider = FakeProvider::start(vec![Script::reply(Api::OpenAi, &["Still here."])]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state/agents"), "in the way").unwrap();
+    let mut gw = OurGateway::start_in(
+        GatewayOptions {
+            config: Some(fake_model_config(&provider)),
+            ..GatewayOptions::default()
+        },
+        dir,
+    );
+    smol::block_on(async {
+        let mut ws = operator(&gw.url(), &gw.token).await;
+        let fin = chat(&mut ws, "run-1", "hello").await;
+        assert_eq!(fin["payload"]["state"], "final");
+    });
+    let stopping = std::time::Instant::now();
+    gw.signal("TERM");
+    let status = gw.wait_exit(Duration::from_secs(15));
+    let took = stopping.elapsed();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}: {}",
+        gw.output()
+    );
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    let output = gw.output();
+    assert!(output.contains("session write failed"), "{output}");
+    assert!(output.contains("not stored within"), "{output}");
+}
