@@ -30,6 +30,11 @@ pub const MAX_TRANSCRIPT_READ: u64 = 8 * 1024 * 1024;
 pub const MAX_INDEX_BYTES: u64 = 64 * 1024 * 1024;
 /// At most this many agent directories are looked at.
 pub const MAX_AGENTS: usize = 1000;
+/// At most this many sessions are loaded (the core keeps no more).
+pub const MAX_SESSIONS_LOADED: usize = gateway_proto::gateway::agents::sessions::MAX_SESSIONS;
+/// Transcript bytes read at start-up, all sessions together: past it, the
+/// remaining sessions come back with their rows but no history.
+pub const MAX_TOTAL_TRANSCRIPT_READ: u64 = 256 * 1024 * 1024;
 
 const INDEX_FILE: &str = "sessions.json";
 
@@ -128,6 +133,11 @@ impl SessionStore {
     /// Every session the store holds. Unreadable parts are skipped with a
     /// warning: a damaged file never stops the gateway.
     pub fn load(&self) -> Vec<StoredSession> {
+        self.load_within(MAX_TOTAL_TRANSCRIPT_READ)
+    }
+
+    /// [`SessionStore::load`] reading at most `budget` transcript bytes.
+    fn load_within(&self, mut budget: u64) -> Vec<StoredSession> {
         let mut out = Vec::new();
         let agents_dir = self.state_dir.join("agents");
         let entries = match fs::read_dir(&agents_dir) {
@@ -157,9 +167,13 @@ impl SessionStore {
                 }
             };
             for (session_key, entry) in index {
+                if out.len() >= MAX_SESSIONS_LOADED {
+                    log::warn!(target: "gateway/store", "more than {MAX_SESSIONS_LOADED} sessions stored; the rest are not loaded");
+                    return out;
+                }
                 let session_id = entry.get("sessionId").and_then(Value::as_str);
                 let lines = match session_id.filter(|id| safe_name(id)) {
-                    Some(id) => read_transcript(&dir.join(format!("{id}.jsonl"))),
+                    Some(id) => read_transcript(&dir.join(format!("{id}.jsonl")), &mut budget),
                     None => Vec::new(),
                 };
                 out.push(StoredSession {
@@ -291,15 +305,23 @@ fn read_index_for_update(path: &Path) -> io::Result<Map<String, Value>> {
     }
 }
 
-/// The last lines of a transcript, parsed; bad lines are skipped.
-fn read_transcript(path: &Path) -> Vec<Value> {
-    let read = || -> io::Result<String> {
+/// The last lines of a transcript, parsed; bad lines are skipped. What is
+/// read is taken from `budget`; an empty budget reads nothing.
+fn read_transcript(path: &Path, budget: &mut u64) -> Vec<Value> {
+    let mut read = || -> io::Result<String> {
         let mut file = File::open(path)?;
         let len = file.metadata()?.len();
-        let start = len.saturating_sub(MAX_TRANSCRIPT_READ);
+        let wanted = len.min(MAX_TRANSCRIPT_READ);
+        if wanted > *budget {
+            return Err(io::Error::other(
+                "over the start-up read budget; history not loaded",
+            ));
+        }
+        *budget -= wanted;
+        let start = len - wanted;
         file.seek(SeekFrom::Start(start))?;
         let mut bytes = Vec::new();
-        file.take(MAX_TRANSCRIPT_READ).read_to_end(&mut bytes)?;
+        file.take(wanted).read_to_end(&mut bytes)?;
         if start > 0 {
             // Started mid-line: drop the partial first line.
             let cut = bytes
@@ -475,6 +497,24 @@ mod tests {
         let loaded = store.load();
         assert_eq!(loaded[0].lines.len(), MAX_LINES_READ);
         assert_eq!(loaded[0].lines[0]["id"], "m50");
+    }
+
+    #[test]
+    fn past_the_read_budget_sessions_load_without_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        for (key, id) in [("a", "s1"), ("b", "s2")] {
+            let row = json!({"sessionId": id});
+            let t = TranscriptChange::Append(vec![line(1)]);
+            store.apply(&[change(key, id, Some(row), t)]).unwrap();
+        }
+        let one = fs::metadata(store.sessions_dir("main").join("s1.jsonl"))
+            .unwrap()
+            .len();
+        let loaded = store.load_within(one);
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded[0].lines.len(), 1);
+        assert!(loaded[1].lines.is_empty());
     }
 
     #[test]
