@@ -24,6 +24,10 @@ use crate::{clock, logs};
 /// Capacity of the hub's inbox: connection readers wait when the hub is behind.
 pub(crate) const INBOX_CAPACITY: usize = 1024;
 
+/// How long a stop or restart waits for the session changes still pending
+/// to be stored (counted from the start of the drain).
+const SESSIONS_SAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Everything the hub task hears about.
 pub(crate) enum HubMsg {
     Opened {
@@ -107,6 +111,8 @@ pub(crate) struct Hub<'a> {
     config_file: Option<crate::ConfigFileAccess>,
     /// The store thread that runs `WritePairing` effects.
     pairing: Option<&'a crate::pairing_writer::PairingWriter>,
+    /// The store thread that runs `WriteSessions` effects.
+    sessions: Option<&'a crate::session_writer::SessionWriter>,
     restart_expected_ms: u64,
     drain_timeout: Duration,
     /// Latest configuration, handed to the next generation on a restart.
@@ -136,6 +142,7 @@ impl<'a> Hub<'a> {
                 .clone()
                 .or_else(|| config.log_file.as_ref().map(PathBuf::from)),
             pairing: shared.pairing.as_ref(),
+            sessions: shared.sessions.as_ref(),
             exec_approvals: opts.exec_approvals.clone(),
             config_file: opts.config_file.clone(),
             restart_expected_ms: opts.restart_expected_ms,
@@ -154,24 +161,40 @@ impl<'a> Hub<'a> {
     pub(crate) async fn run(&mut self) -> Next {
         let mut timer = smol::Timer::never();
         let mut armed: Option<Instant> = None;
-        // Set once a shutdown/restart was sent to the core: (give-up time, what next).
+        // Set once a shutdown/restart was sent to the core: (when, what next).
         let mut draining: Option<(Instant, Next)> = None;
         loop {
-            if let Some((deadline, _)) = &draining {
-                if self.conns.is_empty() || Instant::now() >= *deadline {
-                    if !self.conns.is_empty() {
-                        log::warn!(target: "gateway", "{} connection(s) did not close in time; dropping them", self.conns.len());
-                    }
-                    let (_, next) = draining.take().expect("checked just above");
+            if let Some((started, _)) = &draining {
+                let now = Instant::now();
+                if !self.conns.is_empty() && now >= *started + self.drain_timeout {
+                    log::warn!(target: "gateway", "{} connection(s) did not close in time; dropping them", self.conns.len());
                     // Dropping the queues ends the writers of any straggler.
                     self.conns.clear();
+                }
+                // Sessions accepted before the stop are stored before the
+                // hub (and with it the core's pending changes) goes away.
+                let saved = self.gateway.sessions_saved();
+                if self.conns.is_empty() && (saved || now >= *started + SESSIONS_SAVE_TIMEOUT) {
+                    if !saved {
+                        log::error!(target: "gateway/store", "session changes not stored within {SESSIONS_SAVE_TIMEOUT:?}; they are lost");
+                    }
+                    let (_, next) = draining.take().expect("checked just above");
                     return next;
                 }
             }
             let core_deadline = self.gateway.poll_timeout().map(clock::instant_of);
-            let deadline = match (core_deadline, &draining) {
-                (Some(t), Some((d, _))) => Some(t.min(*d)),
-                (t, d) => t.or(d.as_ref().map(|(d, _)| *d)),
+            // While draining, wake at the connections' deadline, then at the save bound.
+            let drain_wake = draining.as_ref().map(|(started, _)| {
+                *started
+                    + if self.conns.is_empty() {
+                        SESSIONS_SAVE_TIMEOUT
+                    } else {
+                        self.drain_timeout
+                    }
+            });
+            let deadline = match (core_deadline, drain_wake) {
+                (Some(t), Some(d)) => Some(t.min(d)),
+                (t, d) => t.or(d),
             };
             if deadline != armed {
                 armed = deadline;
@@ -213,7 +236,7 @@ impl<'a> Hub<'a> {
                 } else {
                     // New upgrades are refused and /readyz fails from now on.
                     self.readiness.set(Phase::Draining);
-                    draining = Some((Instant::now() + self.drain_timeout, next));
+                    draining = Some((Instant::now(), next));
                 }
             }
         }
@@ -444,13 +467,17 @@ impl<'a> Hub<'a> {
                 self.model_calls.start(token, *request, self.outbox.clone());
             }
             Effect::CancelModel { token } => self.model_calls.cancel(token),
-            // The session store lands next; until then batches are refused
-            // and the core keeps them for a retry.
-            Effect::WriteSessions { token, .. } => {
-                self.answer_later(EffectResult::SessionsWritten {
-                    token,
-                    result: Err("no session store in this runtime yet".into()),
-                });
+            Effect::WriteSessions { token, changes } => {
+                let result = match self.sessions {
+                    Some(writer) => writer.write(token, changes),
+                    // No state dir: the caller (a test, an embedding) chose
+                    // memory-only sessions. Refusing would make the core
+                    // retry forever and every stop wait for the save bound.
+                    None => Ok(()),
+                };
+                if self.sessions.is_none() || result.is_err() {
+                    self.answer_later(EffectResult::SessionsWritten { token, result });
+                }
             }
         }
     }

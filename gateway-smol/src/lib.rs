@@ -34,6 +34,7 @@ pub mod providers;
 pub mod proxy;
 mod readiness;
 mod server;
+mod session_writer;
 mod signals;
 mod socket;
 pub mod store;

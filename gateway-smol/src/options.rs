@@ -35,7 +35,9 @@ pub struct ServerOptions {
     /// The JSON-lines log file that `logs.tail` reads (defaults to `config.log_file`).
     pub log_file: Option<PathBuf>,
     /// The state dir whose `state/openclaw.sqlite` holds paired devices
-    /// (shared with the reference). `None`: no store; pairing writes fail.
+    /// (shared with the reference) and whose `agents/<id>/sessions/` hold
+    /// the sessions. `None`: no store; pairing writes fail, sessions live
+    /// in memory only.
     pub state_dir: Option<PathBuf>,
     /// Threads that run the connections' tasks (their socket reads and
     /// writes): the thread calling `run` plus `threads - 1` more. The hub

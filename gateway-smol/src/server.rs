@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use gateway_proto::gateway::agents::journal::StoredSession;
 use gateway_proto::gateway::pairing::PairingSnapshot;
 use gateway_proto::gateway::{Config, Gateway, Input};
 use gateway_proto::ConnId;
@@ -17,6 +18,7 @@ use crate::pairing_writer::PairingWriter;
 use crate::preauth::AdmissionGate;
 use crate::proxy::ProxyTrust;
 use crate::readiness::{Phase, Readiness};
+use crate::session_writer::SessionWriter;
 use crate::{signals, socket, Error, ServerOptions};
 
 /// State every socket task shares.
@@ -31,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) executor: Arc<smol::Executor<'static>>,
     /// The pairing store's thread (when a state dir was given).
     pub(crate) pairing: Option<PairingWriter>,
+    /// The session store's thread (when a state dir was given).
+    pub(crate) sessions: Option<SessionWriter>,
     /// Whose forwarded-client headers are believed; replaced on a config
     /// reload, read by each upgrade.
     pub(crate) proxy_trust: Arc<RwLock<ProxyTrust>>,
@@ -61,6 +65,8 @@ pub struct Server {
     signals: Option<async_signal::Signals>,
     /// What the store held at start-up, for the first hub generation.
     pairing_snapshot: PairingSnapshot,
+    /// The sessions the store held at start-up, for the first generation.
+    stored_sessions: Vec<StoredSession>,
 }
 
 /// Steers a running [`Server`] from any thread. Cheap to clone.
@@ -135,6 +141,16 @@ impl Server {
             }
             None => (None, PairingSnapshot::default()),
         };
+        let (sessions, stored_sessions) = match &opts.state_dir {
+            Some(dir) => {
+                let store = crate::store::SessionStore::new(dir);
+                let stored = store.load();
+                log::info!(target: "gateway/store", "session store {}: {} session(s)",
+                    dir.join("agents").display(), stored.len());
+                (Some(SessionWriter::spawn(store, hub_tx.clone())?), stored)
+            }
+            None => (None, Vec::new()),
+        };
         let listener = bind_listener(opts.addr)?;
         let signals = if opts.handle_signals {
             Some(signals::install().map_err(Error::Signals)?)
@@ -147,6 +163,7 @@ impl Server {
             hub_tx,
             executor: Arc::new(smol::Executor::new()),
             pairing,
+            sessions,
             next_conn: AtomicU64::new(1),
             proxy_trust: Arc::new(RwLock::new(opts.proxy_trust.clone())),
             opts,
@@ -157,6 +174,7 @@ impl Server {
             inbox,
             signals,
             pairing_snapshot,
+            stored_sessions,
         })
     }
 
@@ -207,8 +225,10 @@ impl Server {
             inbox,
             signals,
             pairing_snapshot,
+            stored_sessions,
         } = self;
         let mut first_snapshot = Some(pairing_snapshot);
+        let mut first_sessions = Some(stored_sessions);
         if let Some(signals) = signals {
             shared
                 .executor
@@ -228,6 +248,12 @@ impl Server {
                 None => reload_pairing(&shared).await,
             };
             gateway.restore_pairing(snapshot);
+            let stored = match (first_sessions.take(), &shared.sessions) {
+                (Some(stored), _) => stored,
+                (None, Some(sessions)) => sessions.load().await,
+                (None, None) => Vec::new(),
+            };
+            gateway.restore_sessions(stored, unix_ms);
             let mut hub = Hub::new(gateway, config.clone(), &inbox, &shared);
             // The listener is bound: start-up is over.
             hub.input(Input::Ready);

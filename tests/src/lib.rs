@@ -2,6 +2,7 @@
 //! tool, and a second (blocking) runtime for the core.
 
 pub mod blocking;
+pub mod chat;
 pub mod device;
 pub mod fake_node;
 pub mod fake_provider;
