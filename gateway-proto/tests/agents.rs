@@ -818,3 +818,55 @@ fn a_failed_store_write_is_retried_with_everything_since() {
     assert!(!h.session_writes.is_empty());
     assert!(h.gateway.sessions_saved());
 }
+
+#[test]
+fn models_are_listed_and_send_without_a_channel_is_refused() {
+    let mut h = harness();
+    let models = call(&mut h, ADMIN, "m", "models.list", json!({}));
+    assert_eq!(models["payload"]["models"][0]["id"], "echo");
+    assert_eq!(models["payload"]["models"][0]["provider"], "fake");
+    assert_eq!(models["payload"]["models"][0]["contextWindow"], 32000);
+    let sent = call(
+        &mut h,
+        ADMIN,
+        "s",
+        "send",
+        json!({"to": "+15555550123", "message": "hi", "idempotencyKey": "k"}),
+    );
+    assert_eq!(sent["ok"], false);
+    assert_eq!(sent["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(
+        sent["error"]["message"],
+        "Channel is required (no configured channels detected)."
+    );
+    let again = call(
+        &mut h,
+        ADMIN,
+        "s2",
+        "send",
+        json!({"to": "+15555550123", "message": "hi", "idempotencyKey": "k"}),
+    );
+    assert_eq!(
+        again["error"], sent["error"],
+        "a repeat replays the first answer"
+    );
+    let other = call(
+        &mut h,
+        ADMIN,
+        "s3",
+        "send",
+        json!({"to": "x", "channel": "telegram", "idempotencyKey": "k2"}),
+    );
+    assert!(other["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("telegram"));
+    let missing = call(
+        &mut h,
+        ADMIN,
+        "s4",
+        "send",
+        json!({"message": "hi", "idempotencyKey": "k3"}),
+    );
+    assert_eq!(missing["ok"], false);
+}

@@ -428,6 +428,8 @@ mod tests {
                 "agent.wait",
                 "agent.identity.get",
                 "agents.list",
+                "models.list",
+                "send",
                 "chat.send",
                 "chat.abort",
                 "chat.history",

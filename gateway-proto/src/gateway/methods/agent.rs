@@ -307,3 +307,68 @@ mod tests {
         assert_eq!(agent_scope(None), Scope::Write);
     }
 }
+
+pub(crate) fn models_list(hub: &mut HubView<'_>, call: &Call<'_>) {
+    let answer = hub.config.models.models_list();
+    hub.out.respond_ok(call.conn, call.id, &answer);
+}
+
+/// `SendParams` of the reference.
+pub(crate) static SEND_PARAMS: Schema = Schema::object(
+    &[
+        Property::new("to", TEXT),
+        Property::new("message", TEXT),
+        Property::new("mediaUrl", TEXT),
+        Property::new("mediaUrls", Schema::Any),
+        Property::new("buffer", TEXT),
+        Property::new("filename", TEXT),
+        Property::new("contentType", TEXT),
+        Property::new("asVoice", Schema::Boolean),
+        Property::new("gifPlayback", Schema::Boolean),
+        Property::new("channel", TEXT),
+        Property::new("accountId", TEXT),
+        Property::new("agentId", TEXT),
+        Property::new("replyToId", TEXT),
+        Property::new("threadId", TEXT),
+        Property::new("forceDocument", Schema::Boolean),
+        Property::new("silent", Schema::Boolean),
+        Property::new("parseMode", TEXT),
+        Property::new("sessionKey", TEXT),
+        Property::new("idempotencyKey", NON_EMPTY),
+    ],
+    &["to", "idempotencyKey"],
+);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendParams {
+    idempotency_key: String,
+    channel: Option<String>,
+}
+
+/// `send`: delivery through a messaging channel. This gateway links no
+/// channels, so every send is refused with the reference's words for that
+/// case; a repeated key gets the same answer (idempotent like `agent`).
+pub(crate) fn send(hub: &mut HubView<'_>, call: &Call<'_>) {
+    let p = params_or_answer!(hub, call, SendParams);
+    let key = format!("send:{}", p.idempotency_key);
+    if let Some(Outcome::Done { answer, .. }) = hub.agents.dedupe.get(&key, hub.now) {
+        let summary = answer["summary"].as_str().unwrap_or_default().to_owned();
+        let error = ErrorShape::invalid_request(summary);
+        return hub.out.respond_error(call.conn, call.id, &error);
+    }
+    let message = match p
+        .channel
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => "Channel is required (no configured channels detected).".to_owned(),
+        Some(channel) => format!("Unknown channel {channel:?}. No channels are configured."),
+    };
+    let error = ErrorShape::invalid_request(message.clone());
+    hub.out.respond_error(call.conn, call.id, &error);
+    hub.agents.dedupe.start(key.clone(), String::new(), hub.now);
+    let answer = json!({"status": "error", "summary": message});
+    hub.agents.dedupe.finish(&key, answer, false, hub.now);
+}

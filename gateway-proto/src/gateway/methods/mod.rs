@@ -404,6 +404,18 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         handler: agent::agents_list,
     },
     MethodSpec {
+        name: "models.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: agent::models_list,
+    },
+    MethodSpec {
+        name: "send",
+        access: Access::Operator(Scope::Write),
+        params: Some(&agent::SEND_PARAMS),
+        handler: agent::send,
+    },
+    MethodSpec {
         name: "chat.send",
         access: Access::Operator(Scope::Write),
         params: Some(&chat::SEND_PARAMS),
