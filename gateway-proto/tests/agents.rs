@@ -870,3 +870,73 @@ fn models_are_listed_and_send_without_a_channel_is_refused() {
     );
     assert_eq!(missing["ok"], false);
 }
+
+#[test]
+fn chat_history_catches_up_from_a_cursor() {
+    let mut h = harness();
+    agent(&mut h, "a1", "k1", "first");
+    let token = h.model_token(0);
+    reply(&mut h, token);
+    let page = call(
+        &mut h,
+        ADMIN,
+        "h",
+        "chat.history",
+        json!({"sessionKey": "main"}),
+    );
+    let cursor = page["payload"]["deltaCursor"].as_str().unwrap().to_owned();
+    // Nothing new yet.
+    let same = call(
+        &mut h,
+        ADMIN,
+        "d0",
+        "chat.history",
+        json!({"sessionKey": "main", "cursor": cursor}),
+    );
+    assert_eq!(same["payload"]["kind"], "delta");
+    assert_eq!(same["payload"]["messages"], json!([]));
+    agent(&mut h, "a2", "k2", "second");
+    let token = h.model_token(1);
+    reply(&mut h, token);
+    let delta = call(
+        &mut h,
+        ADMIN,
+        "d1",
+        "chat.history",
+        json!({"sessionKey": "main", "cursor": cursor}),
+    );
+    let messages = delta["payload"]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{delta}");
+    assert_eq!(messages[0]["content"], "second");
+    let next = delta["payload"]["deltaCursor"].as_str().unwrap().to_owned();
+    assert_ne!(next, cursor);
+    // After a reset (same session id, history gone) or with junk: reload.
+    call(&mut h, ADMIN, "r", "sessions.reset", json!({"key": "main"}));
+    let reset = call(
+        &mut h,
+        ADMIN,
+        "d2",
+        "chat.history",
+        json!({"sessionKey": "main", "cursor": next}),
+    );
+    assert_eq!(reset["payload"], json!({"kind": "reset"}));
+    let junk = call(
+        &mut h,
+        ADMIN,
+        "d3",
+        "chat.history",
+        json!({"sessionKey": "main", "cursor": "!!"}),
+    );
+    assert_eq!(junk["payload"], json!({"kind": "reset"}));
+    let both = call(
+        &mut h,
+        ADMIN,
+        "d4",
+        "chat.history",
+        json!({"sessionKey": "main", "cursor": next, "offset": 1}),
+    );
+    assert_eq!(
+        both["error"]["message"],
+        "cursor cannot be used with offset or messageId"
+    );
+}

@@ -191,16 +191,132 @@ struct HistoryParams {
     agent_id: Option<String>,
     limit: Option<usize>,
     max_bytes: Option<usize>,
+    cursor: Option<String>,
+    offset: Option<u64>,
+    message_id: Option<String>,
+}
+
+/// A `chat.history` catch-up returns at most this many messages or bytes;
+/// past that the client is told to reload (`{kind: "reset"}`).
+const DELTA_MAX_MESSAGES: usize = 200;
+const DELTA_MAX_BYTES: usize = 1_000_000;
+
+/// Where a reader is in a session's history: opaque to clients
+/// (base64url JSON of the session id and the last message seq it has).
+#[derive(serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cursor {
+    version: u8,
+    agent_id: String,
+    session_id: String,
+    last_seq: u64,
+}
+
+fn encode_cursor(agent_id: &str, session_id: &str, last_seq: u64) -> String {
+    use base64::Engine;
+    let cursor = Cursor {
+        version: 1,
+        agent_id: agent_id.to_owned(),
+        session_id: session_id.to_owned(),
+        last_seq,
+    };
+    let json = serde_json::to_vec(&cursor).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(text: &str) -> Option<Cursor> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn seq_of(message: &Value) -> u64 {
+    message["__openclaw"]["seq"].as_u64().unwrap_or(0)
+}
+
+/// The `sessionInfo` of `chat.history`.
+fn session_info(hub: &HubView<'_>, key: &str) -> Value {
+    let session = hub.agents.sessions.get(key);
+    let label = runs::model_label(hub, session.and_then(|s| s.model_override.as_deref()));
+    let active = hub.agents.runs_of(key);
+    json!({
+        "key": key,
+        "kind": "direct",
+        "classification": if keys::is_main(key) { "main" } else { "direct" },
+        "agentId": keys::agent_of(key),
+        "isMain": keys::is_main(key),
+        "isBackground": false,
+        "updatedAt": session.map(|s| s.updated_at),
+        "archived": session.is_some_and(|s| s.archived),
+        "pinned": session.is_some_and(|s| s.pinned),
+        "unread": session.is_some_and(|s| s.unread),
+        "effectiveQueueMode": "steer",
+        "modelProvider": label.provider,
+        "model": label.model,
+        "contextTokens": label.context_tokens,
+        "snapshotAt": hub.clock.unix_ms(hub.now),
+        "hasActiveRun": !active.is_empty(),
+        "activeRunIds": active,
+    })
+}
+
+/// The messages after `cursor`, or `None` when the reader must reload
+/// (another session, messages no longer in memory, or too many).
+fn delta_after(hub: &HubView<'_>, key: &str, cursor: &Cursor, max_bytes: usize) -> Option<Value> {
+    let session = hub.agents.sessions.get(key)?;
+    if cursor.session_id != session.session_id || cursor.last_seq > session.message_count {
+        return None;
+    }
+    let first_kept = session
+        .messages
+        .first()
+        .map_or(session.message_count + 1, seq_of);
+    if cursor.last_seq + 1 < first_kept {
+        return None;
+    }
+    let newer: Vec<&Value> = session
+        .messages
+        .iter()
+        .filter(|m| seq_of(m) > cursor.last_seq)
+        .collect();
+    let bytes: usize = newer
+        .iter()
+        .map(|m| serde_json::to_vec(m).map_or(0, |v| v.len()))
+        .sum();
+    if newer.len() > DELTA_MAX_MESSAGES || bytes > max_bytes.min(DELTA_MAX_BYTES) {
+        return None;
+    }
+    Some(json!({
+        "kind": "delta",
+        "messages": newer,
+        "deltaCursor": encode_cursor(&session.agent_id, &session.session_id, session.message_count),
+        "pendingInputs": {"items": [], "total": 0},
+        "sessionInfo": session_info(hub, key),
+    }))
 }
 
 pub(crate) fn history(hub: &mut HubView<'_>, call: &Call<'_>) {
     let p = params_or_answer!(hub, call, HistoryParams);
     let key = keys::canonical(&p.session_key, p.agent_id.as_deref());
-    let limit = p.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
     let max_bytes = p
         .max_bytes
         .unwrap_or(MAX_HISTORY_BYTES)
         .min(MAX_HISTORY_BYTES);
+    if let Some(text) = &p.cursor {
+        if p.offset.is_some() || p.message_id.is_some() {
+            let error = crate::wire::ErrorShape::invalid_request(
+                "cursor cannot be used with offset or messageId",
+            );
+            return hub.out.respond_error(call.conn, call.id, &error);
+        }
+        let answer = decode_cursor(text)
+            .and_then(|cursor| delta_after(hub, &key, &cursor, max_bytes))
+            .unwrap_or_else(|| json!({"kind": "reset"}));
+        return hub.out.respond_ok(call.conn, call.id, &answer);
+    }
+    let limit = p.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
     let session = hub.agents.sessions.get(&key);
     let all: &[Value] = session.map_or(&[], |s| s.messages.as_slice());
     // The newest `limit` messages that fit in `max_bytes`, oldest first.
@@ -217,7 +333,6 @@ pub(crate) fn history(hub: &mut HubView<'_>, call: &Call<'_>) {
     picked.reverse();
     let total = session.map_or(0, |s| s.message_count);
     let label = runs::model_label(hub, session.and_then(|s| s.model_override.as_deref()));
-    let active = hub.agents.runs_of(&key);
     let mut answer = json!({
         "sessionKey": p.session_key,
         "messages": picked,
@@ -230,28 +345,11 @@ pub(crate) fn history(hub: &mut HubView<'_>, call: &Call<'_>) {
             "contextTokens": label.context_tokens,
             "modelSelectionTarget": "session",
         },
-        "sessionInfo": {
-            "key": key,
-            "kind": "direct",
-            "classification": if keys::is_main(&key) { "main" } else { "direct" },
-            "agentId": keys::agent_of(&key),
-            "isMain": keys::is_main(&key),
-            "isBackground": false,
-            "updatedAt": session.map(|s| s.updated_at),
-            "archived": session.is_some_and(|s| s.archived),
-            "pinned": session.is_some_and(|s| s.pinned),
-            "unread": session.is_some_and(|s| s.unread),
-            "effectiveQueueMode": "steer",
-            "modelProvider": label.provider,
-            "model": label.model,
-            "contextTokens": label.context_tokens,
-            "snapshotAt": hub.clock.unix_ms(hub.now),
-            "hasActiveRun": !active.is_empty(),
-            "activeRunIds": active,
-        },
+        "sessionInfo": session_info(hub, &key),
     });
     if let Some(s) = session {
         answer["sessionId"] = json!(s.session_id);
+        answer["deltaCursor"] = json!(encode_cursor(&s.agent_id, &s.session_id, s.message_count));
     }
     hub.out.respond_ok(call.conn, call.id, &answer);
 }
