@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests, the interop tests and the load
 //! tool, and a second (blocking) runtime for the core.
 
+pub mod agent_runs;
 pub mod blocking;
 pub mod chat;
 pub mod device;
