@@ -2,23 +2,13 @@
 //! server-sent events of `chat.completion.chunk`s, ended by `data: [DONE]`.
 
 use gateway_proto::gateway::agents::catalog::OPENAI_DEFAULT_BASE_URL;
-use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelRole, ModelUsage};
+use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelUsage};
 use serde_json::{json, Value};
 
-use super::wire::{count, done, error_message_in, join_url, Framing, HttpCall};
+use super::wire::{chat_messages, count, done, error_message_in, join_url, Framing, HttpCall};
 
 pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
-    let mut messages = Vec::with_capacity(request.messages.len() + 1);
-    if !request.system.is_empty() {
-        messages.push(json!({"role": "system", "content": request.system}));
-    }
-    for message in &request.messages {
-        let role = match message.role {
-            ModelRole::User => "user",
-            ModelRole::Assistant => "assistant",
-        };
-        messages.push(json!({"role": role, "content": message.text}));
-    }
+    let messages = chat_messages(request);
     let mut body = json!({
         "model": request.model,
         "messages": messages,

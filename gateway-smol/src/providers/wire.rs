@@ -1,8 +1,8 @@
 //! What the three APIs share: the prepared HTTP call, URL joining, JSON
 //! helpers and the provider's error message.
 
-use gateway_proto::gateway::agents::model::ModelEvent;
-use serde_json::Value;
+use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelRole};
+use serde_json::{json, Value};
 
 /// How the reply body is framed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,23 @@ pub(crate) struct HttpCall {
 
 /// `{base}{path}` with the base's trailing slashes dropped; `default` when
 /// the base is blank.
+/// The conversation as OpenAI-style chat messages (`{role, content}`), the
+/// system prompt first when there is one (OpenAI and Ollama both take it).
+pub(crate) fn chat_messages(request: &ModelRequest) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(request.messages.len() + 1);
+    if !request.system.is_empty() {
+        messages.push(json!({"role": "system", "content": request.system}));
+    }
+    for message in &request.messages {
+        let role = match message.role {
+            ModelRole::User => "user",
+            ModelRole::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": message.text}));
+    }
+    messages
+}
+
 pub(crate) fn join_url(base: &str, default: &str, path: &str) -> String {
     let base = base.trim().trim_end_matches('/');
     let base = if base.is_empty() {
