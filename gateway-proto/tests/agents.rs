@@ -940,3 +940,34 @@ fn chat_history_catches_up_from_a_cursor() {
         "cursor cannot be used with offset or messageId"
     );
 }
+
+#[test]
+fn collected_messages_join_the_waiting_run_and_end_with_it() {
+    let mut h = harness();
+    let send = |h: &mut Harness, id: &str, key: &str, mode: &str| {
+        call(
+            h,
+            ADMIN,
+            id,
+            "chat.send",
+            json!({"sessionKey": "main", "message": id, "idempotencyKey": key, "queueMode": mode}),
+        )
+    };
+    send(&mut h, "c1", "r1", "followup");
+    send(&mut h, "c2", "r2", "followup");
+    let joined = send(&mut h, "c3", "r3", "collect");
+    assert_eq!(
+        joined["payload"],
+        json!({"runId": "r2", "status": "started"}),
+        "r3 rides on r2"
+    );
+    let token = h.model_token(0);
+    reply(&mut h, token);
+    assert_eq!(h.model_calls[1].1.messages.last().unwrap().text, "c2\n\nc3");
+    let token = h.model_token(1);
+    reply(&mut h, token);
+    // r3 ended with r2: a repeat replays instead of hanging "in flight".
+    let again = send(&mut h, "c4", "r3", "collect");
+    assert_eq!(again["payload"]["status"], "ok", "{again}");
+    assert_eq!(h.model_calls.len(), 2);
+}

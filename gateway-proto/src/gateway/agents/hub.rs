@@ -43,18 +43,12 @@ fn unavailable(message: impl Into<String>) -> ErrorShape {
 pub(crate) fn submit(hub: &mut HubView<'_>, sub: Submission) -> Result<String, ErrorShape> {
     let now_ms = hub.clock.unix_ms(hub.now);
     if sub.queue_mode == QueueMode::Collect && sub.origin == Origin::Chat {
-        // Fold into the last waiting chat run of the session, if any.
-        let waiting = hub
-            .agents
-            .queues
-            .get(&sub.session_key)
-            .and_then(|q| q.back())
-            .cloned();
-        if let Some(run) = waiting.and_then(|id| hub.agents.runs.get_mut(&id)) {
-            if run.via_chat() {
+        if let Some(run_id) = collect_target(hub, &sub.session_key) {
+            if let Some(run) = hub.agents.runs.get_mut(&run_id) {
                 run.message.push_str("\n\n");
                 run.message.push_str(&sub.message);
-                let run_id = run.run_id.clone();
+                // The key ends with the run it joined.
+                run.joined_keys.push(sub.dedupe_key.clone());
                 hub.agents
                     .dedupe
                     .start(sub.dedupe_key, run_id.clone(), hub.now);
@@ -78,6 +72,7 @@ pub(crate) fn submit(hub: &mut HubView<'_>, sub: Submission) -> Result<String, E
         agent_id,
         origin: sub.origin,
         dedupe_key: sub.dedupe_key.clone(),
+        joined_keys: Vec::new(),
         message: sub.message,
         model_ref: sub.model_ref,
         phase: Phase::Queued,
@@ -114,6 +109,14 @@ pub(crate) fn submit(hub: &mut HubView<'_>, sub: Submission) -> Result<String, E
     }
     start_next(hub, &sub.session_key);
     Ok(sub.run_id)
+}
+
+/// The waiting chat run a `collect` message of `session_key` joins: the
+/// last one queued, if it came from `chat.send`.
+pub(crate) fn collect_target(hub: &HubView<'_>, session_key: &str) -> Option<String> {
+    let last = hub.agents.queues.get(session_key)?.back()?;
+    let run = hub.agents.runs.get(last)?;
+    run.via_chat().then(|| run.run_id.clone())
 }
 
 /// Start the session's next waiting run if none is going.
@@ -430,9 +433,9 @@ pub(crate) fn finish(hub: &mut HubView<'_>, run_id: &str, ending: Ending) {
         Origin::Chat => json!({"runId": run.run_id, "status": if ok { "ok" } else { "error" }}),
         Origin::Agent { .. } => final_answer.clone(),
     };
-    hub.agents
-        .dedupe
-        .finish(&run.dedupe_key, replay, ok, hub.now);
+    for key in std::iter::once(&run.dedupe_key).chain(&run.joined_keys) {
+        hub.agents.dedupe.finish(key, replay.clone(), ok, hub.now);
+    }
     if let Origin::Agent { conn, request_id } = &run.origin {
         answer_agent(hub, *conn, request_id, &final_answer, &ending);
     }

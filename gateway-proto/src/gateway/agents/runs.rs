@@ -67,6 +67,8 @@ pub struct Run {
     pub origin: Origin,
     /// The idempotency cache key (`agent:<k>` / `chat:<k>`).
     pub dedupe_key: String,
+    /// Keys of `collect` messages folded into this run (they end with it).
+    pub joined_keys: Vec<String>,
     /// The user's message(s); `collect` appends to it while queued.
     pub message: String,
     /// Model override for this run (`provider/model`).

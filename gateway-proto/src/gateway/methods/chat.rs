@@ -162,7 +162,13 @@ pub(crate) fn send(hub: &mut HubView<'_>, call: &Call<'_>) {
     if let Err(error) = runs::check_capacity(hub, &submission.session_key) {
         return hub.out.respond_error(call.conn, call.id, &error);
     }
-    let answer = json!({"runId": p.idempotency_key, "status": "started"});
+    // A collected message is carried by the waiting run it joins.
+    let run_id = match submission.queue_mode {
+        QueueMode::Collect => runs::collect_target(hub, &submission.session_key),
+        _ => None,
+    }
+    .unwrap_or_else(|| p.idempotency_key.clone());
+    let answer = json!({"runId": run_id, "status": "started"});
     hub.out.respond_ok(call.conn, call.id, &answer);
     // Capacity was checked just above, so this cannot be refused.
     let _ = runs::submit(hub, submission);
