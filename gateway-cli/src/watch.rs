@@ -55,10 +55,13 @@ pub fn spawn(
             if next == current {
                 continue;
             }
+            // Each change is handed over before it is logged: the log line
+            // means "in effect for what comes next" (tests and operators
+            // act on it).
             if next.proxy_trust != current.proxy_trust {
                 // Applies to the next upgrade; open connections keep their attribution.
-                log::info!(target: "gateway", "config changed: gateway.trustedProxies applied");
                 handle.set_proxy_trust(next.proxy_trust.clone());
+                log::info!(target: "gateway", "config changed: gateway.trustedProxies applied");
             }
             if let Some(why) = weakening(&current.auth, &next.auth) {
                 log::warn!(target: "gateway", "config reload weakens auth: {why}");
@@ -67,8 +70,8 @@ pub fn spawn(
                 log::info!(target: "gateway", "config changed: moving to {} (restart)", next.addr);
                 handle.restart(Some(next.addr), Some(apply(&next)));
             } else {
-                log::info!(target: "gateway", "config changed: applying in place");
                 handle.reconfigure(apply(&next));
+                log::info!(target: "gateway", "config changed: applying in place");
             }
             current = next;
         }
