@@ -13,6 +13,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use tests::chat::fake_model_config;
 use tests::fake_provider::{Api, FakeProvider, Script};
 use tests::process::{our_command, reference_cli, GatewayOptions, OurGateway, ReferenceGateway};
 
@@ -20,20 +21,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The reference's minimal agent config (notes §4.9), on `provider`.
-fn config(provider: &FakeProvider) -> String {
-    format!(
-        r#"{{
-        models: {{ mode: "merge", providers: {{ fake: {{
-            baseUrl: "{}/v1", apiKey: "sk-fake", api: "openai-completions",
-            models: [{{ id: "echo", name: "Echo", reasoning: false, input: ["text"],
-                        contextWindow: 32000, maxTokens: 1000 }}] }} }} }},
-        agents: {{ defaults: {{ model: {{ primary: "fake/echo" }} }} }},
-    }}"#,
-        provider.url()
-    )
 }
 
 fn hello() -> Script {
@@ -58,7 +45,7 @@ fn our_cli_runs_agent_turns_and_chats_through_our_gateway() {
         Script::reply(Api::OpenAi, &["Bye."]),
     ]);
     let gw = OurGateway::start(GatewayOptions {
-        config: Some(config(&provider)),
+        config: Some(fake_model_config(&provider)),
         ..GatewayOptions::default()
     });
     let token = GatewayOptions::default().token;
@@ -147,7 +134,7 @@ fn the_reference_cli_runs_an_agent_turn_on_our_gateway() {
     };
     let provider = FakeProvider::start(vec![hello()]);
     let gw = OurGateway::start(GatewayOptions {
-        config: Some(config(&provider)),
+        config: Some(fake_model_config(&provider)),
         ..GatewayOptions::default()
     });
     let token = GatewayOptions::default().token;
@@ -181,7 +168,11 @@ fn our_cli_runs_an_agent_turn_on_the_reference_gateway() {
     let provider = FakeProvider::start(vec![hello()]);
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("state")).unwrap();
-    std::fs::write(dir.path().join("state/openclaw.json"), config(&provider)).unwrap();
+    std::fs::write(
+        dir.path().join("state/openclaw.json"),
+        fake_model_config(&provider),
+    )
+    .unwrap();
     let token = "agent-interop-token";
     let Some(reference) = ReferenceGateway::start_in("v4", token, dir) else {
         return;
@@ -221,7 +212,7 @@ fn the_openclaw_node_sdk_chats_with_our_gateway() {
         Script::reply(Api::OpenAi, &["Second", " answer."]),
     ]);
     let gw = OurGateway::start(GatewayOptions {
-        config: Some(config(&provider)),
+        config: Some(fake_model_config(&provider)),
         ..GatewayOptions::default()
     });
     let token = GatewayOptions::default().token;
