@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fake_provider::{Api, FakeProvider, Outcome, Script, Usage};
 use gateway_proto::gateway::agents::model::{
-    ModelApi, ModelEvent, ModelMessage, ModelRequest, ModelRole, ModelUsage,
+    ModelApi, ModelEvent, ModelMessage, ModelRequest, ModelUsage,
 };
 use gateway_smol::providers::{stream_model, ProviderSettings, MAX_LINE_BYTES};
 use serde_json::json;
@@ -37,19 +37,11 @@ fn request(api: ModelApi, base_url: String) -> ModelRequest {
         model: "echo".into(),
         max_tokens: Some(100),
         system: "You are terse.".into(),
+        tools: vec![],
         messages: vec![
-            ModelMessage {
-                role: ModelRole::User,
-                text: "hi".into(),
-            },
-            ModelMessage {
-                role: ModelRole::Assistant,
-                text: "hello".into(),
-            },
-            ModelMessage {
-                role: ModelRole::User,
-                text: "again".into(),
-            },
+            ModelMessage::user("hi"),
+            ModelMessage::assistant("hello", vec![]),
+            ModelMessage::user("again"),
         ],
     }
 }

@@ -22,6 +22,8 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
             let role = match message.role {
                 ModelRole::User => "user",
                 ModelRole::Assistant => "assistant",
+                // Tool results are encoded in the tool-calling change.
+                ModelRole::Tool => "user",
             };
             json!({"role": role, "content": message.text})
         })

@@ -36,6 +36,8 @@ pub(crate) fn chat_messages(request: &ModelRequest) -> Vec<Value> {
         let role = match message.role {
             ModelRole::User => "user",
             ModelRole::Assistant => "assistant",
+            // Tool results are encoded in the tool-calling change.
+            ModelRole::Tool => "user",
         };
         messages.push(json!({"role": role, "content": message.text}));
     }

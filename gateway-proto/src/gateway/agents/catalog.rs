@@ -148,6 +148,7 @@ impl ResolvedModel {
             max_tokens: self.max_tokens(),
             system,
             messages,
+            tools: Vec::new(),
         }
     }
 }
@@ -498,7 +499,6 @@ fn model_from(raw: &Value) -> Option<ModelEntry> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::ModelRole;
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
@@ -531,13 +531,7 @@ mod tests {
         let resolved = catalog.resolve(None).unwrap();
         assert_eq!(resolved.model_ref(), "fake/echo");
         assert_eq!(resolved.context_tokens(), Some(32000));
-        let request = resolved.request(
-            "be brief".into(),
-            vec![ModelMessage {
-                role: ModelRole::User,
-                text: "hi".into(),
-            }],
-        );
+        let request = resolved.request("be brief".into(), vec![ModelMessage::user("hi")]);
         assert_eq!(request.api, ModelApi::OpenAiCompletions);
         assert_eq!(request.base_url, "http://127.0.0.1:9/v1");
         assert_eq!(request.api_key.as_deref(), Some("sk-fake"));

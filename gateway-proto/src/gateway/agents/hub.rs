@@ -253,7 +253,10 @@ fn context(hub: &HubView<'_>, session_key: &str) -> Vec<ModelMessage> {
         if chars > MAX_CONTEXT_CHARS && !picked.is_empty() {
             break;
         }
-        picked.push(ModelMessage { role, text });
+        picked.push(match role {
+            ModelRole::User => ModelMessage::user(text),
+            _ => ModelMessage::assistant(text, Vec::new()),
+        });
     }
     picked.reverse();
     picked
@@ -307,6 +310,8 @@ pub(crate) fn on_model_event(hub: &mut HubView<'_>, token: u64, event: ModelEven
             finish(hub, &run_id, Ending::Completed { stop_reason });
         }
         ModelEvent::Failed { message, .. } => finish(hub, &run_id, Ending::Failed { message }),
+        // The tool loop is not wired yet.
+        ModelEvent::ToolCall(_) => {}
     }
 }
 

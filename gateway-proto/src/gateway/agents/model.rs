@@ -45,13 +45,80 @@ impl ModelApi {
 pub enum ModelRole {
     User,
     Assistant,
+    /// The result of one tool call (OpenAI `role: "tool"`, Anthropic a
+    /// `tool_result` block in a user message, Ollama `role: "tool"`).
+    Tool,
+}
+
+/// A tool the model may call: its name, what it does, and a JSON schema
+/// of its arguments (an object schema).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// One tool call the model made, complete (the runtime assembles the
+/// pieces a provider streams before reporting it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolCall {
+    /// The provider's id for the call (`call_…`, `toolu_…`); the runtime
+    /// makes one up when the provider gives none (Ollama).
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them: JSON text, possibly invalid
+    /// (the core answers invalid arguments with a tool error).
+    pub arguments: String,
 }
 
 /// One message of the conversation, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelMessage {
     pub role: ModelRole,
+    /// User or assistant text, or the tool's result.
     pub text: String,
+    /// Assistant: the tool calls it made, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// Tool: the call this result answers.
+    pub tool_call_id: Option<String>,
+    /// Tool: the name of the tool that ran.
+    pub tool_name: Option<String>,
+    /// Tool: whether the result is an error.
+    pub is_error: bool,
+}
+
+impl ModelMessage {
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::plain(ModelRole::User, text.into())
+    }
+
+    pub fn assistant(text: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        ModelMessage {
+            tool_calls,
+            ..Self::plain(ModelRole::Assistant, text.into())
+        }
+    }
+
+    pub fn tool_result(call: &ToolCall, text: impl Into<String>, is_error: bool) -> Self {
+        ModelMessage {
+            tool_call_id: Some(call.id.clone()),
+            tool_name: Some(call.name.clone()),
+            is_error,
+            ..Self::plain(ModelRole::Tool, text.into())
+        }
+    }
+
+    fn plain(role: ModelRole, text: String) -> Self {
+        ModelMessage {
+            role,
+            text,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
+            is_error: false,
+        }
+    }
 }
 
 /// Everything the runtime needs to call a provider once.
@@ -72,6 +139,9 @@ pub struct ModelRequest {
     /// The system prompt (may be empty).
     pub system: String,
     pub messages: Vec<ModelMessage>,
+    /// The tools the model may call this turn (empty: none; the request
+    /// then carries no tool fields at all).
+    pub tools: Vec<ToolSpec>,
 }
 
 /// Keeps the API key out of logs.
@@ -86,6 +156,7 @@ impl core::fmt::Debug for ModelRequest {
             .field("max_tokens", &self.max_tokens)
             .field("system", &self.system.len())
             .field("messages", &self.messages.len())
+            .field("tools", &self.tools.len())
             .finish()
     }
 }
@@ -107,6 +178,9 @@ pub enum ModelEvent {
     Text(String),
     /// Token counts; a later report replaces an earlier one.
     Usage(ModelUsage),
+    /// A complete tool call, in the order the model made them, before
+    /// `Done` (whose `stop_reason` is then `toolUse`).
+    ToolCall(ToolCall),
     /// The reply is complete.
     Done {
         /// As the provider named it, mapped to the reference's words
@@ -160,6 +234,7 @@ mod tests {
             max_tokens: None,
             system: String::new(),
             messages: vec![],
+            tools: vec![],
         };
         assert!(!format!("{request:?}").contains("sk-secret"));
     }
