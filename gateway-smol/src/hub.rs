@@ -467,6 +467,22 @@ impl<'a> Hub<'a> {
                 self.model_calls.start(token, *request, self.outbox.clone());
             }
             Effect::CancelModel { token } => self.model_calls.cancel(token),
+            // The tool runtime lands with the tool loop.
+            Effect::PrepareWorkspace { token, .. } => {
+                self.answer_later(EffectResult::Workspace {
+                    token,
+                    result: Err("agent workspaces are not available".into()),
+                });
+            }
+            Effect::RunTool { token, .. } => {
+                self.answer_later(EffectResult::Tool {
+                    token,
+                    outcome: gateway_proto::gateway::agents::tools::ToolOutcome::error(
+                        "tools are not available",
+                    ),
+                });
+            }
+            Effect::CancelTool { .. } => {}
             Effect::WriteSessions { token, changes } => {
                 let result = match self.sessions {
                     Some(writer) => writer.write(token, changes),

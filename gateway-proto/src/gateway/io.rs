@@ -4,6 +4,7 @@ use core::net::IpAddr;
 
 use super::agents::journal::SessionChange;
 use super::agents::model::{ModelEvent, ModelRequest};
+use super::agents::tools::{BootstrapFile, ToolAction, ToolOutcome};
 use super::pairing::{PairingChange, PairingSnapshot};
 use crate::wire::OutFrame;
 use crate::ConnId;
@@ -138,6 +139,27 @@ pub enum Effect {
         token: u64,
         changes: Vec<SessionChange>,
     },
+    /// Make sure the agent workspace `dir` exists; when it did not exist
+    /// yet, create each of `files` from the runtime's templates. Then read
+    /// every one of `files` (capped) for the system prompt. Answered by
+    /// [`EffectResult::Workspace`].
+    PrepareWorkspace {
+        token: u64,
+        dir: String,
+        files: Vec<String>,
+    },
+    /// Perform one tool action confined to the workspace `root` (see
+    /// [`ToolAction`]); answered by exactly one [`EffectResult::Tool`],
+    /// unless cancelled first.
+    RunTool {
+        token: u64,
+        root: String,
+        action: ToolAction,
+    },
+    /// Stop the tool action with this token (abort, timeout): a process is
+    /// killed with its process group. Its result, if it still comes, is
+    /// ignored.
+    CancelTool { token: u64 },
     /// Read the config file for a `config.*` method; `then` comes back
     /// unchanged in [`EffectResult::ConfigRead`].
     ReadConfig { token: u64, then: ConfigRead },
@@ -182,7 +204,10 @@ impl Effect {
             | Effect::CancelModel { token }
             | Effect::WriteSessions { token, .. }
             | Effect::ReadConfig { token, .. }
-            | Effect::WriteConfig { token, .. } => *token,
+            | Effect::WriteConfig { token, .. }
+            | Effect::PrepareWorkspace { token, .. }
+            | Effect::RunTool { token, .. }
+            | Effect::CancelTool { token } => *token,
         }
     }
 }
@@ -230,6 +255,14 @@ pub enum EffectResult {
         token: u64,
         result: Result<(), String>,
     },
+    /// The workspace's bootstrap files, in the order asked, for
+    /// [`Effect::PrepareWorkspace`].
+    Workspace {
+        token: u64,
+        result: Result<Vec<BootstrapFile>, String>,
+    },
+    /// How a [`Effect::RunTool`] action ended.
+    Tool { token: u64, outcome: ToolOutcome },
     /// The file for [`Effect::ReadConfig`].
     ConfigRead {
         token: u64,

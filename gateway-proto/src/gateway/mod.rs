@@ -686,10 +686,19 @@ impl Gateway {
                 let ok = result.is_ok();
                 return agents::hub::on_sessions_written(&mut self.view(now), token, ok);
             }
+            EffectResult::Workspace { token, result } => {
+                return agents::tool_loop::on_workspace(&mut self.view(now), token, result);
+            }
+            EffectResult::Tool { token, outcome } => {
+                return agents::tool_loop::on_tool_outcome(&mut self.view(now), token, outcome);
+            }
             other => other,
         };
         let token = match &result {
-            EffectResult::Model { .. } | EffectResult::SessionsWritten { .. } => return,
+            EffectResult::Model { .. }
+            | EffectResult::SessionsWritten { .. }
+            | EffectResult::Workspace { .. }
+            | EffectResult::Tool { .. } => return,
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }
             | EffectResult::PairingLoaded { token, .. }
@@ -715,7 +724,9 @@ impl Gateway {
                 | EffectResult::ExecApprovals { .. }
                 | EffectResult::ConfigRead { .. }
                 | EffectResult::Model { .. }
-                | EffectResult::SessionsWritten { .. } => {}
+                | EffectResult::SessionsWritten { .. }
+                | EffectResult::Workspace { .. }
+                | EffectResult::Tool { .. } => {}
             }
             return;
         };
@@ -731,7 +742,10 @@ impl Gateway {
             }
             EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
             // Routed to their owners above.
-            EffectResult::Model { .. } | EffectResult::SessionsWritten { .. } => {}
+            EffectResult::Model { .. }
+            | EffectResult::SessionsWritten { .. }
+            | EffectResult::Workspace { .. }
+            | EffectResult::Tool { .. } => {}
             EffectResult::ConfigRead { then, result, .. } => {
                 if let Some(waiter) = pending.waiter {
                     methods::config::on_read(&mut self.view(now), waiter, then, result);

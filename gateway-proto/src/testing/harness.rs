@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::gateway::agents::journal::SessionChange;
 use crate::gateway::agents::model::{ModelEvent, ModelRequest};
+use crate::gateway::agents::tools::{BootstrapFile, ToolAction, ToolOutcome};
 use crate::gateway::pairing::PairingChange;
 use crate::gateway::{Config, Effect, EffectResult, Gateway, Input, LogSlice, Output, Peer};
 use crate::ConnId;
@@ -67,6 +68,15 @@ pub struct Harness {
     pub cancelled_models: Vec<u64>,
     /// Session batches stored, in order.
     pub session_writes: Vec<Vec<SessionChange>>,
+    /// Workspaces prepared, in order: answered at once with `bootstrap`.
+    pub workspaces: Vec<String>,
+    /// The bootstrap files every workspace holds (`None`: answer with an error).
+    pub bootstrap: Option<Vec<BootstrapFile>>,
+    /// Tool actions asked for, in order (the test answers them with
+    /// [`Harness::tool_outcome`]).
+    pub tool_actions: Vec<(u64, String, ToolAction)>,
+    /// Tool actions the hub cancelled, in order.
+    pub cancelled_tools: Vec<u64>,
 }
 
 impl Harness {
@@ -85,7 +95,16 @@ impl Harness {
             model_calls: Vec::new(),
             cancelled_models: Vec::new(),
             session_writes: Vec::new(),
+            workspaces: Vec::new(),
+            bootstrap: Some(Vec::new()),
+            tool_actions: Vec::new(),
+            cancelled_tools: Vec::new(),
         }
+    }
+
+    /// Answer tool action `token`.
+    pub fn tool_outcome(&mut self, token: u64, outcome: ToolOutcome) {
+        self.input(Input::EffectDone(EffectResult::Tool { token, outcome }));
     }
 
     /// Feed one event of model call `token` to the hub.
@@ -283,6 +302,25 @@ impl Harness {
                     }
                     Effect::CancelModel { token } => {
                         self.cancelled_models.push(token);
+                        continue;
+                    }
+                    Effect::PrepareWorkspace { token, dir, .. } => {
+                        self.workspaces.push(dir);
+                        EffectResult::Workspace {
+                            token,
+                            result: self.bootstrap.clone().ok_or_else(|| "no workspace".into()),
+                        }
+                    }
+                    Effect::RunTool {
+                        token,
+                        root,
+                        action,
+                    } => {
+                        self.tool_actions.push((token, root, action));
+                        continue;
+                    }
+                    Effect::CancelTool { token } => {
+                        self.cancelled_tools.push(token);
                         continue;
                     }
                     // An in-memory store: every batch is kept and commits.

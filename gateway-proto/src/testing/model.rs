@@ -682,7 +682,15 @@ impl GatewaySim {
                                     status: None,
                                 },
                             },
-                            Effect::CancelModel { .. } => continue,
+                            Effect::CancelModel { .. } | Effect::CancelTool { .. } => continue,
+                            Effect::PrepareWorkspace { token, .. } => EffectResult::Workspace {
+                                token,
+                                result: Err("none".to_owned()),
+                            },
+                            Effect::RunTool { token, .. } => EffectResult::Tool {
+                                token,
+                                outcome: crate::gateway::agents::tools::ToolOutcome::error("none"),
+                            },
                             Effect::WriteSessions { token, .. } => EffectResult::SessionsWritten {
                                 token,
                                 result: Ok(()),

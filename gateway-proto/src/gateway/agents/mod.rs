@@ -27,6 +27,8 @@ pub mod keys;
 pub mod model;
 pub mod runs;
 pub mod sessions;
+pub(crate) mod tool_loop;
+pub mod tools;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
