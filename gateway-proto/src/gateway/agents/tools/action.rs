@@ -13,25 +13,33 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ToolAction {
     /// Read a text file. `offset` is the first line (1-based), `limit` the
-    /// number of lines; the answer is capped at [`MAX_READ_BYTES`].
+    /// number of lines, `cursor` the character to start at within the
+    /// first line; the answer is capped at [`MAX_READ_BYTES`] and ends
+    /// with a hint naming the `offset` (and `cursor`) to continue from.
     Read {
         path: String,
         offset: Option<u64>,
         limit: Option<u64>,
+        cursor: Option<u64>,
     },
     /// Create or replace a file (parent directories created), at most
     /// [`MAX_WRITE_BYTES`].
     Write { path: String, content: String },
-    /// Replace the one occurrence of `old_text` in a file with `new_text`
-    /// (no occurrence, or more than one, is an error).
+    /// Apply `edits` (old text, new text) to a file, all or none: each old
+    /// text must occur exactly once in the file as it was before the call,
+    /// and no two may overlap.
     Edit {
         path: String,
-        old_text: String,
-        new_text: String,
+        edits: Vec<(String, String)>,
     },
-    /// List a directory's entries (directories end with `/`), sorted, at
-    /// most `limit` of them.
-    List { path: String, limit: usize },
+    /// List a directory's entries (directories end with `/`), in byte
+    /// order of their names, dotfiles included, at most `limit` of them,
+    /// starting after the name `after`.
+    List {
+        path: String,
+        limit: usize,
+        after: Option<String>,
+    },
     /// Run a shell command (`sh -c`) in `cwd` with a reduced environment;
     /// killed with its process group at `timeout_ms` or on `CancelTool`.
     /// Output is capped at [`MAX_OUTPUT_BYTES`] (the tail is kept).
@@ -69,6 +77,8 @@ impl ToolOutcome {
         }
     }
 
+    /// A failed action: `text` is the plain reason (the core shapes it as
+    /// the reference's error result for the model).
     pub fn error(text: impl Into<String>) -> Self {
         ToolOutcome {
             text: text.into(),
