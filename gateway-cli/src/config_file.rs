@@ -123,15 +123,23 @@ fn syntax_error(text: &str, error: &json5::Error) -> String {
     }
 }
 
-/// The parts of the document the model catalog reads.
+/// The parts of the document the model catalog and the tool settings read.
 fn model_selection(root: &Value) -> Value {
     let mut selection = serde_json::Map::new();
     if let Some(models) = root.get("models") {
         selection.insert("models".into(), models.clone());
     }
-    if let Some(model) = root.pointer("/agents/defaults/model") {
-        let defaults = serde_json::json!({ "defaults": { "model": model } });
-        selection.insert("agents".into(), defaults);
+    let mut defaults = serde_json::Map::new();
+    for key in ["model", "workspace"] {
+        if let Some(value) = root.pointer(&format!("/agents/defaults/{key}")) {
+            defaults.insert(key.into(), value.clone());
+        }
+    }
+    if !defaults.is_empty() {
+        selection.insert("agents".into(), serde_json::json!({ "defaults": defaults }));
+    }
+    if let Some(exec) = root.pointer("/tools/exec") {
+        selection.insert("tools".into(), serde_json::json!({ "exec": exec }));
     }
     Value::Object(selection)
 }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use gateway_proto::gateway::agents::catalog::ModelCatalog;
+use gateway_proto::gateway::agents::tools::ToolSettings;
 use gateway_proto::gateway::{AuthConfig, OriginPolicy};
 use gateway_smol::proxy::ProxyTrust;
 
@@ -115,6 +116,8 @@ pub struct Settings {
     /// `models` and `agents.defaults.model`, keys resolved from `env` (its
     /// warnings are logged by the caller: see [`log_model_warnings`]).
     pub models: ModelCatalog,
+    /// `agents.defaults.workspace` and `tools.exec.*`.
+    pub tools: ToolSettings,
 }
 
 pub fn resolve(
@@ -192,6 +195,7 @@ pub fn resolve(
     let models = ModelCatalog::from_config(&file.models, env);
     Ok(Settings {
         models,
+        tools: ToolSettings::from_config(&file.models),
         proxy_trust,
         addr: SocketAddr::new(ip, port),
         bind,

@@ -146,6 +146,9 @@ pub struct Config {
     pub node_commands: super::NodeCommandRules,
     /// The models agents may call (`models.providers`, `agents.defaults.model`).
     pub models: super::agents::catalog::ModelCatalog,
+    /// The agent's workspace and exec settings (`agents.defaults.workspace`,
+    /// `tools.exec.*`).
+    pub tools: super::agents::tools::ToolSettings,
 }
 
 impl Default for Config {
@@ -163,6 +166,7 @@ impl Default for Config {
             pairing_auto_approve_local: true,
             node_commands: super::NodeCommandRules::default(),
             models: Default::default(),
+            tools: Default::default(),
         }
     }
 }
@@ -314,6 +318,13 @@ impl Config {
     #[must_use]
     pub fn with_models(mut self, value: super::agents::catalog::ModelCatalog) -> Self {
         self.models = value;
+        self
+    }
+
+    /// The same, with the agent's tool settings set.
+    #[must_use]
+    pub fn with_tools(mut self, value: super::agents::tools::ToolSettings) -> Self {
+        self.tools = value;
         self
     }
 

@@ -85,6 +85,7 @@ pub static EVENTS: &[EventSpec] = &[
     CHAT_EVENT,
     SESSIONS_CHANGED_EVENT,
     SESSION_MESSAGE_EVENT,
+    SESSION_TOOL_EVENT,
 ];
 
 /// A run's stream events (`lifecycle`, `assistant`, `usage`, …). The
@@ -119,6 +120,14 @@ pub(crate) const SESSIONS_CHANGED_EVENT: EventSpec = EventSpec {
     name: "sessions.changed",
     scope: Some(Scope::Read),
     droppable: true,
+};
+/// A run's tool call started or ended (stream `tool`, to `sessions.subscribe`
+/// subscribers). Its result is the only record of a tool's output a client
+/// sees live, so it is not skipped.
+pub(crate) const SESSION_TOOL_EVENT: EventSpec = EventSpec {
+    name: "session.tool",
+    scope: Some(Scope::Read),
+    droppable: false,
 };
 /// A message joined a transcript (to `sessions.subscribe` subscribers).
 pub(crate) const SESSION_MESSAGE_EVENT: EventSpec = EventSpec {
@@ -472,7 +481,8 @@ mod tests {
                 "agent",
                 "chat",
                 "sessions.changed",
-                "session.message"
+                "session.message",
+                "session.tool"
             ]
         );
         assert!(event("presence").is_some_and(|e| e.droppable && e.scope == Some(Scope::Read)));

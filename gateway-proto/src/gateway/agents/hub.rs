@@ -5,11 +5,11 @@
 use serde_json::{json, Value};
 
 use super::journal::{self, SessionChange, TranscriptChange};
-use super::model::{ModelEvent, ModelMessage, ModelRole};
+use super::model::{ModelEvent, ModelMessage};
 use super::runs::{Ending, Origin, Phase, QueueMode, Run};
-use super::sessions::{message_text, ModelLabel, RunStatus};
-use super::{wait_answer, Wait, MAX_CONTEXT_CHARS, MAX_CONTEXT_MESSAGES, MAX_QUEUED_PER_SESSION};
-use super::{MAX_RUNS, MAX_WAITS, SYSTEM_PROMPT};
+use super::sessions::{ModelLabel, RunStatus};
+use super::{wait_answer, Wait, MAX_QUEUED_PER_SESSION};
+use super::{MAX_RUNS, MAX_WAITS};
 use crate::gateway::methods::HubView;
 use crate::gateway::registry::{
     AGENT_EVENT, AGENT_LIVE_EVENT, CHAT_EVENT, CHAT_LIVE_EVENT, SESSIONS_CHANGED_EVENT,
@@ -83,9 +83,17 @@ pub(crate) fn submit(hub: &mut HubView<'_>, sub: Submission) -> Result<String, E
         text: String::new(),
         usage: None,
         model: None,
-        item_id: format!("{}:1", hub.rng.uuid_v4()),
+        item_id: String::new(),
         response_model: None,
         response_id: None,
+        system_prompt: String::new(),
+        calls: Vec::new(),
+        round: None,
+        tool_rounds: 0,
+        assistant_turns: 0,
+        usage_total: None,
+        tools: Default::default(),
+        tool_deadline: None,
     };
     hub.agents
         .dedupe
@@ -195,25 +203,78 @@ fn start(hub: &mut HubView<'_>, run_id: &str) {
     if run.via_chat() {
         run_status(hub, &mut run, "starting_model", now_ms, &session_id);
     }
-    let model_event = run.agent_event(
-        "lifecycle",
-        json!({"phase": "model", "provider": model.provider, "model": model.model}),
-        now_ms,
-        &session_id,
-    );
+    let model_event = model_lifecycle(&mut run, &model, now_ms, &session_id);
     emit_agent(hub, &model_event);
-    let request = model.request(SYSTEM_PROMPT.to_owned(), context(hub, &run.session_key));
     run.model = Some(model);
+    let session_key = run.session_key.clone();
+    hub.agents.runs.insert(run_id.to_owned(), run);
+    sessions_changed(hub, &session_key, Some(("phase", "start")), Some(run_id));
+    super::tool_loop::prepare(hub, run_id);
+}
+
+fn model_lifecycle(
+    run: &mut Run,
+    model: &super::catalog::ResolvedModel,
+    now_ms: u64,
+    session_id: &str,
+) -> Value {
+    let data = json!({"phase": "model", "provider": model.provider, "model": model.model});
+    run.agent_event("lifecycle", data, now_ms, session_id)
+}
+
+/// The run's next model call: the session's conversation (tool calls and
+/// results included), the system prompt, and the tools when the agent has
+/// a workspace.
+pub(crate) fn call_model(hub: &mut HubView<'_>, run_id: &str) {
+    let now_ms = hub.clock.unix_ms(hub.now);
+    let with_tools = super::tool_loop::workspace_dir(hub).is_some();
+    let item = hub.rng.uuid_v4();
+    let Some(mut run) = hub.agents.runs.remove(run_id) else {
+        return;
+    };
+    let Some(model) = run.model.clone() else {
+        hub.agents.runs.insert(run_id.to_owned(), run);
+        let message = "no model for this run".to_owned();
+        return finish(hub, run_id, Ending::Failed { message });
+    };
+    let session_id = session_id_of(hub, &run.session_key);
+    // The first call's `model` event went out as the run started.
+    if run.assistant_turns > 0 {
+        let event = model_lifecycle(&mut run, &model, now_ms, &session_id);
+        emit_agent(hub, &event);
+    }
+    run.assistant_turns += 1;
+    run.text.clear();
+    run.calls.clear();
+    run.usage = None;
+    run.item_id = format!("{item}:{}", run.assistant_turns);
+    let mut request = model.request(run.system_prompt.clone(), context(hub, &run.session_key));
+    if with_tools {
+        request.tools = super::tools::specs::all();
+    }
     let token = hub.effects.take_token();
     run.phase = Phase::Streaming { token };
     hub.agents.by_token.insert(token, run_id.to_owned());
-    let session_key = run.session_key.clone();
     hub.agents.runs.insert(run_id.to_owned(), run);
     hub.out.effect(Effect::StreamModel {
         token,
         request: Box::new(request),
     });
-    sessions_changed(hub, &session_key, Some(("phase", "start")), Some(run_id));
+}
+
+/// The `usage` event: output tokens over the run so far.
+pub(crate) fn emit_usage(hub: &mut HubView<'_>, run_id: &str) {
+    let now_ms = hub.clock.unix_ms(hub.now);
+    let session_id = session_id_of(hub, run_id_session(hub, run_id));
+    let Some(run) = hub.agents.runs.get_mut(run_id) else {
+        return;
+    };
+    let Some(usage) = run.usage_total else {
+        return;
+    };
+    let data = json!({"outputTokens": usage.output});
+    let event = run.agent_event("usage", data, now_ms, &session_id);
+    emit_agent(hub, &event);
 }
 
 fn run_id_session<'h>(hub: &'h HubView<'_>, run_id: &str) -> &'h str {
@@ -223,7 +284,7 @@ fn run_id_session<'h>(hub: &'h HubView<'_>, run_id: &str) -> &'h str {
         .map_or("", |r| r.session_key.as_str())
 }
 
-fn session_id_of(hub: &HubView<'_>, session_key: &str) -> String {
+pub(crate) fn session_id_of(hub: &HubView<'_>, session_key: &str) -> String {
     hub.agents
         .sessions
         .get(session_key)
@@ -231,35 +292,12 @@ fn session_id_of(hub: &HubView<'_>, session_key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The conversation the model sees: the session's newest messages, within
-/// [`MAX_CONTEXT_MESSAGES`] and [`MAX_CONTEXT_CHARS`], oldest first.
+/// The conversation the model sees (see [`super::context`]).
 fn context(hub: &HubView<'_>, session_key: &str) -> Vec<ModelMessage> {
-    let Some(session) = hub.agents.sessions.get(session_key) else {
-        return Vec::new();
-    };
-    let mut chars = 0;
-    let mut picked = Vec::new();
-    for message in session.messages.iter().rev().take(MAX_CONTEXT_MESSAGES) {
-        let role = match message.get("role").and_then(Value::as_str) {
-            Some("user") => ModelRole::User,
-            Some("assistant") => ModelRole::Assistant,
-            _ => continue,
-        };
-        let text = message_text(message);
-        if text.is_empty() {
-            continue;
-        }
-        chars += text.len();
-        if chars > MAX_CONTEXT_CHARS && !picked.is_empty() {
-            break;
-        }
-        picked.push(match role {
-            ModelRole::User => ModelMessage::user(text),
-            _ => ModelMessage::assistant(text, Vec::new()),
-        });
+    match hub.agents.sessions.get(session_key) {
+        Some(session) => super::context::conversation(&session.messages),
+        None => Vec::new(),
     }
-    picked.reverse();
-    picked
 }
 
 /// One event of a model call.
@@ -298,20 +336,33 @@ pub(crate) fn on_model_event(hub: &mut HubView<'_>, token: u64, event: ModelEven
                 run.usage = Some(usage);
             }
         }
+        ModelEvent::ToolCall(call) => {
+            if let Some(run) = hub.agents.runs.get_mut(&run_id) {
+                if run.calls.len() < super::tool_loop::MAX_CALLS_PER_TURN {
+                    run.calls.push(call);
+                }
+            }
+        }
         ModelEvent::Done {
             stop_reason,
             response_id,
             response_model,
         } => {
-            if let Some(run) = hub.agents.runs.get_mut(&run_id) {
-                run.response_id = response_id;
-                run.response_model = response_model;
+            let Some(run) = hub.agents.runs.get_mut(&run_id) else {
+                return;
+            };
+            run.response_id = response_id;
+            run.response_model = response_model;
+            if let Some(usage) = run.usage {
+                run.usage_total = Some(run.usage_total.unwrap_or_default().plus(usage));
             }
-            finish(hub, &run_id, Ending::Completed { stop_reason });
+            if run.calls.is_empty() {
+                finish(hub, &run_id, Ending::Completed { stop_reason });
+            } else {
+                super::tool_loop::begin_round(hub, &run_id);
+            }
         }
         ModelEvent::Failed { message, .. } => finish(hub, &run_id, Ending::Failed { message }),
-        // The tool loop is not wired yet.
-        ModelEvent::ToolCall(_) => {}
     }
 }
 
@@ -328,16 +379,19 @@ pub(crate) fn finish(hub: &mut HubView<'_>, run_id: &str, ending: Ending) {
     } else if let Some(queue) = hub.agents.queues.get_mut(&session_key) {
         queue.retain(|id| id != run_id);
     }
-    if let Phase::Streaming { token } = run.phase {
-        hub.agents.by_token.remove(&token);
-        if !matches!(ending, Ending::Completed { .. } | Ending::Failed { .. }) {
-            hub.out.effect(Effect::CancelModel { token });
+    match run.phase {
+        Phase::Streaming { token } => {
+            hub.agents.by_token.remove(&token);
+            if !matches!(ending, Ending::Completed { .. } | Ending::Failed { .. }) {
+                hub.out.effect(Effect::CancelModel { token });
+            }
         }
+        phase => super::tool_loop::abandon(hub, phase),
     }
     let session_id = session_id_of(hub, &session_key);
     let started = run.started_at.is_some();
     if let Ending::Completed { stop_reason } = &ending {
-        if let Some(usage) = run.usage {
+        if let Some(usage) = run.usage_total {
             let data = json!({"outputTokens": usage.output});
             let event = run.agent_event("usage", data, now_ms, &session_id);
             emit_agent(hub, &event);
@@ -424,7 +478,7 @@ pub(crate) fn finish(hub: &mut HubView<'_>, run_id: &str, ending: Ending) {
             });
             session.aborted_last_run = matches!(ending, Ending::Aborted { .. } | Ending::TimedOut);
         }
-        if let Some(usage) = run.usage {
+        if let Some(usage) = run.usage_total.or(run.usage) {
             session.input_tokens = usage.input;
             session.output_tokens = usage.output;
             session.total_tokens = usage.input.saturating_add(usage.output);
@@ -486,10 +540,15 @@ fn agent_final(run: &Run, ending: &Ending, session_id: &str, now_ms: u64) -> ser
                         "model": model,
                         "contextTokens": run.model.as_ref().and_then(|m| m.context_tokens()),
                         "usage": run.usage_json(),
-                        "lastCallUsage": run.usage_json(),
+                        "lastCallUsage": run.last_call_usage_json(),
                         "promptTokens": run.usage.map(|u| u.input),
-                        "assistantTurns": 1,
+                        "assistantTurns": run.assistant_turns,
                         "terminalReceipt": run.terminal_receipt(session_id),
+                    },
+                    "toolSummary": {
+                        "calls": run.tools.calls,
+                        "tools": run.tools.used,
+                        "failures": run.tools.failures,
                     },
                 },
             },
@@ -585,6 +644,7 @@ pub(crate) fn on_timer(hub: &mut HubView<'_>) {
     let now = hub.now;
     hub.agents.journal.retry_due(now);
     flush(hub);
+    super::tool_loop::on_timer(hub);
     let late: Vec<String> = hub
         .agents
         .runs
@@ -609,10 +669,10 @@ pub(crate) fn on_timer(hub: &mut HubView<'_>) {
 }
 
 /// Append a message to the session's transcript and tell subscribers.
-fn append_message(hub: &mut HubView<'_>, session_key: &str, message: Value) {
+pub(crate) fn append_message(hub: &mut HubView<'_>, session_key: &str, message: Value) {
     let now_ms = hub.clock.unix_ms(hub.now);
     let id = hub.rng.uuid_v4();
-    let cwd = workspace(hub);
+    let cwd = super::tool_loop::workspace_dir(hub);
     let Some(session) = hub.agents.sessions.get_mut(session_key) else {
         return;
     };
@@ -710,7 +770,7 @@ fn run_status(hub: &mut HubView<'_>, run: &mut Run, phase: &str, now_ms: u64, se
     emit_agent(hub, &event);
 }
 
-fn emit_agent(hub: &mut HubView<'_>, payload: &Value) {
+pub(crate) fn emit_agent(hub: &mut HubView<'_>, payload: &Value) {
     hub.out.broadcast(&AGENT_EVENT, payload, false, |_| true);
 }
 
@@ -750,12 +810,6 @@ pub(crate) fn check_capacity(hub: &HubView<'_>, session_key: &str) -> Result<(),
         return Err(unavailable("too many sessions"));
     }
     Ok(())
-}
-
-/// The agent workspace, written as the transcript's `cwd`.
-fn workspace(hub: &HubView<'_>) -> Option<String> {
-    let dir = hub.config.state_dir.as_deref()?;
-    Some(format!("{}/workspace", dir.trim_end_matches('/')))
 }
 
 /// Record the session's current row (and `transcript`) for the store, and

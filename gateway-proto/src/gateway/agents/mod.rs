@@ -20,6 +20,7 @@
 //!   status events may be skipped for a slow client; finals are not.
 
 pub mod catalog;
+pub mod context;
 pub mod dedupe;
 pub(crate) mod hub;
 pub mod journal;
@@ -27,7 +28,7 @@ pub mod keys;
 pub mod model;
 pub mod runs;
 pub mod sessions;
-pub(crate) mod tool_loop;
+pub mod tool_loop;
 pub mod tools;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -83,6 +84,10 @@ pub(crate) struct Agents {
     queues: BTreeMap<String, VecDeque<String>>,
     /// Model call token → run id.
     by_token: BTreeMap<u64, String>,
+    /// Workspace, tool action, node invoke and approval tokens → run id.
+    tool_tokens: BTreeMap<u64, String>,
+    /// Exec approvals a tool call waits for → run id.
+    approvals: BTreeMap<String, String>,
     pub(crate) dedupe: Dedupe,
     waits: Vec<Wait>,
     /// The `agent.wait` answer of recently ended runs.
@@ -110,7 +115,11 @@ impl Agents {
 
     /// The earliest run deadline, `agent.wait` deadline or store retry.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
-        let runs = self.runs.values().filter_map(|r| r.deadline);
+        let runs = self
+            .runs
+            .values()
+            .flat_map(|r| [r.deadline, r.tool_deadline])
+            .flatten();
         let waits = self.waits.iter().map(|w| w.deadline);
         runs.chain(waits).chain(self.journal.next_retry()).min()
     }

@@ -171,6 +171,19 @@ pub struct ModelUsage {
     pub total: u64,
 }
 
+impl ModelUsage {
+    /// `self` and `other` added up.
+    pub fn plus(self, other: ModelUsage) -> ModelUsage {
+        ModelUsage {
+            input: self.input.saturating_add(other.input),
+            output: self.output.saturating_add(other.output),
+            cache_read: self.cache_read.saturating_add(other.cache_read),
+            cache_write: self.cache_write.saturating_add(other.cache_write),
+            total: self.total.saturating_add(other.total),
+        }
+    }
+}
+
 /// What the runtime reports while a model turn streams.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelEvent {

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::catalog::ResolvedModel;
-use super::model::ModelUsage;
+use super::model::{ModelUsage, ToolCall};
 use crate::time::Timestamp;
 use crate::ConnId;
 
@@ -46,8 +46,75 @@ impl QueueMode {
 pub enum Phase {
     /// Waiting for the session's running turn.
     Queued,
+    /// The runtime prepares the workspace (effect token).
+    Preparing { token: u64 },
     /// The model call with this effect token is streaming.
     Streaming { token: u64 },
+    /// A tool call is running; `token` names its effect, node invoke or
+    /// approval.
+    Tool { token: u64 },
+}
+
+/// The tool calls of one model turn, run one after another.
+#[derive(Clone, Debug)]
+pub struct ToolRound {
+    pub calls: Vec<ToolCall>,
+    /// The call running (or next to run).
+    pub next: usize,
+    /// What the running call waits for.
+    pub step: Option<ToolStep>,
+    /// When the running call started (unix ms).
+    pub started_at: u64,
+}
+
+/// What a running tool call waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToolStep {
+    /// A runtime action (`Effect::RunTool`).
+    Action,
+    /// `system.run.prepare` on a node: its plan comes next.
+    NodePrepare {
+        node_id: String,
+        command: String,
+        timeout_ms: u64,
+        ask: bool,
+    },
+    /// `system.run` on a node.
+    NodeRun { node_id: String },
+    /// Another node command (the `nodes` tool).
+    NodeQuery { node_id: String, command: String },
+    /// An operator's decision on exec approval `id`; then `then` runs.
+    Approval {
+        id: String,
+        then: Box<AfterApproval>,
+    },
+}
+
+/// What an approved exec runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AfterApproval {
+    Gateway {
+        command: String,
+        cwd: String,
+        timeout_ms: u64,
+    },
+    Node {
+        node_id: String,
+        /// `system.run` params, without the approval fields.
+        params: Value,
+        timeout_ms: u64,
+    },
+}
+
+/// The tools a run used, for its final answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolSummary {
+    pub calls: u32,
+    /// Tools that succeeded at least once, in first-use order.
+    pub succeeded: Vec<String>,
+    /// Tools that were called at least once, in first-use order.
+    pub used: Vec<String>,
+    pub failures: u32,
 }
 
 /// How a run ended.
@@ -86,6 +153,22 @@ pub struct Run {
     pub item_id: String,
     pub response_model: Option<String>,
     pub response_id: Option<String>,
+    /// The system prompt, once the workspace is ready.
+    pub system_prompt: String,
+    /// Tool calls of the model turn streaming now.
+    pub calls: Vec<ToolCall>,
+    /// The tool calls running, between two model turns.
+    pub round: Option<ToolRound>,
+    /// Model turns that asked for tools so far.
+    pub tool_rounds: u32,
+    /// Model calls made so far.
+    pub assistant_turns: u32,
+    /// Token counts summed over the run's model calls (`usage` is the last
+    /// call's).
+    pub usage_total: Option<ModelUsage>,
+    pub tools: ToolSummary,
+    /// When the running tool call is given up.
+    pub tool_deadline: Option<Timestamp>,
 }
 
 impl Run {
@@ -146,14 +229,24 @@ impl Run {
                 "model": model,
                 "responseModel": self.response_model.as_deref().or(model),
             },
-            "successfulToolNames": [],
+            "successfulToolNames": self.tools.succeeded,
             "rerouted": false,
             "terminalDisposition": "visible",
         })
     }
 
+    /// The run's token counts, summed over its model calls.
     pub fn usage_json(&self) -> Value {
-        let u = self.usage.unwrap_or_default();
+        Self::usage_of(self.usage_total.or(self.usage))
+    }
+
+    /// The last model call's token counts.
+    pub fn last_call_usage_json(&self) -> Value {
+        Self::usage_of(self.usage)
+    }
+
+    fn usage_of(usage: Option<ModelUsage>) -> Value {
+        let u = usage.unwrap_or_default();
         json!({
             "input": u.input,
             "output": u.output,
@@ -166,10 +259,33 @@ impl Run {
 
     /// The assistant message as the transcript and `chat` final hold it.
     pub fn assistant_message(&self, stop_reason: &str, timestamp: u64) -> Value {
+        let content = json!([{"type": "text", "text": self.text}]);
+        self.assistant_message_with(content, stop_reason, timestamp)
+    }
+
+    /// The assistant message of a model turn that asked for tools: its
+    /// text (if any), then one `toolCall` block per call.
+    pub fn tool_call_message(&self, timestamp: u64) -> Value {
+        let mut content = Vec::with_capacity(self.calls.len() + 1);
+        if !self.text.is_empty() {
+            content.push(json!({"type": "text", "text": self.text}));
+        }
+        for call in &self.calls {
+            content.push(json!({
+                "type": "toolCall",
+                "id": call.id,
+                "name": call.name,
+                "arguments": super::tools::plan::arguments(call),
+            }));
+        }
+        self.assistant_message_with(Value::Array(content), "toolUse", timestamp)
+    }
+
+    fn assistant_message_with(&self, content: Value, stop_reason: &str, timestamp: u64) -> Value {
         let (provider, model) = self.provider_label();
         let mut message = json!({
             "role": "assistant",
-            "content": [{"type": "text", "text": self.text}],
+            "content": content,
             "api": self.model.as_ref().map(|m| m.route.api.as_str()),
             "provider": provider,
             "model": model,

@@ -332,6 +332,7 @@ pub(crate) fn publish_settled(hub: &mut HubView<'_>, settled: Settled, resolved_
     for (conn, call_id, payload) in &settled.answers {
         hub.out.respond_ok(*conn, call_id, payload);
     }
+    crate::gateway::agents::tool_loop::on_approval_settled(hub, &settled.id);
     let Some(approval) = hub.exec_approvals.get(&settled.id) else {
         return;
     };
@@ -588,6 +589,51 @@ pub(crate) fn request(hub: &mut HubView<'_>, call: &Call<'_>) {
     if p.two_phase == Some(true) {
         hub.out.respond_ok(call.conn, call.id, &accepted);
     }
+}
+
+/// Ask the approval clients to decide an agent's exec (`request` is the
+/// event's `request` object). Every operator who may decide approvals sees
+/// it, as for a node's request. Returns the approval's id, or `None` when
+/// nobody could decide it (no approval client connected, or too many held).
+pub(crate) fn request_for_tool(
+    hub: &mut HubView<'_>,
+    request: Value,
+    ask_always: bool,
+) -> Option<String> {
+    let id = hub.rng.uuid_v4();
+    let mut allowed = vec![Decision::AllowOnce];
+    if !ask_always {
+        allowed.push(Decision::AllowAlways);
+    }
+    allowed.push(Decision::Deny);
+    let new = NewApproval {
+        id: id.clone(),
+        request,
+        allowed,
+        requester: Requester {
+            // No connection asked: the gateway itself does.
+            conn: ConnId(u64::MAX),
+            device_id: None,
+            node: true,
+        },
+        timeout_ms: DEFAULT_TIMEOUT_MS,
+    };
+    let now_ms = hub.clock.unix_ms(hub.now);
+    hub.exec_approvals.create(new, hub.now, now_ms).ok()?;
+    let approval = hub.exec_approvals.get(&id)?;
+    let to = recipients(hub, approval, None);
+    if to.is_empty() {
+        let no_route = Outcome {
+            decision: None,
+            terminal_reason: Some("no-route"),
+        };
+        hub.exec_approvals.settle(&id, no_route, hub.now);
+        return None;
+    }
+    let summary = approval.summary();
+    hub.out
+        .broadcast_to(&EXEC_APPROVAL_REQUESTED_EVENT, &summary, &to);
+    Some(id)
 }
 
 pub(crate) fn wait_decision(hub: &mut HubView<'_>, call: &Call<'_>) {

@@ -39,7 +39,7 @@ mod devices;
 pub(crate) mod exec_approval;
 mod logs;
 mod node_approvals;
-mod node_invoke;
+pub(crate) mod node_invoke;
 mod nodes;
 mod scope_upgrade;
 mod sessions;

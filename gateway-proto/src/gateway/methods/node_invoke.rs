@@ -16,6 +16,7 @@ use crate::gateway::nodes::policy::{self, allowlist, check_invoke, Platform, Pur
 use crate::gateway::registry::NODE_INVOKE_REQUEST_EVENT;
 use crate::server::Scope;
 use crate::wire::{ErrorCode, ErrorShape, Property, Schema};
+use crate::ConnId;
 
 const ID: Schema = Schema::string(Some(1), None);
 
@@ -141,33 +142,10 @@ pub(crate) fn invoke(hub: &mut HubView<'_>, call: &Call<'_>) {
         let error = refuse(&message, json!({ "command": command }));
         return hub.out.respond_error(call.conn, call.id, &error);
     }
-    let Some(session) = hub.nodes.get(&node_id) else {
-        let error =
-            ErrorShape::new(ErrorCode::Unavailable, "node not connected").with_details(json!({
-                "code": "NOT_CONNECTED",
-                "nodeError": { "code": "NOT_CONNECTED", "message": "node not connected" },
-                "nodeCommandDispatched": false,
-            }));
-        return hub.out.respond_error(call.conn, call.id, &error);
+    let node_conn = match callable(hub, &node_id, &command) {
+        Ok(conn) => conn,
+        Err(error) => return hub.out.respond_error(call.conn, call.id, &error),
     };
-    let platform = Platform::classify(Some(&session.platform), session.device_family.as_deref());
-    let rules = &hub.config.node_commands;
-    let allow = allowlist(rules, platform, &session.commands, Purpose::Invoke);
-    if let Err(refusal) = check_invoke(&command, &session.commands, &allow) {
-        let pending = session.declared_commands.contains(&command);
-        let label = if session.platform.is_empty() {
-            "unknown"
-        } else {
-            session.platform.as_str()
-        };
-        let message = refusal.hint(&command, label, rules, pending);
-        let error = refuse(
-            &message,
-            json!({ "reason": refusal.reason(), "command": command }),
-        );
-        return hub.out.respond_error(call.conn, call.id, &error);
-    }
-    let node_conn = session.conn;
     let params = p
         .params
         .map(|params| forwarded_params(&command, params, hub.rng));
@@ -204,6 +182,85 @@ pub(crate) fn invoke(hub: &mut HubView<'_>, call: &Call<'_>) {
         next_progress: 0,
     };
     dispatch(hub, call, invoke_id, pending, &payload);
+}
+
+/// The connection of node `node_id` if it may run `command` now: it is
+/// connected, declared the command, had it approved, and the gateway's
+/// allowlist lets it through. Otherwise the refusal the caller gets.
+pub(crate) fn callable(
+    hub: &HubView<'_>,
+    node_id: &str,
+    command: &str,
+) -> Result<ConnId, ErrorShape> {
+    let Some(session) = hub.nodes.get(node_id) else {
+        return Err(
+            ErrorShape::new(ErrorCode::Unavailable, "node not connected").with_details(json!({
+                "code": "NOT_CONNECTED",
+                "nodeError": { "code": "NOT_CONNECTED", "message": "node not connected" },
+                "nodeCommandDispatched": false,
+            })),
+        );
+    };
+    let platform = Platform::classify(Some(&session.platform), session.device_family.as_deref());
+    let rules = &hub.config.node_commands;
+    let allow = allowlist(rules, platform, &session.commands, Purpose::Invoke);
+    if let Err(refusal) = check_invoke(command, &session.commands, &allow) {
+        let pending = session.declared_commands.iter().any(|c| c == command);
+        let label = if session.platform.is_empty() {
+            "unknown"
+        } else {
+            session.platform.as_str()
+        };
+        let message = refusal.hint(command, label, rules, pending);
+        return Err(ErrorShape::invalid_request(message)
+            .with_details(json!({ "reason": refusal.reason(), "command": command })));
+    }
+    Ok(session.conn)
+}
+
+/// Send `command` to node `node_id` for an agent's tool call: the answer
+/// (or its failure: refusal, disconnect, timeout) comes back to the tool
+/// loop under `token`. Returns the refusal when it cannot be sent.
+pub(crate) fn invoke_for_tool(
+    hub: &mut HubView<'_>,
+    token: u64,
+    node_id: &str,
+    command: &str,
+    params: Value,
+    timeout_ms: u64,
+    session_key: &str,
+) -> Result<(), ErrorShape> {
+    let node_conn = callable(hub, node_id, command)?;
+    let invoke_id = hub.rng.uuid_v4();
+    let payload = json!({
+        "id": invoke_id,
+        "nodeId": node_id,
+        "command": command,
+        "paramsJSON": params.to_string(),
+        "timeoutMs": timeout_ms,
+        "idempotencyKey": invoke_id,
+        "sessionKey": session_key,
+    });
+    let pending = PendingInvoke {
+        node_id: node_id.to_owned(),
+        node_conn,
+        caller: node_conn,
+        request_id: String::new(),
+        command: command.to_owned(),
+        deadline: hub.now + std::time::Duration::from_millis(timeout_ms),
+        reply: Reply::Tool { token },
+        next_progress: 0,
+    };
+    if let Err(full) = hub.nodes.invokes.insert(invoke_id, pending) {
+        let message = match full {
+            Full::Gateway => "too many node invokes in flight",
+            Full::Node => "too many invokes in flight to this node",
+        };
+        return Err(ErrorShape::new(ErrorCode::Unavailable, message));
+    }
+    hub.out
+        .send_event(node_conn, &NODE_INVOKE_REQUEST_EVENT, &payload);
+    Ok(())
 }
 
 /// Register `pending` and send the request to its node.
@@ -324,6 +381,14 @@ pub(crate) fn invoke_result(hub: &mut HubView<'_>, call: &Call<'_>) {
     };
     hub.out
         .respond_ok(call.conn, call.id, &json!({ "ok": true }));
+    if let Reply::Tool { token } = invoke.reply {
+        let answer = match (p.ok, payload_json.as_deref(), payload) {
+            (false, ..) => Err(forwarded_error(error.as_ref())),
+            (true, Some(text), _) => Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
+            (true, None, payload) => Ok(payload.unwrap_or(Value::Null)),
+        };
+        return crate::gateway::agents::tool_loop::on_node_answer(hub, token, answer);
+    }
     if !p.ok {
         let error = forwarded_error(error.as_ref());
         return hub

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::invokes::PendingInvoke;
+use super::invokes::{PendingInvoke, Reply};
 use super::policy::{self, allowlist, normalize_declared, normalize_list, Platform, Purpose};
 use super::surface::{self, SurfaceAsk};
 use super::NodeSession;
@@ -144,7 +144,7 @@ impl Gateway {
         };
         if let Some(previous) = self.nodes.register(session) {
             if previous.conn != conn {
-                self.fail_node_invokes(previous.conn);
+                self.fail_node_invokes(previous.conn, now);
             }
         }
         self.commit(changes, AfterWrite::Announce(events), before, now);
@@ -173,7 +173,7 @@ impl Gateway {
     /// A connection closed: if it was a node's session, its invokes fail
     /// and its disconnect is recorded.
     pub(crate) fn node_closed(&mut self, conn: ConnId, now: Timestamp) {
-        self.fail_node_invokes(conn);
+        self.fail_node_invokes(conn, now);
         let Some(session) = self.nodes.unregister(conn) else {
             return;
         };
@@ -194,12 +194,27 @@ impl Gateway {
     }
 
     /// Every invoke running on `node_conn` fails: the node went away.
-    fn fail_node_invokes(&mut self, node_conn: ConnId) {
+    fn fail_node_invokes(&mut self, node_conn: ConnId, now: Timestamp) {
         for (_, invoke) in self.nodes.invokes.take_for_node_conn(node_conn) {
             let message = format!("node disconnected ({})", invoke.command);
             let error = node_error("DISCONNECTED", &message, true);
-            self.outbox()
-                .respond_error(invoke.caller, &invoke.request_id, &error);
+            self.answer_invoke(&invoke, error, now);
+        }
+    }
+
+    /// Tell an invoke's caller it failed: an operator's request, or an
+    /// agent's tool call.
+    fn answer_invoke(&mut self, invoke: &PendingInvoke, error: ErrorShape, now: Timestamp) {
+        match invoke.reply {
+            Reply::Tool { token } => crate::gateway::agents::tool_loop::on_node_answer(
+                &mut self.view(now),
+                token,
+                Err(error),
+            ),
+            Reply::Invoke | Reply::Payload => {
+                self.outbox()
+                    .respond_error(invoke.caller, &invoke.request_id, &error)
+            }
         }
     }
 
@@ -208,8 +223,7 @@ impl Gateway {
     pub(crate) fn expire_node_invokes(&mut self, now: Timestamp) {
         for (id, invoke) in self.nodes.invokes.take_expired(now) {
             let error = node_error("TIMEOUT", "node invoke timed out", true);
-            self.outbox()
-                .respond_error(invoke.caller, &invoke.request_id, &error);
+            self.answer_invoke(&invoke, error, now);
             if let Some(payload) = cancel_payload(&self.nodes, &id, &invoke) {
                 self.outbox()
                     .send_event(invoke.node_conn, &NODE_INVOKE_CANCEL_EVENT, &payload);

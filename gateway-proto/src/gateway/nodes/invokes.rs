@@ -21,6 +21,9 @@ pub(crate) enum Reply {
     Invoke,
     /// `exec.approvals.node.*`: the node's payload itself.
     Payload,
+    /// An agent's tool call: the answer goes to the tool loop under this
+    /// token (`caller` and `request_id` are unused).
+    Tool { token: u64 },
 }
 
 #[derive(Clone, Debug)]

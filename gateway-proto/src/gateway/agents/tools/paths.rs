@@ -58,8 +58,14 @@ mod tests {
 
     #[test]
     fn relative_paths_land_in_the_workspace() {
-        assert_eq!(confine(ROOT, "notes.md").unwrap(), "/srv/state/workspace/notes.md");
-        assert_eq!(confine(ROOT, "./a/../b.txt").unwrap(), "/srv/state/workspace/b.txt");
+        assert_eq!(
+            confine(ROOT, "notes.md").unwrap(),
+            "/srv/state/workspace/notes.md"
+        );
+        assert_eq!(
+            confine(ROOT, "./a/../b.txt").unwrap(),
+            "/srv/state/workspace/b.txt"
+        );
         assert_eq!(confine(ROOT, ".").unwrap(), ROOT);
         assert_eq!(confine(ROOT, "a//b/").unwrap(), "/srv/state/workspace/a/b");
     }
