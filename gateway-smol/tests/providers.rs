@@ -654,7 +654,7 @@ fn tool_calls_in(events: &[ModelEvent]) -> Vec<ToolCall> {
 fn assert_two_calls_then_tool_use(events: &[ModelEvent], ids: [&str; 2]) {
     let expected = vec![
         call_of(ids[0], "read", r#"{"path":"notes.md"}"#),
-        call_of(ids[1], "ls", r#"{"path":"src/ü","all":true}"#),
+        call_of(ids[1], "ls", r#"{"all":true,"path":"src/ü"}"#),
     ];
     assert_eq!(tool_calls_in(events), expected, "{events:?}");
     let first = events
@@ -674,7 +674,7 @@ fn assert_two_calls_then_tool_use(events: &[ModelEvent], ids: [&str; 2]) {
 fn two_calls(script: Script) -> Script {
     script
         .tool_call("call_1", "read", r#"{"path":"notes.md"}"#)
-        .tool_call("call_2", "ls", r#"{"path":"src/ü","all":true}"#)
+        .tool_call("call_2", "ls", r#"{"all":true,"path":"src/ü"}"#)
 }
 
 #[test]
@@ -704,7 +704,13 @@ fn a_request_without_tools_has_no_tool_fields() {
     assert_eq!(
         keys,
         [
-            vec!["max_completion_tokens", "messages", "model", "stream", "stream_options"],
+            vec![
+                "max_completion_tokens",
+                "messages",
+                "model",
+                "stream",
+                "stream_options"
+            ],
             vec!["max_tokens", "messages", "model", "stream", "system"],
             vec!["messages", "model", "options", "shift", "stream", "truncate"],
         ]
@@ -798,15 +804,22 @@ fn openai_calls_interleaved_by_index_come_out_whole_in_index_order() {
         )
     };
     let script = Script::new(Api::OpenAi)
+        // The second call starts first.
         .raw(&chunk(json!([
+            {"index": 1, "id": "call_2", "type": "function",
+             "function": {"name": "ls", "arguments": "{\"all\":"}},
             {"index": 0, "id": "call_1", "type": "function",
              "function": {"name": "read", "arguments": "{\"path\""}},
-            {"index": 1, "id": "call_2", "type": "function",
-             "function": {"name": "ls", "arguments": "{\"path\":"}},
         ])))
-        .raw(&chunk(json!([{"index": 1, "function": {"arguments": "\"src/ü\","}}])))
-        .raw(&chunk(json!([{"index": 0, "function": {"arguments": ":\"notes.md\"}"}}])))
-        .raw(&chunk(json!([{"index": 1, "function": {"arguments": "\"all\":true}"}}])))
+        .raw(&chunk(
+            json!([{"index": 1, "function": {"arguments": "true,\"path\":"}}]),
+        ))
+        .raw(&chunk(
+            json!([{"index": 0, "function": {"arguments": ":\"notes.md\"}"}}]),
+        ))
+        .raw(&chunk(
+            json!([{"index": 1, "function": {"arguments": "\"src/ü\"}"}}]),
+        ))
         // Some servers finish a reply with calls with `stop`; no [DONE].
         .finish("stop");
     let fake = FakeProvider::start(vec![script]);

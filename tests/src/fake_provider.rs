@@ -582,12 +582,13 @@ impl<'a> Renderer<'a> {
                 let out = self.close_text_block();
                 let index = self.block.get() + 1;
                 self.block.set(index);
-                let mut out = out + &Self::sse(
-                    Some("content_block_start"),
-                    &json!({"type": "content_block_start", "index": index,
+                let mut out = out
+                    + &Self::sse(
+                        Some("content_block_start"),
+                        &json!({"type": "content_block_start", "index": index,
                             "content_block": {"type": "tool_use", "id": id, "name": name,
                                               "input": {}}}),
-                );
+                    );
                 for piece in halves(arguments).into_iter().filter(|p| !p.is_empty()) {
                     out += &Self::sse(
                         Some("content_block_delta"),
@@ -655,7 +656,14 @@ impl<'a> Renderer<'a> {
         let u = self.usage();
         match (s.api, step) {
             (_, Step::Raw(bytes)) => bytes.clone(),
-            (_, Step::ToolCall { id, name, arguments }) => self.tool_call(id, name, arguments),
+            (
+                _,
+                Step::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                },
+            ) => self.tool_call(id, name, arguments),
             (Api::OpenAi, Step::Text(text)) => Self::sse(
                 None,
                 &json!({"id": s.id, "object": "chat.completion.chunk", "model": s.model,
@@ -683,12 +691,13 @@ impl<'a> Renderer<'a> {
             (Api::OpenAi, Step::End) => "data: [DONE]\n\n".to_string(),
             (Api::Anthropic, Step::Text(text)) => self.anthropic_text(text),
             (Api::Anthropic, Step::Finish(reason)) => {
-                self.close_text_block() + &Self::sse(
-                    Some("message_delta"),
-                    &json!({"type": "message_delta",
+                self.close_text_block()
+                    + &Self::sse(
+                        Some("message_delta"),
+                        &json!({"type": "message_delta",
                             "delta": {"stop_reason": reason, "stop_sequence": null},
                             "usage": {"output_tokens": u.output}}),
-                )
+                    )
             }
             (Api::Anthropic, Step::End) => {
                 Self::sse(Some("message_stop"), &json!({"type": "message_stop"}))

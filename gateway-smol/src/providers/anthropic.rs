@@ -173,8 +173,12 @@ impl State {
                         }
                         _ => String::new(),
                     };
-                    self.tool_calls
-                        .add(block_index(&payload)?, text("id"), text("name"), &input)?;
+                    self.tool_calls.add(
+                        block_index(&payload)?,
+                        text("id"),
+                        text("name"),
+                        &input,
+                    )?;
                 }
             }
             "content_block_delta" => {

@@ -51,8 +51,8 @@ use gateway_proto::gateway::agents::model::{ModelApi, ModelEvent, ModelRequest};
 use serde_json::Value;
 
 pub use lines::MAX_LINE_BYTES;
-pub use tool_calls::{MAX_TOOL_ARGUMENT_BYTES, MAX_TOOL_CALLS};
 use lines::{LineError, Lines, Sse};
+pub use tool_calls::{MAX_TOOL_ARGUMENT_BYTES, MAX_TOOL_CALLS};
 use wire::{clip, error_message_in, Framing, HttpCall};
 
 /// How long to wait for the TCP (and TLS) connection. Providers answer in

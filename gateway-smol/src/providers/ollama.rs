@@ -5,10 +5,11 @@ use gateway_proto::gateway::agents::catalog::OLLAMA_DEFAULT_BASE_URL;
 use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelUsage, ToolCall};
 use serde_json::{json, Value};
 
-use super::tool_calls::{arguments_text, too_large, too_many, MAX_TOOL_ARGUMENT_BYTES, MAX_TOOL_CALLS};
+use super::tool_calls::{
+    arguments_text, too_large, too_many, MAX_TOOL_ARGUMENT_BYTES, MAX_TOOL_CALLS,
+};
 use super::wire::{
-    chat_messages, count, done, error_message_in, function_tools, join_url, Chat, Framing,
-    HttpCall,
+    chat_messages, count, done, error_message_in, function_tools, join_url, Chat, Framing, HttpCall,
 };
 
 pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {

@@ -7,8 +7,7 @@ use serde_json::{json, Value};
 
 use super::tool_calls::Assembler;
 use super::wire::{
-    chat_messages, count, done, error_message_in, function_tools, join_url, Chat, Framing,
-    HttpCall,
+    chat_messages, count, done, error_message_in, function_tools, join_url, Chat, Framing, HttpCall,
 };
 
 pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
@@ -87,7 +86,9 @@ impl State {
                 if !text.is_empty() {
                     out.push(ModelEvent::Text(text.to_string()));
                 }
-                if let Some(calls) = choice.pointer("/delta/tool_calls").and_then(Value::as_array)
+                if let Some(calls) = choice
+                    .pointer("/delta/tool_calls")
+                    .and_then(Value::as_array)
                 {
                     self.add_tool_call_pieces(calls)?;
                 }

@@ -57,8 +57,7 @@ struct Pending {
     arguments: String,
 }
 
-/// Calls streamed in pieces, keyed by the stream's index, kept in the order
-/// they started.
+/// Calls streamed in pieces, keyed by the stream's index.
 #[derive(Default)]
 pub(crate) struct Assembler {
     pending: Vec<Pending>,
@@ -121,9 +120,11 @@ impl Assembler {
         Some(self.complete(call, empty_arguments))
     }
 
-    /// Every call still assembling, complete, in the order they started.
+    /// Every call still assembling, complete, in the order of their keys
+    /// (the order the model made them in).
     pub(crate) fn finish_all(&mut self, empty_arguments: &str) -> Vec<ToolCall> {
-        let pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|call| call.key);
         pending
             .into_iter()
             .map(|call| self.complete(call, empty_arguments))
@@ -155,7 +156,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pieces_are_joined_per_key_in_start_order() {
+    fn pieces_are_joined_per_key_in_key_order() {
         let mut calls = Assembler::default();
         calls.add(1, Some("b"), Some("ls"), "{\"pa").unwrap();
         calls.add(0, Some("a"), Some("read"), "").unwrap();
@@ -165,14 +166,14 @@ mod tests {
             done,
             [
                 ToolCall {
-                    id: "b".into(),
-                    name: "ls".into(),
-                    arguments: "{\"path\":1}".into()
-                },
-                ToolCall {
                     id: "a".into(),
                     name: "read".into(),
                     arguments: "{}".into()
+                },
+                ToolCall {
+                    id: "b".into(),
+                    name: "ls".into(),
+                    arguments: "{\"path\":1}".into()
                 },
             ]
         );
