@@ -292,6 +292,39 @@ pub(crate) fn map_stop_reason(reason: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_proto::gateway::agents::model::ToolCall;
+
+    #[test]
+    fn a_tool_use_block_with_its_input_whole_and_no_id_is_a_call() {
+        let mut state = State::default();
+        let mut out = Vec::new();
+        let start = r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","name":"ls","input":{"path":"."}}}"#;
+        state
+            .on_message("content_block_start", start, &mut out)
+            .unwrap();
+        let stop = r#"{"type":"content_block_stop","index":2}"#;
+        state
+            .on_message("content_block_stop", stop, &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            [ModelEvent::ToolCall(ToolCall {
+                id: "call_2".into(),
+                name: "ls".into(),
+                arguments: r#"{"path":"."}"#.into(),
+            })]
+        );
+    }
+
+    #[test]
+    fn tool_input_outside_a_tool_use_block_is_malformed() {
+        let mut state = State::default();
+        let delta = r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{"}}"#;
+        let error = state
+            .on_message("content_block_delta", delta, &mut Vec::new())
+            .unwrap_err();
+        assert!(error.contains("outside a tool_use block"), "{error}");
+    }
 
     #[test]
     fn the_messages_path_is_added_once() {

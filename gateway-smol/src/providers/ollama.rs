@@ -211,4 +211,29 @@ mod tests {
             })
         ));
     }
+
+    #[test]
+    fn a_reply_cut_by_the_length_limit_drops_its_calls() {
+        let mut state = State::default();
+        let mut out = Vec::new();
+        let call = r#"{"model":"m","message":{"role":"assistant","content":"","tool_calls":[{"id":"c7","function":{"name":"ls","arguments":{"path":"."}}}]},"done":false}"#;
+        assert_eq!(state.on_message("", call, &mut out).unwrap(), None);
+        let last = r#"{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"length"}"#;
+        let end = state.on_message("", last, &mut out).unwrap();
+        assert_eq!(end, Some(done("length", None, Some("m".into()))));
+        assert!(!out.iter().any(|e| matches!(e, ModelEvent::ToolCall(_))));
+
+        // The same reply finished normally keeps the call and its own id.
+        let mut state = State::default();
+        let mut out = Vec::new();
+        state.on_message("", call, &mut out).unwrap();
+        let last = last.replace("length", "stop");
+        let end = state.on_message("", &last, &mut out).unwrap();
+        assert_eq!(end, Some(done("toolUse", None, Some("m".into()))));
+        assert!(out.contains(&ModelEvent::ToolCall(ToolCall {
+            id: "c7".into(),
+            name: "ls".into(),
+            arguments: r#"{"path":"."}"#.into(),
+        })));
+    }
 }
