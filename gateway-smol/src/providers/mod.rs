@@ -6,8 +6,8 @@
 //!
 //! - **One terminal event.** Every call emits zero or more `Text`/`Usage`
 //!   events, each complete `ToolCall` (assembled from the pieces the
-//!   provider streams, before the terminal event), and then exactly one `Done` or `Failed`, last: connection
-//!   refused, an HTTP error status (with the provider's own message when its
+//!   provider streams), and then exactly one `Done` or `Failed`, last:
+//!   connection refused, an HTTP error status (with the provider's own message when its
 //!   body has one), a malformed chunk, an idle timeout, a stream that ends
 //!   before the API's end marker, a reply over the size bound and
 //!   cancellation all end in `Failed`. The only exception is a sink that
