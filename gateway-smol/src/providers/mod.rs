@@ -7,10 +7,11 @@
 //! - **One terminal event.** Every call emits zero or more `Text`/`Usage`
 //!   events, each complete `ToolCall` (assembled from the pieces the
 //!   provider streams), and then exactly one `Done` or `Failed`, last:
-//!   connection refused, an HTTP error status (with the provider's own message when its
-//!   body has one), a malformed chunk, an idle timeout, a stream that ends
-//!   before the API's end marker, a reply over the size bound and
-//!   cancellation all end in `Failed`. The only exception is a sink that
+//!   connection refused, an HTTP error status (with the provider's own
+//!   message when its body has one), a malformed chunk, an idle timeout, a
+//!   stream that ends before the API's end marker, a reply over the size
+//!   bound, too many or too large tool calls and cancellation all end in
+//!   `Failed`. The only exception is a sink that
 //!   refuses an event (the receiver is gone): the call then stops at once.
 //! - **Bounded sizes.** No line over [`MAX_LINE_BYTES`], no more than
 //!   [`MAX_TOOL_CALLS`] calls of at most [`MAX_TOOL_ARGUMENT_BYTES`] of
