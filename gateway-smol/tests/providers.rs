@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use fake_provider::{Api, FakeProvider, Outcome, Script, Usage};
 use gateway_proto::gateway::agents::model::{
-    ModelApi, ModelEvent, ModelMessage, ModelRequest, ModelUsage,
+    ModelApi, ModelEvent, ModelMessage, ModelRequest, ModelUsage, ToolCall, ToolSpec,
 };
-use gateway_smol::providers::{stream_model, ProviderSettings, MAX_LINE_BYTES};
+use gateway_smol::providers::{
+    stream_model, ProviderSettings, MAX_LINE_BYTES, MAX_TOOL_ARGUMENT_BYTES, MAX_TOOL_CALLS,
+};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -598,4 +600,391 @@ fn a_configured_header_replaces_the_apis_own() {
         .map(|(_, value)| value.as_str())
         .collect();
     assert_eq!(auth, ["Token custom"]);
+}
+
+// Tool calling.
+
+fn tool_spec(name: &str) -> ToolSpec {
+    ToolSpec {
+        name: name.into(),
+        description: format!("The {name} tool."),
+        parameters: json!({"type": "object", "properties": {"path": {"type": "string"}},
+                           "required": ["path"]}),
+    }
+}
+
+fn call_of(id: &str, name: &str, arguments: &str) -> ToolCall {
+    ToolCall {
+        id: id.into(),
+        name: name.into(),
+        arguments: arguments.into(),
+    }
+}
+
+/// A request with two tools and a finished round of calls: one with valid
+/// arguments, one whose arguments are not JSON (answered with an error),
+/// then the user speaking again.
+fn tool_request(api: ModelApi, base_url: String) -> ModelRequest {
+    let read = call_of("call_a", "read", r#"{"path":"notes.md"}"#);
+    let broken = call_of("call_b", "ls", r#"{"path":"#);
+    ModelRequest {
+        tools: vec![tool_spec("read"), tool_spec("ls")],
+        messages: vec![
+            ModelMessage::user("look"),
+            ModelMessage::assistant("Looking.", vec![read.clone(), broken.clone()]),
+            ModelMessage::tool_result(&read, "# Notes", false),
+            ModelMessage::tool_result(&broken, "invalid arguments", true),
+            ModelMessage::user("and?"),
+        ],
+        ..request(api, base_url)
+    }
+}
+
+fn tool_calls_in(events: &[ModelEvent]) -> Vec<ToolCall> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ModelEvent::ToolCall(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two calls, then `Done` with `toolUse`, nothing between them.
+fn assert_two_calls_then_tool_use(events: &[ModelEvent], ids: [&str; 2]) {
+    let expected = vec![
+        call_of(ids[0], "read", r#"{"path":"notes.md"}"#),
+        call_of(ids[1], "ls", r#"{"all":true,"path":"src/ü"}"#),
+    ];
+    assert_eq!(tool_calls_in(events), expected, "{events:?}");
+    let first = events
+        .iter()
+        .position(|e| matches!(e, ModelEvent::ToolCall(_)))
+        .unwrap();
+    assert!(
+        matches!(&events[first + 1], ModelEvent::ToolCall(_)),
+        "{events:?}"
+    );
+    match terminal(events) {
+        ModelEvent::Done { stop_reason, .. } => assert_eq!(stop_reason, "toolUse"),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn two_calls(script: Script) -> Script {
+    script
+        .tool_call("call_1", "read", r#"{"path":"notes.md"}"#)
+        .tool_call("call_2", "ls", r#"{"all":true,"path":"src/ü"}"#)
+}
+
+#[test]
+fn a_request_without_tools_has_no_tool_fields() {
+    let fake = FakeProvider::start(vec![
+        Script::reply(Api::OpenAi, &["ok"]),
+        Script::reply(Api::Anthropic, &["ok"]),
+        Script::reply(Api::Ollama, &["ok"]),
+    ]);
+    for api in [
+        ModelApi::OpenAiCompletions,
+        ModelApi::AnthropicMessages,
+        ModelApi::Ollama,
+    ] {
+        let events = call(&request(api, fake.url()), &settings());
+        assert!(matches!(terminal(&events), ModelEvent::Done { .. }));
+    }
+    let keys: Vec<Vec<String>> = fake
+        .requests()
+        .iter()
+        .map(|sent| {
+            let mut keys: Vec<String> = sent.body.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            vec![
+                "max_completion_tokens",
+                "messages",
+                "model",
+                "stream",
+                "stream_options"
+            ],
+            vec!["max_tokens", "messages", "model", "stream", "system"],
+            vec!["messages", "model", "options", "shift", "stream", "truncate"],
+        ]
+    );
+}
+
+#[test]
+fn openai_sends_tools_calls_and_results_in_its_format() {
+    let fake = FakeProvider::start(vec![Script::reply(Api::OpenAi, &["ok"])]);
+    call(
+        &tool_request(ModelApi::OpenAiCompletions, fake.url()),
+        &settings(),
+    );
+    let body = &fake.requests()[0].body;
+    let parameters = tool_spec("read").parameters;
+    assert_eq!(
+        body["tools"],
+        json!([
+            {"type": "function", "function": {"name": "read",
+                "description": "The read tool.", "parameters": parameters}},
+            {"type": "function", "function": {"name": "ls",
+                "description": "The ls tool.", "parameters": parameters}},
+        ])
+    );
+    assert_eq!(body["tool_choice"], "auto");
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "look"},
+            {"role": "assistant", "content": "Looking.", "tool_calls": [
+                {"id": "call_a", "type": "function",
+                 "function": {"name": "read", "arguments": "{\"path\":\"notes.md\"}"}},
+                // Not JSON: sent as the model wrote it.
+                {"id": "call_b", "type": "function",
+                 "function": {"name": "ls", "arguments": "{\"path\":"}},
+            ]},
+            {"role": "tool", "tool_call_id": "call_a", "content": "# Notes"},
+            {"role": "tool", "tool_call_id": "call_b", "content": "invalid arguments"},
+            {"role": "user", "content": "and?"},
+        ])
+    );
+}
+
+#[test]
+fn openai_an_assistant_message_with_only_calls_has_null_content() {
+    let fake = FakeProvider::start(vec![Script::reply(Api::OpenAi, &["ok"])]);
+    let read = call_of("call_a", "read", "{}");
+    let req = ModelRequest {
+        messages: vec![
+            ModelMessage::user("look"),
+            ModelMessage::assistant("", vec![read.clone()]),
+            ModelMessage::tool_result(&read, "", false),
+        ],
+        ..request(ModelApi::OpenAiCompletions, fake.url())
+    };
+    call(&req, &settings());
+    let body = &fake.requests()[0].body;
+    assert_eq!(
+        body["messages"][2],
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "read", "arguments": "{}"}}]})
+    );
+    assert_eq!(
+        body["messages"][3],
+        json!({"role": "tool", "tool_call_id": "call_a", "content": ""})
+    );
+}
+
+#[test]
+fn openai_assembles_two_streamed_calls() {
+    let script = two_calls(Script::new(Api::OpenAi).text("Checking."))
+        .finish("tool_calls")
+        .end();
+    let fake = FakeProvider::start(vec![script]);
+    let events = call(
+        &request(ModelApi::OpenAiCompletions, fake.url()),
+        &settings(),
+    );
+    assert_eq!(texts(&events), ["Checking."]);
+    assert_two_calls_then_tool_use(&events, ["call_1", "call_2"]);
+}
+
+#[test]
+fn openai_calls_interleaved_by_index_come_out_whole_in_index_order() {
+    let chunk = |calls: serde_json::Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-x", "choices": [{"index": 0,
+                   "delta": {"tool_calls": calls}, "finish_reason": null}]})
+        )
+    };
+    let script = Script::new(Api::OpenAi)
+        // The second call starts first.
+        .raw(&chunk(json!([
+            {"index": 1, "id": "call_2", "type": "function",
+             "function": {"name": "ls", "arguments": "{\"all\":"}},
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "read", "arguments": "{\"path\""}},
+        ])))
+        .raw(&chunk(
+            json!([{"index": 1, "function": {"arguments": "true,\"path\":"}}]),
+        ))
+        .raw(&chunk(
+            json!([{"index": 0, "function": {"arguments": ":\"notes.md\"}"}}]),
+        ))
+        .raw(&chunk(
+            json!([{"index": 1, "function": {"arguments": "\"src/ü\"}"}}]),
+        ))
+        // Some servers finish a reply with calls with `stop`; no [DONE].
+        .finish("stop");
+    let fake = FakeProvider::start(vec![script]);
+    let events = call(
+        &request(ModelApi::OpenAiCompletions, fake.url()),
+        &settings(),
+    );
+    assert_two_calls_then_tool_use(&events, ["call_1", "call_2"]);
+}
+
+#[test]
+fn openai_tool_call_bounds_fail_the_reply() {
+    let mut many = Script::new(Api::OpenAi);
+    for n in 0..=MAX_TOOL_CALLS {
+        many = many.tool_call(&format!("call_{n}"), "ls", "{}");
+    }
+    let huge = format!(r#"{{"text":"{}"}}"#, "x".repeat(MAX_TOOL_ARGUMENT_BYTES));
+    let fake = FakeProvider::start(vec![
+        many.finish("tool_calls").end(),
+        Script::new(Api::OpenAi)
+            .tool_call("call_1", "write", &huge)
+            .finish("tool_calls")
+            .end(),
+    ]);
+    let req = request(ModelApi::OpenAiCompletions, fake.url());
+    let events = call(&req, &settings());
+    let (message, _) = failure(&events);
+    assert!(message.contains("more than 64 tool calls"), "{message}");
+    assert!(tool_calls_in(&events).is_empty());
+    let (message, _) = failure(&call(&req, &settings()));
+    assert!(
+        message.contains("larger than 1048576 bytes") && message.contains("write"),
+        "{message}"
+    );
+}
+
+#[test]
+fn anthropic_sends_tools_and_merges_results_into_one_user_message() {
+    let fake = FakeProvider::start(vec![Script::reply(Api::Anthropic, &["ok"])]);
+    call(
+        &tool_request(ModelApi::AnthropicMessages, fake.url()),
+        &settings(),
+    );
+    let body = &fake.requests()[0].body;
+    let parameters = tool_spec("read").parameters;
+    assert_eq!(
+        body["tools"],
+        json!([
+            {"name": "read", "description": "The read tool.", "input_schema": parameters},
+            {"name": "ls", "description": "The ls tool.", "input_schema": parameters},
+        ])
+    );
+    assert_eq!(body.get("tool_choice"), None);
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": "look"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Looking."},
+                {"type": "tool_use", "id": "call_a", "name": "read",
+                 "input": {"path": "notes.md"}},
+                // Not JSON: an empty input keeps the request valid.
+                {"type": "tool_use", "id": "call_b", "name": "ls", "input": {}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "call_a", "content": "# Notes",
+                 "is_error": false},
+                {"type": "tool_result", "tool_use_id": "call_b",
+                 "content": "invalid arguments", "is_error": true},
+                {"type": "text", "text": "and?"},
+            ]},
+        ])
+    );
+}
+
+#[test]
+fn anthropic_assembles_two_streamed_calls() {
+    let script = two_calls(Script::new(Api::Anthropic).text("Checking."))
+        .finish("tool_use")
+        .end();
+    let fake = FakeProvider::start(vec![script]);
+    let events = call(
+        &request(ModelApi::AnthropicMessages, fake.url()),
+        &settings(),
+    );
+    assert_eq!(texts(&events), ["Checking."]);
+    assert_two_calls_then_tool_use(&events, ["call_1", "call_2"]);
+}
+
+#[test]
+fn anthropic_tool_call_bounds_fail_the_reply() {
+    let mut many = Script::new(Api::Anthropic);
+    for n in 0..=MAX_TOOL_CALLS {
+        many = many.tool_call(&format!("toolu_{n}"), "ls", "{}");
+    }
+    let huge = format!(r#"{{"text":"{}"}}"#, "x".repeat(MAX_TOOL_ARGUMENT_BYTES));
+    let fake = FakeProvider::start(vec![
+        many.finish("tool_use").end(),
+        Script::new(Api::Anthropic)
+            .tool_call("toolu_1", "write", &huge)
+            .finish("tool_use")
+            .end(),
+    ]);
+    let req = request(ModelApi::AnthropicMessages, fake.url());
+    let events = call(&req, &settings());
+    let (message, _) = failure(&events);
+    assert!(message.contains("more than 64 tool calls"), "{message}");
+    // The calls before the bound were complete and reported.
+    assert_eq!(tool_calls_in(&events).len(), MAX_TOOL_CALLS);
+    let (message, _) = failure(&call(&req, &settings()));
+    assert!(message.contains("larger than 1048576 bytes"), "{message}");
+}
+
+#[test]
+fn ollama_sends_tools_calls_as_objects_and_results_by_tool_name() {
+    let fake = FakeProvider::start(vec![Script::reply(Api::Ollama, &["ok"])]);
+    call(&tool_request(ModelApi::Ollama, fake.url()), &settings());
+    let body = &fake.requests()[0].body;
+    let parameters = tool_spec("read").parameters;
+    assert_eq!(
+        body["tools"],
+        json!([
+            {"type": "function", "function": {"name": "read",
+                "description": "The read tool.", "parameters": parameters}},
+            {"type": "function", "function": {"name": "ls",
+                "description": "The ls tool.", "parameters": parameters}},
+        ])
+    );
+    assert_eq!(body.get("tool_choice"), None);
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "look"},
+            {"role": "assistant", "content": "Looking.", "tool_calls": [
+                {"function": {"name": "read", "arguments": {"path": "notes.md"}}},
+                {"function": {"name": "ls", "arguments": {}}},
+            ]},
+            {"role": "tool", "content": "# Notes", "tool_call_id": "call_a",
+             "tool_name": "read"},
+            {"role": "tool", "content": "invalid arguments", "tool_call_id": "call_b",
+             "tool_name": "ls"},
+            {"role": "user", "content": "and?"},
+        ])
+    );
+}
+
+#[test]
+fn ollama_reports_the_calls_of_its_lines_with_made_up_ids() {
+    // Ollama finishes a reply with calls with `stop`.
+    let script = two_calls(Script::new(Api::Ollama).text("Checking.")).finish("stop");
+    let fake = FakeProvider::start(vec![script]);
+    let events = call(&request(ModelApi::Ollama, fake.url()), &settings());
+    assert_eq!(texts(&events), ["Checking."]);
+    assert_two_calls_then_tool_use(&events, ["call_0", "call_1"]);
+}
+
+#[test]
+fn ollama_tool_call_bounds_fail_the_reply() {
+    let mut many = Script::new(Api::Ollama);
+    for n in 0..=MAX_TOOL_CALLS {
+        many = many.tool_call("", "ls", &format!(r#"{{"n":{n}}}"#));
+    }
+    let fake = FakeProvider::start(vec![many.finish("stop")]);
+    let events = call(&request(ModelApi::Ollama, fake.url()), &settings());
+    let (message, _) = failure(&events);
+    assert!(message.contains("more than 64 tool calls"), "{message}");
 }

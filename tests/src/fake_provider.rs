@@ -10,6 +10,7 @@
 // Real sockets in real time.
 #![allow(clippy::disallowed_methods)]
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -39,6 +40,18 @@ pub enum Api {
 pub enum Step {
     /// A text delta.
     Text(String),
+    /// One tool call, streamed in the API's native pieces: OpenAI an
+    /// opening `delta.tool_calls` with the id and name then the arguments in
+    /// two or more pieces; Anthropic a `tool_use` block whose
+    /// `input_json_delta`s carry the arguments in two or more pieces; Ollama
+    /// one line with the call whole (arguments as an object when they parse
+    /// as one, without an id, as older servers send it). End the reply
+    /// with `Finish("tool_calls")` / `Finish("tool_use")` / `Finish("stop")`.
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
     /// Wait before the next step.
     Delay(Duration),
     /// The provider's finish reason (`stop`, `end_turn`, `length`, …), with
@@ -132,6 +145,15 @@ impl Script {
 
     pub fn text(self, text: &str) -> Self {
         self.step(Step::Text(text.to_string()))
+    }
+
+    /// A tool call (see [`Step::ToolCall`]); `arguments` is JSON text.
+    pub fn tool_call(self, id: &str, name: &str, arguments: &str) -> Self {
+        self.step(Step::ToolCall {
+            id: id.to_string(),
+            name: name.to_string(),
+            arguments: arguments.to_string(),
+        })
     }
 
     pub fn delay(self, millis: u64) -> Self {
@@ -422,7 +444,7 @@ fn play(
     if out.write_all(head.as_bytes()).is_err() {
         return Outcome::ClientClosed;
     }
-    let render = Renderer { script };
+    let render = Renderer::new(script);
     if write_chunk(stream, &render.start()).is_err() {
         return Outcome::ClientClosed;
     }
@@ -470,9 +492,132 @@ fn stall(stream: &TcpStream, reader: &mut BufReader<TcpStream>, stop: &AtomicBoo
 /// The wire text of each step in the script's API.
 struct Renderer<'a> {
     script: &'a Script,
+    /// Tool calls rendered so far (the OpenAI `index` of the next one).
+    tool_calls: Cell<u64>,
+    /// Anthropic: the index of the current content block, and whether it is
+    /// an open text block (the stream opens one at index 0).
+    block: Cell<u64>,
+    text_open: Cell<bool>,
 }
 
-impl Renderer<'_> {
+/// `text` in two pieces split near its middle (on a character boundary),
+/// or whole when it is shorter than two characters.
+fn halves(text: &str) -> Vec<&str> {
+    let chars = text.chars().count();
+    if chars < 2 {
+        return vec![text];
+    }
+    let at = text
+        .char_indices()
+        .nth(chars / 2)
+        .map_or(text.len(), |(at, _)| at);
+    vec![&text[..at], &text[at..]]
+}
+
+impl<'a> Renderer<'a> {
+    fn new(script: &'a Script) -> Self {
+        Renderer {
+            script,
+            tool_calls: Cell::new(0),
+            block: Cell::new(0),
+            text_open: Cell::new(script.api == Api::Anthropic),
+        }
+    }
+
+    /// Anthropic: close the open text block, if any.
+    fn close_text_block(&self) -> String {
+        if !self.text_open.replace(false) {
+            return String::new();
+        }
+        Self::sse(
+            Some("content_block_stop"),
+            &json!({"type": "content_block_stop", "index": self.block.get()}),
+        )
+    }
+
+    /// Anthropic: a text delta, in a new text block when a tool call
+    /// closed the last one.
+    fn anthropic_text(&self, text: &str) -> String {
+        let mut out = String::new();
+        if !self.text_open.get() {
+            self.block.set(self.block.get() + 1);
+            self.text_open.set(true);
+            out += &Self::sse(
+                Some("content_block_start"),
+                &json!({"type": "content_block_start", "index": self.block.get(),
+                        "content_block": {"type": "text", "text": ""}}),
+            );
+        }
+        out + &Self::sse(
+            Some("content_block_delta"),
+            &json!({"type": "content_block_delta", "index": self.block.get(),
+                    "delta": {"type": "text_delta", "text": text}}),
+        )
+    }
+
+    fn tool_call(&self, id: &str, name: &str, arguments: &str) -> String {
+        let s = self.script;
+        let ordinal = self.tool_calls.get();
+        self.tool_calls.set(ordinal + 1);
+        match s.api {
+            Api::OpenAi => {
+                let chunk = |call: Value| {
+                    Self::sse(
+                        None,
+                        &json!({"id": s.id, "object": "chat.completion.chunk", "model": s.model,
+                                "choices": [{"index": 0, "delta": {"tool_calls": [call]},
+                                             "finish_reason": null}]}),
+                    )
+                };
+                let mut out = chunk(json!({"index": ordinal, "id": id, "type": "function",
+                                           "function": {"name": name, "arguments": ""}}));
+                for piece in halves(arguments) {
+                    out += &chunk(json!({"index": ordinal, "function": {"arguments": piece}}));
+                }
+                out
+            }
+            Api::Anthropic => {
+                // The stream opened a text block at index 0: each call is
+                // a block of its own after the current one.
+                let out = self.close_text_block();
+                let index = self.block.get() + 1;
+                self.block.set(index);
+                let mut out = out
+                    + &Self::sse(
+                        Some("content_block_start"),
+                        &json!({"type": "content_block_start", "index": index,
+                            "content_block": {"type": "tool_use", "id": id, "name": name,
+                                              "input": {}}}),
+                    );
+                for piece in halves(arguments).into_iter().filter(|p| !p.is_empty()) {
+                    out += &Self::sse(
+                        Some("content_block_delta"),
+                        &json!({"type": "content_block_delta", "index": index,
+                                "delta": {"type": "input_json_delta", "partial_json": piece}}),
+                    );
+                }
+                out + &Self::sse(
+                    Some("content_block_stop"),
+                    &json!({"type": "content_block_stop", "index": index}),
+                )
+            }
+            Api::Ollama => {
+                let arguments = serde_json::from_str::<Value>(arguments)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| Value::String(arguments.to_string()));
+                format!(
+                    "{}\n",
+                    json!({"model": s.model, "created_at": "2026-01-01T00:00:00Z",
+                           "message": {"role": "assistant", "content": "",
+                                       "tool_calls": [{"function": {"name": name,
+                                                                    "arguments": arguments}}]},
+                           "done": false})
+                )
+            }
+        }
+    }
+
     fn usage(&self) -> Usage {
         self.script.usage.unwrap_or_default()
     }
@@ -511,6 +656,14 @@ impl Renderer<'_> {
         let u = self.usage();
         match (s.api, step) {
             (_, Step::Raw(bytes)) => bytes.clone(),
+            (
+                _,
+                Step::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                },
+            ) => self.tool_call(id, name, arguments),
             (Api::OpenAi, Step::Text(text)) => Self::sse(
                 None,
                 &json!({"id": s.id, "object": "chat.completion.chunk", "model": s.model,
@@ -536,21 +689,15 @@ impl Renderer<'_> {
                 }
             }
             (Api::OpenAi, Step::End) => "data: [DONE]\n\n".to_string(),
-            (Api::Anthropic, Step::Text(text)) => Self::sse(
-                Some("content_block_delta"),
-                &json!({"type": "content_block_delta", "index": 0,
-                        "delta": {"type": "text_delta", "text": text}}),
-            ),
+            (Api::Anthropic, Step::Text(text)) => self.anthropic_text(text),
             (Api::Anthropic, Step::Finish(reason)) => {
-                Self::sse(
-                    Some("content_block_stop"),
-                    &json!({"type": "content_block_stop", "index": 0}),
-                ) + &Self::sse(
-                    Some("message_delta"),
-                    &json!({"type": "message_delta",
+                self.close_text_block()
+                    + &Self::sse(
+                        Some("message_delta"),
+                        &json!({"type": "message_delta",
                             "delta": {"stop_reason": reason, "stop_sequence": null},
                             "usage": {"output_tokens": u.output}}),
-                )
+                    )
             }
             (Api::Anthropic, Step::End) => {
                 Self::sse(Some("message_stop"), &json!({"type": "message_stop"}))

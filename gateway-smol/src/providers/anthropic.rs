@@ -3,9 +3,12 @@
 //! `message_stop` (with `ping` and `error` in between).
 
 use gateway_proto::gateway::agents::catalog::ANTHROPIC_DEFAULT_BASE_URL;
-use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelRole, ModelUsage};
+use gateway_proto::gateway::agents::model::{
+    ModelEvent, ModelMessage, ModelRequest, ModelRole, ModelUsage,
+};
 use serde_json::{json, Value};
 
+use super::tool_calls::{arguments_object, Assembler};
 use super::wire::{count, done, error_message_in, join_url, Framing, HttpCall};
 
 /// The Messages API version every reference request names.
@@ -15,27 +18,25 @@ pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub(crate) const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|message| {
-            let role = match message.role {
-                ModelRole::User => "user",
-                ModelRole::Assistant => "assistant",
-                // Tool results are encoded in the tool-calling change.
-                ModelRole::Tool => "user",
-            };
-            json!({"role": role, "content": message.text})
-        })
-        .collect();
     let mut body = json!({
         "model": request.model,
-        "messages": messages,
+        "messages": messages(&request.messages),
         "max_tokens": request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         "stream": true,
     });
     if !request.system.is_empty() {
         body["system"] = json!([{"type": "text", "text": request.system}]);
+    }
+    if !request.tools.is_empty() {
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                json!({"name": tool.name, "description": tool.description,
+                       "input_schema": tool.parameters})
+            })
+            .collect();
+        body["tools"] = json!(tools);
     }
     let mut headers = vec![(
         "anthropic-version".to_string(),
@@ -50,6 +51,67 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
         body,
         framing: Framing::Sse,
     }
+}
+
+/// The conversation as Messages API messages. Plain text stays a string
+/// `content`; tool calls become `tool_use` blocks of the assistant message,
+/// and tool results `tool_result` blocks of one user message. The API wants
+/// user and assistant to alternate, so consecutive results share one user
+/// message, and a user text right after them joins it too.
+fn messages(conversation: &[ModelMessage]) -> Vec<Value> {
+    let mut messages: Vec<Value> = Vec::with_capacity(conversation.len());
+    // Whether the last message is a user message of tool results still
+    // open to more blocks.
+    let mut open_results = false;
+    for message in conversation {
+        match message.role {
+            ModelRole::Tool => {
+                let block = json!({"type": "tool_result",
+                    "tool_use_id": message.tool_call_id.as_deref().unwrap_or(""),
+                    "content": message.text, "is_error": message.is_error});
+                push_to_open_results(&mut messages, open_results, block);
+                open_results = true;
+            }
+            ModelRole::User if open_results => {
+                // An empty text block is refused by the API.
+                if !message.text.is_empty() {
+                    let block = json!({"type": "text", "text": message.text});
+                    push_to_open_results(&mut messages, true, block);
+                }
+            }
+            ModelRole::User => {
+                messages.push(json!({"role": "user", "content": message.text}));
+            }
+            ModelRole::Assistant if message.tool_calls.is_empty() => {
+                open_results = false;
+                messages.push(json!({"role": "assistant", "content": message.text}));
+            }
+            ModelRole::Assistant => {
+                open_results = false;
+                let mut blocks = Vec::with_capacity(message.tool_calls.len() + 1);
+                if !message.text.is_empty() {
+                    blocks.push(json!({"type": "text", "text": message.text}));
+                }
+                for call in &message.tool_calls {
+                    blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name,
+                        "input": arguments_object(&call.arguments)}));
+                }
+                messages.push(json!({"role": "assistant", "content": blocks}));
+            }
+        }
+    }
+    messages
+}
+
+/// Add `block` to the open user message of tool results, or open one.
+fn push_to_open_results(messages: &mut Vec<Value>, open: bool, block: Value) {
+    if open {
+        if let Some(Value::Array(blocks)) = messages.last_mut().map(|m| &mut m["content"]) {
+            blocks.push(block);
+            return;
+        }
+    }
+    messages.push(json!({"role": "user", "content": [block]}));
 }
 
 /// `{base}/v1/messages`, or `{base}/messages` when the base already ends
@@ -70,6 +132,8 @@ pub(crate) struct State {
     model: Option<String>,
     stop_reason: Option<String>,
     usage: ModelUsage,
+    /// `tool_use` blocks whose input is still arriving, by block index.
+    tool_calls: Assembler,
 }
 
 impl State {
@@ -97,14 +161,57 @@ impl State {
                     out.push(ModelEvent::Usage(self.usage));
                 }
             }
+            "content_block_start" => {
+                let block = payload.get("content_block").unwrap_or(&Value::Null);
+                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    let text = |name: &str| block.get(name).and_then(Value::as_str);
+                    // Anthropic opens with `input: {}` and streams the input;
+                    // a compatible server may send it whole here instead.
+                    let input = match block.get("input") {
+                        Some(Value::Object(input)) if !input.is_empty() => {
+                            Value::Object(input.clone()).to_string()
+                        }
+                        _ => String::new(),
+                    };
+                    self.tool_calls.add(
+                        block_index(&payload)?,
+                        text("id"),
+                        text("name"),
+                        &input,
+                    )?;
+                }
+            }
             "content_block_delta" => {
-                // Text only: thinking and tool-input deltas are not ours yet.
+                // Text and tool input; thinking deltas are not ours yet.
                 let delta = payload.get("delta").unwrap_or(&Value::Null);
-                if delta.get("type").and_then(Value::as_str) == Some("text_delta") {
-                    let text = delta.get("text").and_then(Value::as_str).unwrap_or("");
-                    if !text.is_empty() {
-                        out.push(ModelEvent::Text(text.to_string()));
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        let text = delta.get("text").and_then(Value::as_str).unwrap_or("");
+                        if !text.is_empty() {
+                            out.push(ModelEvent::Text(text.to_string()));
+                        }
                     }
+                    Some("input_json_delta") => {
+                        let index = block_index(&payload)?;
+                        if !self.tool_calls.has(index) {
+                            return Err(
+                                "the provider sent tool input outside a tool_use block".into()
+                            );
+                        }
+                        let piece = delta
+                            .get("partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        self.tool_calls.add(index, None, None, piece)?;
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_stop" => {
+                // A tool_use block without input deltas has empty input.
+                let index = payload.get("index").and_then(Value::as_u64);
+                if let Some(call) = index.and_then(|index| self.tool_calls.finish(index, "{}")) {
+                    out.push(ModelEvent::ToolCall(call));
                 }
             }
             "message_delta" => {
@@ -120,6 +227,8 @@ impl State {
                 }
             }
             "message_stop" => {
+                // A block the stream never closed is not a complete call.
+                self.tool_calls.finish_all("{}");
                 let reason = match self.stop_reason.as_deref() {
                     Some(reason) => map_stop_reason(reason).ok_or_else(|| {
                         format!("the provider sent an unknown stop reason: {reason}")
@@ -133,14 +242,14 @@ impl State {
                     .unwrap_or_else(|| "the provider reported an error".to_string());
                 return Err(format!("the provider reported an error: {message}"));
             }
-            // ping, content_block_start, content_block_stop, future events.
+            // ping, future events.
             _ => {}
         }
         Ok(None)
     }
 
     /// Without `message_stop` the reply is not complete.
-    pub(crate) fn at_eof(&mut self) -> Option<ModelEvent> {
+    pub(crate) fn at_eof(&mut self, _out: &mut Vec<ModelEvent>) -> Option<ModelEvent> {
         None
     }
 
@@ -160,6 +269,14 @@ impl State {
     }
 }
 
+/// The `index` of a content block event.
+fn block_index(payload: &Value) -> Result<u64, String> {
+    payload
+        .get("index")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| "the provider sent a content block event without an index".into())
+}
+
 /// `stop_reason` in the reference's words; `None` for one it does not know
 /// (the reference fails the turn then).
 pub(crate) fn map_stop_reason(reason: &str) -> Option<&'static str> {
@@ -175,6 +292,39 @@ pub(crate) fn map_stop_reason(reason: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_proto::gateway::agents::model::ToolCall;
+
+    #[test]
+    fn a_tool_use_block_with_its_input_whole_and_no_id_is_a_call() {
+        let mut state = State::default();
+        let mut out = Vec::new();
+        let start = r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","name":"ls","input":{"path":"."}}}"#;
+        state
+            .on_message("content_block_start", start, &mut out)
+            .unwrap();
+        let stop = r#"{"type":"content_block_stop","index":2}"#;
+        state
+            .on_message("content_block_stop", stop, &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            [ModelEvent::ToolCall(ToolCall {
+                id: "call_2".into(),
+                name: "ls".into(),
+                arguments: r#"{"path":"."}"#.into(),
+            })]
+        );
+    }
+
+    #[test]
+    fn tool_input_outside_a_tool_use_block_is_malformed() {
+        let mut state = State::default();
+        let delta = r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{"}}"#;
+        let error = state
+            .on_message("content_block_delta", delta, &mut Vec::new())
+            .unwrap_err();
+        assert!(error.contains("outside a tool_use block"), "{error}");
+    }
 
     #[test]
     fn the_messages_path_is_added_once() {

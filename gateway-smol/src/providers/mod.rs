@@ -5,13 +5,17 @@
 //! blocking pool. Its guarantees:
 //!
 //! - **One terminal event.** Every call emits zero or more `Text`/`Usage`
-//!   events and then exactly one `Done` or `Failed`, last: connection
-//!   refused, an HTTP error status (with the provider's own message when its
-//!   body has one), a malformed chunk, an idle timeout, a stream that ends
-//!   before the API's end marker, a reply over the size bound and
-//!   cancellation all end in `Failed`. The only exception is a sink that
+//!   events, each complete `ToolCall` (assembled from the pieces the
+//!   provider streams), and then exactly one `Done` or `Failed`, last:
+//!   connection refused, an HTTP error status (with the provider's own
+//!   message when its body has one), a malformed chunk, an idle timeout, a
+//!   stream that ends before the API's end marker, a reply over the size
+//!   bound, too many or too large tool calls and cancellation all end in
+//!   `Failed`. The only exception is a sink that
 //!   refuses an event (the receiver is gone): the call then stops at once.
-//! - **Bounded sizes.** No line over [`MAX_LINE_BYTES`], no reply body over
+//! - **Bounded sizes.** No line over [`MAX_LINE_BYTES`], no more than
+//!   [`MAX_TOOL_CALLS`] calls of at most [`MAX_TOOL_ARGUMENT_BYTES`] of
+//!   arguments each (past either: `Failed`), no reply body over
 //!   [`MAX_REPLY_BYTES`] (by default), no error body read past
 //!   [`MAX_ERROR_BODY_BYTES`].
 //! - **Cancellation latency.** The flag is checked before connecting and
@@ -36,6 +40,7 @@ mod anthropic;
 mod lines;
 mod ollama;
 mod openai;
+mod tool_calls;
 mod wire;
 
 use std::io::{BufReader, Read};
@@ -48,6 +53,7 @@ use serde_json::Value;
 
 pub use lines::MAX_LINE_BYTES;
 use lines::{LineError, Lines, Sse};
+pub use tool_calls::{MAX_TOOL_ARGUMENT_BYTES, MAX_TOOL_CALLS};
 use wire::{clip, error_message_in, Framing, HttpCall};
 
 /// How long to wait for the TCP (and TLS) connection. Providers answer in
@@ -150,11 +156,11 @@ impl State {
         }
     }
 
-    fn at_eof(&mut self) -> Option<ModelEvent> {
+    fn at_eof(&mut self, out: &mut Vec<ModelEvent>) -> Option<ModelEvent> {
         match self {
-            State::OpenAi(state) => state.at_eof(),
-            State::Anthropic(state) => state.at_eof(),
-            State::Ollama(state) => state.at_eof(),
+            State::OpenAi(state) => state.at_eof(out),
+            State::Anthropic(state) => state.at_eof(out),
+            State::Ollama(state) => state.at_eof(out),
         }
     }
 }
@@ -197,9 +203,15 @@ fn run(
             false => read_failure(e, settings),
         })?;
         let Some((event, data)) = next else {
-            return state.at_eof().map(Some).ok_or_else(|| {
+            let done = state.at_eof(&mut out).ok_or_else(|| {
                 Failure::new("the provider's stream ended before the reply was complete")
-            });
+            })?;
+            for event in out.drain(..) {
+                if !emit(event) {
+                    return Ok(None);
+                }
+            }
+            return Ok(Some(done));
         };
         let finished = state
             .on_message(&event, &data, &mut out)

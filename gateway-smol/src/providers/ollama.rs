@@ -2,13 +2,18 @@
 //! object per line, the last one with `done: true` and the token counts.
 
 use gateway_proto::gateway::agents::catalog::OLLAMA_DEFAULT_BASE_URL;
-use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelUsage};
+use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelUsage, ToolCall};
 use serde_json::{json, Value};
 
-use super::wire::{chat_messages, count, done, error_message_in, join_url, Framing, HttpCall};
+use super::tool_calls::{
+    arguments_text, too_large, too_many, MAX_TOOL_ARGUMENT_BYTES, MAX_TOOL_CALLS,
+};
+use super::wire::{
+    chat_messages, count, done, error_message_in, function_tools, join_url, Chat, Framing, HttpCall,
+};
 
 pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
-    let messages = chat_messages(request);
+    let messages = chat_messages(request, Chat::Ollama);
     let mut options = serde_json::Map::new();
     if let Some(max) = request.max_tokens {
         options.insert("num_predict".into(), json!(max));
@@ -19,6 +24,9 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
         "stream": true,
         "options": options,
     });
+    if !request.tools.is_empty() {
+        body["tools"] = json!(function_tools(&request.tools));
+    }
     // A local server must fail rather than silently cut the conversation
     // to fit its context (the reference asks this of all but Ollama Cloud).
     if !is_cloud(&request.base_url, &request.model) {
@@ -70,6 +78,8 @@ fn is_cloud(base_url: &str, model: &str) -> bool {
 #[derive(Default)]
 pub(crate) struct State {
     model: Option<String>,
+    /// Calls the lines made so far; each line carries whole calls.
+    tool_calls: Vec<ToolCall>,
 }
 
 impl State {
@@ -100,6 +110,9 @@ impl State {
         if !text.is_empty() {
             out.push(ModelEvent::Text(text.to_string()));
         }
+        if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+            self.add_tool_calls(calls)?;
+        }
         if !finished {
             return Ok(None);
         }
@@ -112,20 +125,50 @@ impl State {
             cache_write: 0,
             total: input + output,
         }));
-        let has_tool_calls = message
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .is_some_and(|calls| !calls.is_empty());
+        // A reply cut by the length limit may hold a half-made call: the
+        // reference drops them all then.
         let reason = match chunk.get("done_reason").and_then(Value::as_str) {
             Some("length") => "length",
-            _ if has_tool_calls => "toolUse",
+            _ if !self.tool_calls.is_empty() => "toolUse",
             _ => "stop",
         };
+        if reason != "length" {
+            out.extend(self.tool_calls.drain(..).map(ModelEvent::ToolCall));
+        }
         Ok(Some(done(reason, None, self.model.take())))
     }
 
+    /// Whole calls (`{id?, function: {name, arguments}}`); a call without an
+    /// id gets `call_<n>`, unique within the reply.
+    fn add_tool_calls(&mut self, calls: &[Value]) -> Result<(), String> {
+        for call in calls {
+            if self.tool_calls.len() >= MAX_TOOL_CALLS {
+                return Err(too_many());
+            }
+            let name = call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let arguments = arguments_text(call.pointer("/function/arguments"));
+            if arguments.len() > MAX_TOOL_ARGUMENT_BYTES {
+                return Err(too_large(&name));
+            }
+            let id = match call.get("id").and_then(Value::as_str) {
+                Some(id) if !id.is_empty() => id.to_string(),
+                _ => format!("call_{}", self.tool_calls.len()),
+            };
+            self.tool_calls.push(ToolCall {
+                id,
+                name,
+                arguments,
+            });
+        }
+        Ok(())
+    }
+
     /// Without the `done: true` line the reply is not complete.
-    pub(crate) fn at_eof(&mut self) -> Option<ModelEvent> {
+    pub(crate) fn at_eof(&mut self, _out: &mut Vec<ModelEvent>) -> Option<ModelEvent> {
         None
     }
 }
@@ -167,5 +210,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_reply_cut_by_the_length_limit_drops_its_calls() {
+        let mut state = State::default();
+        let mut out = Vec::new();
+        let call = r#"{"model":"m","message":{"role":"assistant","content":"","tool_calls":[{"id":"c7","function":{"name":"ls","arguments":{"path":"."}}}]},"done":false}"#;
+        assert_eq!(state.on_message("", call, &mut out).unwrap(), None);
+        let last = r#"{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"length"}"#;
+        let end = state.on_message("", last, &mut out).unwrap();
+        assert_eq!(end, Some(done("length", None, Some("m".into()))));
+        assert!(!out.iter().any(|e| matches!(e, ModelEvent::ToolCall(_))));
+
+        // The same reply finished normally keeps the call and its own id.
+        let mut state = State::default();
+        let mut out = Vec::new();
+        state.on_message("", call, &mut out).unwrap();
+        let last = last.replace("length", "stop");
+        let end = state.on_message("", &last, &mut out).unwrap();
+        assert_eq!(end, Some(done("toolUse", None, Some("m".into()))));
+        assert!(out.contains(&ModelEvent::ToolCall(ToolCall {
+            id: "c7".into(),
+            name: "ls".into(),
+            arguments: r#"{"path":"."}"#.into(),
+        })));
     }
 }

@@ -5,10 +5,13 @@ use gateway_proto::gateway::agents::catalog::OPENAI_DEFAULT_BASE_URL;
 use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelUsage};
 use serde_json::{json, Value};
 
-use super::wire::{chat_messages, count, done, error_message_in, join_url, Framing, HttpCall};
+use super::tool_calls::Assembler;
+use super::wire::{
+    chat_messages, count, done, error_message_in, function_tools, join_url, Chat, Framing, HttpCall,
+};
 
 pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
-    let messages = chat_messages(request);
+    let messages = chat_messages(request, Chat::OpenAi);
     let mut body = json!({
         "model": request.model,
         "messages": messages,
@@ -18,6 +21,10 @@ pub(crate) fn prepare(request: &ModelRequest) -> HttpCall {
     // The reference's default field for OpenAI-style endpoints.
     if let Some(max) = request.max_tokens {
         body["max_completion_tokens"] = json!(max);
+    }
+    if !request.tools.is_empty() {
+        body["tools"] = json!(function_tools(&request.tools));
+        body["tool_choice"] = json!("auto");
     }
     let mut headers = Vec::new();
     if let Some(key) = &request.api_key {
@@ -41,6 +48,8 @@ pub(crate) struct State {
     id: Option<String>,
     model: Option<String>,
     finish_reason: Option<String>,
+    /// Calls streamed in pieces, reported when the reply finishes.
+    tool_calls: Assembler,
 }
 
 impl State {
@@ -51,12 +60,8 @@ impl State {
         out: &mut Vec<ModelEvent>,
     ) -> Result<Option<ModelEvent>, String> {
         if data.trim() == "[DONE]" {
-            let reason = self.finish_reason.as_deref().unwrap_or("stop");
-            return Ok(Some(done(
-                map_stop_reason(reason),
-                self.id.take(),
-                self.model.take(),
-            )));
+            let reason = self.finish_reason.take().unwrap_or_else(|| "stop".into());
+            return Ok(Some(self.finish(&reason, out)));
         }
         let chunk: Value = serde_json::from_str(data)
             .map_err(|e| format!("the provider sent a malformed chunk: {e}"))?;
@@ -81,6 +86,12 @@ impl State {
                 if !text.is_empty() {
                     out.push(ModelEvent::Text(text.to_string()));
                 }
+                if let Some(calls) = choice
+                    .pointer("/delta/tool_calls")
+                    .and_then(Value::as_array)
+                {
+                    self.add_tool_call_pieces(calls)?;
+                }
                 if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
                     self.finish_reason = Some(reason.to_string());
                 }
@@ -94,13 +105,42 @@ impl State {
 
     /// The stream ended without `[DONE]`: complete if a choice finished
     /// (some compatible servers omit the marker), failed otherwise.
-    pub(crate) fn at_eof(&mut self) -> Option<ModelEvent> {
+    pub(crate) fn at_eof(&mut self, out: &mut Vec<ModelEvent>) -> Option<ModelEvent> {
         let reason = self.finish_reason.take()?;
-        Some(done(
-            map_stop_reason(&reason),
-            self.id.take(),
-            self.model.take(),
-        ))
+        Some(self.finish(&reason, out))
+    }
+
+    /// Each piece names its call by `index` (calls may interleave); the
+    /// first piece of a call carries its id and name.
+    fn add_tool_call_pieces(&mut self, pieces: &[Value]) -> Result<(), String> {
+        for (position, piece) in pieces.iter().enumerate() {
+            // A server that leaves out the index sends one call per piece
+            // list position.
+            let key = piece
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(position as u64);
+            let text = |pointer: &str| piece.pointer(pointer).and_then(Value::as_str);
+            self.tool_calls.add(
+                key,
+                text("/id"),
+                text("/function/name"),
+                text("/function/arguments").unwrap_or(""),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The assembled calls, then `Done`. A reply with calls is a tool use
+    /// even when a server finishes it with `stop`.
+    fn finish(&mut self, reason: &str, out: &mut Vec<ModelEvent>) -> ModelEvent {
+        let calls = self.tool_calls.finish_all("{}");
+        let mut stop_reason = map_stop_reason(reason);
+        if !calls.is_empty() && stop_reason == "stop" {
+            stop_reason = "toolUse";
+        }
+        out.extend(calls.into_iter().map(ModelEvent::ToolCall));
+        done(stop_reason, self.id.take(), self.model.take())
     }
 }
 

@@ -1,8 +1,12 @@
 //! What the three APIs share: the prepared HTTP call, URL joining, JSON
 //! helpers and the provider's error message.
 
-use gateway_proto::gateway::agents::model::{ModelEvent, ModelRequest, ModelRole};
+use gateway_proto::gateway::agents::model::{
+    ModelEvent, ModelMessage, ModelRequest, ModelRole, ToolSpec,
+};
 use serde_json::{json, Value};
+
+use super::tool_calls::arguments_object;
 
 /// How the reply body is framed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,27 +27,92 @@ pub(crate) struct HttpCall {
     pub framing: Framing,
 }
 
-/// `{base}{path}` with the base's trailing slashes dropped; `default` when
-/// the base is blank.
+/// The two dialects of OpenAI-style chat messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Chat {
+    /// `/chat/completions`: call arguments as JSON text, each call with an
+    /// id that its result names.
+    OpenAi,
+    /// Ollama's `/api/chat`: call arguments as an object, results named by
+    /// the tool.
+    Ollama,
+}
+
 /// The conversation as OpenAI-style chat messages (`{role, content}`), the
 /// system prompt first when there is one (OpenAI and Ollama both take it).
-pub(crate) fn chat_messages(request: &ModelRequest) -> Vec<Value> {
+/// Messages without tool calls keep exactly that shape.
+pub(crate) fn chat_messages(request: &ModelRequest, dialect: Chat) -> Vec<Value> {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if !request.system.is_empty() {
         messages.push(json!({"role": "system", "content": request.system}));
     }
     for message in &request.messages {
-        let role = match message.role {
-            ModelRole::User => "user",
-            ModelRole::Assistant => "assistant",
-            // Tool results are encoded in the tool-calling change.
-            ModelRole::Tool => "user",
-        };
-        messages.push(json!({"role": role, "content": message.text}));
+        messages.push(match message.role {
+            ModelRole::User => json!({"role": "user", "content": message.text}),
+            ModelRole::Assistant if message.tool_calls.is_empty() => {
+                json!({"role": "assistant", "content": message.text})
+            }
+            ModelRole::Assistant => assistant_with_calls(message, dialect),
+            ModelRole::Tool => tool_result(message, dialect),
+        });
     }
     messages
 }
 
+fn assistant_with_calls(message: &ModelMessage, dialect: Chat) -> Value {
+    let calls: Vec<Value> = message
+        .tool_calls
+        .iter()
+        .map(|call| match dialect {
+            // The raw text even when it is not valid JSON: the API takes a
+            // string, and the model sees what it wrote.
+            Chat::OpenAi => json!({"id": call.id, "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments}}),
+            Chat::Ollama => json!({"function": {"name": call.name,
+                "arguments": arguments_object(&call.arguments)}}),
+        })
+        .collect();
+    // OpenAI wants no content rather than an empty one beside calls.
+    let content = match dialect {
+        Chat::OpenAi if message.text.is_empty() => Value::Null,
+        _ => Value::String(message.text.clone()),
+    };
+    json!({"role": "assistant", "content": content, "tool_calls": calls})
+}
+
+fn tool_result(message: &ModelMessage, dialect: Chat) -> Value {
+    let mut result = json!({"role": "tool", "content": message.text});
+    match dialect {
+        Chat::OpenAi => {
+            result["tool_call_id"] = json!(message.tool_call_id.as_deref().unwrap_or(""));
+        }
+        // Ollama matches a result to its call by the tool's name; the id
+        // goes along when there is one, as the reference sends it.
+        Chat::Ollama => {
+            if let Some(id) = &message.tool_call_id {
+                result["tool_call_id"] = json!(id);
+            }
+            if let Some(name) = &message.tool_name {
+                result["tool_name"] = json!(name);
+            }
+        }
+    }
+    result
+}
+
+/// The tools in the OpenAI function shape (Ollama takes the same).
+pub(crate) fn function_tools(tools: &[ToolSpec]) -> Vec<Value> {
+    tools
+        .iter()
+        .map(|tool| {
+            json!({"type": "function", "function": {"name": tool.name,
+                "description": tool.description, "parameters": tool.parameters}})
+        })
+        .collect()
+}
+
+/// `{base}{path}` with the base's trailing slashes dropped; `default` when
+/// the base is blank.
 pub(crate) fn join_url(base: &str, default: &str, path: &str) -> String {
     let base = base.trim().trim_end_matches('/');
     let base = if base.is_empty() {
