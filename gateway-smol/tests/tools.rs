@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use gateway_proto::gateway::agents::tools::{ToolAction, ToolOutcome, MAX_OUTPUT_BYTES, MAX_WRITE_BYTES};
+use gateway_proto::gateway::agents::tools::{
+    ToolAction, ToolOutcome, MAX_OUTPUT_BYTES, MAX_WRITE_BYTES,
+};
 use gateway_smol::tools::{perform, prepare_workspace, ToolRuntime};
 
 fn workspace() -> (tempfile::TempDir, String) {
@@ -60,10 +62,17 @@ fn exec(root: &str, command: &str, timeout_ms: u64) -> ToolOutcome {
 #[test]
 fn read_returns_the_text_and_pages_with_the_reference_note() {
     let (_d, root) = workspace();
-    std::fs::write(at(&root, "notes.txt"), "line one\nline two\nline three\nline four\nline five\n").unwrap();
+    std::fs::write(
+        at(&root, "notes.txt"),
+        "line one\nline two\nline three\nline four\nline five\n",
+    )
+    .unwrap();
     let whole = read(&root, "notes.txt", None, None);
     assert!(!whole.is_error);
-    assert_eq!(whole.text, "line one\nline two\nline three\nline four\nline five\n");
+    assert_eq!(
+        whole.text,
+        "line one\nline two\nline three\nline four\nline five\n"
+    );
     assert_eq!(whole.details["kind"], "text");
 
     let page = read(&root, "notes.txt", Some(2), Some(2));
@@ -103,7 +112,11 @@ fn read_caps_a_large_file_and_says_where_to_continue() {
     );
     // The note's offset continues exactly after the last line shown.
     let next = read(&root, "big.txt", Some(kept as u64 + 1), Some(1));
-    assert!(next.text.starts_with(&format!("{line}\n\n[")), "{}", next.text);
+    assert!(
+        next.text.starts_with(&format!("{line}\n\n[")),
+        "{}",
+        next.text
+    );
 }
 
 #[test]
@@ -132,7 +145,8 @@ fn a_symlink_out_of_the_workspace_is_refused_for_every_action() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.txt"), "secret\n").unwrap();
     std::os::unix::fs::symlink(outside.path(), at(&root, "escape")).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.txt"), at(&root, "secret-link")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), at(&root, "secret-link"))
+        .unwrap();
     // A dangling link whose target is outside: writing through it would
     // create the file outside.
     std::os::unix::fs::symlink(outside.path().join("new.txt"), at(&root, "dangling")).unwrap();
@@ -168,9 +182,16 @@ fn a_symlink_out_of_the_workspace_is_refused_for_every_action() {
         ),
     ] {
         assert!(outcome.is_error, "{outcome:?}");
-        assert!(outcome.text.contains("outside the workspace"), "{}", outcome.text);
+        assert!(
+            outcome.text.contains("outside the workspace"),
+            "{}",
+            outcome.text
+        );
     }
-    assert_eq!(std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(), "secret\n");
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret.txt")).unwrap(),
+        "secret\n"
+    );
     assert!(!outside.path().join("planted.txt").exists());
     assert!(!outside.path().join("new.txt").exists());
     assert!(!outside.path().join("deeper").exists());
@@ -180,13 +201,23 @@ fn a_symlink_out_of_the_workspace_is_refused_for_every_action() {
 fn a_dot_dot_escape_is_refused_and_a_link_inside_is_fine() {
     let (_d, root) = workspace();
     let inner = tempfile::tempdir_in(&root).unwrap();
-    let name = inner.path().file_name().unwrap().to_str().unwrap().to_string();
+    let name = inner
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let up = read(&root, &format!("{name}/../../etc/passwd"), None, None);
     assert!(up.is_error);
     assert!(up.text.contains("outside the workspace"), "{}", up.text);
     let up_write = write(&root, "../sibling-of-workspace.txt", "x");
     assert!(up_write.is_error, "{up_write:?}");
-    assert!(!Path::new(&root).parent().unwrap().join("sibling-of-workspace.txt").exists());
+    assert!(!Path::new(&root)
+        .parent()
+        .unwrap()
+        .join("sibling-of-workspace.txt")
+        .exists());
 
     std::fs::write(at(&root, "real.txt"), "inside\n").unwrap();
     std::os::unix::fs::symlink(at(&root, "real.txt"), at(&root, "alias.txt")).unwrap();
@@ -204,7 +235,10 @@ fn write_creates_parents_reports_bytes_and_keeps_the_cap() {
     assert!(!done.is_error, "{done:?}");
     assert_eq!(done.text, "Successfully wrote 12 bytes to sub/new.txt");
     assert_eq!(done.details["created"], true);
-    assert_eq!(std::fs::read_to_string(at(&root, "sub/new.txt")).unwrap(), "hello\nworld\n");
+    assert_eq!(
+        std::fs::read_to_string(at(&root, "sub/new.txt")).unwrap(),
+        "hello\nworld\n"
+    );
 
     let same = write(&root, "sub/new.txt", "hello\nworld\n");
     assert_eq!(
@@ -223,7 +257,11 @@ fn write_creates_parents_reports_bytes_and_keeps_the_cap() {
 #[test]
 fn edit_replaces_exactly_one_match() {
     let (_d, root) = workspace();
-    std::fs::write(at(&root, "notes.txt"), "line one\r\nline two\r\nline two\r\n").unwrap();
+    std::fs::write(
+        at(&root, "notes.txt"),
+        "line one\r\nline two\r\nline two\r\n",
+    )
+    .unwrap();
     let edit = |old: &str, new: &str| {
         run(
             &root,
@@ -263,7 +301,10 @@ fn edit_replaces_exactly_one_match() {
             new_text: "b".into(),
         },
     );
-    assert_eq!(absent.text, "Could not edit file: absent.txt. Error code: ENOENT.");
+    assert_eq!(
+        absent.text,
+        "Could not edit file: absent.txt. Error code: ENOENT."
+    );
 }
 
 // ---- list ----------------------------------------------------------------
@@ -276,16 +317,48 @@ fn list_sorts_marks_directories_includes_dotfiles_and_limits() {
     }
     std::fs::create_dir(at(&root, "dir")).unwrap();
     std::os::unix::fs::symlink(at(&root, "dir"), at(&root, "link")).unwrap();
-    let all = run(&root, ToolAction::List { path: root.clone(), limit: 500 });
+    let all = run(
+        &root,
+        ToolAction::List {
+            path: root.clone(),
+            limit: 500,
+        },
+    );
     assert!(!all.is_error, "{all:?}");
-    assert_eq!(all.text, "\".hidden\"\n\"A.md\"\n\"b.txt\"\n\"dir/\"\n\"link\"");
+    assert_eq!(
+        all.text,
+        "\".hidden\"\n\"A.md\"\n\"b.txt\"\n\"dir/\"\n\"link\""
+    );
 
-    let two = run(&root, ToolAction::List { path: root.clone(), limit: 2 });
-    assert!(two.text.starts_with("\".hidden\"\n\"A.md\"\n\n[More entries"), "{}", two.text);
+    let two = run(
+        &root,
+        ToolAction::List {
+            path: root.clone(),
+            limit: 2,
+        },
+    );
+    assert!(
+        two.text
+            .starts_with("\".hidden\"\n\"A.md\"\n\n[More entries"),
+        "{}",
+        two.text
+    );
 
-    let empty = run(&root, ToolAction::List { path: at(&root, "dir"), limit: 10 });
+    let empty = run(
+        &root,
+        ToolAction::List {
+            path: at(&root, "dir"),
+            limit: 10,
+        },
+    );
     assert_eq!(empty.text, "(empty directory)");
-    let missing = run(&root, ToolAction::List { path: at(&root, "nope"), limit: 10 });
+    let missing = run(
+        &root,
+        ToolAction::List {
+            path: at(&root, "nope"),
+            limit: 10,
+        },
+    );
     assert!(missing.is_error);
     assert!(missing.text.starts_with("ENOENT"), "{}", missing.text);
 }
@@ -311,7 +384,11 @@ fn exec_combines_output_and_notes_a_failed_exit() {
     assert_eq!(silent.text, "(no output)");
     let not_found = exec(&root, "no-such-command-here", 10_000);
     assert!(not_found.is_error);
-    assert!(not_found.text.ends_with("Command not found"), "{}", not_found.text);
+    assert!(
+        not_found.text.ends_with("Command not found"),
+        "{}",
+        not_found.text
+    );
 }
 
 #[test]
@@ -319,7 +396,11 @@ fn exec_keeps_the_tail_of_long_output() {
     let (_d, root) = workspace();
     let out = exec(&root, "seq 1 100000; echo last-line", 30_000);
     assert!(!out.is_error);
-    assert!(out.text.starts_with("[earlier output was discarded"), "{}", &out.text[..80]);
+    assert!(
+        out.text.starts_with("[earlier output was discarded"),
+        "{}",
+        &out.text[..80]
+    );
     assert!(out.text.ends_with("100000\nlast-line"));
     assert!(out.text.len() <= MAX_OUTPUT_BYTES + 100);
 }
@@ -335,8 +416,16 @@ fn exec_gets_a_reduced_environment() {
     assert!(!env.text.contains("gateway-secret-token"), "{}", env.text);
     assert!(!env.text.contains("OPENCLAW_GATEWAY_TOKEN"), "{}", env.text);
     assert!(!env.text.contains("OPENAI_API_KEY"), "{}", env.text);
-    assert!(env.text.lines().any(|l| l.starts_with("PATH=")), "{}", env.text);
-    assert!(env.text.lines().any(|l| l == "OPENCLAW_SHELL=exec"), "{}", env.text);
+    assert!(
+        env.text.lines().any(|l| l.starts_with("PATH=")),
+        "{}",
+        env.text
+    );
+    assert!(
+        env.text.lines().any(|l| l == "OPENCLAW_SHELL=exec"),
+        "{}",
+        env.text
+    );
     let stdin = exec(&root, "cat; echo done", 10_000);
     assert_eq!(stdin.text, "done");
 }
@@ -378,11 +467,16 @@ fn wait_gone(pid: u32) {
 fn exec_times_out_and_kills_the_whole_group() {
     let (_d, root) = workspace();
     let started = Instant::now();
-    let out = exec(&root, "echo started; sleep 30 & echo $! > bg.pid; sleep 30", 500);
+    let out = exec(
+        &root,
+        "echo started; sleep 30 & echo $! > bg.pid; sleep 30",
+        500,
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(out.is_error);
     assert!(
-        out.text.starts_with("started\n\nCommand timed out after 0.5 seconds."),
+        out.text
+            .starts_with("started\n\nCommand timed out after 0.5 seconds."),
         "{}",
         out.text
     );
@@ -439,7 +533,11 @@ fn actions_past_the_running_and_waiting_bounds_are_refused_at_once() {
     let second = sleeper(2);
     let third = smol::block_on(sleeper(3));
     assert!(third.is_error);
-    assert!(third.text.contains("Too many tool actions"), "{}", third.text);
+    assert!(
+        third.text.contains("Too many tool actions"),
+        "{}",
+        third.text
+    );
     assert_eq!(runtime.admitted(), 2);
     let first = std::thread::spawn(move || smol::block_on(first));
     let second = std::thread::spawn(move || smol::block_on(second));
@@ -463,15 +561,27 @@ fn a_new_workspace_is_created_private_and_seeded() {
     use std::os::unix::fs::PermissionsExt;
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("state/workspace");
-    let wanted = names(&["AGENTS.md", "SOUL.md", "IDENTITY.md", "USER.md", "BOOTSTRAP.md"]);
+    let wanted = names(&[
+        "AGENTS.md",
+        "SOUL.md",
+        "IDENTITY.md",
+        "USER.md",
+        "BOOTSTRAP.md",
+    ]);
     let files = prepare_workspace(dir.to_str().unwrap(), &wanted).unwrap();
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
     assert_eq!(files.len(), 5);
     for file in &files[..4] {
         let content = file.content.as_deref().expect("seeded");
-        assert!(content.starts_with(&format!("# {}", file.name)), "{content}");
-        assert_eq!(std::fs::read_to_string(dir.join(&file.name)).unwrap(), content);
+        assert!(
+            content.starts_with(&format!("# {}", file.name)),
+            "{content}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join(&file.name)).unwrap(),
+            content
+        );
     }
     // No template of ours for it: not created, reported missing.
     assert_eq!(files[4].name, "BOOTSTRAP.md");
@@ -494,7 +604,10 @@ fn an_existing_workspace_is_never_seeded_or_overwritten() {
         cut.chars().count(),
         gateway_proto::gateway::agents::tools::MAX_BOOTSTRAP_FILE_CHARS
     );
-    assert_eq!(std::fs::read_to_string(dir.path().join("USER.md")).unwrap(), long);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("USER.md")).unwrap(),
+        long
+    );
 
     let bad = prepare_workspace(dir.path().to_str().unwrap(), &names(&["../x"]));
     assert!(bad.is_err());

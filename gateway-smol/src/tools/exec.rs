@@ -7,6 +7,7 @@
 //! code N)` after a non-zero exit, or a timeout note after a kill.
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
@@ -28,7 +29,8 @@ const DRAIN_GRACE: Duration = Duration::from_millis(200);
 /// Variables passed through from the gateway's environment. Everything else
 /// (the gateway token and password, provider API keys, …) stays out.
 const PASSED_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR",
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ",
+    "TMPDIR",
 ];
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -207,7 +209,11 @@ fn outcome(
             },
             // A non-zero exit is an answer, not a tool failure (as in the reference).
             (Some(code), _) => {
-                let output = if aggregated.is_empty() { "(no output)" } else { aggregated };
+                let output = if aggregated.is_empty() {
+                    "(no output)"
+                } else {
+                    aggregated
+                };
                 let note = if code == 0 {
                     String::new()
                 } else {
@@ -289,7 +295,10 @@ impl Tail {
         all.extend_from_slice(front);
         all.extend_from_slice(back);
         let start = if self.dropped {
-            all.iter().take(3).take_while(|b| (**b & 0xC0) == 0x80).count()
+            all.iter()
+                .take(3)
+                .take_while(|b| (**b & 0xC0) == 0x80)
+                .count()
         } else {
             0
         };

@@ -98,7 +98,9 @@ pub(crate) fn edit(ws: &Workspace, path: &str, old_text: &str, new_text: &str) -
     }
     if old_text == new_text {
         return ToolOutcome::ok(
-            format!("No changes made to {shown}. The replacement text is identical to the original."),
+            format!(
+                "No changes made to {shown}. The replacement text is identical to the original."
+            ),
             json!({"changed": false}),
         );
     }
@@ -188,7 +190,11 @@ pub(crate) fn list(ws: &Workspace, path: &str, limit: usize) -> ToolOutcome {
         let name = entry.file_name().to_string_lossy().into_owned();
         // `/` marks real directories only: a link to one is listed as a link.
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        let label = if is_dir { format!("{name}/") } else { name.clone() };
+        let label = if is_dir {
+            format!("{name}/")
+        } else {
+            name.clone()
+        };
         entries.push((name.into_bytes(), label));
     }
     if entries.is_empty() {
@@ -196,7 +202,11 @@ pub(crate) fn list(ws: &Workspace, path: &str, limit: usize) -> ToolOutcome {
     }
     // Binary order of the names, dotfiles included.
     entries.sort();
-    let limit = if limit == 0 { DEFAULT_LIST_LIMIT } else { limit };
+    let limit = if limit == 0 {
+        DEFAULT_LIST_LIMIT
+    } else {
+        limit
+    };
     let mut lines: Vec<String> = Vec::new();
     let mut size = 0usize;
     for (_, label) in &entries {

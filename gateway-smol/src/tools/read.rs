@@ -22,7 +22,12 @@ pub(crate) const MAX_READ_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Room kept for the continuation note when a page is cut by size.
 const NOTE_RESERVE: usize = 128;
 
-pub(crate) fn read(ws: &Workspace, path: &str, offset: Option<u64>, limit: Option<u64>) -> ToolOutcome {
+pub(crate) fn read(
+    ws: &Workspace,
+    path: &str,
+    offset: Option<u64>,
+    limit: Option<u64>,
+) -> ToolOutcome {
     if offset == Some(0) {
         return ToolOutcome::error("Offset must be an integer at least 1");
     }
@@ -120,8 +125,12 @@ fn page(text: &str, file_bytes: usize, offset: Option<u64>, limit: Option<u64>) 
         );
     }
     let end_line = start_line + selected; // exclusive, 0-based
-    // The last line of the file keeps its newline, if it has one.
-    let content = &text[sel_start..if end_line == total { text.len() } else { sel_end }];
+                                          // The last line of the file keeps its newline, if it has one.
+    let content = &text[sel_start..if end_line == total {
+        text.len()
+    } else {
+        sel_end
+    }];
     let user_limit = limit.map(|_| selected);
 
     let remaining = total - end_line;
@@ -149,7 +158,11 @@ fn page(text: &str, file_bytes: usize, offset: Option<u64>, limit: Option<u64>) 
         } else {
             format!(
                 "{} contains {selected} blank line{}.{limit_note}",
-                if start_line == 0 && end_line == total { "File" } else { "Selected range" },
+                if start_line == 0 && end_line == total {
+                    "File"
+                } else {
+                    "Selected range"
+                },
                 plural(selected)
             )
         };
@@ -194,13 +207,22 @@ fn page(text: &str, file_bytes: usize, offset: Option<u64>, limit: Option<u64>) 
         });
         return ToolOutcome::ok(format!("{head}{note}"), details);
     }
-    let head = content[..kept_end].strip_suffix('\n').unwrap_or(&content[..kept_end]);
+    let head = content[..kept_end]
+        .strip_suffix('\n')
+        .unwrap_or(&content[..kept_end]);
     let next_offset = start_line + kept_lines + 1;
     let limit_part = match user_limit {
-        Some(_) => format!(", limit={}", (end_line + 1).saturating_sub(next_offset).max(1)),
+        Some(_) => format!(
+            ", limit={}",
+            (end_line + 1).saturating_sub(next_offset).max(1)
+        ),
         None => String::new(),
     };
-    let by = if kept_lines == MAX_PAGE_LINES { "lines" } else { "bytes" };
+    let by = if kept_lines == MAX_PAGE_LINES {
+        "lines"
+    } else {
+        "bytes"
+    };
     let note = format!(
         "\n\n[Read output capped at {capped} for this call. Use offset={next_offset}{limit_part} to continue.]"
     );
@@ -213,7 +235,13 @@ fn page(text: &str, file_bytes: usize, offset: Option<u64>, limit: Option<u64>) 
     ToolOutcome::ok(format!("{head}{note}"), details)
 }
 
-fn truncation(by: &str, total_lines: usize, content: &str, lines: usize, max_bytes: usize) -> serde_json::Value {
+fn truncation(
+    by: &str,
+    total_lines: usize,
+    content: &str,
+    lines: usize,
+    max_bytes: usize,
+) -> serde_json::Value {
     json!({
         "truncated": true,
         "truncatedBy": by,

@@ -6,7 +6,7 @@
 //! user already has (and may have emptied on purpose) is never written to,
 //! and an existing file is never replaced.
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
@@ -24,17 +24,27 @@ const TEMPLATES: &[(&str, &str)] = &[
 pub fn prepare_workspace(dir: &str, files: &[String]) -> Result<Vec<BootstrapFile>, String> {
     let dir = Path::new(dir);
     if !dir.is_absolute() {
-        return Err(format!("the workspace path {} is not absolute", dir.display()));
+        return Err(format!(
+            "the workspace path {} is not absolute",
+            dir.display()
+        ));
     }
     for name in files {
         if !is_plain_file_name(name) {
-            return Err(format!("bootstrap file name {name:?} is not a plain file name"));
+            return Err(format!(
+                "bootstrap file name {name:?} is not a plain file name"
+            ));
         }
     }
     let existed = match std::fs::symlink_metadata(dir) {
         Ok(_) => true,
         Err(e) if e.kind() == ErrorKind::NotFound => false,
-        Err(e) => return Err(format!("cannot inspect the workspace {}: {e}", dir.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot inspect the workspace {}: {e}",
+                dir.display()
+            ))
+        }
     };
     if !existed {
         // Private: the agent's notes about its user live here.
@@ -50,7 +60,10 @@ pub fn prepare_workspace(dir: &str, files: &[String]) -> Result<Vec<BootstrapFil
             }
         }
     } else if !dir.is_dir() {
-        return Err(format!("the workspace {} is not a directory", dir.display()));
+        return Err(format!(
+            "the workspace {} is not a directory",
+            dir.display()
+        ));
     }
     files
         .iter()
@@ -82,11 +95,15 @@ fn seed(path: &Path, text: &str) -> std::io::Result<()> {
 /// when it does not exist. Invalid UTF-8 is replaced, not refused: the user
 /// wrote these files for the prompt.
 fn read_cut(path: &Path) -> std::io::Result<Option<String>> {
-    let raw = match std::fs::read(path) {
-        Ok(raw) => raw,
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
+    // A character is at most 4 bytes: no need to load more of a huge file.
+    let mut raw = Vec::new();
+    file.take(MAX_BOOTSTRAP_FILE_CHARS as u64 * 4)
+        .read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let text = match text.char_indices().nth(MAX_BOOTSTRAP_FILE_CHARS) {
         Some((cut, _)) => text[..cut].to_string(),
