@@ -54,7 +54,9 @@ pub(crate) fn exec(
         Err(refused) => return ToolOutcome::error(refused),
     };
     let started = Instant::now();
-    let (reader, writer) = match std::io::pipe() {
+    // Close-on-exec: commands running at the same time must not inherit
+    // each other's pipe (a reader would wait for the wrong process).
+    let (reader, writer) = match rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) {
         Ok(pipe) => pipe,
         Err(e) => return ToolOutcome::error(format!("Could not start the command: {e}.")),
     };
@@ -81,7 +83,10 @@ pub(crate) fn exec(
         // write ends) is dropped at the end of this block: the reader sees
         // end of file once the command and its children are done.
         match writer.try_clone() {
-            Ok(copy) => cmd.stdout(copy).stderr(writer).spawn(),
+            Ok(copy) => cmd
+                .stdout(Stdio::from(copy))
+                .stderr(Stdio::from(writer))
+                .spawn(),
             Err(e) => Err(e),
         }
     };
@@ -94,7 +99,7 @@ pub(crate) fn exec(
     let (eof_tx, eof_rx) = mpsc::channel::<()>();
     {
         let output = Arc::clone(&output);
-        let mut reader = reader;
+        let mut reader = std::fs::File::from(reader);
         std::thread::spawn(move || {
             let mut chunk = [0u8; 8192];
             loop {
