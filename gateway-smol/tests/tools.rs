@@ -134,6 +134,17 @@ fn read_errors_missing_directory_and_binary() {
     assert!(dir.is_error);
     assert!(dir.text.contains("sub is a directory"), "{}", dir.text);
 
+    std::fs::write(at(&root, "empty.txt"), "").unwrap();
+    assert_eq!(
+        read(&root, "empty.txt", None, None).text,
+        "File is empty (0 bytes)."
+    );
+    std::fs::write(at(&root, "blank.txt"), "\n\n").unwrap();
+    assert_eq!(
+        read(&root, "blank.txt", None, None).text,
+        "File contains 2 blank lines."
+    );
+
     std::fs::write(at(&root, "blob.bin"), [0xffu8, 0xfe, 0x00, 0x80, 0x81]).unwrap();
     let binary = read(&root, "blob.bin", None, None);
     assert!(binary.is_error);
@@ -378,6 +389,17 @@ fn exec_combines_output_and_notes_a_failed_exit() {
     assert_eq!(failed.details["timedOut"], false);
     assert!(failed.details["durationMs"].is_u64());
 
+    let nowhere = run(
+        &root,
+        ToolAction::Exec {
+            command: "pwd".into(),
+            cwd: at(&root, "missing-dir"),
+            timeout_ms: 10_000,
+        },
+    );
+    assert!(nowhere.is_error);
+    assert!(nowhere.text.contains("does not exist"), "{}", nowhere.text);
+
     let ok = exec(&root, "pwd; echo ok", 10_000);
     let real_root = std::fs::canonicalize(&root).unwrap();
     assert_eq!(ok.text, format!("{}\nok", real_root.display()));
@@ -545,8 +567,9 @@ fn actions_past_the_running_and_waiting_bounds_are_refused_at_once() {
     let first = std::thread::spawn(move || smol::block_on(first));
     let second = std::thread::spawn(move || smol::block_on(second));
     std::thread::sleep(Duration::from_millis(200));
-    runtime.cancel(1);
+    // The waiting one first: it must not start once the running one ends.
     runtime.cancel(2);
+    runtime.cancel(1);
     assert!(first.join().unwrap().is_error);
     // The waiting one never started its command.
     assert_eq!(second.join().unwrap().text, "Operation aborted");

@@ -47,7 +47,10 @@ impl Workspace {
                 self.given.display()
             )
         };
-        let resolved = self.real_path(Path::new(path), 0).map_err(|e| match e {
+        // The core sends absolute paths; a relative one is taken from the
+        // root, as the reference's tools take it from the workspace.
+        let full = self.given.join(path);
+        let resolved = self.real_path(&full, 0).map_err(|e| match e {
             Resolve::Escape => refused(),
             Resolve::TooManyLinks => format!("Too many symbolic links in {path}."),
             Resolve::Io(e) => format!("Could not resolve {path}: {e}."),
