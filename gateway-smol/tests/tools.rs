@@ -492,9 +492,10 @@ fn wait_gone(pid: u32) {
 fn exec_times_out_and_kills_the_whole_group() {
     let (_d, root) = workspace();
     let started = Instant::now();
+    // SIGTERM is ignored (and the ignoring inherited): SIGKILL must follow.
     let out = exec(
         &root,
-        "echo started; sleep 30 & echo $! > bg.pid; sleep 30",
+        "trap '' TERM; echo started; sleep 30 & echo $! > bg.pid; sleep 30",
         500,
     );
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -506,6 +507,7 @@ fn exec_times_out_and_kills_the_whole_group() {
         out.text
     );
     assert_eq!(out.details["timedOut"], true);
+    assert_eq!(out.details["exitReason"], "overall-timeout");
     let pid = wait_for_pid_file(&at(&root, "bg.pid"));
     wait_gone(pid);
 }

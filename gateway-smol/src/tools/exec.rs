@@ -22,6 +22,8 @@ use super::CancelFlag;
 
 /// How often the waiting loop looks at the child, the clock and the cancel flag.
 const POLL: Duration = Duration::from_millis(10);
+/// How long a stopped command has between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_millis(1000);
 /// How long output may keep flowing after the shell exited (its background
 /// children hold the pipe) before the group is killed so the pipe closes.
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
@@ -127,13 +129,11 @@ pub(crate) fn exec(
         }
         if cancel.load(Ordering::Acquire) {
             ended = Ended::Cancelled;
-            kill_group(&child);
         } else if deadline.is_some_and(|d| Instant::now() >= d) {
             ended = Ended::TimedOut;
-            kill_group(&child);
         }
         if !matches!(ended, Ended::Exited) {
-            break child.wait().ok();
+            break stop_group(&mut child);
         }
         std::thread::sleep(POLL);
     };
@@ -149,6 +149,7 @@ pub(crate) fn exec(
     outcome(ended, status, &tail, timeout_ms, duration_ms, cwd)
 }
 
+#[derive(Clone, Copy)]
 enum Ended {
     Exited,
     TimedOut,
@@ -169,9 +170,16 @@ fn outcome(
     let dropped = if tail.dropped { DROPPED_NOTE } else { "" };
     let exit_code = status.and_then(|s| s.code());
     let exit_signal = status.and_then(|s| s.signal()).map(signal_name);
+    let exit_reason = match ended {
+        Ended::TimedOut => "overall-timeout",
+        Ended::Cancelled => "aborted",
+        Ended::Exited if exit_signal.is_some() => "signal",
+        Ended::Exited => "exit",
+    };
     let details = |status: &str, timed_out: bool| {
         json!({
             "status": status,
+            "exitReason": exit_reason,
             "exitCode": exit_code,
             "exitSignal": exit_signal,
             "durationMs": duration_ms,
@@ -273,6 +281,27 @@ fn signal_name(signal: i32) -> String {
 /// A group that is already gone is fine.
 fn kill_group(child: &Child) {
     let _ = kill_process_group(Pid::from_child(child), Signal::KILL);
+}
+
+/// Stop the whole group as the reference stops a command: SIGTERM first
+/// (a chance to clean up), SIGKILL for whatever is still there after
+/// [`TERM_GRACE`]. Returns how the shell ended.
+fn stop_group(child: &mut Child) -> Option<ExitStatus> {
+    let _ = kill_process_group(Pid::from_child(child), Signal::TERM);
+    let until = Instant::now() + TERM_GRACE;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < until => std::thread::sleep(POLL),
+            Ok(None) | Err(_) => {
+                kill_group(child);
+                break child.wait().ok();
+            }
+        }
+    };
+    // Children that ignore SIGTERM (the shell may have obeyed) go too.
+    kill_group(child);
+    status
 }
 
 /// The last [`MAX_OUTPUT_BYTES`] of the output, and whether more came before.
