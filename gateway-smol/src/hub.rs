@@ -119,6 +119,8 @@ pub(crate) struct Hub<'a> {
     pub(crate) config: Config,
     /// The model calls under way (see [`crate::model_calls`]).
     model_calls: crate::model_calls::ModelCalls,
+    /// The tool actions under way (see [`crate::tools`]).
+    tools: crate::tools::ToolRuntime,
 }
 
 impl<'a> Hub<'a> {
@@ -149,6 +151,7 @@ impl<'a> Hub<'a> {
             drain_timeout: opts.drain_timeout,
             config,
             model_calls: crate::model_calls::ModelCalls::new(opts.providers),
+            tools: crate::tools::ToolRuntime::default(),
         }
     }
 
@@ -467,22 +470,29 @@ impl<'a> Hub<'a> {
                 self.model_calls.start(token, *request, self.outbox.clone());
             }
             Effect::CancelModel { token } => self.model_calls.cancel(token),
-            // The tool runtime lands with the tool loop.
-            Effect::PrepareWorkspace { token, .. } => {
-                self.answer_later(EffectResult::Workspace {
+            Effect::PrepareWorkspace { token, dir, files } => {
+                self.run_blocking(move || EffectResult::Workspace {
                     token,
-                    result: Err("agent workspaces are not available".into()),
+                    result: crate::tools::prepare_workspace(&dir, &files),
                 });
             }
-            Effect::RunTool { token, .. } => {
-                self.answer_later(EffectResult::Tool {
-                    token,
-                    outcome: gateway_proto::gateway::agents::tools::ToolOutcome::error(
-                        "tools are not available",
-                    ),
-                });
+            Effect::RunTool {
+                token,
+                root,
+                action,
+            } => {
+                // Admitted (and cancellable) now; run on the blocking pool.
+                let work = self.tools.run(token, root, action);
+                let outbox = self.outbox.clone();
+                self.executor
+                    .spawn(async move {
+                        let outcome = work.await;
+                        let done = EffectResult::Tool { token, outcome };
+                        let _ = outbox.send(HubMsg::EffectDone(done)).await;
+                    })
+                    .detach();
             }
-            Effect::CancelTool { .. } => {}
+            Effect::CancelTool { token } => self.tools.cancel(token),
             Effect::WriteSessions { token, changes } => {
                 let result = match self.sessions {
                     Some(writer) => writer.write(token, changes),

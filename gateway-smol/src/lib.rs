@@ -38,6 +38,7 @@ mod session_writer;
 mod signals;
 mod socket;
 pub mod store;
+pub mod tools;
 mod upgrade;
 
 pub use config_store::ConfigFileAccess;
