@@ -35,6 +35,7 @@ fn read(root: &str, rel: &str, offset: Option<u64>, limit: Option<u64>) -> ToolO
             path: at(root, rel),
             offset,
             limit,
+            cursor: None,
         },
     )
 }
@@ -175,8 +176,7 @@ fn a_symlink_out_of_the_workspace_is_refused_for_every_action() {
             &root,
             ToolAction::Edit {
                 path: at(&root, "secret-link"),
-                old_text: "secret".into(),
-                new_text: "changed".into(),
+                edits: vec![("secret".into(), "changed".into())],
             },
         ),
         run(
@@ -184,6 +184,7 @@ fn a_symlink_out_of_the_workspace_is_refused_for_every_action() {
             ToolAction::List {
                 path: at(&root, "escape"),
                 limit: 10,
+                after: None,
             },
         ),
         run(
@@ -281,8 +282,7 @@ fn edit_replaces_exactly_one_match() {
             &root,
             ToolAction::Edit {
                 path: at(&root, "notes.txt"),
-                old_text: old.into(),
-                new_text: new.into(),
+                edits: vec![(old.into(), new.into())],
             },
         )
     };
@@ -307,12 +307,39 @@ fn edit_replaces_exactly_one_match() {
         "LINE 1\r\nLINE 2\r\nline two\r\n"
     );
 
+    // Several edits apply together, against the file as it was.
+    std::fs::write(at(&root, "multi.txt"), "alpha beta gamma").unwrap();
+    let both = run(
+        &root,
+        ToolAction::Edit {
+            path: at(&root, "multi.txt"),
+            edits: vec![("gamma".into(), "G".into()), ("alpha".into(), "A".into())],
+        },
+    );
+    assert_eq!(both.text, "Successfully replaced 2 block(s) in multi.txt.");
+    assert_eq!(
+        std::fs::read_to_string(at(&root, "multi.txt")).unwrap(),
+        "A beta G"
+    );
+    let overlapping = run(
+        &root,
+        ToolAction::Edit {
+            path: at(&root, "multi.txt"),
+            edits: vec![("A beta".into(), "x".into()), ("beta G".into(), "y".into())],
+        },
+    );
+    assert!(overlapping.is_error);
+    assert!(overlapping.text.contains("overlap"), "{}", overlapping.text);
+    assert_eq!(
+        std::fs::read_to_string(at(&root, "multi.txt")).unwrap(),
+        "A beta G"
+    );
+
     let absent = run(
         &root,
         ToolAction::Edit {
             path: at(&root, "absent.txt"),
-            old_text: "a".into(),
-            new_text: "b".into(),
+            edits: vec![("a".into(), "b".into())],
         },
     );
     assert_eq!(
@@ -336,6 +363,7 @@ fn list_sorts_marks_directories_includes_dotfiles_and_limits() {
         ToolAction::List {
             path: root.clone(),
             limit: 500,
+            after: None,
         },
     );
     assert!(!all.is_error, "{all:?}");
@@ -349,6 +377,7 @@ fn list_sorts_marks_directories_includes_dotfiles_and_limits() {
         ToolAction::List {
             path: root.clone(),
             limit: 2,
+            after: None,
         },
     );
     assert!(
@@ -358,11 +387,28 @@ fn list_sorts_marks_directories_includes_dotfiles_and_limits() {
         two.text
     );
 
+    // The next page starts after the last name shown.
+    let next = run(
+        &root,
+        ToolAction::List {
+            path: root.clone(),
+            limit: 2,
+            after: Some("A.md".into()),
+        },
+    );
+    assert!(
+        next.text.starts_with("\"b.txt\"\n\"dir/\""),
+        "{}",
+        next.text
+    );
+    assert!(two.text.contains("Use after=\"A.md\""), "{}", two.text);
+
     let empty = run(
         &root,
         ToolAction::List {
             path: at(&root, "dir"),
             limit: 10,
+            after: None,
         },
     );
     assert_eq!(empty.text, "(empty directory)");
@@ -371,6 +417,7 @@ fn list_sorts_marks_directories_includes_dotfiles_and_limits() {
         ToolAction::List {
             path: at(&root, "nope"),
             limit: 10,
+            after: None,
         },
     );
     assert!(missing.is_error);
@@ -639,4 +686,21 @@ fn an_existing_workspace_is_never_seeded_or_overwritten() {
 
     let bad = prepare_workspace(dir.path().to_str().unwrap(), &names(&["../x"]));
     assert!(bad.is_err());
+}
+
+#[test]
+fn read_with_a_cursor_starts_inside_the_line() {
+    let (_d, root) = workspace();
+    std::fs::write(at(&root, "long.txt"), "0123456789\nnext\n").unwrap();
+    let from_five = run(
+        &root,
+        ToolAction::Read {
+            path: at(&root, "long.txt"),
+            offset: Some(1),
+            limit: Some(1),
+            cursor: Some(5),
+        },
+    );
+    assert!(!from_five.is_error, "{from_five:?}");
+    assert!(from_five.text.starts_with("56789"), "{}", from_five.text);
 }

@@ -64,7 +64,9 @@ pub(crate) fn write(ws: &Workspace, path: &str, content: &str) -> ToolOutcome {
     )
 }
 
-pub(crate) fn edit(ws: &Workspace, path: &str, old_text: &str, new_text: &str) -> ToolOutcome {
+/// Apply `edits` (old text, new text) to a file, all or none: each old text
+/// must occur exactly once in the file as it was, and no two may overlap.
+pub(crate) fn edit(ws: &Workspace, path: &str, edits: &[(String, String)]) -> ToolOutcome {
     let shown = ws.display(path);
     let real = match ws.resolve(path) {
         Ok(real) => real,
@@ -76,27 +78,41 @@ pub(crate) fn edit(ws: &Workspace, path: &str, old_text: &str, new_text: &str) -
     };
     // The file is matched with `\n` line ends; old and new text likewise.
     let content = original.text.as_str();
-    let old_text = old_text.replace("\r\n", "\n");
-    let new_text = new_text.replace("\r\n", "\n");
-    if old_text.is_empty() {
-        return ToolOutcome::error(format!("oldText must not be empty in {shown}."));
+    let mut spans = Vec::with_capacity(edits.len());
+    for (old_text, new_text) in edits {
+        let old_text = old_text.replace("\r\n", "\n");
+        let new_text = new_text.replace("\r\n", "\n");
+        if old_text.is_empty() {
+            return ToolOutcome::error(format!("oldText must not be empty in {shown}."));
+        }
+        let count = content.matches(old_text.as_str()).count();
+        if count == 0 {
+            let shown_file = match content.char_indices().nth(MISMATCH_SHOWN_CHARS) {
+                Some((cut, _)) => format!("{}\n... (truncated)", &content[..cut]),
+                None => content.to_string(),
+            };
+            return ToolOutcome::error(format!(
+                "Could not find the exact text in {shown}. The old text must match exactly including all whitespace and newlines.\nCurrent file contents:\n{shown_file}"
+            ));
+        }
+        if count > 1 {
+            return ToolOutcome::error(format!(
+                "Found {count} occurrences of the text in {shown}. The text must be unique. Please provide more context to make it unique."
+            ));
+        }
+        let at = content.find(old_text.as_str()).unwrap_or(0);
+        spans.push((at, at + old_text.len(), new_text));
     }
-    let count = content.matches(old_text.as_str()).count();
-    if count == 0 {
-        let shown_file = match content.char_indices().nth(MISMATCH_SHOWN_CHARS) {
-            Some((cut, _)) => format!("{}\n... (truncated)", &content[..cut]),
-            None => content.to_string(),
-        };
+    spans.sort_by_key(|(at, _, _)| *at);
+    if spans.windows(2).any(|w| w[1].0 < w[0].1) {
         return ToolOutcome::error(format!(
-            "Could not find the exact text in {shown}. The old text must match exactly including all whitespace and newlines.\nCurrent file contents:\n{shown_file}"
+            "The edits overlap in {shown}. Each oldText must cover its own part of the file; merge nearby changes into one edit."
         ));
     }
-    if count > 1 {
-        return ToolOutcome::error(format!(
-            "Found {count} occurrences of the text in {shown}. The text must be unique. Please provide more context to make it unique."
-        ));
-    }
-    if old_text == new_text {
+    if spans
+        .iter()
+        .all(|(from, to, new)| content[*from..*to] == *new)
+    {
         return ToolOutcome::ok(
             format!(
                 "No changes made to {shown}. The replacement text is identical to the original."
@@ -104,8 +120,15 @@ pub(crate) fn edit(ws: &Workspace, path: &str, old_text: &str, new_text: &str) -
             json!({"changed": false}),
         );
     }
-    let at = content.find(old_text.as_str()).unwrap_or(0);
-    let edited = content.replacen(old_text.as_str(), &new_text, 1);
+    let at = spans.first().map_or(0, |(at, _, _)| *at);
+    let mut edited = String::with_capacity(content.len());
+    let mut copied = 0;
+    for (from, to, new) in &spans {
+        edited.push_str(&content[copied..*from]);
+        edited.push_str(new);
+        copied = *to;
+    }
+    edited.push_str(&content[copied..]);
     // Put back what the file had: its byte-order mark and CRLF line ends.
     let mut out = String::with_capacity(edited.len() + 3);
     if original.bom {
@@ -128,7 +151,7 @@ pub(crate) fn edit(ws: &Workspace, path: &str, old_text: &str, new_text: &str) -
     }
     let first_changed_line = content[..at].matches('\n').count() + 1;
     ToolOutcome::ok(
-        format!("Successfully replaced 1 block(s) in {shown}."),
+        format!("Successfully replaced {} block(s) in {shown}.", spans.len()),
         json!({"changed": true, "firstChangedLine": first_changed_line}),
     )
 }
@@ -165,7 +188,9 @@ fn load_for_edit(real: &Path, shown: &str) -> Result<EditSource, String> {
     Ok(EditSource { text, bom, crlf })
 }
 
-pub(crate) fn list(ws: &Workspace, path: &str, limit: usize) -> ToolOutcome {
+/// The entries of a folder in byte order of their names, those after
+/// `after` only, at most `limit`.
+pub(crate) fn list(ws: &Workspace, path: &str, limit: usize, after: Option<&str>) -> ToolOutcome {
     let shown = ws.display(path);
     let real = match ws.resolve(path) {
         Ok(real) => real,
@@ -202,6 +227,9 @@ pub(crate) fn list(ws: &Workspace, path: &str, limit: usize) -> ToolOutcome {
     }
     // Binary order of the names, dotfiles included.
     entries.sort();
+    if let Some(after) = after {
+        entries.retain(|(name, _)| name.as_slice() > after.as_bytes());
+    }
     let limit = if limit == 0 {
         DEFAULT_LIST_LIMIT
     } else {
@@ -222,12 +250,16 @@ pub(crate) fn list(ws: &Workspace, path: &str, limit: usize) -> ToolOutcome {
     }
     let mut text = lines.join("\n");
     if lines.len() < entries.len() {
-        // The reference pages with an `after` cursor; our action carries a
-        // limit only, so the note says how to see more with that.
+        // The last name shown is the cursor of the next page.
+        let last = entries
+            .get(lines.len().saturating_sub(1))
+            .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
+            .unwrap_or_default();
         text.push_str(&format!(
-            "\n\n[More entries: {} of {} shown in {shown}. Call ls with a larger limit to see more.]",
+            "\n\n[More entries: {} of {} shown in {shown}. Use after={} to continue.]",
             lines.len(),
-            entries.len()
+            entries.len(),
+            serde_json::Value::String(last)
         ));
     }
     ToolOutcome::ok(text.clone(), json!({"content": text}))

@@ -166,14 +166,11 @@ pub fn perform(root: &str, action: &ToolAction, cancel: &CancelFlag) -> ToolOutc
             path,
             offset,
             limit,
-        } => read::read(&ws, path, *offset, *limit),
+            cursor,
+        } => read::read(&ws, path, *offset, *limit, *cursor),
         ToolAction::Write { path, content } => fs::write(&ws, path, content),
-        ToolAction::Edit {
-            path,
-            old_text,
-            new_text,
-        } => fs::edit(&ws, path, old_text, new_text),
-        ToolAction::List { path, limit } => fs::list(&ws, path, *limit),
+        ToolAction::Edit { path, edits } => fs::edit(&ws, path, edits),
+        ToolAction::List { path, limit, after } => fs::list(&ws, path, *limit, after.as_deref()),
         ToolAction::Exec {
             command,
             cwd,

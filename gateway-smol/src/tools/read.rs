@@ -27,6 +27,7 @@ pub(crate) fn read(
     path: &str,
     offset: Option<u64>,
     limit: Option<u64>,
+    cursor: Option<u64>,
 ) -> ToolOutcome {
     if offset == Some(0) {
         return ToolOutcome::error("Offset must be an integer at least 1");
@@ -40,7 +41,35 @@ pub(crate) fn read(
         Ok(text) => text,
         Err(error) => return ToolOutcome::error(error),
     };
-    page(&text.content, text.bytes, offset, limit)
+    match cursor.filter(|c| *c > 0) {
+        // Start `cursor` characters into the first line: the file's text
+        // before that point is left out.
+        Some(cursor) => {
+            let start_line = offset.map_or(0, |o| usize::try_from(o - 1).unwrap_or(usize::MAX));
+            let content = skip_in_line(&text.content, start_line, cursor);
+            page(&content, text.bytes, offset, limit)
+        }
+        None => page(&text.content, text.bytes, offset, limit),
+    }
+}
+
+/// `text` with the first `chars` characters of line `line` (0-based)
+/// removed, but never its line end.
+fn skip_in_line(text: &str, line: usize, chars: u64) -> String {
+    let start = match line {
+        0 => 0,
+        n => text
+            .match_indices('\n')
+            .nth(n - 1)
+            .map_or(text.len(), |(i, _)| i + 1),
+    };
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let skip = usize::try_from(chars).unwrap_or(usize::MAX);
+    let cut = text[start..end]
+        .char_indices()
+        .nth(skip)
+        .map_or(end, |(i, _)| start + i);
+    format!("{}{}", &text[..start], &text[cut..])
 }
 
 struct Loaded {
