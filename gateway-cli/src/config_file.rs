@@ -332,13 +332,16 @@ mod tests {
         let text =
             "{ models: { mode: 'merge', providers: { fake: { baseUrl: 'http://127.0.0.1:9/v1', \
                     apiKey: 'sk-fake', models: [{ id: 'echo' }] } } }, \
-                    agents: { defaults: { model: 'fake/echo', workspace: '/w' } } }";
+                    agents: { defaults: { model: 'fake/echo', workspace: '/w', other: 1 } }, \
+                    tools: { exec: { host: 'node' }, web: {} } }";
         let c = parse(text).unwrap().config();
         assert_eq!(c.models["models"]["providers"]["fake"]["apiKey"], "sk-fake");
+        // The model and the tool settings: nothing else of `agents` or `tools`.
         assert_eq!(
             c.models["agents"],
-            serde_json::json!({"defaults": {"model": "fake/echo"}})
+            serde_json::json!({"defaults": {"model": "fake/echo", "workspace": "/w"}})
         );
+        assert_eq!(c.models["tools"], serde_json::json!({"exec": {"host": "node"}}));
         // Without those sections nothing is kept.
         let c = parse("{ gateway: { port: 1 } }").unwrap().config();
         assert_eq!(c.models, serde_json::json!({}));
