@@ -203,6 +203,7 @@ impl HubConfig {
             .with_pairing_auto_approve_local(settings.pairing_auto_approve_local)
             .with_node_commands(settings.node_commands.clone())
             .with_models(settings.models.clone())
+            .with_chat_completions(settings.chat_completions_enabled)
             .with_limits(self.limits.clone())
             .with_host(self.host.clone())
             .with_config_path(Some(path_string(&self.config_path)))

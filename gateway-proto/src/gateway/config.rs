@@ -146,6 +146,9 @@ pub struct Config {
     pub node_commands: super::NodeCommandRules,
     /// The models agents may call (`models.providers`, `agents.defaults.model`).
     pub models: super::agents::catalog::ModelCatalog,
+    /// `gateway.http.endpoints.chatCompletions.enabled`: the
+    /// OpenAI-compatible `/v1` routes (off by default, as in the reference).
+    pub chat_completions_enabled: bool,
 }
 
 impl Default for Config {
@@ -163,6 +166,7 @@ impl Default for Config {
             pairing_auto_approve_local: true,
             node_commands: super::NodeCommandRules::default(),
             models: Default::default(),
+            chat_completions_enabled: false,
         }
     }
 }
@@ -314,6 +318,13 @@ impl Config {
     #[must_use]
     pub fn with_models(mut self, value: super::agents::catalog::ModelCatalog) -> Self {
         self.models = value;
+        self
+    }
+
+    /// The same, with the OpenAI-compatible `/v1` routes on or off.
+    #[must_use]
+    pub fn with_chat_completions(mut self, enabled: bool) -> Self {
+        self.chat_completions_enabled = enabled;
         self
     }
 

@@ -67,6 +67,8 @@ pub struct Harness {
     pub cancelled_models: Vec<u64>,
     /// Session batches stored, in order.
     pub session_writes: Vec<Vec<SessionChange>>,
+    /// What HTTP completions were told, in order (stream id, update).
+    pub http_updates: Vec<(u64, crate::gateway::openai_http::HttpRunUpdate)>,
 }
 
 impl Harness {
@@ -85,6 +87,7 @@ impl Harness {
             model_calls: Vec::new(),
             cancelled_models: Vec::new(),
             session_writes: Vec::new(),
+            http_updates: Vec::new(),
         }
     }
 
@@ -283,6 +286,10 @@ impl Harness {
                     }
                     Effect::CancelModel { token } => {
                         self.cancelled_models.push(token);
+                        continue;
+                    }
+                    Effect::RunStream { stream, update } => {
+                        self.http_updates.push((stream, update));
                         continue;
                     }
                     // An in-memory store: every batch is kept and commits.
