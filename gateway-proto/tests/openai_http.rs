@@ -3,7 +3,7 @@
 //! call (deltas and endings reported as `Effect::RunStream`).
 
 use gateway_proto::gateway::agents::catalog::ModelCatalog;
-use gateway_proto::gateway::agents::model::ModelEvent;
+use gateway_proto::gateway::agents::model::{ModelEvent, ModelRole};
 use gateway_proto::gateway::openai_http::*;
 use gateway_proto::gateway::{AuthConfig, Config, Effect};
 use gateway_proto::testing::{Harness, Seen};
@@ -174,7 +174,9 @@ fn a_completion_streams_deltas_then_its_final() {
     assert_eq!(h.gateway.http_runs_in_flight(), 1);
     // The prompt reached the model as the user's turn.
     let (token, request) = h.model_calls[0].clone();
-    assert!(format!("{request:?}").contains("say hello"));
+    assert_eq!(request.messages.len(), 1);
+    assert_eq!(request.messages[0].role, ModelRole::User);
+    assert_eq!(request.messages[0].text, "say hello");
     h.model_event(token, ModelEvent::Text("Hel".into()));
     h.model_event(token, ModelEvent::Text("lo".into()));
     h.model_event(token, ModelEvent::Done { stop_reason: "stop".into(), response_id: None, response_model: None });

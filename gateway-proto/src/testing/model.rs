@@ -682,7 +682,8 @@ impl GatewaySim {
                                     status: None,
                                 },
                             },
-                            Effect::CancelModel { .. } => continue,
+                            // No HTTP completions are made here.
+                            Effect::CancelModel { .. } | Effect::RunStream { .. } => continue,
                             Effect::WriteSessions { token, .. } => EffectResult::SessionsWritten {
                                 token,
                                 result: Ok(()),
