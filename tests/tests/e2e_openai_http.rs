@@ -10,7 +10,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Command;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -167,7 +168,13 @@ fn auth_models_and_completions() {
 
 #[test]
 fn a_client_that_hangs_up_aborts_its_run() {
-    let provider = FakeProvider::start(vec![Script::new(Api::OpenAi).text("Thinking").stall()]);
+    // A slow reply (~10 s): a cancelled call notices at its next chunk and
+    // closes the connection, which the provider sees as its next write fails.
+    let mut slow = Script::new(Api::OpenAi).text("Thinking");
+    for _ in 0..40 {
+        slow = slow.delay(250).text(".");
+    }
+    let provider = FakeProvider::start(vec![slow]);
     let gw = start(&provider, true);
     let body = json!({"stream": true, "messages": [{"role": "user", "content": "take your time"}]}).to_string();
     let mut socket = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
@@ -256,7 +263,10 @@ print("chunks:", len(parts))
 print("reply:", "".join(parts))
 "#;
     let mut cmd = Command::new(python);
-    cmd.args(["-c", script, &format!("http://127.0.0.1:{}/v1", gw.port), &gw.token]);
+    cmd.args(["-c", script, &format!("http://127.0.0.1:{}/v1", gw.port), &gw.token])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let out = run_with_timeout(cmd, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -267,7 +277,7 @@ print("reply:", "".join(parts))
     );
     assert!(stdout.contains("models: openclaw,openclaw/default,openclaw/main"), "{stdout}");
     assert!(stdout.contains("reply: Hello from the fake model."), "{stdout}");
-    // Streamed as it came: more than one content chunk.
+    // Streamed: the reply came as content chunks.
     let chunks: usize = stdout
         .lines()
         .find_map(|l| l.strip_prefix("chunks: "))
