@@ -205,7 +205,8 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
             return Err("gateway.nodes.pairing.autoApproveLocal must be true or false".into())
         }
     };
-    let chat_completions_enabled = match gateway.pointer("/http/endpoints/chatCompletions/enabled") {
+    let chat_completions_enabled = match gateway.pointer("/http/endpoints/chatCompletions/enabled")
+    {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {

@@ -57,7 +57,12 @@ fn error_of(result: Result<Completion, HttpAnswer>) -> (u16, Value) {
     (answer.status, serde_json::from_str(&answer.body).unwrap())
 }
 
-fn complete(h: &mut Harness, stream: u64, head: &HttpHead, body: Value) -> Result<Completion, HttpAnswer> {
+fn complete(
+    h: &mut Harness,
+    stream: u64,
+    head: &HttpHead,
+    body: Value,
+) -> Result<Completion, HttpAnswer> {
     let now = h.now;
     let result = h
         .gateway
@@ -84,9 +89,16 @@ fn disabled_by_default_and_unrouted() {
 fn auth_and_methods() {
     let h = harness(true);
     for bearer in [None, Some("wrong"), Some("")] {
-        let (status, body) = answer_json(h.gateway.http_gate(&head("POST", "/v1/chat/completions", bearer)));
+        let (status, body) = answer_json(h.gateway.http_gate(&head(
+            "POST",
+            "/v1/chat/completions",
+            bearer,
+        )));
         assert_eq!(status, 401);
-        assert_eq!(body, json!({"error": {"message": "Unauthorized", "type": "unauthorized"}}));
+        assert_eq!(
+            body,
+            json!({"error": {"message": "Unauthorized", "type": "unauthorized"}})
+        );
     }
     let mut basic = chat_head();
     basic.authorization = Some(format!("Basic {TOKEN}"));
@@ -97,11 +109,17 @@ fn auth_and_methods() {
             max_bytes: MAX_BODY_BYTES
         }
     );
-    match h.gateway.http_gate(&head("GET", "/v1/chat/completions", None)) {
+    match h
+        .gateway
+        .http_gate(&head("GET", "/v1/chat/completions", None))
+    {
         HttpGate::Answer(a) => assert_eq!((a.status, a.allow), (405, Some("POST"))),
         other => panic!("{other:?}"),
     }
-    match h.gateway.http_gate(&head("POST", "/v1/models", Some(TOKEN))) {
+    match h
+        .gateway
+        .http_gate(&head("POST", "/v1/models", Some(TOKEN)))
+    {
         HttpGate::Answer(a) => assert_eq!((a.status, a.allow), (405, Some("GET"))),
         other => panic!("{other:?}"),
     }
@@ -112,48 +130,110 @@ fn models_list_and_lookup() {
     let h = harness(true);
     let (status, list) = answer_json(h.gateway.http_gate(&head("GET", "/v1/models", Some(TOKEN))));
     assert_eq!(status, 200);
-    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["openclaw", "openclaw/default", "openclaw/main"]);
     assert_eq!(list["data"][0]["owned_by"], "openclaw");
     let get = |path: &str| answer_json(h.gateway.http_gate(&head("GET", path, Some(TOKEN))));
     let (status, model) = get("/v1/models/openclaw%2Fdefault");
-    assert_eq!((status, model["id"].as_str()), (200, Some("openclaw/default")));
+    assert_eq!(
+        (status, model["id"].as_str()),
+        (200, Some("openclaw/default"))
+    );
     assert_eq!(get("/v1/models/openclaw%2Fother").0, 404);
-    assert_eq!(get("/v1/models/gpt-4").1["error"]["message"], "Invalid model id.");
-    assert_eq!(get("/v1/models/%zz").1["error"]["message"], "Invalid model id encoding.");
-    assert_eq!(get("/v1/models/").1["error"]["message"], "Missing model id.");
-    assert_eq!(answer_json(h.gateway.http_gate(&head("GET", "/v1/models", None))).0, 401);
+    assert_eq!(
+        get("/v1/models/gpt-4").1["error"]["message"],
+        "Invalid model id."
+    );
+    assert_eq!(
+        get("/v1/models/%zz").1["error"]["message"],
+        "Invalid model id encoding."
+    );
+    assert_eq!(
+        get("/v1/models/").1["error"]["message"],
+        "Missing model id."
+    );
+    assert_eq!(
+        answer_json(h.gateway.http_gate(&head("GET", "/v1/models", None))).0,
+        401
+    );
 }
 
 #[test]
 fn request_checks() {
     let mut h = harness(true);
-    let (status, body) = error_of(complete(&mut h, 1, &chat_head(), json!({"model": "gpt-4o", "messages": []})));
+    let (status, body) = error_of(complete(
+        &mut h,
+        1,
+        &chat_head(),
+        json!({"model": "gpt-4o", "messages": []}),
+    ));
     assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("Invalid `model`"));
-    let (_, body) = error_of(complete(&mut h, 1, &chat_head(), json!({"model": "openclaw/ops", "messages": [{"role": "user", "content": "hi"}]})));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid `model`"));
+    let (_, body) = error_of(complete(
+        &mut h,
+        1,
+        &chat_head(),
+        json!({"model": "openclaw/ops", "messages": [{"role": "user", "content": "hi"}]}),
+    ));
     assert_eq!(body["error"]["message"], "Unknown agent 'ops'.");
-    let (_, body) = error_of(complete(&mut h, 1, &chat_head(), json!({"messages": [{"role": "system", "content": "x"}]})));
-    assert_eq!(body["error"]["message"], "Missing user message in `messages`.");
+    let (_, body) = error_of(complete(
+        &mut h,
+        1,
+        &chat_head(),
+        json!({"messages": [{"role": "system", "content": "x"}]}),
+    ));
+    assert_eq!(
+        body["error"]["message"],
+        "Missing user message in `messages`."
+    );
     let tools = json!({"messages": [{"role": "user", "content": "hi"}],
         "tools": [{"type": "function", "function": {"name": "f"}}]});
     let (status, body) = error_of(complete(&mut h, 1, &chat_head(), tools));
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("Invalid tools/tool_choice"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Invalid tools/tool_choice"));
     let mut reserved = chat_head();
     for key in ["cron:nightly", "agent:main:subagent:x", "ACP:y"] {
         reserved.session_key = Some(key.into());
-        let (status, body) = error_of(complete(&mut h, 1, &reserved, json!({"messages": [{"role": "user", "content": "hi"}]})));
+        let (status, body) = error_of(complete(
+            &mut h,
+            1,
+            &reserved,
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ));
         assert_eq!(status, 400, "{key}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("reserved"));
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reserved"));
     }
     let mut model = chat_head();
     model.model_override = Some("nope/missing".into());
-    assert_eq!(error_of(complete(&mut h, 1, &model, json!({"messages": [{"role": "user", "content": "hi"}]}))).0, 400);
+    assert_eq!(
+        error_of(complete(
+            &mut h,
+            1,
+            &model,
+            json!({"messages": [{"role": "user", "content": "hi"}]})
+        ))
+        .0,
+        400
+    );
     let (status, _) = error_of(Ok::<_, HttpAnswer>(()).and_then(|_| {
         let now = h.now;
-        h.gateway.http_chat_completion(1, &chat_head(), b"{not json", now)
+        h.gateway
+            .http_chat_completion(1, &chat_head(), b"{not json", now)
     }));
     assert_eq!(status, 400);
     // Nothing was started by any of these.
@@ -179,15 +259,35 @@ fn a_completion_streams_deltas_then_its_final() {
     assert_eq!(request.messages[0].text, "say hello");
     h.model_event(token, ModelEvent::Text("Hel".into()));
     h.model_event(token, ModelEvent::Text("lo".into()));
-    h.model_event(token, ModelEvent::Done { stop_reason: "stop".into(), response_id: None, response_model: None });
-    let updates: Vec<&HttpRunUpdate> = h.http_updates.iter().filter(|(s, _)| *s == 7).map(|(_, u)| u).collect();
+    h.model_event(
+        token,
+        ModelEvent::Done {
+            stop_reason: "stop".into(),
+            response_id: None,
+            response_model: None,
+        },
+    );
+    let updates: Vec<&HttpRunUpdate> = h
+        .http_updates
+        .iter()
+        .filter(|(s, _)| *s == 7)
+        .map(|(_, u)| u)
+        .collect();
     assert_eq!(updates.len(), 3);
     assert_eq!(updates[0], &HttpRunUpdate::Delta("Hel".into()));
     assert_eq!(updates[1], &HttpRunUpdate::Delta("lo".into()));
-    assert!(matches!(updates[2], HttpRunUpdate::Final { text, stop_reason, .. } if text == "Hello" && stop_reason == "stop"));
+    assert!(
+        matches!(updates[2], HttpRunUpdate::Final { text, stop_reason, .. } if text == "Hello" && stop_reason == "stop")
+    );
     assert_eq!(h.gateway.http_runs_in_flight(), 0);
     // The chunk shapes the client parses.
-    let chunk: Value = serde_json::from_str(completion.content_chunk("Hel").trim_start_matches("data: ").trim()).unwrap();
+    let chunk: Value = serde_json::from_str(
+        completion
+            .content_chunk("Hel")
+            .trim_start_matches("data: ")
+            .trim(),
+    )
+    .unwrap();
     assert_eq!(chunk["object"], "chat.completion.chunk");
     assert_eq!(chunk["choices"][0]["delta"]["content"], "Hel");
     let full: Value = serde_json::from_str(&completion.response("Hello", None, "length")).unwrap();
@@ -207,27 +307,62 @@ fn the_same_user_shares_a_session_and_runs_queue() {
     // One run at a time per session: the second waits for the first.
     assert_eq!(h.model_calls.len(), 1);
     let token = h.model_token(0);
-    h.model_event(token, ModelEvent::Done { stop_reason: "stop".into(), response_id: None, response_model: None });
+    h.model_event(
+        token,
+        ModelEvent::Done {
+            stop_reason: "stop".into(),
+            response_id: None,
+            response_model: None,
+        },
+    );
     assert_eq!(h.model_calls.len(), 2);
     // A fresh session per request without `user`.
-    let a = complete(&mut h, 3, &chat_head(), json!({"messages": [{"role": "user", "content": "x"}]})).unwrap();
-    let b = complete(&mut h, 4, &chat_head(), json!({"messages": [{"role": "user", "content": "x"}]})).unwrap();
+    let a = complete(
+        &mut h,
+        3,
+        &chat_head(),
+        json!({"messages": [{"role": "user", "content": "x"}]}),
+    )
+    .unwrap();
+    let b = complete(
+        &mut h,
+        4,
+        &chat_head(),
+        json!({"messages": [{"role": "user", "content": "x"}]}),
+    )
+    .unwrap();
     assert_ne!(a.session_key, b.session_key);
 }
 
 #[test]
 fn a_client_that_leaves_aborts_its_run() {
     let mut h = harness(true);
-    complete(&mut h, 9, &chat_head(), json!({"messages": [{"role": "user", "content": "long"}]})).unwrap();
+    complete(
+        &mut h,
+        9,
+        &chat_head(),
+        json!({"messages": [{"role": "user", "content": "long"}]}),
+    )
+    .unwrap();
     let token = h.model_token(0);
     let now = h.now;
     h.gateway.http_client_gone(9, now);
     h.drain();
     assert_eq!(h.cancelled_models, [token], "the model call is cancelled");
-    assert!(matches!(h.http_updates.last(), Some((9, HttpRunUpdate::Failed { .. }))));
+    assert!(matches!(
+        h.http_updates.last(),
+        Some((9, HttpRunUpdate::Failed { .. }))
+    ));
     assert_eq!(h.gateway.http_runs_in_flight(), 0);
     // The run is a normal one: its ending is in the agent events.
-    let ended = h.seen.iter().any(|s| matches!(s, Seen::Effect { effect: Effect::CancelModel { .. }, .. }));
+    let ended = h.seen.iter().any(|s| {
+        matches!(
+            s,
+            Seen::Effect {
+                effect: Effect::CancelModel { .. },
+                ..
+            }
+        )
+    });
     assert!(ended);
 }
-

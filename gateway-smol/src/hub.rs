@@ -72,7 +72,9 @@ pub(crate) enum HubMsg {
         reply: Sender<Result<Completion, HttpAnswer>>,
     },
     /// The client of a completion went away (or could not keep up).
-    HttpGone { stream: u64 },
+    HttpGone {
+        stream: u64,
+    },
 }
 
 /// Requests from outside the protocol: the server handle and signals.

@@ -159,11 +159,17 @@ pub(crate) async fn serve(
         }
         // Disabled or not ours: the caller answers as for any other path.
         Some(HttpGate::NotRouted) => return Err(head),
-        Some(HttpGate::Answer(answer)) => return Ok(answer_and_keep(stream, &head, rest, &answer, shared).await),
+        Some(HttpGate::Answer(answer)) => {
+            return Ok(answer_and_keep(stream, &head, rest, &answer, shared).await)
+        }
         Some(HttpGate::ReadBody { max_bytes }) => max_bytes,
     };
     let Some(_in_flight) = InFlight::enter(&shared.http_in_flight) else {
-        let answer = HttpAnswer::error(503, "too many chat completions in progress; retry later", "api_error");
+        let answer = HttpAnswer::error(
+            503,
+            "too many chat completions in progress; retry later",
+            "api_error",
+        );
         respond(stream, &answer, false).await;
         return Ok(None);
     };
@@ -230,7 +236,13 @@ async fn answer_and_keep(
     if !respond(stream, answer, keep).await || !keep {
         return None;
     }
-    http::skip_body(stream, rest, body.unwrap_or(0), shared.opts.http_head_timeout).await
+    http::skip_body(
+        stream,
+        rest,
+        body.unwrap_or(0),
+        shared.opts.http_head_timeout,
+    )
+    .await
 }
 
 async fn respond(stream: &mut TcpStream, answer: &HttpAnswer, keep_alive: bool) -> bool {
@@ -364,10 +376,7 @@ async fn stream_events(stream: &mut TcpStream, completion: &Completion, slot: &R
             }) => {
                 // Deltas carry the whole reply; the final text only fills
                 // in what they did not (or the fallback for no reply).
-                let rest = match text.strip_prefix(streamed.as_str()) {
-                    Some(rest) => rest,
-                    None => "",
-                };
+                let rest: &str = text.strip_prefix(streamed.as_str()).unwrap_or_default();
                 if !rest.is_empty() {
                     out.push_str(&completion.content_chunk(rest));
                 } else if text.is_empty() && streamed.is_empty() {

@@ -9,8 +9,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,13 @@ fn start(provider: &FakeProvider, enabled: bool) -> OurGateway {
 }
 
 /// One request with `Connection: close`: `(status, head, body)`.
-fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String, String) {
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String, String) {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let raw = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: application/json\r\n\
@@ -70,14 +76,23 @@ fn off_by_default_then_on_with_a_config_reload() {
     let provider = FakeProvider::start(vec![hello()]);
     let gw = start(&provider, false);
     let token = gw.token.clone();
-    let chat = json!({"model": "openclaw", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let chat =
+        json!({"model": "openclaw", "messages": [{"role": "user", "content": "hi"}]}).to_string();
     // Disabled: the port's plain 404, as for any unknown path.
-    let (status, head, body) = request(gw.port, "POST", "/v1/chat/completions", Some(&token), &chat);
+    let (status, head, body) =
+        request(gw.port, "POST", "/v1/chat/completions", Some(&token), &chat);
     assert_eq!((status, body.as_str()), (404, "Not Found"), "{head}");
-    assert_eq!(request(gw.port, "GET", "/v1/models", Some(&token), "").0, 404);
+    assert_eq!(
+        request(gw.port, "GET", "/v1/models", Some(&token), "").0,
+        404
+    );
     assert!(provider.requests().is_empty());
 
-    std::fs::write(gw.dir.path().join("state/openclaw.json"), config(&provider, true)).unwrap();
+    std::fs::write(
+        gw.dir.path().join("state/openclaw.json"),
+        config(&provider, true),
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (status, _, body) = request(gw.port, "GET", "/v1/models", Some(&token), "");
@@ -85,7 +100,11 @@ fn off_by_default_then_on_with_a_config_reload() {
             assert_eq!(json_body(&body)["object"], "list");
             break;
         }
-        assert!(Instant::now() < deadline, "not enabled by the reload; output:\n{}", gw.output());
+        assert!(
+            Instant::now() < deadline,
+            "not enabled by the reload; output:\n{}",
+            gw.output()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -103,7 +122,10 @@ fn auth_models_and_completions() {
     for bad in [None, Some("wrong-token")] {
         let (status, _, body) = request(gw.port, "POST", "/v1/chat/completions", bad, &chat);
         assert_eq!(status, 401);
-        assert_eq!(json_body(&body), json!({"error": {"message": "Unauthorized", "type": "unauthorized"}}));
+        assert_eq!(
+            json_body(&body),
+            json!({"error": {"message": "Unauthorized", "type": "unauthorized"}})
+        );
         assert_eq!(request(gw.port, "GET", "/v1/models", bad, "").0, 401);
     }
     assert!(provider.requests().is_empty());
@@ -112,21 +134,52 @@ fn auth_models_and_completions() {
     let (status, _, body) = request(gw.port, "GET", "/v1/models", Some(&token), "");
     assert_eq!(status, 200);
     let list = json_body(&body);
-    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
     assert_eq!(ids, ["openclaw", "openclaw/default", "openclaw/main"]);
-    let (status, _, body) = request(gw.port, "GET", "/v1/models/openclaw%2Fdefault", Some(&token), "");
-    assert_eq!((status, json_body(&body)["id"].clone()), (200, json!("openclaw/default")));
-    assert_eq!(request(gw.port, "GET", "/v1/models/openclaw%2Fnobody", Some(&token), "").0, 404);
+    let (status, _, body) = request(
+        gw.port,
+        "GET",
+        "/v1/models/openclaw%2Fdefault",
+        Some(&token),
+        "",
+    );
+    assert_eq!(
+        (status, json_body(&body)["id"].clone()),
+        (200, json!("openclaw/default"))
+    );
+    assert_eq!(
+        request(
+            gw.port,
+            "GET",
+            "/v1/models/openclaw%2Fnobody",
+            Some(&token),
+            ""
+        )
+        .0,
+        404
+    );
 
     // Not streamed: one JSON answer with the whole reply and usage.
-    let (status, head, body) = request(gw.port, "POST", "/v1/chat/completions", Some(&token), &chat);
+    let (status, head, body) =
+        request(gw.port, "POST", "/v1/chat/completions", Some(&token), &chat);
     assert_eq!(status, 200, "{head}\n{body}");
     assert!(head.to_ascii_lowercase().contains("application/json"));
     let answer = json_body(&body);
-    assert!(answer["id"].as_str().unwrap().starts_with("chatcmpl_"), "{answer}");
+    assert!(
+        answer["id"].as_str().unwrap().starts_with("chatcmpl_"),
+        "{answer}"
+    );
     assert_eq!(answer["object"], "chat.completion");
     assert_eq!(answer["model"], "openclaw/default");
-    assert_eq!(answer["choices"][0]["message"]["content"], "Hello from the fake model.");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Hello from the fake model."
+    );
     assert_eq!(answer["choices"][0]["finish_reason"], "stop");
     assert_eq!(answer["usage"]["prompt_tokens"], 10, "{answer}");
     let sent = &provider.requests()[0].body;
@@ -138,27 +191,53 @@ fn auth_models_and_completions() {
         "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "again"}]})
     .to_string();
-    let (status, head, body) = request(gw.port, "POST", "/v1/chat/completions", Some(&token), &streamed);
+    let (status, head, body) = request(
+        gw.port,
+        "POST",
+        "/v1/chat/completions",
+        Some(&token),
+        &streamed,
+    );
     assert_eq!(status, 200, "{head}\n{body}");
     assert!(head.contains("text/event-stream"), "{head}");
     let events = events(&body);
     assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{body}");
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| json_body(e)).collect();
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| json_body(e))
+        .collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(text, "Hello from the fake model.");
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"]));
-    let finish = chunks.iter().find_map(|c| c["choices"][0]["finish_reason"].as_str());
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"]));
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str());
     assert_eq!(finish, Some("stop"));
-    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 5, "{body}");
+    assert_eq!(
+        chunks.last().unwrap()["usage"]["completion_tokens"],
+        5,
+        "{body}"
+    );
     let second = provider.requests()[1].body["messages"].to_string();
-    assert!(second.contains("say hello") && second.contains("again"), "{second}");
+    assert!(
+        second.contains("say hello") && second.contains("again"),
+        "{second}"
+    );
 
     // Refusals with the reference's shape.
-    let (status, _, body) = request(gw.port, "POST", "/v1/chat/completions", Some(&token), r#"{"model":"gpt-4o"}"#);
+    let (status, _, body) = request(
+        gw.port,
+        "POST",
+        "/v1/chat/completions",
+        Some(&token),
+        r#"{"model":"gpt-4o"}"#,
+    );
     assert_eq!(status, 400);
     assert_eq!(json_body(&body)["error"]["type"], "invalid_request_error");
     let (status, head, _) = request(gw.port, "GET", "/v1/chat/completions", Some(&token), "");
@@ -176,9 +255,12 @@ fn a_client_that_hangs_up_aborts_its_run() {
     }
     let provider = FakeProvider::start(vec![slow]);
     let gw = start(&provider, true);
-    let body = json!({"stream": true, "messages": [{"role": "user", "content": "take your time"}]}).to_string();
+    let body = json!({"stream": true, "messages": [{"role": "user", "content": "take your time"}]})
+        .to_string();
     let mut socket = TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         socket,
         "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
@@ -198,7 +280,12 @@ fn a_client_that_hangs_up_aborts_its_run() {
     drop(socket);
     // The gateway drops the model call (the provider sees its client go).
     let outcome = provider.wait_outcome(0, Duration::from_secs(15));
-    assert_eq!(outcome, Some(Outcome::ClientClosed), "output:\n{}", gw.output());
+    assert_eq!(
+        outcome,
+        Some(Outcome::ClientClosed),
+        "output:\n{}",
+        gw.output()
+    );
 }
 
 /// The venv holding the `openai` package: `~/.cache/openclaw-openai-py`,
@@ -221,14 +308,20 @@ fn openai_python() -> Option<PathBuf> {
     create.args(["-m", "venv"]).arg(&venv);
     let out = run_with_timeout(create, Duration::from_secs(120));
     if !out.status.success() {
-        println!("SKIPPED: no python3 venv: {}", String::from_utf8_lossy(&out.stderr));
+        println!(
+            "SKIPPED: no python3 venv: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
     let mut install = Command::new(venv.join("bin/pip"));
     install.args(["install", "-q", "openai"]);
     let out = run_with_timeout(install, Duration::from_secs(300));
     if !out.status.success() || !has_openai(&python) {
-        println!("SKIPPED: `pip install openai` failed (PyPI unreachable?): {}", String::from_utf8_lossy(&out.stderr));
+        println!(
+            "SKIPPED: `pip install openai` failed (PyPI unreachable?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
     Some(python)
@@ -263,10 +356,15 @@ print("chunks:", len(parts))
 print("reply:", "".join(parts))
 "#;
     let mut cmd = Command::new(python);
-    cmd.args(["-c", script, &format!("http://127.0.0.1:{}/v1", gw.port), &gw.token])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.args([
+        "-c",
+        script,
+        &format!("http://127.0.0.1:{}/v1", gw.port),
+        &gw.token,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
     let out = run_with_timeout(cmd, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -275,8 +373,14 @@ print("reply:", "".join(parts))
         String::from_utf8_lossy(&out.stderr),
         gw.output()
     );
-    assert!(stdout.contains("models: openclaw,openclaw/default,openclaw/main"), "{stdout}");
-    assert!(stdout.contains("reply: Hello from the fake model."), "{stdout}");
+    assert!(
+        stdout.contains("models: openclaw,openclaw/default,openclaw/main"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reply: Hello from the fake model."),
+        "{stdout}"
+    );
     // Streamed: the reply came as content chunks.
     let chunks: usize = stdout
         .lines()
@@ -284,5 +388,7 @@ print("reply:", "".join(parts))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     assert!(chunks >= 1, "{stdout}");
-    assert!(provider.requests()[0].body["messages"].to_string().contains("hello from python"));
+    assert!(provider.requests()[0].body["messages"]
+        .to_string()
+        .contains("hello from python"));
 }

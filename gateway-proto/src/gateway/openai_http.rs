@@ -71,7 +71,10 @@ impl HttpAnswer {
 
     /// `{"error": {message, type}}`, the shape of every API error.
     pub fn error(status: u16, message: &str, kind: &str) -> Self {
-        Self::json(status, &json!({"error": {"message": message, "type": kind}}))
+        Self::json(
+            status,
+            &json!({"error": {"message": message, "type": kind}}),
+        )
     }
 
     fn invalid(message: &str) -> Self {
@@ -112,7 +115,9 @@ pub enum HttpRunUpdate {
         stop_reason: String,
     },
     /// The run failed, was aborted or timed out.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// An accepted completion: its identity in every chunk and answer.
@@ -622,7 +627,8 @@ impl Gateway {
         let model_ref = match head.model_override.as_deref().map(str::trim) {
             Some(wanted) if !wanted.is_empty() => {
                 if self.config.models.resolve(Some(wanted)).is_err() {
-                    let message = format!("Model '{wanted}' is not allowed for agent '{agent_id}'.");
+                    let message =
+                        format!("Model '{wanted}' is not allowed for agent '{agent_id}'.");
                     return Err(HttpAnswer::invalid(&message));
                 }
                 Some(wanted.to_owned())
@@ -688,14 +694,20 @@ impl Gateway {
 
     /// The agent a request targets: `x-openclaw-agent-id`, else its `model`.
     fn http_agent(&self, head: &HttpHead, model: &str) -> Result<String, HttpAnswer> {
-        let invalid_model = || HttpAnswer::invalid("Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.");
+        let invalid_model =
+            || HttpAnswer::invalid("Invalid `model`. Use `openclaw` or `openclaw/<agentId>`.");
         let unknown = |id: &str| HttpAnswer::invalid(&format!("Unknown agent '{id}'."));
         let from_model = if model.trim().is_empty() {
             None
         } else {
             Some(agent_of_model(model).ok_or_else(invalid_model)?)
         };
-        if let Some(raw) = head.agent_id.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+        if let Some(raw) = head
+            .agent_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+        {
             let id = raw.to_ascii_lowercase();
             if !valid_agent_id(&id) || !known_agent(&id) {
                 return Err(unknown(raw));

@@ -18,12 +18,25 @@ fn prompts_keep_the_conversation() {
         "[Chat messages since your last reply - for context]\nUser: hi\nAssistant: hello\n\n\
          [Current message - respond to this]\nUser: and now?"
     );
-    assert_eq!(build_prompt(json!([{"role": "user", "content": "only"}]).as_array().unwrap()), "only");
+    assert_eq!(
+        build_prompt(
+            json!([{"role": "user", "content": "only"}])
+                .as_array()
+                .unwrap()
+        ),
+        "only"
+    );
 }
 
 #[test]
 fn reserved_namespaces_and_agent_targets() {
-    for key in ["cron:x", "subagent:y", "acp:z", "agent:main:cron:x", "AGENT:Main:Subagent:q"] {
+    for key in [
+        "cron:x",
+        "subagent:y",
+        "acp:z",
+        "agent:main:cron:x",
+        "AGENT:Main:Subagent:q",
+    ] {
         assert!(reserved_session_key(key), "{key}");
     }
     for key in ["main", "agent:main:openai-user:u", "crontab"] {
@@ -35,6 +48,9 @@ fn reserved_namespaces_and_agent_targets() {
     assert_eq!(agent_of_model("agent:ops").as_deref(), Some("ops"));
     assert_eq!(agent_of_model("gpt-4o"), None);
     assert_eq!(agent_of_model("openclaw/-x"), None);
-    assert_eq!(percent_decode("openclaw%2Fdefault").as_deref(), Some("openclaw/default"));
+    assert_eq!(
+        percent_decode("openclaw%2Fdefault").as_deref(),
+        Some("openclaw/default")
+    );
     assert_eq!(percent_decode("%2"), None);
 }
