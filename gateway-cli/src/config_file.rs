@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub trusted_proxies: Vec<String>,
     /// `gateway.allowRealIpFallback`: a trusted proxy's `X-Real-IP` counts.
     pub allow_real_ip_fallback: bool,
+    /// `gateway.http.endpoints.chatCompletions.enabled`.
+    pub chat_completions_enabled: bool,
     /// `gateway.nodes.pairing.autoApproveLocal` (default true): local
     /// devices are paired silently; `false` makes every device wait for
     /// `openclaw devices approve`.
@@ -211,7 +213,18 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
             return Err("gateway.nodes.pairing.autoApproveLocal must be true or false".into())
         }
     };
+    let chat_completions_enabled = match gateway.pointer("/http/endpoints/chatCompletions/enabled")
+    {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(
+                "gateway.http.endpoints.chatCompletions.enabled must be true or false".into(),
+            )
+        }
+    };
     Ok(ConfigFile {
+        chat_completions_enabled,
         // Filled in by `parse` from the whole document.
         models: Value::Null,
         trusted_proxies,
@@ -341,7 +354,10 @@ mod tests {
             c.models["agents"],
             serde_json::json!({"defaults": {"model": "fake/echo", "workspace": "/w"}})
         );
-        assert_eq!(c.models["tools"], serde_json::json!({"exec": {"host": "node"}}));
+        assert_eq!(
+            c.models["tools"],
+            serde_json::json!({"exec": {"host": "node"}})
+        );
         // Without those sections nothing is kept.
         let c = parse("{ gateway: { port: 1 } }").unwrap().config();
         assert_eq!(c.models, serde_json::json!({}));

@@ -204,6 +204,7 @@ impl HubConfig {
             .with_node_commands(settings.node_commands.clone())
             .with_models(settings.models.clone())
             .with_tools(settings.tools.clone())
+            .with_chat_completions(settings.chat_completions_enabled)
             .with_limits(self.limits.clone())
             .with_host(self.host.clone())
             .with_config_path(Some(path_string(&self.config_path)))

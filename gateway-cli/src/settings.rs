@@ -113,6 +113,8 @@ pub struct Settings {
     pub pairing_auto_approve_local: bool,
     /// `gateway.nodes.commands.allow|deny`.
     pub node_commands: gateway_proto::gateway::NodeCommandRules,
+    /// `gateway.http.endpoints.chatCompletions.enabled`: the `/v1` routes.
+    pub chat_completions_enabled: bool,
     /// `models` and `agents.defaults.model`, keys resolved from `env` (its
     /// warnings are logged by the caller: see [`log_model_warnings`]).
     pub models: ModelCatalog,
@@ -205,6 +207,7 @@ pub fn resolve(
             allow_host_header_fallback: file.allow_host_header_origin_fallback,
         },
         pairing_auto_approve_local: file.pairing_auto_approve_local.unwrap_or(true),
+        chat_completions_enabled: file.chat_completions_enabled,
         node_commands: gateway_proto::gateway::NodeCommandRules {
             allow: file.node_commands_allow.clone(),
             deny: file.node_commands_deny.clone(),

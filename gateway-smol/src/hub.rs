@@ -12,7 +12,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Utf8Bytes;
+use gateway_proto::gateway::openai_http::{
+    Completion, HttpAnswer, HttpGate, HttpHead, HttpRunUpdate, MAX_HTTP_RUNS,
+};
 use gateway_proto::gateway::{Config, Effect, EffectResult, Gateway, Input, Output, Peer};
+use std::sync::Arc;
+
+use crate::openai_http::RunSlot;
 use gateway_proto::wire::OutFrame;
 use gateway_proto::ConnId;
 use smol::channel::{Receiver, Sender};
@@ -52,6 +58,23 @@ pub(crate) enum HubMsg {
     },
     EffectDone(EffectResult),
     Control(Control),
+    /// An OpenAI-compatible API request head: what to do with it.
+    HttpGate {
+        head: HttpHead,
+        reply: Sender<HttpGate>,
+    },
+    /// A completion's body: start its run, its updates to `slot`.
+    HttpChat {
+        stream: u64,
+        head: HttpHead,
+        body: Vec<u8>,
+        slot: Arc<RunSlot>,
+        reply: Sender<Result<Completion, HttpAnswer>>,
+    },
+    /// The client of a completion went away (or could not keep up).
+    HttpGone {
+        stream: u64,
+    },
 }
 
 /// Requests from outside the protocol: the server handle and signals.
@@ -121,6 +144,8 @@ pub(crate) struct Hub<'a> {
     model_calls: crate::model_calls::ModelCalls,
     /// The tool actions under way (see [`crate::tools`]).
     tools: crate::tools::ToolRuntime,
+    /// HTTP completions waiting for their run's updates, by stream id.
+    http_streams: BTreeMap<u64, Arc<RunSlot>>,
 }
 
 impl<'a> Hub<'a> {
@@ -152,6 +177,7 @@ impl<'a> Hub<'a> {
             config,
             model_calls: crate::model_calls::ModelCalls::new(opts.providers),
             tools: crate::tools::ToolRuntime::default(),
+            http_streams: BTreeMap::new(),
         }
     }
 
@@ -294,6 +320,43 @@ impl<'a> Hub<'a> {
                 }
             }
             HubMsg::EffectDone(result) => self.input(Input::EffectDone(result)),
+            HubMsg::HttpGate { head, reply } => {
+                let _ = reply.try_send(self.gateway.http_gate(&head));
+            }
+            HubMsg::HttpChat {
+                stream,
+                head,
+                body,
+                slot,
+                reply,
+            } => {
+                let answer = if self.http_streams.len() >= MAX_HTTP_RUNS {
+                    Err(HttpAnswer::error(
+                        503,
+                        "too many chat completions in progress; retry later",
+                        "api_error",
+                    ))
+                } else {
+                    // The slot is in place before the run can report anything.
+                    self.http_streams.insert(stream, slot);
+                    let answer =
+                        self.gateway
+                            .http_chat_completion(stream, &head, &body, clock::now());
+                    if answer.is_err() {
+                        self.http_streams.remove(&stream);
+                    }
+                    answer
+                };
+                let _ = reply.try_send(answer);
+                self.drain();
+            }
+            HubMsg::HttpGone { stream } => {
+                // Also after an overflow took the slot away: the run goes on
+                // in the core until it hears this.
+                self.http_streams.remove(&stream);
+                self.gateway.http_client_gone(stream, clock::now());
+                self.drain();
+            }
             HubMsg::Control(Control::Reconfigure(config)) => {
                 log::info!(target: "gateway", "configuration reloaded (auth mode {})", config.auth.mode_name());
                 self.config = (*config).clone();
@@ -363,13 +426,32 @@ impl<'a> Hub<'a> {
                         entry.outbox.push(ToConn::Close { code, reason });
                     }
                 }
+                Output::Effect(Effect::RunStream { stream, update }) => {
+                    self.route_run_update(stream, update);
+                }
                 Output::Effect(effect) => self.start_effect(effect),
+            }
+        }
+    }
+
+    /// Hand an HTTP completion's update to the task writing to its client
+    /// (none: the client left, the update is dropped).
+    fn route_run_update(&mut self, stream: u64, update: HttpRunUpdate) {
+        if let Some(slot) = self.http_streams.get(&stream) {
+            if slot.push(update) {
+                // Ended, or the client fell too far behind: the writer
+                // takes it from here (and reports a client left behind).
+                self.http_streams.remove(&stream);
             }
         }
     }
 
     fn start_effect(&self, effect: Effect) {
         match effect {
+            // Routed by `drain` (it needs the stream map).
+            Effect::RunStream { stream, update } => {
+                log::debug!(target: "gateway/http", "unrouted update for stream {stream}: {update:?}");
+            }
             Effect::ReadLogs {
                 token,
                 cursor,

@@ -25,6 +25,7 @@ mod hub;
 pub mod logfile;
 pub mod logs;
 mod model_calls;
+mod openai_http;
 mod options;
 mod outbox;
 mod pairing_writer;

@@ -41,9 +41,17 @@ pub(crate) struct Shared {
     /// Connection ids never repeat for the life of the process, so a message from
     /// a connection of an earlier hub generation can never be mistaken for a new one.
     next_conn: AtomicU64,
+    /// Ids of HTTP completion streams (never reused, like connection ids).
+    next_http_stream: AtomicU64,
+    /// HTTP completions reading a body or waiting for their run.
+    pub(crate) http_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
+    pub(crate) fn next_http_stream(&self) -> u64 {
+        self.next_http_stream.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub(crate) fn next_conn_id(&self) -> ConnId {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
@@ -165,6 +173,8 @@ impl Server {
             pairing,
             sessions,
             next_conn: AtomicU64::new(1),
+            next_http_stream: AtomicU64::new(1),
+            http_in_flight: std::sync::atomic::AtomicUsize::new(0),
             proxy_trust: Arc::new(RwLock::new(opts.proxy_trust.clone())),
             opts,
         });

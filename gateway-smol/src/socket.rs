@@ -100,6 +100,19 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
         let unattributable = !matches!(probe(&head.path), Some(Probe::Live))
             && proxy::attribute(remote.ip(), &head, &shared.proxy_trust())
                 == Attribution::Unattributable;
+        // The OpenAI-compatible routes, when enabled (else the 404 below).
+        let head = if !unattributable && crate::openai_http::is_api_path(&head.path) {
+            match crate::openai_http::serve(&mut stream, head, rest.clone(), &shared).await {
+                Ok(Some(after)) if served < MAX_REQUESTS_PER_SOCKET => {
+                    buffered = after;
+                    continue;
+                }
+                Ok(_) => return,
+                Err(head) => head,
+            }
+        } else {
+            head
+        };
         let response = match (probe(&head.path), head.method.as_str()) {
             _ if unattributable => Response::json(403, proxy::UNATTRIBUTABLE_BODY, false),
             (Some(route), "GET" | "HEAD") => {

@@ -149,6 +149,9 @@ pub struct Config {
     /// The agent's workspace and exec settings (`agents.defaults.workspace`,
     /// `tools.exec.*`).
     pub tools: super::agents::tools::ToolSettings,
+    /// `gateway.http.endpoints.chatCompletions.enabled`: the
+    /// OpenAI-compatible `/v1` routes (off by default, as in the reference).
+    pub chat_completions_enabled: bool,
 }
 
 impl Default for Config {
@@ -167,6 +170,7 @@ impl Default for Config {
             node_commands: super::NodeCommandRules::default(),
             models: Default::default(),
             tools: Default::default(),
+            chat_completions_enabled: false,
         }
     }
 }
@@ -325,6 +329,13 @@ impl Config {
     #[must_use]
     pub fn with_tools(mut self, value: super::agents::tools::ToolSettings) -> Self {
         self.tools = value;
+        self
+    }
+
+    /// The same, with the OpenAI-compatible `/v1` routes on or off.
+    #[must_use]
+    pub fn with_chat_completions(mut self, enabled: bool) -> Self {
+        self.chat_completions_enabled = enabled;
         self
     }
 

@@ -170,6 +170,14 @@ pub enum Effect {
         token: u64,
         write: Box<super::config_rpc::Write>,
     },
+    /// Progress of an HTTP completion's run, for the client waiting on
+    /// `stream` (see [`super::Gateway::http_chat_completion`]): deltas in
+    /// order, then one ending. Nothing comes back; a stream the runtime no
+    /// longer has (the client left) drops it.
+    RunStream {
+        stream: u64,
+        update: super::openai_http::HttpRunUpdate,
+    },
 }
 
 /// Why the config file was read.
@@ -208,6 +216,8 @@ impl Effect {
             | Effect::PrepareWorkspace { token, .. }
             | Effect::RunTool { token, .. }
             | Effect::CancelTool { token } => *token,
+            // No result comes back; the stream id stands in.
+            Effect::RunStream { stream, .. } => *stream,
         }
     }
 }

@@ -38,6 +38,7 @@ mod health;
 mod io;
 mod methods;
 pub(crate) mod nodes;
+pub mod openai_http;
 mod outbox;
 pub mod pairing;
 mod presence;

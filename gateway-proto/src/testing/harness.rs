@@ -77,6 +77,8 @@ pub struct Harness {
     pub tool_actions: Vec<(u64, String, ToolAction)>,
     /// Tool actions the hub cancelled, in order.
     pub cancelled_tools: Vec<u64>,
+    /// What HTTP completions were told, in order (stream id, update).
+    pub http_updates: Vec<(u64, crate::gateway::openai_http::HttpRunUpdate)>,
 }
 
 impl Harness {
@@ -99,6 +101,7 @@ impl Harness {
             bootstrap: Some(Vec::new()),
             tool_actions: Vec::new(),
             cancelled_tools: Vec::new(),
+            http_updates: Vec::new(),
         }
     }
 
@@ -321,6 +324,10 @@ impl Harness {
                     }
                     Effect::CancelTool { token } => {
                         self.cancelled_tools.push(token);
+                        continue;
+                    }
+                    Effect::RunStream { stream, update } => {
+                        self.http_updates.push((stream, update));
                         continue;
                     }
                     // An in-memory store: every batch is kept and commits.

@@ -682,7 +682,10 @@ impl GatewaySim {
                                     status: None,
                                 },
                             },
-                            Effect::CancelModel { .. } | Effect::CancelTool { .. } => continue,
+                            // No HTTP completions are made here.
+                            Effect::CancelModel { .. }
+                            | Effect::CancelTool { .. }
+                            | Effect::RunStream { .. } => continue,
                             Effect::PrepareWorkspace { token, .. } => EffectResult::Workspace {
                                 token,
                                 result: Err("none".to_owned()),

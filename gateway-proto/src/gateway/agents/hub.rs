@@ -330,6 +330,7 @@ pub(crate) fn on_model_event(hub: &mut HubView<'_>, token: u64, event: ModelEven
             hub.out
                 .broadcast(&AGENT_LIVE_EVENT, &agent, false, |_| true);
             emit_chat(hub, &chat, Some(&v3), true);
+            super::http_runs::delta(hub, &run_id, &delta);
         }
         ModelEvent::Usage(usage) => {
             if let Some(run) = hub.agents.runs.get_mut(&run_id) {
@@ -489,9 +490,12 @@ pub(crate) fn finish(hub: &mut HubView<'_>, run_id: &str, ending: Ending) {
     let final_answer = agent_final(&run, &ending, &session_id, now_ms);
     let ok = matches!(ending, Ending::Completed { .. });
     let replay = match &run.origin {
-        Origin::Chat => json!({"runId": run.run_id, "status": if ok { "ok" } else { "error" }}),
+        Origin::Chat | Origin::Http { .. } => {
+            json!({"runId": run.run_id, "status": if ok { "ok" } else { "error" }})
+        }
         Origin::Agent { .. } => final_answer.clone(),
     };
+    super::http_runs::ended(hub, &run, &ending);
     for key in std::iter::once(&run.dedupe_key).chain(&run.joined_keys) {
         hub.agents.dedupe.finish(key, replay.clone(), ok, hub.now);
     }

@@ -22,6 +22,7 @@
 pub mod catalog;
 pub mod context;
 pub mod dedupe;
+pub(crate) mod http_runs;
 pub(crate) mod hub;
 pub mod journal;
 pub mod keys;
@@ -97,6 +98,8 @@ pub(crate) struct Agents {
     pub(crate) subscribers: BTreeSet<ConnId>,
     /// Session changes on their way to the store.
     pub(crate) journal: journal::Journal,
+    /// HTTP completion stream → its run, while the run is queued or going.
+    pub(crate) http_streams: BTreeMap<u64, String>,
 }
 
 impl Agents {
@@ -107,6 +110,16 @@ impl Agents {
             ids.extend(queue.iter().cloned());
         }
         ids
+    }
+
+    /// Whether `run_id` is queued or going.
+    pub(crate) fn has_run(&self, run_id: &str) -> bool {
+        self.runs.contains_key(run_id)
+    }
+
+    /// The session of a queued or going run.
+    pub(crate) fn session_of_run(&self, run_id: &str) -> Option<String> {
+        self.runs.get(run_id).map(|r| r.session_key.clone())
     }
 
     pub(crate) fn active_run(&self, session_key: &str) -> Option<&str> {

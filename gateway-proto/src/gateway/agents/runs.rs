@@ -15,6 +15,9 @@ pub enum Origin {
     Agent { conn: ConnId, request_id: String },
     /// `chat.send`: answered at once; the outcome travels in `chat` events.
     Chat,
+    /// An OpenAI-compatible HTTP completion: deltas and the ending go to
+    /// the runtime's `stream` as `Effect::RunStream`.
+    Http { stream: u64 },
 }
 
 /// How a message sent while a run is going is handled (`queueMode`).

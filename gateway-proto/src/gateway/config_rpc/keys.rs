@@ -26,6 +26,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "gateway.allowRealIpFallback",
     "gateway.nodes.pairing.autoApproveLocal",
     "gateway.nodes.commands",
+    "gateway.http.endpoints.chatCompletions.enabled",
     "models.mode",
     "models.providers",
     "agents.defaults.model",
