@@ -50,6 +50,15 @@ pub struct GatewayStatusArgs {
     /// timeout in milliseconds (default 3000)
     #[argh(option, default = "3_000")]
     pub timeout: u64,
+    /// also ask systemd about the unit's runtime state
+    #[argh(switch)]
+    pub deep: bool,
+    /// skip the connectivity probe (service and config only)
+    #[argh(switch)]
+    pub no_probe: bool,
+    /// fail (exit 1) unless the read RPCs succeed
+    #[argh(switch)]
+    pub require_rpc: bool,
 }
 
 impl From<GatewayStatusArgs> for ProbeArgs {
