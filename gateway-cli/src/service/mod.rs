@@ -450,3 +450,6 @@ pub fn run_control(verb: &str) -> i32 {
         }
     }
 }
+
+#[cfg(test)]
+mod golden_tests;
