@@ -48,7 +48,9 @@ impl Repair {
 }
 
 fn mode_of(path: &Path) -> Option<u32> {
-    std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777)
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
 }
 
 /// Group or other access on something that must be private to the user.
@@ -68,7 +70,8 @@ fn check_private(path: &Path, want: u32, out: &mut Vec<Finding>) {
 
 /// `user_version` of the store, opened read-only (doctor never migrates).
 fn store_schema_version(path: &Path) -> Result<i64, rusqlite::Error> {
-    let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
 
@@ -114,7 +117,10 @@ fn audit(env: Env, exe: &Path) -> (Vec<String>, Vec<Finding>) {
                 // not errors (the reference may still read them): only say so.
                 let unused = crate::config_file::unused_keys(&config);
                 if !unused.is_empty() {
-                    ok.push(format!("Config keys unused by this gateway: {}", unused.join(", ")));
+                    ok.push(format!(
+                        "Config keys unused by this gateway: {}",
+                        unused.join(", ")
+                    ));
                 }
             }
             Err(e) => found.push(Finding {
@@ -122,7 +128,10 @@ fn audit(env: Env, exe: &Path) -> (Vec<String>, Vec<Finding>) {
                 repair: None,
             }),
         },
-        Err(_) => ok.push(format!("Config missing: {} (defaults apply)", config.display())),
+        Err(_) => ok.push(format!(
+            "Config missing: {} (defaults apply)",
+            config.display()
+        )),
     }
 
     // Permissions: the state dir and the files that hold secrets.
@@ -144,7 +153,10 @@ fn audit(env: Env, exe: &Path) -> (Vec<String>, Vec<Finding>) {
                 ),
                 repair: None,
             }),
-            Ok(v) => ok.push(format!("State store opens: {} (schema {v})", store.display())),
+            Ok(v) => ok.push(format!(
+                "State store opens: {} (schema {v})",
+                store.display()
+            )),
             Err(e) => found.push(Finding {
                 problem: format!("State store {} does not open: {e}", store.display()),
                 repair: None,

@@ -19,8 +19,8 @@ mod node_host;
 mod profile;
 mod run;
 mod service;
-mod setup;
 mod settings;
+mod setup;
 mod watch;
 
 use argh::FromArgs;

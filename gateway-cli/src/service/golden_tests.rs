@@ -49,7 +49,10 @@ fn golden_default_profile_unit() {
 
 #[test]
 fn golden_named_profile_unit() {
-    golden("openclaw-gateway-work.service", &gateway_unit(Some("work"), None));
+    golden(
+        "openclaw-gateway-work.service",
+        &gateway_unit(Some("work"), None),
+    );
 }
 
 #[test]
@@ -83,9 +86,15 @@ fn golden_node_unit() {
 
 #[test]
 fn golden_launchd_plists() {
-    for (profile, file) in [(None, "ai.openclaw.gateway.plist"), (Some("work"), "ai.openclaw.work.plist")] {
+    for (profile, file) in [
+        (None, "ai.openclaw.gateway.plist"),
+        (Some("work"), "ai.openclaw.work.plist"),
+    ] {
         let env = env_with(profile);
         let get = |k: &str| env.get(k).cloned();
-        golden(file, &super::gateway_plist_text(&get, Path::new(EXE), 18789));
+        golden(
+            file,
+            &super::gateway_plist_text(&get, Path::new(EXE), 18789),
+        );
     }
 }

@@ -76,7 +76,11 @@ fn process_env(key: &str) -> Option<String> {
 }
 
 pub fn home(env: Env) -> PathBuf {
-    PathBuf::from(env("HOME").filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into()))
+    PathBuf::from(
+        env("HOME")
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "/".into()),
+    )
 }
 
 pub fn profile(env: Env) -> Option<String> {
@@ -204,7 +208,12 @@ pub fn gateway_plist_text(env: Env, exe: &Path, port: u16) -> String {
 
 /// The node host's unit. Unlike the gateway's, it carries the gateway token
 /// (the node has no config of its own to read it from), as the reference does.
-pub fn node_unit_text(env: Env, exe: &Path, args: &NodeInstallArgs, port: u16) -> Result<String, String> {
+pub fn node_unit_text(
+    env: Env,
+    exe: &Path,
+    args: &NodeInstallArgs,
+    port: u16,
+) -> Result<String, String> {
     let mut program = vec![
         exe.display().to_string(),
         "node".into(),
@@ -225,8 +234,14 @@ pub fn node_unit_text(env: Env, exe: &Path, args: &NodeInstallArgs, port: u16) -
         ("OPENCLAW_STATE_DIR".into(), get("OPENCLAW_STATE_DIR")),
         ("OPENCLAW_CONFIG_PATH".into(), get("OPENCLAW_CONFIG_PATH")),
         ("PATH".into(), service_path(exe)),
-        ("OPENCLAW_GATEWAY_TOKEN".into(), get("OPENCLAW_GATEWAY_TOKEN")),
-        ("OPENCLAW_GATEWAY_PASSWORD".into(), get("OPENCLAW_GATEWAY_PASSWORD")),
+        (
+            "OPENCLAW_GATEWAY_TOKEN".into(),
+            get("OPENCLAW_GATEWAY_TOKEN"),
+        ),
+        (
+            "OPENCLAW_GATEWAY_PASSWORD".into(),
+            get("OPENCLAW_GATEWAY_PASSWORD"),
+        ),
         ("OPENCLAW_SERVICE_MARKER".into(), "openclaw".into()),
         ("OPENCLAW_SERVICE_KIND".into(), "node".into()),
     ];
@@ -408,7 +423,10 @@ pub fn run_uninstall(args: UninstallArgs) -> i32 {
     let unit = names::gateway_unit(profile(env).as_deref());
     let path = unit_path(env, &unit, args.system);
     // Stopping may fail when systemd is not reachable; removing the file is what matters.
-    let _ = systemctl(!args.system, &["disable", "--now", &format!("{unit}.service")]);
+    let _ = systemctl(
+        !args.system,
+        &["disable", "--now", &format!("{unit}.service")],
+    );
     match std::fs::remove_file(&path) {
         Ok(()) => {
             let _ = systemctl(!args.system, &["daemon-reload"]);

@@ -68,7 +68,10 @@ pub fn run(args: crate::client::GatewayStatusArgs) -> i32 {
                 "probeUrl": format!("ws://127.0.0.1:{port}"),
             },
         });
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
         return 0;
     }
     if !args.json {

@@ -31,7 +31,10 @@ fn no_line_breaks(value: &str, what: &str) -> Result<(), LineBreakInUnit> {
 /// Quote a word when it holds whitespace, `"` or `\` (escaping those two);
 /// otherwise leave it bare. `%` must already be doubled by the caller.
 pub fn escape_word(value: &str) -> String {
-    if !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\') {
+    if !value
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
         return value.to_string();
     }
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
@@ -109,10 +112,16 @@ mod tests {
     #[test]
     fn plain_words_stay_bare_and_others_are_quoted() {
         assert_eq!(escape_word("/usr/bin/openclaw"), "/usr/bin/openclaw");
-        assert_eq!(escape_word("/opt/my dir/openclaw"), "\"/opt/my dir/openclaw\"");
+        assert_eq!(
+            escape_word("/opt/my dir/openclaw"),
+            "\"/opt/my dir/openclaw\""
+        );
         assert_eq!(escape_word("a\"b"), "\"a\\\"b\"");
         assert_eq!(escape_word("a\\b"), "\"a\\\\b\"");
-        assert_eq!(escape_word("tab\there"), "\"tab\\there\"".replace("\\t", "\t"));
+        assert_eq!(
+            escape_word("tab\there"),
+            "\"tab\\there\"".replace("\\t", "\t")
+        );
     }
 
     #[test]
