@@ -41,48 +41,109 @@ pub fn unit_state(unit: &str) -> String {
     }
 }
 
+/// The reference's `gateway status --json` document: service, config,
+/// gateway, port and (unless --no-probe) the `rpc` result of the probe.
+fn status_json(
+    env: Env,
+    unit: &str,
+    state: &str,
+    rpc: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let port = profile_port(env);
+    let path = unit_path(env, unit.trim_end_matches(".service"), false);
+    let config = config_path(env);
+    let installed = path.exists();
+    let probe_url = format!("ws://127.0.0.1:{port}");
+    serde_json::json!({
+        "cli": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "entrypoint": std::env::current_exe().ok(),
+        },
+        "service": {
+            "label": "systemd",
+            "loaded": installed && state == "enabled",
+            "loadedText": "enabled",
+            "notLoadedText": "disabled",
+            "unit": unit,
+            "unitPath": path,
+            "installed": installed,
+        },
+        "config": {
+            "cli": {"path": config, "exists": config.exists(), "valid": true},
+            "daemon": {"path": config, "exists": config.exists(), "valid": true},
+        },
+        "gateway": {
+            "bindMode": "loopback",
+            "bindHost": "127.0.0.1",
+            "port": port,
+            "portSource": "env/config",
+            "probeUrl": probe_url,
+            "controlUiLinks": {
+                "httpUrl": format!("http://127.0.0.1:{port}/"),
+                "wsUrl": probe_url,
+            },
+        },
+        "rpc": rpc,
+        "extraServices": [],
+    })
+}
+
 pub fn run(args: crate::client::GatewayStatusArgs) -> i32 {
     let env = &|k: &str| std::env::var(k).ok();
     let unit = format!("{}.service", names::gateway_unit(profile(env).as_deref()));
     let state = unit_state(&unit);
-    if args.json && args.no_probe {
-        let port = profile_port(env);
-        let path = unit_path(env, &unit.replace(".service", ""), false);
-        let config = config_path(env);
-        let report = serde_json::json!({
-            "service": {
-                "label": "systemd",
-                "loaded": state == "enabled",
-                "unit": unit,
-                "unitPath": path,
-                "installed": path.exists(),
-            },
-            "config": {
-                "cli": {"path": config, "exists": config.exists()},
-                "daemon": {"path": config, "exists": config.exists()},
-            },
-            "gateway": {
-                "bindMode": "loopback",
-                "bindHost": "127.0.0.1",
-                "port": port,
-                "probeUrl": format!("ws://127.0.0.1:{port}"),
-            },
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-        return 0;
-    }
     if !args.json {
         for line in service_lines(env, &state) {
             println!("{line}");
         }
     }
     if args.no_probe {
+        if args.json {
+            let doc = status_json(env, &unit, &state, None);
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
         return 0;
     }
-    // The probe reads health, status and system-presence and exits non-zero
-    // when they fail, which is what --require-rpc asks for.
-    crate::client::run_probe(args.into())
+    let outcome = match crate::client::probe(&(&args).into()) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let report = &outcome.report;
+    let capability = report["capability"].clone();
+    let rpc = serde_json::json!({
+        "ok": outcome.ok,
+        "kind": "connect",
+        "capability": capability,
+        "auth": report.get("auth"),
+        "server": report.get("server"),
+        "version": report.pointer("/server/version"),
+        "url": outcome.url,
+        "error": report.get("error"),
+    });
+    if args.json {
+        let doc = status_json(env, &unit, &state, Some(rpc));
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else if outcome.ok {
+        if let Some(v) = report.pointer("/server/version").and_then(|v| v.as_str()) {
+            println!("Gateway version: {v}");
+        }
+        println!("Connectivity probe: ok");
+        println!(
+            "Capability: {}",
+            capability.as_str().unwrap_or("?").replace('_', "-")
+        );
+    } else {
+        println!(
+            "Connectivity probe: failed ({})",
+            report["error"].as_str().unwrap_or("unknown error")
+        );
+    }
+    // The probe reads health, status and system-presence; a failed read
+    // (what --require-rpc asks about) or no connection at all exits 1.
+    let rpc_failed = report.pointer("/connect/rpcOk") == Some(&serde_json::Value::Bool(false));
+    if !outcome.ok || (args.require_rpc && rpc_failed) {
+        1
+    } else {
+        0
+    }
 }
