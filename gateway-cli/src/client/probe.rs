@@ -103,15 +103,12 @@ pub struct ProbeOutcome {
 }
 
 pub fn probe(args: &ProbeArgs) -> Result<ProbeOutcome, i32> {
-    let target = match target_or_exit(
+    let target = target_or_exit(
         args.url.as_deref(),
         args.token.as_deref(),
         args.password.as_deref(),
         args.json,
-    ) {
-        Ok(t) => t,
-        Err(code) => return Err(code),
-    };
+    )?;
     let timeout = Duration::from_millis(args.timeout.max(1));
     let mut session = Session::cli(vec!["operator.read".into()], timeout);
     session.client = ClientIdentity {
