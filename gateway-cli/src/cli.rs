@@ -36,6 +36,8 @@ pub enum Command {
     Agent(AgentArgs),
     Chat(ChatArgs),
     Config(crate::config_cmd::ConfigCmd),
+    Doctor(crate::doctor::DoctorArgs),
+    Setup(crate::setup::SetupArgs),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that
@@ -121,6 +123,12 @@ pub enum GatewaySub {
     Health(GatewayHealthArgs),
     Probe(ProbeArgs),
     Status(GatewayStatusArgs),
+    // Service management (gateway-cli/src/service/).
+    Install(crate::service::InstallArgs),
+    Uninstall(crate::service::UninstallArgs),
+    Start(crate::service::StartArgs),
+    Stop(crate::service::StopArgs),
+    Restart(crate::service::RestartArgs),
 }
 
 impl GatewayCmd {
@@ -158,6 +166,11 @@ pub fn refuse_misplaced_flags(gateway: &GatewayCmd) -> i32 {
         Some(GatewaySub::Health(_)) => "health",
         Some(GatewaySub::Probe(_)) => "probe",
         Some(GatewaySub::Status(_)) => "status",
+        Some(GatewaySub::Install(_)) => "install",
+        Some(GatewaySub::Uninstall(_)) => "uninstall",
+        Some(GatewaySub::Start(_)) => "start",
+        Some(GatewaySub::Stop(_)) => "stop",
+        Some(GatewaySub::Restart(_)) => "restart",
         None | Some(GatewaySub::Run(_)) => return 0,
     };
     let flags = gateway.misplaced_flags();

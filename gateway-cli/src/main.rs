@@ -10,13 +10,17 @@ mod config_cmd;
 mod config_file;
 mod config_keys;
 mod config_text;
+mod doctor;
 mod force;
 mod host;
 mod ids;
 mod logging;
 mod node_host;
+mod profile;
 mod run;
+mod service;
 mod settings;
+mod setup;
 mod watch;
 
 use argh::FromArgs;
@@ -41,7 +45,12 @@ fn dispatch() -> i32 {
             Some(GatewaySub::Call(a)) => client::run_call(a),
             Some(GatewaySub::Health(a)) => client::run_gateway_health(a),
             Some(GatewaySub::Probe(a)) => client::run_probe(a),
-            Some(GatewaySub::Status(a)) => client::run_probe(a.into()),
+            Some(GatewaySub::Status(a)) => service::status::run(a),
+            Some(GatewaySub::Install(a)) => service::run_install(a),
+            Some(GatewaySub::Uninstall(a)) => service::run_uninstall(a),
+            Some(GatewaySub::Start(_)) => service::run_control("start"),
+            Some(GatewaySub::Stop(_)) => service::run_control("stop"),
+            Some(GatewaySub::Restart(_)) => service::run_control("restart"),
         },
         Command::Health(a) => client::run_health(a),
         Command::Status(a) => client::run_status(a),
@@ -52,6 +61,8 @@ fn dispatch() -> i32 {
         Command::Agent(a) => client::run_agent(a),
         Command::Chat(a) => client::run_chat(a),
         Command::Config(config) => config_cmd::run(config),
+        Command::Doctor(a) => doctor::run(a),
+        Command::Setup(a) => setup::run(a),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },
@@ -72,7 +83,13 @@ fn version_line() -> String {
 /// Parse argv; `--help` exits 0, a usage error 2 (argh's own exit would use 1).
 /// Help and usage name the command `openclaw`, whatever path it was run by.
 fn parse_args() -> Result<Cli, i32> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = match profile::apply(std::env::args().skip(1).collect()) {
+        Ok(rest) => rest,
+        Err(e) => {
+            eprintln!("openclaw: {e}");
+            return Err(2);
+        }
+    };
     let rest: Vec<&str> = args.iter().map(String::as_str).collect();
     match rest.as_slice() {
         ["--version" | "-V"] => {

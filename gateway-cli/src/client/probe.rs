@@ -50,14 +50,23 @@ pub struct GatewayStatusArgs {
     /// timeout in milliseconds (default 3000)
     #[argh(option, default = "3_000")]
     pub timeout: u64,
+    /// also ask systemd about the unit's runtime state
+    #[argh(switch)]
+    pub deep: bool,
+    /// skip the connectivity probe (service and config only)
+    #[argh(switch)]
+    pub no_probe: bool,
+    /// fail (exit 1) unless the read RPCs succeed
+    #[argh(switch)]
+    pub require_rpc: bool,
 }
 
-impl From<GatewayStatusArgs> for ProbeArgs {
-    fn from(a: GatewayStatusArgs) -> Self {
+impl From<&GatewayStatusArgs> for ProbeArgs {
+    fn from(a: &GatewayStatusArgs) -> Self {
         ProbeArgs {
-            url: a.url,
-            token: a.token,
-            password: a.password,
+            url: a.url.clone(),
+            token: a.token.clone(),
+            password: a.password.clone(),
             json: a.json,
             timeout: a.timeout,
         }
@@ -78,15 +87,28 @@ fn capability(scopes: &[String]) -> &'static str {
 }
 
 pub fn run_probe(args: ProbeArgs) -> i32 {
-    let target = match target_or_exit(
+    match probe(&args) {
+        Ok(outcome) => print_probe(&args, &outcome),
+        Err(code) => code,
+    }
+}
+
+/// What one probe found: the reference's `gateway probe --json` document, the
+/// per-connection report (capability, auth, server) and the url probed.
+pub struct ProbeOutcome {
+    pub ok: bool,
+    pub full: Value,
+    pub report: Value,
+    pub url: String,
+}
+
+pub fn probe(args: &ProbeArgs) -> Result<ProbeOutcome, i32> {
+    let target = target_or_exit(
         args.url.as_deref(),
         args.token.as_deref(),
         args.password.as_deref(),
         args.json,
-    ) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    )?;
     let timeout = Duration::from_millis(args.timeout.max(1));
     let mut session = Session::cli(vec!["operator.read".into()], timeout);
     session.client = ClientIdentity {
@@ -160,10 +182,20 @@ pub fn run_probe(args: ProbeArgs) -> i32 {
         "network": {"localLoopbackUrl": target.url},
         "targets": [target_report],
     });
+    Ok(ProbeOutcome {
+        ok,
+        full,
+        report,
+        url: target.url.to_string(),
+    })
+}
+
+fn print_probe(args: &ProbeArgs, outcome: &ProbeOutcome) -> i32 {
+    let (ok, full, report) = (outcome.ok, &outcome.full, &outcome.report);
     if args.json {
-        print::json(&full);
+        print::json(full);
     } else if ok {
-        print::line(&format!("Probe target: {}", target.url));
+        print::line(&format!("Probe target: {}", outcome.url));
         print::line("Connectivity probe: ok");
         print::line(&format!(
             "Capability: {}",

@@ -47,6 +47,7 @@ pub struct NodeCmd {
 #[argh(subcommand)]
 pub enum NodeSub {
     Run(NodeRunArgs),
+    Install(crate::service::NodeInstallArgs),
 }
 
 /// Connect to a gateway as a node and execute its invokes (foreground).
@@ -92,6 +93,7 @@ pub struct NodeLink {
 pub fn run_node(cmd: NodeCmd) -> i32 {
     match cmd.command {
         NodeSub::Run(args) => run(args),
+        NodeSub::Install(args) => crate::service::run_node_install(args),
     }
 }
 

@@ -1,0 +1,153 @@
+//! The systemd unit text, with the reference's fixed restart policy and its
+//! quoting rules (so `doctor` can compare byte for byte with what is installed).
+
+/// What goes into a unit; the caller decides names, paths and environment.
+pub struct UnitSpec {
+    pub description: String,
+    pub program: Vec<String>,
+    /// Ordered `KEY=value` pairs; blank values are left out, as the reference does.
+    pub environment: Vec<(String, String)>,
+    /// `Some(user)` for a system unit (`User=`, `WantedBy=multi-user.target`).
+    pub system_user: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct LineBreakInUnit(pub String);
+
+impl std::fmt::Display for LineBreakInUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} cannot contain CR or LF characters", self.0)
+    }
+}
+
+/// A line break would end the directive and let a value inject others: refuse it.
+fn no_line_breaks(value: &str, what: &str) -> Result<(), LineBreakInUnit> {
+    if value.contains(['\r', '\n']) {
+        return Err(LineBreakInUnit(what.into()));
+    }
+    Ok(())
+}
+
+/// Quote a word when it holds whitespace, `"` or `\` (escaping those two);
+/// otherwise leave it bare. `%` must already be doubled by the caller.
+pub fn escape_word(value: &str) -> String {
+    if !value
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        return value.to_string();
+    }
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// systemd expands `%x` specifiers in these directives; `%%` is a literal `%`.
+fn escape_percent(value: &str) -> String {
+    value.replace('%', "%%")
+}
+
+/// The fixed policy lines of each section, in the reference's order.
+const UNIT_POLICY: &[&str] = &[
+    "After=network-online.target",
+    "Wants=network-online.target",
+    "StartLimitBurst=10",
+    "StartLimitIntervalSec=300",
+];
+const SERVICE_POLICY: &[&str] = &[
+    "Restart=always",
+    "RestartSec=5",
+    // 78 (EX_CONFIG): a config error will not heal by restarting.
+    "RestartPreventExitStatus=78",
+    "TimeoutStopSec=330",
+    "TimeoutStartSec=30",
+    "SuccessExitStatus=0 143",
+    "OOMPolicy=continue",
+    "KillMode=mixed",
+];
+
+pub fn render(spec: &UnitSpec) -> Result<String, LineBreakInUnit> {
+    let description = spec.description.trim();
+    no_line_breaks(description, "Description")?;
+    let mut exec = Vec::new();
+    for arg in &spec.program {
+        no_line_breaks(arg, "ExecStart arguments")?;
+        exec.push(escape_word(&escape_percent(arg)));
+    }
+    let mut lines = vec!["[Unit]".to_string(), format!("Description={description}")];
+    lines.extend(UNIT_POLICY.iter().map(|l| l.to_string()));
+    lines.push(String::new());
+    lines.push("[Service]".into());
+    if let Some(user) = &spec.system_user {
+        no_line_breaks(user, "User")?;
+        lines.push(format!("User={user}"));
+    }
+    lines.push(format!("ExecStart={}", exec.join(" ")));
+    lines.extend(SERVICE_POLICY.iter().map(|l| l.to_string()));
+    for (key, value) in &spec.environment {
+        if value.trim().is_empty() {
+            continue;
+        }
+        no_line_breaks(key, "Environment names")?;
+        no_line_breaks(value, "Environment values")?;
+        let pair = escape_percent(&format!("{key}={}", value.trim()));
+        lines.push(format!("Environment={}", escape_word(&pair)));
+    }
+    lines.push(String::new());
+    lines.push("[Install]".into());
+    lines.push(
+        if spec.system_user.is_some() {
+            "WantedBy=multi-user.target"
+        } else {
+            "WantedBy=default.target"
+        }
+        .into(),
+    );
+    lines.push(String::new());
+    Ok(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_words_stay_bare_and_others_are_quoted() {
+        assert_eq!(escape_word("/usr/bin/openclaw"), "/usr/bin/openclaw");
+        assert_eq!(
+            escape_word("/opt/my dir/openclaw"),
+            "\"/opt/my dir/openclaw\""
+        );
+        assert_eq!(escape_word("a\"b"), "\"a\\\"b\"");
+        assert_eq!(escape_word("a\\b"), "\"a\\\\b\"");
+        assert_eq!(
+            escape_word("tab\there"),
+            "\"tab\\there\"".replace("\\t", "\t")
+        );
+    }
+
+    #[test]
+    fn percent_is_doubled_and_line_breaks_are_refused() {
+        let spec = UnitSpec {
+            description: "OpenClaw Gateway".into(),
+            program: vec!["/bin/x%y".into()],
+            environment: vec![
+                ("A".into(), "50%".into()),
+                ("EMPTY".into(), "  ".into()),
+                ("B".into(), "two words".into()),
+            ],
+            system_user: None,
+        };
+        let unit = render(&spec).unwrap();
+        assert!(unit.contains("ExecStart=/bin/x%%y\n"));
+        assert!(unit.contains("Environment=A=50%%\n"));
+        assert!(unit.contains("Environment=\"B=two words\"\n"));
+        assert!(!unit.contains("EMPTY"));
+        let bad = UnitSpec {
+            environment: vec![("T".into(), "x\nExecStartPre=/bin/evil".into())],
+            ..spec
+        };
+        assert_eq!(
+            render(&bad),
+            Err(LineBreakInUnit("Environment values".into()))
+        );
+    }
+}
