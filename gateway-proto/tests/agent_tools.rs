@@ -585,3 +585,31 @@ fn a_chat_message_cannot_make_exec_ask() {
     assert!(events(&h, APPROVER, "exec.approval.requested").is_empty());
     assert_eq!(h.tool_actions.len(), 1);
 }
+
+#[test]
+fn a_tool_events_client_gets_its_own_runs_tool_stream_as_agent_events() {
+    let mut h = harness();
+    let starter = ConnId(5);
+    h.open(starter, "127.0.0.1");
+    let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
+        "minProtocol": 4, "maxProtocol": 4,
+        "client": {"id": "cli", "version": "0.0.1", "platform": "linux", "mode": "cli"},
+        "role": "operator", "scopes": ["operator.admin", "operator.read", "operator.write"],
+        "caps": ["tool-events"], "auth": {"token": "testtok"},
+    }});
+    h.text(starter, &frame.to_string());
+    let params = json!({"message": "list", "idempotencyKey": "te1", "sessionKey": "main"});
+    send(&mut h, starter, "te1", "agent", params);
+    ask_tool(&mut h, 0, "l1", "ls", json!({}));
+    let tool_stream: Vec<Value> = events(&h, starter, "agent")
+        .into_iter()
+        .filter(|e| e["payload"]["stream"] == "tool")
+        .collect();
+    assert_eq!(tool_stream.len(), 1, "the start, as an agent event");
+    assert_eq!(tool_stream[0]["payload"]["data"]["name"], "ls");
+    // The admin did not start the run: it sees session.tool, not agent/tool.
+    assert_eq!(tool_events(&h).len(), 1);
+    assert!(events(&h, ADMIN, "agent")
+        .iter()
+        .all(|e| e["payload"]["stream"] != "tool"));
+}

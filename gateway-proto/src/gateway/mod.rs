@@ -649,6 +649,9 @@ impl Gateway {
             &request.params.caps,
         );
         self.exec_approvals.add_client(conn, facts);
+        if request.params.caps.iter().any(|c| c == "tool-events") {
+            self.agents.tool_event_clients.insert(conn);
+        }
         let authenticated = entry.conn.is_authenticated();
         self.conns.sync(conn, &mut self.out);
         if authenticated {

@@ -96,6 +96,9 @@ pub(crate) struct Agents {
     finished_order: VecDeque<String>,
     /// Connections that called `sessions.subscribe`.
     pub(crate) subscribers: BTreeSet<ConnId>,
+    /// Connections that declared the `tool-events` cap: the runs they start
+    /// send them their `tool` stream as `agent` events.
+    pub(crate) tool_event_clients: BTreeSet<ConnId>,
     /// Session changes on their way to the store.
     pub(crate) journal: journal::Journal,
     /// HTTP completion stream → its run, while the run is queued or going.
@@ -151,6 +154,7 @@ impl Agents {
     /// Forget a connection's waiters and subscription (its runs go on).
     pub(crate) fn conn_closed(&mut self, conn: ConnId) {
         self.subscribers.remove(&conn);
+        self.tool_event_clients.remove(&conn);
         self.waits.retain(|w| w.conn != conn);
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::hub::{self, finish};
 use super::model::ToolCall;
-use super::runs::{AfterApproval, Ending, Phase, ToolRound, ToolStep};
+use super::runs::{AfterApproval, Ending, Origin, Phase, ToolRound, ToolStep};
 use super::tools::plan::{self, error_outcome, NodesRequest, Plan};
 use super::tools::settings::ExecSecurity;
 use super::tools::{BootstrapFile, ToolAction, ToolOutcome, BOOTSTRAP_FILES};
@@ -31,7 +31,7 @@ use crate::gateway::exec_approvals::Decision;
 use crate::gateway::methods::exec_approval::request_for_tool;
 use crate::gateway::methods::node_invoke::invoke_for_tool;
 use crate::gateway::methods::HubView;
-use crate::gateway::registry::SESSION_TOOL_EVENT;
+use crate::gateway::registry::{AGENT_EVENT, SESSION_TOOL_EVENT};
 use crate::gateway::Effect;
 use crate::wire::ErrorShape;
 
@@ -848,7 +848,9 @@ fn agent_event(hub: &mut HubView<'_>, run_id: &str, stream: &str, data: Value, n
     hub::emit_agent(hub, &event);
 }
 
-/// A `session.tool` event (stream `tool`) to the session's subscribers.
+/// A run's `tool` stream event: as an `agent` event to the connection that
+/// started the run if it declared the `tool-events` cap, and as
+/// `session.tool` to the other session subscribers (as the reference).
 fn tool_event(hub: &mut HubView<'_>, run_id: &str, data: Value, now_ms: u64) {
     let session_key = run_labels(hub, run_id).1;
     let session_id = hub::session_id_of(hub, &session_key);
@@ -856,11 +858,24 @@ fn tool_event(hub: &mut HubView<'_>, run_id: &str, data: Value, now_ms: u64) {
         return;
     };
     let mut event = run.agent_event("tool", data, now_ms, &session_id);
-    if hub.agents.subscribers.is_empty() {
+    let starter = match run.origin {
+        Origin::Agent { conn, .. } if hub.agents.tool_event_clients.contains(&conn) => Some(conn),
+        _ => None,
+    };
+    if let Some(conn) = starter {
+        hub.out.broadcast_to(&AGENT_EVENT, &event, &[conn]);
+    }
+    let to: Vec<_> = hub
+        .agents
+        .subscribers
+        .iter()
+        .copied()
+        .filter(|c| Some(*c) != starter)
+        .collect();
+    if to.is_empty() {
         return;
     }
     event["session"] = hub::session_row(hub, &session_key);
-    let to: Vec<_> = hub.agents.subscribers.iter().copied().collect();
     hub.out.broadcast_to(&SESSION_TOOL_EVENT, &event, &to);
 }
 
