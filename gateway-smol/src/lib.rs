@@ -24,6 +24,8 @@ mod http;
 mod hub;
 pub mod logfile;
 pub mod logs;
+#[cfg(unix)]
+pub mod cli_backend;
 mod model_calls;
 mod options;
 mod outbox;

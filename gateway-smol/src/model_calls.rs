@@ -114,6 +114,7 @@ mod tests {
             max_tokens: None,
             system: String::new(),
             messages: vec![],
+            cli: None,
         }
     }
 
@@ -197,6 +198,7 @@ mod tests {
             max_tokens: None,
             system: String::new(),
             messages: vec![],
+            cli: None,
         };
         calls.start(7, request, tx);
         let msg = smol::block_on(rx.recv()).unwrap();

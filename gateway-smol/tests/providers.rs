@@ -51,6 +51,7 @@ fn request(api: ModelApi, base_url: String) -> ModelRequest {
                 text: "again".into(),
             },
         ],
+        cli: None,
     }
 }
 

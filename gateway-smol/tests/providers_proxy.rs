@@ -36,6 +36,7 @@ fn loopback_providers_are_reached_directly_despite_a_proxy_in_the_environment() 
         max_tokens: None,
         system: String::new(),
         messages: vec![],
+        cli: None,
     };
     let settings = ProviderSettings {
         connect_timeout: Duration::from_secs(5),

@@ -202,7 +202,8 @@ fn start(hub: &mut HubView<'_>, run_id: &str) {
         &session_id,
     );
     emit_agent(hub, &model_event);
-    let request = model.request(SYSTEM_PROMPT.to_owned(), context(hub, &run.session_key));
+    let mut request = model.request(SYSTEM_PROMPT.to_owned(), context(hub, &run.session_key));
+    super::cli_session::attach(hub, &run.session_key, &mut request);
     run.model = Some(model);
     let token = hub.effects.take_token();
     run.phase = Phase::Streaming { token };
@@ -307,6 +308,7 @@ pub(crate) fn on_model_event(hub: &mut HubView<'_>, token: u64, event: ModelEven
             finish(hub, &run_id, Ending::Completed { stop_reason });
         }
         ModelEvent::Failed { message, .. } => finish(hub, &run_id, Ending::Failed { message }),
+        ModelEvent::CliSession(id) => super::cli_session::store(hub, &run_id, &id),
     }
 }
 
