@@ -58,7 +58,10 @@ fn a_claude_cli_ref_runs_the_bundled_backend_without_an_api_key() {
     // The request carries the backend.
     let request = resolved.request("sys".into(), vec![]);
     assert_eq!(request.api, ModelApi::CliBackend);
-    assert_eq!(request.cli.as_ref().map(|c| c.id.as_str()), Some(CLAUDE_CLI));
+    assert_eq!(
+        request.cli.as_ref().map(|c| c.id.as_str()),
+        Some(CLAUDE_CLI)
+    );
     assert_eq!(request.model, "claude-sonnet-5");
     // No codex-cli is bundled in the reference.
     assert!(catalog.resolve(Some("codex-cli/gpt-5")).is_err());
@@ -88,7 +91,10 @@ fn the_v3_key_configures_any_command_and_overrides_the_builtin() {
     assert_eq!(mine.args, ["--json"]);
     assert_eq!(mine.output, CliOutput::Json);
     assert_eq!(mine.input, CliInput::Arg);
-    assert_eq!(mine.model_aliases.get("big").map(String::as_str), Some("b1"));
+    assert_eq!(
+        mine.model_aliases.get("big").map(String::as_str),
+        Some("b1")
+    );
     assert_eq!(mine.session_arg.as_deref(), Some("--session"));
     assert_eq!(mine.session_mode, CliSessionMode::Existing);
     assert_eq!(mine.session_id_fields, ["conversation_id"]);
@@ -96,14 +102,21 @@ fn the_v3_key_configures_any_command_and_overrides_the_builtin() {
     assert_eq!(mine.system_prompt_when, SystemPromptWhen::First);
     assert_eq!(mine.max_prompt_arg_chars, Some(1000));
     // Overriding the built-in keeps its other defaults.
-    let claude = catalog.resolve(Some("claude-cli/opus")).unwrap().cli.unwrap();
+    let claude = catalog
+        .resolve(Some("claude-cli/opus"))
+        .unwrap()
+        .cli
+        .unwrap();
     assert_eq!(claude.command, "/usr/local/bin/claude");
     assert_eq!(claude.output, CliOutput::Jsonl);
     assert_eq!(claude.input, CliInput::Stdin);
     // A custom backend without a command, or with an unknown output, is
     // reported and not offered.
     let warnings = catalog.warnings().join("\n");
-    assert!(warnings.contains("cliBackends.broken.command"), "{warnings}");
+    assert!(
+        warnings.contains("cliBackends.broken.command"),
+        "{warnings}"
+    );
     assert!(warnings.contains("cliBackends.odd.output"), "{warnings}");
     assert!(catalog.resolve(Some("broken/x")).is_err());
     assert!(catalog.resolve(Some("odd/x")).is_err());
@@ -141,9 +154,15 @@ fn the_session_mode_decides_which_cli_session_a_turn_uses() {
     let mut cli = base.cli.unwrap();
     // always: a new id, not resumed; then the stored one, resumed.
     choose_session(&mut cli, None, || "new-1".into());
-    assert_eq!((cli.session_id.as_deref(), cli.resuming), (Some("new-1"), false));
+    assert_eq!(
+        (cli.session_id.as_deref(), cli.resuming),
+        (Some("new-1"), false)
+    );
     choose_session(&mut cli, Some("stored"), || unreachable!());
-    assert_eq!((cli.session_id.as_deref(), cli.resuming), (Some("stored"), true));
+    assert_eq!(
+        (cli.session_id.as_deref(), cli.resuming),
+        (Some("stored"), true)
+    );
     cli.session_mode = CliSessionMode::Existing;
     choose_session(&mut cli, None, || unreachable!());
     assert_eq!((cli.session_id.as_deref(), cli.resuming), (None, false));
@@ -217,13 +236,19 @@ fn the_cli_session_id_goes_back_on_the_next_turn_and_survives_a_restart() {
         .filter_map(|c| c.entry.clone())
         .last()
         .unwrap();
-    assert_eq!(entry["cliSessionIds"], json!({"claude-cli": "claude-session-7"}));
+    assert_eq!(
+        entry["cliSessionIds"],
+        json!({"claude-cli": "claude-session-7"})
+    );
     let mut lines = Vec::new();
     for change in h.session_writes.iter().flatten() {
         if let gateway_proto::gateway::agents::journal::TranscriptChange::Append(new) =
             &change.transcript
         {
-            lines.extend(new.iter().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+            lines.extend(
+                new.iter()
+                    .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+            );
         }
     }
     // A new gateway on the same store resumes the same CLI session.

@@ -201,12 +201,13 @@ fn run(
     }
     let prompt = prompt_of(request, cli.resuming);
     let mut plan = invocation(cli, &request.model, &request.system, &prompt);
-    let prompt_file = match plan.system_prompt_file.take() {
-        Some(text) => Some(TempFile::write(&text).map_err(|e| {
-            format!("could not write the system prompt file for {}: {e}", cli.id)
-        })?),
-        None => None,
-    };
+    let prompt_file =
+        match plan.system_prompt_file.take() {
+            Some(text) => Some(TempFile::write(&text).map_err(|e| {
+                format!("could not write the system prompt file for {}: {e}", cli.id)
+            })?),
+            None => None,
+        };
     if let Some(file) = &prompt_file {
         for arg in plan.args.iter_mut().filter(|a| *a == SYSTEM_PROMPT_FILE) {
             *arg = file.path.to_string_lossy().into_owned();
@@ -344,12 +345,7 @@ fn pump(
     }
 }
 
-fn exit_failure(
-    program: &str,
-    status: ExitStatus,
-    stderr: &[u8],
-    error: Option<String>,
-) -> String {
+fn exit_failure(program: &str, status: ExitStatus, stderr: &[u8], error: Option<String>) -> String {
     let how = match status.code() {
         Some(code) => format!("exited with status {code}"),
         None => "was killed by a signal".to_owned(),

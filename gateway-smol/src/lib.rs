@@ -14,6 +14,8 @@
 // The runtime is where the clock is read: the core gets `now` from here.
 #![allow(clippy::disallowed_methods)]
 
+#[cfg(unix)]
+pub mod cli_backend;
 pub mod client;
 mod clock;
 pub mod config_store;
@@ -24,8 +26,6 @@ mod http;
 mod hub;
 pub mod logfile;
 pub mod logs;
-#[cfg(unix)]
-pub mod cli_backend;
 mod model_calls;
 mod options;
 mod outbox;

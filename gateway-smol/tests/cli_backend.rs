@@ -104,11 +104,21 @@ fn plain_text_streams_line_by_line_with_the_configured_argv() {
     );
     let events = run(&request(cli, "be brief", &user("say hi")));
     assert_eq!(texts(&events), ["Hello", "\n\nworld"]);
-    assert!(matches!(events.last(), Some(ModelEvent::Done { .. })), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(ModelEvent::Done { .. })),
+        "{events:?}"
+    );
     // Base args, model (aliased), system prompt, then the prompt last.
     assert_eq!(
         read(&args_file).lines().collect::<Vec<_>>(),
-        ["--quiet", "--model", "model-one", "--system", "be brief", "say hi"]
+        [
+            "--quiet",
+            "--model",
+            "model-one",
+            "--system",
+            "be brief",
+            "say hi"
+        ]
     );
 }
 
@@ -200,7 +210,9 @@ fn stdin_input_and_a_resumed_session_use_the_resume_args() {
     assert_eq!(plan.stdin.as_deref(), Some("p"));
     let events = run(&req);
     assert_eq!(texts(&events), ["got: Conversation so far:"]);
-    assert!(!events.iter().any(|e| matches!(e, ModelEvent::CliSession(_))));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, ModelEvent::CliSession(_))));
 }
 
 #[test]
@@ -331,7 +343,10 @@ fn output_over_the_bound_fails_and_stops_the_command() {
     let cmd = script(
         dir.path(),
         "chatty",
-        &format!("echo $$ > {pids}\nexec yes 'spam spam spam'", pids = pid_file.display()),
+        &format!(
+            "echo $$ > {pids}\nexec yes 'spam spam spam'",
+            pids = pid_file.display()
+        ),
     );
     let cli = backend("chatty-cli", json!({"command": cmd}));
     let req = request(cli, "", &user("q"));

@@ -181,7 +181,10 @@ fn a_scripted_claude_cli_streams_its_reply_and_resumes_its_session() {
     let gw = OurGateway::start_in(opts, dir);
     agent(&gw, home.path(), "after restart");
     let argv = argv_lines(bin.path());
-    assert!(argv[2].contains("--resume cli-sess-1"), "{argv:?}\nrow: {row}");
+    assert!(
+        argv[2].contains("--resume cli-sess-1"),
+        "{argv:?}\nrow: {row}"
+    );
 }
 
 fn alive(pid: u32) -> bool {
@@ -203,7 +206,8 @@ fn chat_abort_kills_the_cli_and_its_children() {
     });
     smol::block_on(async {
         let mut ws = operator(&gw.url(), &gw.token).await;
-        let params = json!({"sessionKey": "main", "message": "a long one", "idempotencyKey": "long-1"});
+        let params =
+            json!({"sessionKey": "main", "message": "a long one", "idempotencyKey": "long-1"});
         let sent = call(&mut ws, "s1", "chat.send", params).await;
         let run_id = sent["runId"].as_str().unwrap_or("long-1").to_owned();
         // The script is going: its first delta arrived.
@@ -234,7 +238,10 @@ fn chat_abort_kills_the_cli_and_its_children() {
         .await;
         // The script and its sleep are gone soon after.
         while pids.iter().any(|p| alive(*p)) {
-            assert!(at.elapsed() < Duration::from_secs(10), "still running: {pids:?}");
+            assert!(
+                at.elapsed() < Duration::from_secs(10),
+                "still running: {pids:?}"
+            );
             smol::Timer::after(Duration::from_millis(20)).await;
         }
         eprintln!("abort to process group gone: {:?}", at.elapsed());

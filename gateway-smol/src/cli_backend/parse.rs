@@ -251,8 +251,19 @@ fn usage_of(record: &Value) -> Option<ModelUsage> {
             .unwrap_or(0)
     };
     let mut usage = ModelUsage {
-        input: n(&["input_tokens", "inputTokens", "prompt_tokens", "promptTokens", "input"]),
-        output: n(&["output_tokens", "outputTokens", "completion_tokens", "output"]),
+        input: n(&[
+            "input_tokens",
+            "inputTokens",
+            "prompt_tokens",
+            "promptTokens",
+            "input",
+        ]),
+        output: n(&[
+            "output_tokens",
+            "outputTokens",
+            "completion_tokens",
+            "output",
+        ]),
         cache_read: n(&["cache_read_input_tokens", "cacheRead", "cached"]),
         cache_write: n(&["cache_creation_input_tokens", "cacheWrite"]),
         total: n(&["total_tokens", "totalTokens", "total"]),

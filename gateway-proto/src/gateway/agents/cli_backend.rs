@@ -120,8 +120,12 @@ pub struct CliBackend {
 }
 
 /// The session id fields the reference reads when a backend names none.
-pub const DEFAULT_SESSION_ID_FIELDS: [&str; 4] =
-    ["session_id", "sessionId", "conversation_id", "conversationId"];
+pub const DEFAULT_SESSION_ID_FIELDS: [&str; 4] = [
+    "session_id",
+    "sessionId",
+    "conversation_id",
+    "conversationId",
+];
 
 /// The argv of the bundled `claude-cli` backend (the reference's defaults).
 const CLAUDE_ARGS: [&str; 11] = [

@@ -275,7 +275,9 @@ pub fn restore(stored: &StoredSession, now_ms: u64) -> Session {
     if let Some(ids) = e.get("cliSessionIds").and_then(Value::as_object) {
         for (backend, id) in ids {
             if let Some(id) = id.as_str().filter(|id| !id.trim().is_empty()) {
-                session.cli_session_ids.insert(backend.clone(), id.to_owned());
+                session
+                    .cli_session_ids
+                    .insert(backend.clone(), id.to_owned());
             }
         }
     }
