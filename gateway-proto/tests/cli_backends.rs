@@ -233,8 +233,8 @@ fn the_cli_session_id_goes_back_on_the_next_turn_and_survives_a_restart() {
         .session_writes
         .iter()
         .flatten()
-        .filter_map(|c| c.entry.clone())
-        .last()
+        .rev()
+        .find_map(|c| c.entry.clone())
         .unwrap();
     assert_eq!(
         entry["cliSessionIds"],

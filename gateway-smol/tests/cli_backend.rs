@@ -2,6 +2,8 @@
 //! and other CLIs (text, JSON and JSON-lines output, prompt by argument or
 //! stdin, sessions, failures), and cancel kills the whole process group.
 #![cfg(unix)]
+// Real processes in real time: deadlines need the clock.
+#![allow(clippy::disallowed_methods)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
