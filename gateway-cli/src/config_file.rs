@@ -4,7 +4,8 @@
 //! `gateway.controlUi.{allowedOrigins,dangerouslyAllowHostHeaderOriginFallback}`,
 //! `gateway.trustedProxies`, `gateway.allowRealIpFallback`,
 //! `gateway.nodes.pairing.autoApproveLocal`, and the model selection
-//! (`models`, `agents.defaults.model`) kept as JSON for the core's catalog.
+//! (`models`, `agents.defaults.model`, `.models`, `.cliBackends`) kept as JSON
+//! for the core's catalog.
 
 use std::path::Path;
 
@@ -131,8 +132,9 @@ fn model_selection(root: &Value) -> Value {
     if let Some(models) = root.get("models") {
         selection.insert("models".into(), models.clone());
     }
+    // The default model, the workspace, and which models CLI backends run.
     let mut defaults = serde_json::Map::new();
-    for key in ["model", "workspace"] {
+    for key in ["model", "workspace", "models", "cliBackends"] {
         if let Some(value) = root.pointer(&format!("/agents/defaults/{key}")) {
             defaults.insert(key.into(), value.clone());
         }

@@ -14,6 +14,8 @@
 // The runtime is where the clock is read: the core gets `now` from here.
 #![allow(clippy::disallowed_methods)]
 
+#[cfg(unix)]
+pub mod cli_backend;
 pub mod client;
 mod clock;
 pub mod config_store;

@@ -115,6 +115,7 @@ mod tests {
             system: String::new(),
             messages: vec![],
             tools: vec![],
+            cli: None,
         }
     }
 
@@ -199,6 +200,7 @@ mod tests {
             system: String::new(),
             messages: vec![],
             tools: vec![],
+            cli: None,
         };
         calls.start(7, request, tx);
         let msg = smol::block_on(rx.recv()).unwrap();

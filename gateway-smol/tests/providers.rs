@@ -45,6 +45,7 @@ fn request(api: ModelApi, base_url: String) -> ModelRequest {
             ModelMessage::assistant("hello", vec![]),
             ModelMessage::user("again"),
         ],
+        cli: None,
     }
 }
 

@@ -37,6 +37,7 @@ fn loopback_providers_are_reached_directly_despite_a_proxy_in_the_environment() 
         system: String::new(),
         messages: vec![],
         tools: vec![],
+        cli: None,
     };
     let settings = ProviderSettings {
         connect_timeout: Duration::from_secs(5),

@@ -105,12 +105,40 @@ pub fn stream_model(
     cancel: &AtomicBool,
     emit: &mut dyn FnMut(ModelEvent) -> bool,
 ) {
+    if request.api == ModelApi::CliBackend {
+        return stream_cli(request, settings, cancel, emit);
+    }
     let terminal = match run(request, settings, cancel, emit) {
         Ok(Some(done)) => done,
         Ok(None) => return,
         Err(failure) => failure.into_event(),
     };
     emit(terminal);
+}
+
+/// A CLI backend turn (see [`crate::cli_backend`]); its output is bounded
+/// like a reply body.
+#[cfg(unix)]
+fn stream_cli(
+    request: &ModelRequest,
+    settings: &ProviderSettings,
+    cancel: &AtomicBool,
+    emit: &mut dyn FnMut(ModelEvent) -> bool,
+) {
+    crate::cli_backend::stream_cli(request, settings.max_reply_bytes, cancel, emit);
+}
+
+#[cfg(not(unix))]
+fn stream_cli(
+    _request: &ModelRequest,
+    _settings: &ProviderSettings,
+    _cancel: &AtomicBool,
+    emit: &mut dyn FnMut(ModelEvent) -> bool,
+) {
+    emit(ModelEvent::Failed {
+        message: "CLI backends need a Unix host".into(),
+        status: None,
+    });
 }
 
 /// Why a call failed.
@@ -182,6 +210,7 @@ fn run(
             State::Anthropic(Default::default()),
         ),
         ModelApi::Ollama => (ollama::prepare(request), State::Ollama(Default::default())),
+        ModelApi::CliBackend => return Err(Failure::new("a CLI backend is not an HTTP provider")),
     };
     let cancelled = || cancel.load(Ordering::Acquire);
     if cancelled() {

@@ -15,6 +15,8 @@
 //!   `{source: "env", id}`. Without one, a built-in provider takes its key
 //!   from its environment variables ([`builtin_env_keys`]).
 //! - `agents.defaults.model`: `"provider/model"` or `{primary, fallbacks}`.
+//! - CLI backends (`claude-cli/…`, `agents.defaults.cliBackends`, a
+//!   model's `agentRuntime.id`): see [`super::cli_backend`].
 //!
 //! The core has no environment: the caller passes a lookup closure.
 
@@ -22,6 +24,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::cli_backend::{CliBackend, CliBackends};
 use super::model::{ModelApi, ModelMessage, ModelRequest};
 
 /// Where the built-in `openai` provider is.
@@ -114,6 +117,8 @@ pub struct ResolvedModel {
     pub entry: Option<ModelEntry>,
     /// The provider, key included (its `Debug` hides it).
     pub route: ProviderEntry,
+    /// The command that answers instead of `route`, for a CLI backend.
+    pub cli: Option<CliBackend>,
 }
 
 impl ResolvedModel {
@@ -149,6 +154,7 @@ impl ResolvedModel {
             system,
             messages,
             tools: Vec::new(),
+            cli: self.cli.clone(),
         }
     }
 }
@@ -161,6 +167,7 @@ pub struct ModelCatalog {
     fallbacks: Vec<String>,
     /// What the config had that could not be used (unknown `api`, …).
     warnings: Vec<String>,
+    cli: CliBackends,
 }
 
 impl ModelCatalog {
@@ -168,6 +175,7 @@ impl ModelCatalog {
     /// `agents.defaults.model` are read), keys looked up with `env`.
     pub fn from_config(config: &Value, env: &dyn Fn(&str) -> Option<String>) -> ModelCatalog {
         let mut catalog = ModelCatalog::default();
+        catalog.cli = CliBackends::from_config(config, &mut catalog.warnings);
         let models = config.get("models").unwrap_or(&Value::Null);
         let replace = models.get("mode").and_then(Value::as_str) == Some("replace");
         if !replace {
@@ -291,6 +299,9 @@ impl ModelCatalog {
             Some(_) => return Err(format!("model \"{wanted}\" is not provider/model")),
             None => (self.provider_of_bare(&wanted).to_string(), wanted.clone()),
         };
+        if let Some(cli) = self.cli.backend_for(&provider, &model) {
+            return Ok(self.cli_model(provider, model, cli));
+        }
         let route = self.providers.get(&provider).ok_or_else(|| {
             format!("unknown model provider \"{provider}\" (in \"{provider}/{model}\")")
         })?;
@@ -309,7 +320,29 @@ impl ModelCatalog {
             model,
             entry,
             route: route.clone(),
+            cli: None,
         })
+    }
+
+    /// `provider/model` run by a CLI backend: no HTTP route, no key.
+    fn cli_model(&self, provider: String, model: String, cli: CliBackend) -> ResolvedModel {
+        let listed = self.providers.get(&provider);
+        let entry = listed.and_then(|p| p.models.iter().find(|m| m.id == model).cloned());
+        ResolvedModel {
+            route: ProviderEntry {
+                id: cli.id.clone(),
+                api: ModelApi::CliBackend,
+                base_url: String::new(),
+                api_key: None,
+                headers: Vec::new(),
+                max_tokens: None,
+                models: Vec::new(),
+            },
+            provider,
+            model,
+            entry,
+            cli: Some(cli),
+        }
     }
 
     /// The `models.list` answer: `{models: [{id, name, provider,

@@ -249,9 +249,11 @@ pub(crate) fn call_model(hub: &mut HubView<'_>, run_id: &str) {
     run.usage = None;
     run.item_id = format!("{item}:{}", run.assistant_turns);
     let mut request = model.request(run.system_prompt.clone(), context(hub, &run.session_key));
-    if with_tools {
+    // A CLI backend brings its own tools.
+    if with_tools && request.api != super::model::ModelApi::CliBackend {
         request.tools = super::tools::specs::all();
     }
+    super::cli_session::attach(hub, &run.session_key, &mut request);
     let token = hub.effects.take_token();
     run.phase = Phase::Streaming { token };
     hub.agents.by_token.insert(token, run_id.to_owned());
@@ -364,6 +366,7 @@ pub(crate) fn on_model_event(hub: &mut HubView<'_>, token: u64, event: ModelEven
             }
         }
         ModelEvent::Failed { message, .. } => finish(hub, &run_id, Ending::Failed { message }),
+        ModelEvent::CliSession(id) => super::cli_session::store(hub, &run_id, &id),
     }
 }
 

@@ -216,6 +216,9 @@ pub fn entry(session: &Session) -> Value {
     put("pinned", json!(session.pinned));
     put("archived", json!(session.archived));
     put("unread", json!(session.unread));
+    if !session.cli_session_ids.is_empty() {
+        put("cliSessionIds", json!(session.cli_session_ids));
+    }
     Value::Object(e)
 }
 
@@ -269,6 +272,15 @@ pub fn restore(stored: &StoredSession, now_ms: u64) -> Session {
     session.pinned = b("pinned");
     session.archived = b("archived");
     session.unread = b("unread");
+    if let Some(ids) = e.get("cliSessionIds").and_then(Value::as_object) {
+        for (backend, id) in ids {
+            if let Some(id) = id.as_str().filter(|id| !id.trim().is_empty()) {
+                session
+                    .cli_session_ids
+                    .insert(backend.clone(), id.to_owned());
+            }
+        }
+    }
     session.header_written = true;
     session
 }

@@ -20,6 +20,8 @@
 //!   status events may be skipped for a slow client; finals are not.
 
 pub mod catalog;
+pub mod cli_backend;
+mod cli_session;
 pub mod context;
 pub mod dedupe;
 pub(crate) mod http_runs;

@@ -17,6 +17,8 @@ pub enum ModelApi {
     AnthropicMessages,
     /// `POST {baseUrl}/api/chat` (newline-delimited JSON).
     Ollama,
+    /// A local command run as the model (`ModelRequest::cli` says which).
+    CliBackend,
 }
 
 impl ModelApi {
@@ -26,6 +28,7 @@ impl ModelApi {
             ModelApi::OpenAiCompletions => "openai-completions",
             ModelApi::AnthropicMessages => "anthropic-messages",
             ModelApi::Ollama => "ollama",
+            ModelApi::CliBackend => "cli-backend",
         }
     }
 
@@ -142,6 +145,8 @@ pub struct ModelRequest {
     /// The tools the model may call this turn (empty: none; the request
     /// then carries no tool fields at all).
     pub tools: Vec<ToolSpec>,
+    /// The command to run, for [`ModelApi::CliBackend`].
+    pub cli: Option<super::cli_backend::CliBackend>,
 }
 
 /// Keeps the API key out of logs.
@@ -157,6 +162,7 @@ impl core::fmt::Debug for ModelRequest {
             .field("system", &self.system.len())
             .field("messages", &self.messages.len())
             .field("tools", &self.tools.len())
+            .field("cli", &self.cli.as_ref().map(|c| &c.id))
             .finish()
     }
 }
@@ -204,6 +210,9 @@ pub enum ModelEvent {
         /// The model the provider says answered.
         response_model: Option<String>,
     },
+    /// The CLI backend's session id (from its output): stored on the
+    /// session and passed back on the session's next turn.
+    CliSession(String),
     /// The turn failed: connection refused, HTTP error status, malformed
     /// stream, idle timeout. The message is shown to the user.
     Failed {
@@ -248,6 +257,7 @@ mod tests {
             system: String::new(),
             messages: vec![],
             tools: vec![],
+            cli: None,
         };
         assert!(!format!("{request:?}").contains("sk-secret"));
     }

@@ -75,6 +75,9 @@ pub struct Session {
     pub last_entry_id: Option<String>,
     /// The transcript's header line is stored.
     pub header_written: bool,
+    /// CLI backend id → the CLI's own session id, resumed on the next turn
+    /// (the reference's `cliSessionIds`).
+    pub cli_session_ids: std::collections::BTreeMap<String, String>,
 }
 
 impl Session {
@@ -106,6 +109,7 @@ impl Session {
             message_count: 0,
             last_entry_id: None,
             header_written: false,
+            cli_session_ids: Default::default(),
         }
     }
 

@@ -30,6 +30,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "models.mode",
     "models.providers",
     "agents.defaults.model",
+    // Only `agentRuntime.id` of each entry (which models a CLI backend runs).
+    "agents.defaults.models",
+    // The v3 key, read on purpose (the v4 reference dropped it).
+    "agents.defaults.cliBackends",
 ];
 
 /// One key of the tree.
