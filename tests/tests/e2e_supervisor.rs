@@ -73,6 +73,23 @@ fn notify_socket_sees_ready_watchdog_and_stopping() {
         gateway.output()
     );
 
+    // An in-process restart (SIGUSR1): RELOADING=1, then READY=1 again.
+    gateway.signal("USR1");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let Some(message) = next_message(&socket, Duration::from_millis(500)) else {
+            continue;
+        };
+        if message.lines().any(|l| l == "RELOADING=1") {
+            seen.push("RELOADING");
+        } else if message.lines().any(|l| l == "READY=1") {
+            seen.push("READY");
+            break;
+        }
+    }
+    assert_eq!(seen, ["RELOADING", "READY"], "{}", gateway.output());
+
     gateway.signal("TERM");
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut stopping = false;
