@@ -14,6 +14,7 @@ mod doctor;
 mod force;
 mod host;
 mod ids;
+mod instance_lock;
 mod logging;
 mod node_host;
 mod profile;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use gateway_proto::gateway::{AuthConfig, Config, HostInfo, Limits};
 use gateway_smol::{Server, ServerOptions};
 
+use crate::instance_lock::{self, LockError};
 use crate::settings::{self, RunFlags, Settings, SettingsError};
 use crate::{config_file, force, host, logging, watch};
 
@@ -24,6 +25,17 @@ impl From<SettingsError> for Failure {
             SettingsError::Usage(message) => Failure { code: 2, message },
             SettingsError::Invalid(message) => Failure { code: 1, message },
         }
+    }
+}
+
+/// Another gateway holds the port or the state dir: `EX_CONFIG`, so a unit
+/// with `RestartPreventExitStatus=78` stops restarting instead of looping.
+const EXIT_CONFLICT: i32 = 78;
+
+fn conflict(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EXIT_CONFLICT,
+        message: message.into(),
     }
 }
 
@@ -75,6 +87,24 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     if flags.force && settings.addr.port() != 0 {
         force::free_port(settings.addr.port());
     }
+    // The instance lock, then the port (bound first thing in
+    // `Server::bind`): both before any store is opened or read.
+    let _instance = match instance_lock::acquire(&state_dir) {
+        Ok(lock) => lock,
+        Err(LockError::Held(pid)) => {
+            let by = pid.map_or(String::new(), |p| format!(" (pid {p})"));
+            return Err(conflict(format!(
+                "another gateway{by} is running with state dir {}; stop it first",
+                state_dir.display()
+            )));
+        }
+        Err(LockError::Io(e)) => {
+            return Err(failure(format!(
+                "cannot lock state dir {}: {e}",
+                state_dir.display()
+            )))
+        }
+    };
 
     let hub_config = HubConfig {
         limits,
@@ -104,7 +134,14 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     if let Some(n) = env_number("OPENCLAW_GATEWAY_THREADS")?.filter(|n| *n > 0) {
         opts.threads = n.min(64) as usize;
     }
-    let server = Server::bind(opts).map_err(|e| failure(e.to_string()))?;
+    let server = Server::bind(opts).map_err(|e| match &e {
+        gateway_smol::Error::Bind { source, .. }
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            conflict(e.to_string())
+        }
+        _ => failure(e.to_string()),
+    })?;
     let addr = server.local_addr();
     log::info!(target: "gateway", "listening on ws://{addr} (PID {})", std::process::id());
     log::info!(target: "gateway", "auth mode {}, bind {}", settings.auth.mode_name(), settings.bind);

@@ -69,12 +69,14 @@ fn config_path_env_and_json5_port_are_used() {
 }
 
 #[test]
-fn port_in_use_is_one_line_and_exit_1() {
+/// Exit 78 (EX_CONFIG), not 1: `RestartPreventExitStatus=78` in a unit then
+/// stops systemd from restarting into the same conflict forever.
+fn port_in_use_is_one_line_and_exit_78() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run_to_end(dir.path(), &["gateway", "run", "--port", &port], |_| {});
-    assert_eq!(code, 1);
+    assert_eq!(code, 78);
     assert_one_line(&stderr);
     assert!(
         stderr.contains(&port) && stderr.contains("in use"),

@@ -58,6 +58,8 @@ pub(crate) enum HubMsg {
     },
     EffectDone(EffectResult),
     Control(Control),
+    /// The watchdog thread asks whether the hub task still turns.
+    Heartbeat,
     /// An OpenAI-compatible API request head: what to do with it.
     HttpGate {
         head: HttpHead,
@@ -320,6 +322,7 @@ impl<'a> Hub<'a> {
                 }
             }
             HubMsg::EffectDone(result) => self.input(Input::EffectDone(result)),
+            HubMsg::Heartbeat => self.readiness.beat(),
             HubMsg::HttpGate { head, reply } => {
                 let _ = reply.try_send(self.gateway.http_gate(&head));
             }
@@ -366,6 +369,7 @@ impl<'a> Hub<'a> {
             }
             HubMsg::Control(Control::Shutdown { reason }) => {
                 log::info!(target: "gateway", "shutting down");
+                crate::sd_notify::Notifier::from_env().stopping();
                 self.input(Input::Shutdown {
                     reason: reason.as_deref(),
                     restart_expected_ms: None,

@@ -36,6 +36,7 @@ mod prefixed;
 pub mod providers;
 pub mod proxy;
 mod readiness;
+mod sd_notify;
 mod server;
 mod session_writer;
 mod signals;

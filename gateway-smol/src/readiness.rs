@@ -1,6 +1,7 @@
 //! What `/readyz` reports, shared between the hub task and the HTTP handlers.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +14,9 @@ pub(crate) enum Phase {
 pub(crate) struct Readiness {
     phase: AtomicU8,
     started: Instant,
+    /// Bumped by the hub task each time it answers a heartbeat; the
+    /// watchdog thread tells the supervisor we live only while it moves.
+    beats: Arc<AtomicU64>,
 }
 
 impl Readiness {
@@ -20,7 +24,17 @@ impl Readiness {
         Readiness {
             phase: AtomicU8::new(Phase::Starting as u8),
             started,
+            beats: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The hub task is alive (it answered a heartbeat).
+    pub(crate) fn beat(&self) {
+        self.beats.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn beats(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.beats)
     }
 
     pub(crate) fn set(&self, phase: Phase) {

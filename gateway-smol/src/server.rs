@@ -18,6 +18,7 @@ use crate::pairing_writer::PairingWriter;
 use crate::preauth::AdmissionGate;
 use crate::proxy::ProxyTrust;
 use crate::readiness::{Phase, Readiness};
+use crate::sd_notify::Notifier;
 use crate::session_writer::SessionWriter;
 use crate::{signals, socket, Error, ServerOptions};
 
@@ -137,6 +138,9 @@ impl Server {
     /// first: a state database that cannot be used is a start-up error.
     pub fn bind(opts: ServerOptions) -> Result<Server, Error> {
         let started = Instant::now();
+        // The port first: a second gateway must fail on it before it opens
+        // (or waits on) any store.
+        let listener = bind_listener(opts.addr)?;
         let (hub_tx, inbox) = smol::channel::bounded(INBOX_CAPACITY);
         let (pairing, pairing_snapshot) = match &opts.state_dir {
             Some(dir) => {
@@ -159,7 +163,6 @@ impl Server {
             }
             None => (None, Vec::new()),
         };
-        let listener = bind_listener(opts.addr)?;
         let signals = if opts.handle_signals {
             Some(signals::install().map_err(Error::Signals)?)
         } else {
@@ -245,6 +248,8 @@ impl Server {
                 .spawn(signals::forward(signals, shared.hub_tx.clone()))
                 .detach();
         }
+        let notifier = Notifier::from_env();
+        notifier.spawn_watchdog(shared.readiness.beats(), shared.hub_tx.clone());
         let mut config = shared.opts.config.clone();
         loop {
             let mut seed = [0u8; 32];
@@ -268,6 +273,11 @@ impl Server {
             // The listener is bound: start-up is over.
             hub.input(Input::Ready);
             shared.readiness.set(Phase::Ready);
+            // The same moment /readyz turns 200 (after a restart too).
+            let serving = listener
+                .local_addr()
+                .map_or(String::new(), |a| a.to_string());
+            notifier.ready(&format!("serving on {serving}"));
 
             let next = smol::future::or(hub.run(), accept_loop(&listener, &shared)).await;
             shared.readiness.set(Phase::Draining);
@@ -285,6 +295,7 @@ impl Server {
                     addr,
                     config: new_config,
                 } => {
+                    notifier.reloading();
                     if let Some(new_config) = new_config {
                         config = *new_config;
                         shared.admission.set_limits(&config.limits);
