@@ -100,6 +100,32 @@ pub fn our_command(home: &Path) -> Command {
     cmd
 }
 
+/// Our `openclaw node run` against 127.0.0.1:`port` as `display_name`,
+/// in its own process group, its state under `home`, its stderr in `log`.
+pub fn spawn_node_host(
+    home: &Path,
+    port: u16,
+    token: &str,
+    display_name: &str,
+    log: std::fs::File,
+) -> GroupGuard {
+    let mut cmd = our_command(home);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.args([
+        "node",
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+    ])
+    .args(["--display-name", display_name])
+    .env("OPENCLAW_GATEWAY_TOKEN", token)
+    .stdout(Stdio::null())
+    .stderr(log);
+    GroupGuard::new(cmd.spawn().expect("spawn openclaw node run"))
+}
+
 /// HOME, OPENCLAW_STATE_DIR and OPENCLAW_CONFIG_PATH under `home`; the gateway
 /// variables of the surrounding environment removed.
 fn isolate(cmd: &mut Command, home: &Path) {

@@ -10,13 +10,12 @@
 // Real processes in real time: deadlines need the clock.
 #![allow(clippy::disallowed_methods)]
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tests::chat::{call, fake_model_config, operator, until};
 use tests::fake_provider::{Api, FakeProvider, Script};
-use tests::process::{our_command, GatewayOptions, GroupGuard, OurGateway};
+use tests::process::{spawn_node_host, GatewayOptions, GroupGuard, OurGateway};
 use tests::ws::{Incoming, RawWs};
 
 const TOKEN: &str = "tools-e2e-token";
@@ -34,22 +33,8 @@ fn asks(id: &str, name: &str, args: Value) -> Script {
 fn start_node_host(port: u16) -> (GroupGuard, tempfile::TempDir) {
     let home = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(home.path().join("node.log")).unwrap();
-    let mut cmd = our_command(home.path());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    cmd.args([
-        "node",
-        "run",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-    ])
-    .args(["--display-name", "Tool Node"])
-    .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
-    .stdout(Stdio::null())
-    .stderr(log);
     (
-        GroupGuard::new(cmd.spawn().expect("spawn openclaw node run")),
+        spawn_node_host(home.path(), port, TOKEN, "Tool Node", log),
         home,
     )
 }

@@ -12,7 +12,6 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use gateway_proto::client::ClientIdentity;
@@ -20,7 +19,7 @@ use gateway_smol::client::{CallError, Client, ClientEvent, ClientOptions};
 use gateway_smol::store::ExecApprovalsStore;
 use serde_json::{json, Value};
 use tests::process::{
-    descendants, our_command, reference_cli, GatewayOptions, GroupGuard, OurGateway,
+    descendants, reference_cli, spawn_node_host, GatewayOptions, GroupGuard, OurGateway,
     ReferenceGateway,
 };
 
@@ -44,21 +43,8 @@ impl NodeHost {
             assert!(store.replace(None, &doc.to_string()).unwrap());
         }
         let log = home.path().join("node.log");
-        let mut cmd = our_command(home.path());
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        cmd.args([
-            "node",
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .args(["--display-name", "Rust Node"])
-        .env("OPENCLAW_GATEWAY_TOKEN", token)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-        let guard = GroupGuard::new(cmd.spawn().expect("spawn openclaw node run"));
+        let file = std::fs::File::create(&log).unwrap();
+        let guard = spawn_node_host(home.path(), port, token, "Rust Node", file);
         NodeHost { guard, log, home }
     }
 

@@ -208,7 +208,7 @@ fn two_profiles_serve_side_by_side_sharing_nothing() {
 }
 
 #[test]
-fn a_real_systemd_user_instance_starts_and_stops_the_unit() {
+fn status_names_the_profile_unit_through_a_real_systemd_user_instance() {
     let usable = Command::new("systemctl")
         .args(["--user", "status"])
         .stdout(Stdio::null())
@@ -222,8 +222,9 @@ fn a_real_systemd_user_instance_starts_and_stops_the_unit() {
         );
         return;
     }
-    // A user manager reads ~/.config/systemd/user of the real HOME, so this
-    // test only reads status through it and removes what it installed.
+    // A user manager reads ~/.config/systemd/user of the real HOME, which
+    // tests must not touch: so this only reads status through it (a real
+    // start and stop is README's manual check).
     let home = tempfile::tempdir().unwrap();
     let (code, out) = run(
         home.path(),

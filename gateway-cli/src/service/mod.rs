@@ -258,6 +258,18 @@ fn current_exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find this binary's path: {e}"))
 }
 
+/// What a unit runs: this binary, on the port asked for (else the
+/// profile's); `None` (the reason printed) when the binary's path is unknown.
+fn exe_and_port(env: Env, port: Option<u16>) -> Option<(PathBuf, u16)> {
+    match current_exe() {
+        Ok(exe) => Some((exe, port.unwrap_or_else(|| profile_port(env)))),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
 pub fn current_user(env: Env) -> String {
     env("USER")
         .filter(|u| !u.is_empty())
@@ -338,14 +350,9 @@ fn enable_and_start(unit: &str, user: bool) {
 
 pub fn run_install(args: InstallArgs) -> i32 {
     let env = &process_env;
-    let exe = match current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
+    let Some((exe, port)) = exe_and_port(env, args.port) else {
+        return 1;
     };
-    let port = args.port.unwrap_or_else(|| profile_port(env));
     let profile = profile(env);
     if cfg!(target_os = "macos") {
         let label = names::gateway_launchd_label(profile.as_deref());
@@ -390,14 +397,9 @@ pub fn run_install(args: InstallArgs) -> i32 {
 
 pub fn run_node_install(args: NodeInstallArgs) -> i32 {
     let env = &process_env;
-    let exe = match current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
+    let Some((exe, port)) = exe_and_port(env, args.port) else {
+        return 1;
     };
-    let port = args.port.unwrap_or_else(|| profile_port(env));
     let text = match node_unit_text(env, &exe, &args, port) {
         Ok(t) => t,
         Err(e) => {

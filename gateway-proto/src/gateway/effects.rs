@@ -81,6 +81,22 @@ pub(crate) struct Request {
     pub deadline: bool,
 }
 
+impl Request {
+    /// A read that answers request `request_id` of `conn`: nothing to
+    /// commit, no store, and a timeout answer if no result comes.
+    pub(crate) fn read_for(conn: ConnId, request_id: &str) -> Request {
+        Request {
+            waiter: Some(Waiter::Request {
+                conn,
+                request_id: request_id.to_owned(),
+            }),
+            commits: false,
+            store: None,
+            deadline: true,
+        }
+    }
+}
+
 impl Effects {
     /// `first_token` should be random: a late result from an earlier hub
     /// (the runtime keeps its workers across a restart) must not match.

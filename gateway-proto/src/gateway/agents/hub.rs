@@ -89,7 +89,6 @@ pub(crate) fn submit(hub: &mut HubView<'_>, sub: Submission) -> Result<String, E
         system_prompt: String::new(),
         calls: Vec::new(),
         round: None,
-        tool_rounds: 0,
         assistant_turns: 0,
         usage_total: None,
         tools: Default::default(),

@@ -162,8 +162,6 @@ pub struct Run {
     pub calls: Vec<ToolCall>,
     /// The tool calls running, between two model turns.
     pub round: Option<ToolRound>,
-    /// Model turns that asked for tools so far.
-    pub tool_rounds: u32,
     /// Model calls made so far.
     pub assistant_turns: u32,
     /// Token counts summed over the run's model calls (`usage` is the last

@@ -26,7 +26,7 @@ use super::model::ToolCall;
 use super::runs::{AfterApproval, Ending, Origin, Phase, ToolRound, ToolStep};
 use super::tools::plan::{self, error_outcome, NodesRequest, Plan};
 use super::tools::settings::ExecSecurity;
-use super::tools::{BootstrapFile, ToolAction, ToolOutcome, BOOTSTRAP_FILES};
+use super::tools::{cut_chars, BootstrapFile, ToolAction, ToolOutcome, BOOTSTRAP_FILES};
 use crate::gateway::exec_approvals::Decision;
 use crate::gateway::methods::exec_approval::request_for_tool;
 use crate::gateway::methods::node_invoke::invoke_for_tool;
@@ -110,8 +110,9 @@ pub(crate) fn begin_round(hub: &mut HubView<'_>, run_id: &str) {
     let Some(run) = hub.agents.runs.get_mut(run_id) else {
         return;
     };
-    run.tool_rounds += 1;
-    let too_many = run.tool_rounds > MAX_TOOL_ROUNDS;
+    // Every model call so far ended asking for tools (else the run would
+    // have ended): the call count is the count of tool-calling turns.
+    let too_many = run.assistant_turns > MAX_TOOL_ROUNDS;
     let message = run.tool_call_message(now_ms);
     let session_key = run.session_key.clone();
     let calls = std::mem::take(&mut run.calls);
@@ -735,7 +736,7 @@ fn record_result(hub: &mut HubView<'_>, run_id: &str, outcome: ToolOutcome) {
         return;
     };
     let name = plan::canonical_name(&call.name).map_or_else(|| call.name.clone(), str::to_owned);
-    let text = cut(&outcome.text, MAX_RESULT_CHARS);
+    let text = cut_chars(&outcome.text, MAX_RESULT_CHARS);
     let Some(run) = hub.agents.runs.get_mut(run_id) else {
         return;
     };
@@ -755,7 +756,7 @@ fn record_result(hub: &mut HubView<'_>, run_id: &str, outcome: ToolOutcome) {
         round.step = None;
     }
     let session_key = run.session_key.clone();
-    let shown = cut(&outcome.text, MAX_EVENT_RESULT_CHARS);
+    let shown = cut_chars(&outcome.text, MAX_EVENT_RESULT_CHARS);
     let shown = if shown.len() < outcome.text.len() {
         format!("{shown}\n…(truncated)…")
     } else {
@@ -814,7 +815,7 @@ fn item_payload(call: &ToolCall, name: &str, started_at: u64) -> Value {
     let meta = ["path", "command", "action"]
         .iter()
         .find_map(|key| args[*key].as_str())
-        .map(|s| cut(s, 120).to_owned());
+        .map(|s| cut_chars(s, 120).to_owned());
     json!({
         "itemId": format!("tool:{}", call.id),
         "toolCallId": call.id,
@@ -898,14 +899,6 @@ fn run_labels(hub: &HubView<'_>, run_id: &str) -> (String, String) {
         .map_or_else(Default::default, |r| {
             (r.agent_id.clone(), r.session_key.clone())
         })
-}
-
-/// The first `max` characters of `text`.
-fn cut(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => &text[..at],
-        None => text,
-    }
 }
 
 /// Tool calls whose time ran out: the action is cancelled and the model

@@ -68,15 +68,7 @@ fn busy(hub: &mut HubView<'_>, call: &Call<'_>) {
 }
 
 fn read(hub: &mut HubView<'_>, call: &Call<'_>, then: ConfigRead) {
-    let request = Request {
-        waiter: Some(Waiter::Request {
-            conn: call.conn,
-            request_id: call.id.to_owned(),
-        }),
-        commits: false,
-        store: None,
-        deadline: true,
-    };
+    let request = Request::read_for(call.conn, call.id);
     match hub
         .effects
         .start(request, hub.now, |token| Effect::ReadConfig { token, then })

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Call, HubView};
-use crate::gateway::effects::{Request, Waiter};
+use crate::gateway::effects::Request;
 use crate::gateway::{Effect, LogSlice};
 use crate::wire::{ErrorCode, ErrorShape};
 use crate::wire::{Property, Schema};
@@ -52,15 +52,7 @@ pub(crate) fn logs_tail(hub: &mut HubView<'_>, call: &Call<'_>) {
         Ok(params) => params,
         Err(error) => return hub.out.respond_error(call.conn, call.id, &error),
     };
-    let request = Request {
-        waiter: Some(Waiter::Request {
-            conn: call.conn,
-            request_id: call.id.to_owned(),
-        }),
-        commits: false,
-        store: None,
-        deadline: true,
-    };
+    let request = Request::read_for(call.conn, call.id);
     let started = hub
         .effects
         .start(request, hub.now, |token| Effect::ReadLogs {

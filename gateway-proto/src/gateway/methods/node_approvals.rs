@@ -125,16 +125,8 @@ fn route_approvals(
 /// `exec.approvals.get`: the gateway host's own exec approvals, read by the
 /// runtime (its state dir's `exec_approvals_config`).
 pub(crate) fn approvals_get(hub: &mut HubView<'_>, call: &Call<'_>) {
-    use crate::gateway::effects::{Request, Waiter};
-    let request = Request {
-        waiter: Some(Waiter::Request {
-            conn: call.conn,
-            request_id: call.id.to_owned(),
-        }),
-        commits: false,
-        store: None,
-        deadline: true,
-    };
+    use crate::gateway::effects::Request;
+    let request = Request::read_for(call.conn, call.id);
     let started = hub.effects.start(request, hub.now, |token| {
         crate::gateway::Effect::ReadExecApprovals { token }
     });

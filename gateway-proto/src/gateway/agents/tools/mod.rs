@@ -19,3 +19,11 @@ pub use settings::ToolSettings;
 
 /// The workspace files that feed the system prompt, in prompt order.
 pub const BOOTSTRAP_FILES: &[&str] = &["AGENTS.md", "SOUL.md", "IDENTITY.md", "USER.md"];
+
+/// The first `max` characters of `text`.
+pub(crate) fn cut_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}

@@ -4,6 +4,7 @@
 //! Context` with one `## <path>` section per file). The words are ours.
 
 use super::action::BootstrapFile;
+use super::cut_chars;
 
 /// The most characters all bootstrap files together put into the prompt
 /// (the reference's `bootstrapTotalMaxChars`).
@@ -50,14 +51,6 @@ pub fn system_prompt(base: &str, workspace: &str, files: &[BootstrapFile]) -> St
         }
     }
     prompt
-}
-
-/// The first `max` characters of `text`.
-fn cut_chars(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => &text[..at],
-        None => text,
-    }
 }
 
 #[cfg(test)]
