@@ -597,7 +597,7 @@ fn actions_past_the_running_and_waiting_bounds_are_refused_at_once() {
             token,
             root.clone(),
             ToolAction::Exec {
-                command: "sleep 30".into(),
+                command: format!("touch started.{token}; sleep 30"),
                 cwd: root.clone(),
                 timeout_ms: 60_000,
             },
@@ -613,7 +613,14 @@ fn actions_past_the_running_and_waiting_bounds_are_refused_at_once() {
         third.text
     );
     assert_eq!(runtime.admitted(), 2);
+    // The first takes the one running slot before the second is polled at
+    // all, so which one waits never depends on thread scheduling.
     let first = std::thread::spawn(move || smol::block_on(first));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::path::Path::new(&root).join("started.1").exists() {
+        assert!(std::time::Instant::now() < deadline, "the first never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let second = std::thread::spawn(move || smol::block_on(second));
     std::thread::sleep(Duration::from_millis(200));
     // The waiting one first: it must not start once the running one ends.
@@ -622,6 +629,7 @@ fn actions_past_the_running_and_waiting_bounds_are_refused_at_once() {
     assert!(first.join().unwrap().is_error);
     // The waiting one never started its command.
     assert_eq!(second.join().unwrap().text, "Operation aborted");
+    assert!(!std::path::Path::new(&root).join("started.2").exists());
     assert_eq!(runtime.admitted(), 0);
 }
 
