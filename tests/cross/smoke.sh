@@ -42,7 +42,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
   echo "FAIL ($TRIPLE): $*" >&2
-  echo "---- gateway log ($log)" >&2
+  echo "---- gateway log (last 40 lines)" >&2
   tail -n 40 "$log" >&2 || true
   exit 1
 }
