@@ -354,9 +354,15 @@ mod tests {
             }
         );
         let blank = parse("{ gateway: { tls: { enabled: true, certPath: ' ' } } }").unwrap_err();
-        assert!(blank.contains("gateway.tls.certPath must not be blank"), "{blank}");
+        assert!(
+            blank.contains("gateway.tls.certPath must not be blank"),
+            "{blank}"
+        );
         let wrong = parse("{ gateway: { tls: { enabled: 'yes' } } }").unwrap_err();
-        assert!(wrong.contains("gateway.tls.enabled must be true or false"), "{wrong}");
+        assert!(
+            wrong.contains("gateway.tls.enabled must be true or false"),
+            "{wrong}"
+        );
     }
 
     #[test]

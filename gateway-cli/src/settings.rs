@@ -237,14 +237,14 @@ fn tls_settings(
         _ => PathBuf::from(p),
     };
     TlsSettings {
-        cert_path: section.cert_path.as_deref().map_or_else(
-            || TlsSettings::default_cert_path(state_dir),
-            user_path,
-        ),
-        key_path: section.key_path.as_deref().map_or_else(
-            || TlsSettings::default_key_path(state_dir),
-            user_path,
-        ),
+        cert_path: section
+            .cert_path
+            .as_deref()
+            .map_or_else(|| TlsSettings::default_cert_path(state_dir), user_path),
+        key_path: section
+            .key_path
+            .as_deref()
+            .map_or_else(|| TlsSettings::default_key_path(state_dir), user_path),
         ca_path: section.ca_path.as_deref().map(user_path),
         auto_generate: section.auto_generate != Some(false),
     }
@@ -481,14 +481,26 @@ mod tests {
         assert_eq!(off.tls, None);
         let mut file = ConfigFile::default();
         file.tls.enabled = true;
-        let on = resolve(&RunFlags::default(), &env, &file).unwrap().tls.unwrap();
-        assert_eq!(on.cert_path, PathBuf::from("/srv/state/gateway/tls/gateway-cert.pem"));
-        assert_eq!(on.key_path, PathBuf::from("/srv/state/gateway/tls/gateway-key.pem"));
+        let on = resolve(&RunFlags::default(), &env, &file)
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_eq!(
+            on.cert_path,
+            PathBuf::from("/srv/state/gateway/tls/gateway-cert.pem")
+        );
+        assert_eq!(
+            on.key_path,
+            PathBuf::from("/srv/state/gateway/tls/gateway-key.pem")
+        );
         assert!(on.auto_generate);
         file.tls.cert_path = Some("~/certs/gw.pem".into());
         file.tls.key_path = Some("/etc/gw/key.pem".into());
         file.tls.auto_generate = Some(false);
-        let own = resolve(&RunFlags::default(), &env, &file).unwrap().tls.unwrap();
+        let own = resolve(&RunFlags::default(), &env, &file)
+            .unwrap()
+            .tls
+            .unwrap();
         assert_eq!(own.cert_path, PathBuf::from("/home/u/certs/gw.pem"));
         assert_eq!(own.key_path, PathBuf::from("/etc/gw/key.pem"));
         assert!(!own.auto_generate);

@@ -354,12 +354,17 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Next {
                 let remote = canonical(remote);
                 let shared = Arc::clone(shared);
                 let task = match shared.opts.tls.clone() {
-                    Some(tls) => shared
-                        .executor
-                        .spawn(crate::tls::bridge::serve(stream, remote, Arc::clone(&shared), tls)),
-                    None => shared
-                        .executor
-                        .spawn(socket::serve(stream, remote, Arc::clone(&shared))),
+                    Some(tls) => shared.executor.spawn(crate::tls::bridge::serve(
+                        stream,
+                        remote,
+                        Arc::clone(&shared),
+                        tls,
+                    )),
+                    None => {
+                        shared
+                            .executor
+                            .spawn(socket::serve(stream, remote, Arc::clone(&shared)))
+                    }
                 };
                 task.detach();
             }

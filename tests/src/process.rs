@@ -336,7 +336,11 @@ impl OurGateway {
     }
 
     pub fn url(&self) -> String {
-        let scheme = if self.tls_fingerprint.is_some() { "wss" } else { "ws" };
+        let scheme = if self.tls_fingerprint.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
@@ -726,8 +730,7 @@ impl ReferenceGateway {
         let config = dir.path().join("state/openclaw.json");
         if !config.exists() {
             std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
-            std::fs::write(&config, r#"{ gateway: { tls: { enabled: true } } }"#)
-                .expect("config");
+            std::fs::write(&config, r#"{ gateway: { tls: { enabled: true } } }"#).expect("config");
         }
         Self::launch(version, token, dir, free_port(), true)
     }
@@ -809,7 +812,11 @@ impl ReferenceGateway {
     }
 
     pub fn url(&self) -> String {
-        let scheme = if self.tls_fingerprint().is_some() { "wss" } else { "ws" };
+        let scheme = if self.tls_fingerprint().is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }

@@ -11,9 +11,11 @@ use rustls::pki_types::ServerName;
 /// `GET path` over TLS to 127.0.0.1:`port`, accepting exactly the
 /// certificate with `fingerprint`: the status and the whole response.
 pub fn https_get(port: u16, path: &str, fingerprint: &str) -> io::Result<(u16, String)> {
-    let config = gateway_smol::tls::pin::client_config(Some(fingerprint)).map_err(io::Error::other)?;
+    let config =
+        gateway_smol::tls::pin::client_config(Some(fingerprint)).map_err(io::Error::other)?;
     let name = ServerName::try_from("127.0.0.1").map_err(io::Error::other)?;
-    let session = rustls::ClientConnection::new(Arc::clone(&config), name).map_err(io::Error::other)?;
+    let session =
+        rustls::ClientConnection::new(Arc::clone(&config), name).map_err(io::Error::other)?;
     let tcp = TcpStream::connect(("127.0.0.1", port))?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
     tcp.set_write_timeout(Some(Duration::from_secs(10)))?;

@@ -120,10 +120,11 @@ pub fn resolve(
             .filter(|p| !p.trim().is_empty())
             .map(|p| user_path(&p))
             .unwrap_or_else(|| gateway_smol::tls::TlsSettings::default_cert_path(&state_dir()));
-        let fingerprint = gateway_smol::tls::cert_file_fingerprint(&cert).map_err(|e| TargetError {
-            kind: "gateway_tls_unavailable",
-            message: format!("gateway tls: failed to load cert ({e})"),
-        })?;
+        let fingerprint =
+            gateway_smol::tls::cert_file_fingerprint(&cert).map_err(|e| TargetError {
+                kind: "gateway_tls_unavailable",
+                message: format!("gateway tls: failed to load cert ({e})"),
+            })?;
         (url.replacen("ws://", "wss://", 1), Some(fingerprint))
     } else if url.starts_with("wss://") {
         // `gateway.remote.tlsFingerprint` pins a remote `wss://` gateway.

@@ -87,13 +87,17 @@ impl NodeRunArgs {
         if self.no_tls && self.tls_fingerprint.is_some() {
             return Err("--no-tls cannot be combined with --tls-fingerprint".into());
         }
-        let fingerprint = match &self.tls_fingerprint {
-            Some(text) => Some(gateway_smol::tls::normalize_fingerprint(text).ok_or(
-                "Invalid TLS fingerprint; expected a SHA-256 certificate fingerprint.",
-            )?),
-            None => None,
-        };
-        Ok((!self.no_tls && (self.tls || fingerprint.is_some()), fingerprint))
+        let fingerprint =
+            match &self.tls_fingerprint {
+                Some(text) => Some(gateway_smol::tls::normalize_fingerprint(text).ok_or(
+                    "Invalid TLS fingerprint; expected a SHA-256 certificate fingerprint.",
+                )?),
+                None => None,
+            };
+        Ok((
+            !self.no_tls && (self.tls || fingerprint.is_some()),
+            fingerprint,
+        ))
     }
 }
 

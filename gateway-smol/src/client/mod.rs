@@ -214,7 +214,9 @@ impl Client {
         let (commands, command_rx) = channel::unbounded();
         let (event_tx, events) = channel::bounded(opts.event_buffer.max(1));
         let (hello_tx, hello_rx) = channel::bounded(1);
-        let socket = socket::open(url, opts.tls_fingerprint.as_deref()).await.map_err(ConnectError::Io)?;
+        let socket = socket::open(url, opts.tls_fingerprint.as_deref())
+            .await
+            .map_err(ConnectError::Io)?;
         let driver = driver::Driver::new(
             url.to_owned(),
             &opts,

@@ -34,7 +34,11 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -126,8 +130,12 @@ pub(crate) async fn open(url: &str, tls_fingerprint: Option<&str>) -> Result<Soc
     let _ = tcp.set_nodelay(true);
     let stream = if endpoint.tls {
         let config = crate::tls::pin::client_config(pin.as_deref())?;
-        let name = ServerName::try_from(endpoint.host.clone())
-            .map_err(|_| format!("gateway url {url:?}: {:?} is not a host name", endpoint.host))?;
+        let name = ServerName::try_from(endpoint.host.clone()).map_err(|_| {
+            format!(
+                "gateway url {url:?}: {:?} is not a host name",
+                endpoint.host
+            )
+        })?;
         let session = TlsConnector::from(config)
             .connect(name, tcp)
             .await

@@ -68,7 +68,10 @@ pub(crate) async fn serve(
         TcpStream::try_from(std::net::TcpStream::from(OwnedFd::from(theirs))),
     ) {
         (Ok(ours), Ok(plain)) => {
-            shared.executor.spawn(crate::socket::serve(plain, remote, Arc::clone(&shared))).detach();
+            shared
+                .executor
+                .spawn(crate::socket::serve(plain, remote, Arc::clone(&shared)))
+                .detach();
             ours
         }
         (Err(e), _) | (_, Err(e)) => {

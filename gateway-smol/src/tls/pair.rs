@@ -144,11 +144,12 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 /// directories made 0700 when created). Each file appears whole or not at
 /// all: written beside its place, then renamed.
 fn generate(cert_path: &Path, key_path: &Path) -> Result<(), String> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(|e| e.to_string())?;
+    let key =
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
     // No subject alternative names: the reference's certificate has none
     // either, so clients pin it rather than check a host name.
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    let mut params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
         .distinguished_name
@@ -223,7 +224,10 @@ mod tests {
         let mut s = settings(dir.path());
         s.auto_generate = false;
         let e = ServerTls::load(&s).unwrap_err();
-        assert!(e.to_string().starts_with("gateway tls: cert/key missing"), "{e}");
+        assert!(
+            e.to_string().starts_with("gateway tls: cert/key missing"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -231,7 +235,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         ServerTls::load(&settings(dir.path())).unwrap();
         fs::write(TlsSettings::default_key_path(dir.path()), "junk").unwrap();
-        let e = ServerTls::load(&settings(dir.path())).unwrap_err().to_string();
+        let e = ServerTls::load(&settings(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("gateway tls: failed to load cert ("), "{e}");
         assert!(e.contains("gateway-key.pem"), "{e}");
     }
