@@ -3,7 +3,7 @@
 //! `gateway.auth.{mode,token,password}`,
 //! `gateway.controlUi.{allowedOrigins,dangerouslyAllowHostHeaderOriginFallback}`,
 //! `gateway.trustedProxies`, `gateway.allowRealIpFallback`,
-//! `gateway.nodes.pairing.autoApproveLocal`, and the model selection
+//! `gateway.nodes.pairing.autoApproveLocal`, `gateway.tls`, and the model selection
 //! (`models`, `agents.defaults.model`, `.models`, `.cliBackends`) kept as JSON
 //! for the core's catalog.
 
@@ -44,6 +44,20 @@ pub struct ConfigFile {
     /// `{models, agents: {defaults: {model}}}` as written (absent parts
     /// left out), for `ModelCatalog::from_config`.
     pub models: Value,
+    /// `gateway.tls` as written (paths not yet resolved).
+    pub tls: TlsSection,
+}
+
+/// `gateway.tls`: `enabled`, `autoGenerate` (default true), `certPath`,
+/// `keyPath`, `caPath`. Other keys inside it are ignored, as the reference's
+/// schema (a non-strict object) ignores them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSection {
+    pub enabled: bool,
+    pub auto_generate: Option<bool>,
+    pub cert_path: Option<String>,
+    pub key_path: Option<String>,
+    pub ca_path: Option<String>,
 }
 
 /// What a read of the config file found.
@@ -225,7 +239,13 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
             )
         }
     };
+    let tls = match gateway.get("tls") {
+        None | Some(Value::Null) => TlsSection::default(),
+        Some(tls @ Value::Object(_)) => tls_section(tls)?,
+        Some(_) => return Err("gateway.tls must be an object".into()),
+    };
     Ok(ConfigFile {
+        tls,
         chat_completions_enabled,
         // Filled in by `parse` from the whole document.
         models: Value::Null,
@@ -256,6 +276,25 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
             .map(|a| string(a, "password", "gateway.auth.password"))
             .transpose()?
             .flatten(),
+    })
+}
+
+fn tls_section(tls: &Value) -> Result<TlsSection, String> {
+    // The reference refuses a blank certPath/keyPath rather than defaulting it.
+    let path = |key: &str| -> Result<Option<String>, String> {
+        match tls.get(key) {
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                Err(format!("gateway.tls.{key} must not be blank"))
+            }
+            _ => string(tls, key, &format!("gateway.tls.{key}")),
+        }
+    };
+    Ok(TlsSection {
+        enabled: boolean(tls, "enabled", "gateway.tls.enabled")?.unwrap_or(false),
+        auto_generate: boolean(tls, "autoGenerate", "gateway.tls.autoGenerate")?,
+        cert_path: path("certPath")?,
+        key_path: path("keyPath")?,
+        ca_path: string(tls, "caPath", "gateway.tls.caPath")?,
     })
 }
 
@@ -298,6 +337,33 @@ fn string_list(gateway: &Value, pointer: &str, name: &str) -> Result<Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gateway_tls_is_read_with_the_reference_names() {
+        let text = "{ gateway: { tls: { enabled: true, autoGenerate: false, certPath: '~/c.pem', \
+                    keyPath: '/k.pem', caPath: '/ca.pem' } } }";
+        let tls = parse(text).unwrap().config().tls;
+        assert_eq!(
+            tls,
+            TlsSection {
+                enabled: true,
+                auto_generate: Some(false),
+                cert_path: Some("~/c.pem".into()),
+                key_path: Some("/k.pem".into()),
+                ca_path: Some("/ca.pem".into()),
+            }
+        );
+        let blank = parse("{ gateway: { tls: { enabled: true, certPath: ' ' } } }").unwrap_err();
+        assert!(
+            blank.contains("gateway.tls.certPath must not be blank"),
+            "{blank}"
+        );
+        let wrong = parse("{ gateway: { tls: { enabled: 'yes' } } }").unwrap_err();
+        assert!(
+            wrong.contains("gateway.tls.enabled must be true or false"),
+            "{wrong}"
+        );
+    }
 
     #[test]
     fn reads_reference_keys_from_json5() {

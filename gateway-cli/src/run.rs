@@ -7,6 +7,7 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use gateway_proto::gateway::{AuthConfig, Config, HostInfo, Limits};
+use gateway_smol::tls::ServerTls;
 use gateway_smol::{Server, ServerOptions};
 
 use crate::instance_lock::{self, LockError};
@@ -28,8 +29,9 @@ impl From<SettingsError> for Failure {
     }
 }
 
-/// Another gateway holds the port or the state dir: `EX_CONFIG`, so a unit
-/// with `RestartPreventExitStatus=78` stops restarting instead of looping.
+/// Another gateway holds the port or the state dir, or the TLS pair cannot
+/// be used: `EX_CONFIG`, so a unit with `RestartPreventExitStatus=78` stops
+/// restarting instead of looping on what a restart cannot fix.
 const EXIT_CONFLICT: i32 = 78;
 
 fn conflict(message: impl Into<String>) -> Failure {
@@ -106,6 +108,16 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
         }
     };
 
+    // After the instance lock: two gateways never generate one pair at once.
+    let tls = match &settings.tls {
+        Some(tls_settings) => {
+            let tls = ServerTls::load(tls_settings).map_err(|e| conflict(e.to_string()))?;
+            log::info!(target: "gateway/tls", "tls fingerprint sha256 {} (cert {})",
+                tls.fingerprint, tls.cert_path.display());
+            Some(tls)
+        }
+        None => None,
+    };
     let hub_config = HubConfig {
         limits,
         host: host::info(),
@@ -123,6 +135,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     warn_unused_keys(&config_path);
     opts.state_dir = Some(state_dir);
     opts.proxy_trust = settings.proxy_trust.clone();
+    opts.tls = tls.map(|tls| tls.config);
     // Test/ops knob (not in the reference): the WebSocket keepalive period
     // (default 25 s). A connection whose pong has not come back by the next
     // ping is dropped. The end-to-end keepalive test shortens it.
@@ -143,7 +156,8 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
         _ => failure(e.to_string()),
     })?;
     let addr = server.local_addr();
-    log::info!(target: "gateway", "listening on ws://{addr} (PID {})", std::process::id());
+    let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
+    log::info!(target: "gateway", "listening on {scheme}://{addr} (PID {})", std::process::id());
     log::info!(target: "gateway", "auth mode {}, bind {}", settings.auth.mode_name(), settings.bind);
     if let Some(path) = &log_file {
         log::info!(target: "gateway", "log file: {}", path.display());
@@ -152,7 +166,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
         log::warn!(target: "gateway",
             "auth is off: any process on this machine can connect (set --token or OPENCLAW_GATEWAY_TOKEN)");
     }
-    log::info!(target: "gateway", "{}", how_to_connect(addr, &settings.auth));
+    log::info!(target: "gateway", "{}", how_to_connect(addr, &settings.auth, scheme));
 
     let reload_flags = flags.clone();
     watch::spawn(
@@ -205,12 +219,12 @@ fn warn_unused_keys(path: &Path) {
 
 /// The last start-up line: where clients connect and a command that checks it
 /// (the reference ends with its dashboard URL). Never the secret itself.
-fn how_to_connect(addr: SocketAddr, auth: &AuthConfig) -> String {
+fn how_to_connect(addr: SocketAddr, auth: &AuthConfig, scheme: &str) -> String {
     let local = addr.ip().is_loopback() || addr.ip().is_unspecified();
     let command = match (local, addr.port()) {
         (true, settings::DEFAULT_PORT) => "openclaw gateway health".to_owned(),
         (true, port) => format!("OPENCLAW_GATEWAY_PORT={port} openclaw gateway health"),
-        (false, _) => format!("OPENCLAW_GATEWAY_URL=ws://{addr} openclaw gateway health"),
+        (false, _) => format!("OPENCLAW_GATEWAY_URL={scheme}://{addr} openclaw gateway health"),
     };
     let credentials = match auth {
         AuthConfig::None => "",
@@ -219,7 +233,7 @@ fn how_to_connect(addr: SocketAddr, auth: &AuthConfig) -> String {
             " (with the same password: --password or OPENCLAW_GATEWAY_PASSWORD)"
         }
     };
-    format!("ready: clients connect to ws://{addr}; try `{command}`{credentials}")
+    format!("ready: clients connect to {scheme}://{addr}; try `{command}`{credentials}")
 }
 
 /// The parts of the hub's configuration that do not come from the settings.

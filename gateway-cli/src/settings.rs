@@ -9,8 +9,9 @@ use gateway_proto::gateway::agents::catalog::ModelCatalog;
 use gateway_proto::gateway::agents::tools::ToolSettings;
 use gateway_proto::gateway::{AuthConfig, OriginPolicy};
 use gateway_smol::proxy::ProxyTrust;
+use gateway_smol::tls::TlsSettings;
 
-use crate::config_file::ConfigFile;
+use crate::config_file::{ConfigFile, TlsSection};
 
 /// The `gateway run` flags, whichever command carried them.
 #[derive(Clone, Debug, Default)]
@@ -120,6 +121,8 @@ pub struct Settings {
     pub models: ModelCatalog,
     /// `agents.defaults.workspace` and `tools.exec.*`.
     pub tools: ToolSettings,
+    /// `gateway.tls` when enabled, with the default paths filled in.
+    pub tls: Option<TlsSettings>,
 }
 
 pub fn resolve(
@@ -195,7 +198,12 @@ pub fn resolve(
         log::warn!(target: "gateway", "gateway.trustedProxies: {entry:?} is neither an IP address nor a CIDR range; ignored");
     }
     let models = ModelCatalog::from_config(&file.models, env);
+    let tls = match file.tls.enabled {
+        true => Some(tls_settings(&file.tls, &state_dir(flags, env)?, env)),
+        false => None,
+    };
     Ok(Settings {
+        tls,
         models,
         tools: ToolSettings::from_config(&file.models),
         proxy_trust,
@@ -213,6 +221,33 @@ pub fn resolve(
             deny: file.node_commands_deny.clone(),
         },
     })
+}
+
+/// Where the TLS pair is: the configured paths (`~` is the home directory,
+/// as the reference reads them) or the defaults under the state dir.
+fn tls_settings(
+    section: &TlsSection,
+    state_dir: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> TlsSettings {
+    let home = env("HOME").unwrap_or_default();
+    let user_path = |p: &str| match p.strip_prefix('~') {
+        Some("") => PathBuf::from(&home),
+        Some(rest) if rest.starts_with('/') => PathBuf::from(format!("{home}{rest}")),
+        _ => PathBuf::from(p),
+    };
+    TlsSettings {
+        cert_path: section
+            .cert_path
+            .as_deref()
+            .map_or_else(|| TlsSettings::default_cert_path(state_dir), user_path),
+        key_path: section
+            .key_path
+            .as_deref()
+            .map_or_else(|| TlsSettings::default_key_path(state_dir), user_path),
+        ca_path: section.ca_path.as_deref().map(user_path),
+        auto_generate: section.auto_generate != Some(false),
+    }
 }
 
 /// Say which configured providers are not offered, and why.
@@ -409,6 +444,66 @@ mod tests {
             resolve(&flags, &env_of(&[]), &none),
             Err(SettingsError::Usage(_))
         ));
+    }
+
+    #[test]
+    fn every_non_loopback_bind_without_auth_is_refused() {
+        // `custom` on a LAN address, and `lan` from the file rather than a flag.
+        let custom = ConfigFile {
+            custom_bind_host: Some("192.168.1.5".into()),
+            bind: Some("custom".into()),
+            ..Default::default()
+        };
+        let lan = ConfigFile {
+            bind: Some("lan".into()),
+            ..Default::default()
+        };
+        for file in [custom, lan] {
+            let refused = resolve(&RunFlags::default(), &env_of(&[]), &file);
+            assert!(
+                matches!(&refused, Err(SettingsError::Invalid(m)) if m.contains("without auth")),
+                "{refused:?}"
+            );
+        }
+        // `auto` means loopback here: allowed without auth.
+        let flags = RunFlags {
+            bind: Some("auto".into()),
+            ..Default::default()
+        };
+        let auto = resolve(&flags, &env_of(&[]), &ConfigFile::default()).unwrap();
+        assert!(auto.addr.ip().is_loopback());
+    }
+
+    #[test]
+    fn tls_paths_default_to_the_state_dir_and_expand_the_home() {
+        let env = env_of(&[("HOME", "/home/u"), ("OPENCLAW_STATE_DIR", "/srv/state")]);
+        let off = resolve(&RunFlags::default(), &env, &ConfigFile::default()).unwrap();
+        assert_eq!(off.tls, None);
+        let mut file = ConfigFile::default();
+        file.tls.enabled = true;
+        let on = resolve(&RunFlags::default(), &env, &file)
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_eq!(
+            on.cert_path,
+            PathBuf::from("/srv/state/gateway/tls/gateway-cert.pem")
+        );
+        assert_eq!(
+            on.key_path,
+            PathBuf::from("/srv/state/gateway/tls/gateway-key.pem")
+        );
+        assert!(on.auto_generate);
+        file.tls.cert_path = Some("~/certs/gw.pem".into());
+        file.tls.key_path = Some("/etc/gw/key.pem".into());
+        file.tls.auto_generate = Some(false);
+        let own = resolve(&RunFlags::default(), &env, &file)
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_eq!(own.cert_path, PathBuf::from("/home/u/certs/gw.pem"));
+        assert_eq!(own.key_path, PathBuf::from("/etc/gw/key.pem"));
+        assert!(!own.auto_generate);
     }
 
     #[test]

@@ -63,6 +63,11 @@ pub fn spawn(
                 handle.set_proxy_trust(next.proxy_trust.clone());
                 log::info!(target: "gateway", "config changed: gateway.trustedProxies applied");
             }
+            if next.tls != current.tls {
+                // The listener's TLS is set when it is bound.
+                log::warn!(target: "gateway",
+                    "config changed: gateway.tls takes effect when the gateway is restarted");
+            }
             if let Some(why) = weakening(&current.auth, &next.auth) {
                 log::warn!(target: "gateway", "config reload weakens auth: {why}");
             }

@@ -42,6 +42,7 @@ mod session_writer;
 mod signals;
 mod socket;
 pub mod store;
+pub mod tls;
 pub mod tools;
 mod upgrade;
 

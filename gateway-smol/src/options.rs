@@ -57,6 +57,9 @@ pub struct ServerOptions {
     /// The config file the `config.*` RPCs read and write; `None`: they
     /// answer UNAVAILABLE.
     pub config_file: Option<crate::ConfigFileAccess>,
+    /// `gateway.tls`: the port serves TLS only (probes and WebSocket alike);
+    /// `None`: plain TCP.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// What reads the host's exec approvals for `exec.approvals.get`: called on
@@ -101,6 +104,7 @@ impl ServerOptions {
             exec_approvals: None,
             providers: crate::providers::ProviderSettings::default(),
             config_file: None,
+            tls: None,
         }
     }
 }

@@ -303,7 +303,9 @@ impl Server {
                     if let Some(addr) = addr.filter(|a| Some(*a) != listener.local_addr().ok()) {
                         match bind_listener(addr) {
                             Ok(new_listener) => {
-                                log::info!(target: "gateway", "listening on ws://{}", new_listener.local_addr().unwrap_or(addr));
+                                log::info!(target: "gateway", "listening on {}://{}",
+                                    if shared.opts.tls.is_some() { "wss" } else { "ws" },
+                                    new_listener.local_addr().unwrap_or(addr));
                                 listener = new_listener;
                             }
                             Err(e) => {
@@ -350,10 +352,21 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Next {
                 // auth rate limits and their loopback exemption, silent
                 // pairing of local clients, presence, logs).
                 let remote = canonical(remote);
-                shared
-                    .executor
-                    .spawn(socket::serve(stream, remote, Arc::clone(shared)))
-                    .detach();
+                let shared = Arc::clone(shared);
+                let task = match shared.opts.tls.clone() {
+                    Some(tls) => shared.executor.spawn(crate::tls::bridge::serve(
+                        stream,
+                        remote,
+                        Arc::clone(&shared),
+                        tls,
+                    )),
+                    None => {
+                        shared
+                            .executor
+                            .spawn(socket::serve(stream, remote, Arc::clone(&shared)))
+                    }
+                };
+                task.detach();
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.

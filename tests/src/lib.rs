@@ -12,4 +12,5 @@ pub mod load;
 pub mod process;
 pub mod reference_client;
 pub mod sdk;
+pub mod tls;
 pub mod ws;

@@ -201,6 +201,15 @@ pub struct OurGateway {
     pub dir: tempfile::TempDir,
     /// Console lines (stdout and stderr), kept for failure messages.
     output: Arc<Mutex<Vec<String>>>,
+    /// The certificate fingerprint it printed (`gateway.tls` on): its port
+    /// then speaks TLS only.
+    pub tls_fingerprint: Option<String>,
+}
+
+/// What the gateway's start-up lines tell a test.
+enum Announced {
+    Fingerprint(String),
+    Port(u16),
 }
 
 impl OurGateway {
@@ -254,14 +263,22 @@ impl OurGateway {
             let port_tx = port_tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if let Some(rest) = line.split("listening on ws://").nth(1) {
+                    if let Some(fingerprint) = line.split("tls fingerprint sha256 ").nth(1) {
+                        let fingerprint = fingerprint.split_whitespace().next().unwrap_or_default();
+                        let _ = port_tx.send(Announced::Fingerprint(fingerprint.to_owned()));
+                    }
+                    let address = line
+                        .split("listening on ws://")
+                        .nth(1)
+                        .or_else(|| line.split("listening on wss://").nth(1));
+                    if let Some(rest) = address {
                         let port = rest
                             .split_whitespace()
                             .next()
                             .and_then(|addr| addr.rsplit(':').next())
                             .and_then(|p| p.parse::<u16>().ok());
                         if let Some(port) = port {
-                            let _ = port_tx.send(port);
+                            let _ = port_tx.send(Announced::Port(port));
                         }
                     }
                     let mut lines = output.lock().unwrap_or_else(|e| e.into_inner());
@@ -273,21 +290,35 @@ impl OurGateway {
         }
         drop(port_tx);
         let mut gateway = OurGateway {
+            tls_fingerprint: None,
             child,
             port: 0,
             token: opts.token,
             dir,
             output,
         };
-        match port_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(port) => gateway.port = port,
-            Err(_) => panic!(
-                "our gateway did not print its port; output:\n{}",
-                gateway.output()
-            ),
+        // The fingerprint (with TLS on) is printed before the port.
+        loop {
+            match port_rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(Announced::Fingerprint(fingerprint)) => {
+                    gateway.tls_fingerprint = Some(fingerprint)
+                }
+                Ok(Announced::Port(port)) => {
+                    gateway.port = port;
+                    break;
+                }
+                Err(_) => panic!(
+                    "our gateway did not print its port; output:\n{}",
+                    gateway.output()
+                ),
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !readyz(gateway.port) {
+        let ready = |g: &OurGateway| match &g.tls_fingerprint {
+            Some(fingerprint) => crate::tls::ready(g.port, fingerprint),
+            None => readyz(g.port),
+        };
+        while !ready(&gateway) {
             if let Ok(Some(status)) = gateway.child.try_wait() {
                 panic!(
                     "our gateway exited ({status}); output:\n{}",
@@ -305,7 +336,12 @@ impl OurGateway {
     }
 
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_fingerprint.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Kill it (SIGKILL) and hand back its HOME, for another gateway to
@@ -679,6 +715,39 @@ impl ReferenceGateway {
         dir: tempfile::TempDir,
         port: u16,
     ) -> Option<ReferenceGateway> {
+        Self::launch(version, token, dir, port, false)
+    }
+
+    /// [`ReferenceGateway::start_in`] with `gateway.tls.enabled` (and its
+    /// generated pair) in a config file the caller may have written;
+    /// ready once `/readyz` answers over TLS. [`ReferenceGateway::tls_fingerprint`]
+    /// then names its certificate.
+    pub fn start_tls_in(
+        version: &str,
+        token: &str,
+        dir: tempfile::TempDir,
+    ) -> Option<ReferenceGateway> {
+        let config = dir.path().join("state/openclaw.json");
+        if !config.exists() {
+            std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
+            std::fs::write(&config, r#"{ gateway: { tls: { enabled: true } } }"#).expect("config");
+        }
+        Self::launch(version, token, dir, free_port(), true)
+    }
+
+    /// The SHA-256 fingerprint of the certificate it generated (TLS on).
+    pub fn tls_fingerprint(&self) -> Option<String> {
+        let cert = self.dir.path().join("state/gateway/tls/gateway-cert.pem");
+        gateway_smol::tls::cert_file_fingerprint(&cert).ok()
+    }
+
+    fn launch(
+        version: &str,
+        token: &str,
+        dir: tempfile::TempDir,
+        port: u16,
+        tls: bool,
+    ) -> Option<ReferenceGateway> {
         let bin = install_reference(version)?;
         // Descendants that left the group (a new session) are found with
         // `pgrep -P`, each listed before its parent is killed.
@@ -728,7 +797,12 @@ impl ReferenceGateway {
         };
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
-            if readyz(port) {
+            let ready = match (tls, reference.tls_fingerprint()) {
+                (false, _) => readyz(port),
+                (true, Some(fingerprint)) => crate::tls::ready(port, &fingerprint),
+                (true, None) => false,
+            };
+            if ready {
                 return Some(reference);
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -738,7 +812,12 @@ impl ReferenceGateway {
     }
 
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_fingerprint().is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 }
 

@@ -211,6 +211,7 @@ impl Session {
             caps: self.caps.clone(),
             commands: self.commands.clone(),
             path_env: self.path_env.clone(),
+            tls_fingerprint: target.tls_fingerprint.clone(),
             ..ClientOptions::default()
         };
         let connect = Client::connect(&target.url, opts);

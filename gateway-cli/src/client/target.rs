@@ -15,6 +15,9 @@ pub struct Target {
     pub token: Option<String>,
     pub password: Option<String>,
     pub config_path: PathBuf,
+    /// The certificate a `wss://` gateway must present (SHA-256); `None`:
+    /// one the web roots vouch for.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// A target that cannot be used as given.
@@ -36,6 +39,16 @@ pub fn config_path() -> PathBuf {
     env("OPENCLAW_CONFIG_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| state_dir().join("openclaw.json"))
+}
+
+/// `~` and `~/…` are the home directory, as the reference reads config paths.
+fn user_path(path: &str) -> PathBuf {
+    let home = env("HOME").unwrap_or_default();
+    match path.strip_prefix('~') {
+        Some("") => PathBuf::from(home),
+        Some(rest) if rest.starts_with('/') => PathBuf::from(format!("{home}{rest}")),
+        _ => PathBuf::from(path),
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -79,6 +92,7 @@ pub fn resolve(
             ),
         });
     }
+    let mut local = false;
     let url = match url
         .map(str::to_owned)
         .or_else(|| env("OPENCLAW_GATEWAY_URL"))
@@ -94,8 +108,29 @@ pub fn resolve(
                         .and_then(|p| u16::try_from(p).ok())
                 })
                 .unwrap_or(DEFAULT_PORT);
+            local = true;
             format!("ws://127.0.0.1:{port}")
         }
+    };
+    // The local gateway with `gateway.tls.enabled` speaks TLS with the
+    // certificate in its config: pin exactly that one, as the reference does.
+    let local_tls = local && config.pointer("/gateway/tls/enabled") == Some(&Value::Bool(true));
+    let (url, tls_fingerprint) = if local_tls {
+        let cert = conf_str("/gateway/tls/certPath")
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| user_path(&p))
+            .unwrap_or_else(|| gateway_smol::tls::TlsSettings::default_cert_path(&state_dir()));
+        let fingerprint =
+            gateway_smol::tls::cert_file_fingerprint(&cert).map_err(|e| TargetError {
+                kind: "gateway_tls_unavailable",
+                message: format!("gateway tls: failed to load cert ({e})"),
+            })?;
+        (url.replacen("ws://", "wss://", 1), Some(fingerprint))
+    } else if url.starts_with("wss://") {
+        // `gateway.remote.tlsFingerprint` pins a remote `wss://` gateway.
+        (url, conf_str("/gateway/remote/tlsFingerprint"))
+    } else {
+        (url, None)
     };
     let token = token
         .map(str::to_owned)
@@ -106,6 +141,7 @@ pub fn resolve(
         .or_else(|| env("OPENCLAW_GATEWAY_PASSWORD"))
         .or_else(|| conf_str("/gateway/auth/password"));
     Ok(Target {
+        tls_fingerprint,
         url,
         token,
         password,

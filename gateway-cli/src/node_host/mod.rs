@@ -69,6 +69,36 @@ pub struct NodeRunArgs {
     /// exact list of commands to advertise, comma-separated (default: all this host supports)
     #[argh(option)]
     pub commands: Option<String>,
+    /// use TLS for the gateway connection (wss://)
+    #[argh(switch)]
+    pub tls: bool,
+    /// disable TLS for the gateway connection
+    #[argh(switch)]
+    pub no_tls: bool,
+    /// expected TLS certificate fingerprint (sha256); implies --tls
+    #[argh(option)]
+    pub tls_fingerprint: Option<String>,
+}
+
+impl NodeRunArgs {
+    /// Whether to use TLS and which certificate to pin, as the reference
+    /// reads `--tls`, `--no-tls` and `--tls-fingerprint`.
+    fn tls(&self) -> Result<(bool, Option<String>), String> {
+        if self.no_tls && self.tls_fingerprint.is_some() {
+            return Err("--no-tls cannot be combined with --tls-fingerprint".into());
+        }
+        let fingerprint =
+            match &self.tls_fingerprint {
+                Some(text) => Some(gateway_smol::tls::normalize_fingerprint(text).ok_or(
+                    "Invalid TLS fingerprint; expected a SHA-256 certificate fingerprint.",
+                )?),
+                None => None,
+            };
+        Ok((
+            !self.no_tls && (self.tls || fingerprint.is_some()),
+            fingerprint,
+        ))
+    }
 }
 
 /// The capability family of the system commands.
@@ -122,11 +152,12 @@ fn host_name() -> String {
         .unwrap_or_else(|| "node-host".to_owned())
 }
 
-fn ws_url(host: &str, port: u16) -> String {
+fn ws_url(host: &str, port: u16, tls: bool) -> String {
+    let scheme = if tls { "wss" } else { "ws" };
     if host.contains(':') && !host.starts_with('[') {
-        format!("ws://[{host}]:{port}")
+        format!("{scheme}://[{host}]:{port}")
     } else {
-        format!("ws://{host}:{port}")
+        format!("{scheme}://{host}:{port}")
     }
 }
 
@@ -136,6 +167,13 @@ fn run(args: NodeRunArgs) -> i32 {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .target(env_logger::Target::Stderr)
         .try_init();
+    let (tls, tls_fingerprint) = match args.tls() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
     // Credentials only from the environment or the config file, never flags.
     let resolved = match target::resolve(None, None, None) {
         Ok(t) => t,
@@ -145,7 +183,8 @@ fn run(args: NodeRunArgs) -> i32 {
         }
     };
     let target = target::Target {
-        url: ws_url(&args.host, args.port),
+        url: ws_url(&args.host, args.port, tls),
+        tls_fingerprint,
         ..resolved
     };
     let commands = advertised(args.commands.as_deref());
@@ -454,7 +493,8 @@ mod tests {
 
     #[test]
     fn urls_bracket_ipv6_hosts() {
-        assert_eq!(ws_url("127.0.0.1", 1), "ws://127.0.0.1:1");
-        assert_eq!(ws_url("::1", 2), "ws://[::1]:2");
+        assert_eq!(ws_url("127.0.0.1", 1, false), "ws://127.0.0.1:1");
+        assert_eq!(ws_url("::1", 2, false), "ws://[::1]:2");
+        assert_eq!(ws_url("::1", 2, true), "wss://[::1]:2");
     }
 }

@@ -78,10 +78,32 @@ fn golden_node_unit() {
         host: "10.0.0.5".into(),
         port: None,
         display_name: Some("Build box".into()),
+        tls: false,
+        tls_fingerprint: None,
         no_start: true,
     };
     let unit = super::node_unit_text(&get, Path::new(EXE), &args, 18789).unwrap();
     golden("openclaw-node.service", &unit);
+}
+
+#[test]
+fn the_node_unit_carries_the_tls_flags_in_the_reference_order() {
+    let env = env_with(None);
+    let get = |k: &str| env.get(k).cloned();
+    let fingerprint = "ab".repeat(32);
+    let args = super::NodeInstallArgs {
+        host: "10.0.0.5".into(),
+        port: None,
+        display_name: Some("Box".into()),
+        tls: false,
+        tls_fingerprint: Some(fingerprint.clone()),
+        no_start: true,
+    };
+    let unit = super::node_unit_text(&get, Path::new(EXE), &args, 18789).unwrap();
+    let expected = format!(
+        " node run --host 10.0.0.5 --port 18789 --tls --tls-fingerprint {fingerprint} --display-name Box"
+    );
+    assert!(unit.contains(&expected), "{unit}");
 }
 
 #[test]

@@ -66,6 +66,12 @@ pub struct NodeInstallArgs {
     /// name shown for this node
     #[argh(option)]
     pub display_name: Option<String>,
+    /// use TLS for the gateway connection (wss://)
+    #[argh(switch)]
+    pub tls: bool,
+    /// expected TLS certificate fingerprint (sha256); implies --tls
+    #[argh(option)]
+    pub tls_fingerprint: Option<String>,
     /// only write the unit; do not enable or start it
     #[argh(switch)]
     pub no_start: bool,
@@ -223,6 +229,14 @@ pub fn node_unit_text(
         "--port".into(),
         port.to_string(),
     ];
+    // The reference's order: --tls, --tls-fingerprint, then the name.
+    if args.tls || args.tls_fingerprint.is_some() {
+        program.push("--tls".into());
+    }
+    if let Some(fingerprint) = &args.tls_fingerprint {
+        program.push("--tls-fingerprint".into());
+        program.push(fingerprint.clone());
+    }
     if let Some(name) = &args.display_name {
         program.push("--display-name".into());
         program.push(name.clone());

@@ -34,6 +34,8 @@ enum Wake {
 
 pub(crate) struct Driver {
     url: String,
+    /// The pinned certificate of a `wss://` gateway (reconnects pin it too).
+    tls_fingerprint: Option<String>,
     core: ClientConnection,
     socket: Option<Socket>,
     commands: Receiver<Command>,
@@ -75,6 +77,7 @@ impl Driver {
         let core = ClientConnection::new(opts.core_config(unix_ms), seed(), clock::now());
         Driver {
             url,
+            tls_fingerprint: opts.tls_fingerprint.clone(),
             core,
             socket: Some(socket),
             commands,
@@ -197,7 +200,7 @@ impl Driver {
 
     async fn reconnect(&mut self) {
         self.reconnect_at = None;
-        match socket::open(&self.url).await {
+        match socket::open(&self.url, self.tls_fingerprint.as_deref()).await {
             Ok(s) => {
                 self.socket = Some(s);
                 let _ = self.core.handle_reconnected(clock::now());

@@ -66,6 +66,10 @@ pub struct ClientOptions {
     pub caps: Vec<String>,
     pub commands: Vec<String>,
     pub path_env: Option<String>,
+    /// For a `wss://` url: accept exactly the certificate with this SHA-256
+    /// fingerprint (any form [`crate::tls::normalize_fingerprint`] takes)
+    /// instead of one the web roots vouch for.
+    pub tls_fingerprint: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -87,6 +91,7 @@ impl Default for ClientOptions {
             caps: Vec::new(),
             commands: Vec::new(),
             path_env: None,
+            tls_fingerprint: None,
         }
     }
 }
@@ -203,13 +208,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// Open a socket to `url` (`ws://host:port`), do the handshake, and return
+    /// Open a socket to `url` (`ws://host:port` or `wss://host:port`), do the handshake, and return
     /// once `hello-ok` arrived. Fails fast when nothing listens at `url`.
     pub async fn connect(url: &str, opts: ClientOptions) -> Result<Client, ConnectError> {
         let (commands, command_rx) = channel::unbounded();
         let (event_tx, events) = channel::bounded(opts.event_buffer.max(1));
         let (hello_tx, hello_rx) = channel::bounded(1);
-        let socket = socket::open(url).await.map_err(ConnectError::Io)?;
+        let socket = socket::open(url, opts.tls_fingerprint.as_deref())
+            .await
+            .map_err(ConnectError::Io)?;
         let driver = driver::Driver::new(
             url.to_owned(),
             &opts,

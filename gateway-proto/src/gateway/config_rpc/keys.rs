@@ -27,6 +27,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "gateway.nodes.pairing.autoApproveLocal",
     "gateway.nodes.commands",
     "gateway.http.endpoints.chatCompletions.enabled",
+    "gateway.tls",
     "models.mode",
     "models.providers",
     "agents.defaults.model",
