@@ -10,6 +10,8 @@ pub mod fake_provider;
 pub mod forwarder;
 pub mod load;
 pub mod process;
+pub mod procfs;
 pub mod reference_client;
 pub mod sdk;
+pub mod soak;
 pub mod ws;
