@@ -3,6 +3,7 @@
 
 pub mod agent_runs;
 pub mod blocking;
+pub mod budget;
 pub mod chat;
 pub mod device;
 pub mod fake_node;
