@@ -91,6 +91,8 @@ fn main() {
     eprintln!("{report}");
     println!("{summary}");
     if !report.passed() {
+        // exit() skips destructors: stop the gateway first.
+        drop(gw);
         std::process::exit(1);
     }
 }
