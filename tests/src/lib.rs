@@ -3,6 +3,7 @@
 
 pub mod agent_runs;
 pub mod blocking;
+pub mod budget;
 pub mod chat;
 pub mod device;
 pub mod fake_node;
@@ -10,7 +11,9 @@ pub mod fake_provider;
 pub mod forwarder;
 pub mod load;
 pub mod process;
+pub mod procfs;
 pub mod reference_client;
 pub mod sdk;
+pub mod soak;
 pub mod tls;
 pub mod ws;

@@ -93,7 +93,12 @@ pub fn our_binary() -> PathBuf {
 /// A command running OUR binary with an isolated environment under `home`:
 /// state, config and log file there, none of the developer's gateway variables.
 pub fn our_command(home: &Path) -> Command {
-    let mut cmd = Command::new(our_binary());
+    binary_command(&our_binary(), home)
+}
+
+/// [`our_command`] running `binary` (e.g. the release build, for measurements).
+pub fn binary_command(binary: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(binary);
     isolate(&mut cmd, home);
     cmd.env("OPENCLAW_LOG_FILE", home.join("openclaw.log"))
         .stdin(Stdio::null());
@@ -162,6 +167,8 @@ pub struct GatewayOptions {
     pub bind: String,
     /// Text of `state/openclaw.json`, written before the start.
     pub config: Option<String>,
+    /// The `openclaw` binary to run ([`our_binary`] unless set).
+    pub binary: Option<PathBuf>,
 }
 
 impl Default for GatewayOptions {
@@ -172,6 +179,7 @@ impl Default for GatewayOptions {
             args: Vec::new(),
             bind: "loopback".to_owned(),
             config: None,
+            binary: None,
         }
     }
 }
@@ -232,7 +240,10 @@ impl OurGateway {
             std::fs::create_dir_all(dir.path().join("state")).expect("state dir");
             std::fs::write(dir.path().join("state/openclaw.json"), config).expect("config");
         }
-        let mut cmd = our_command(dir.path());
+        let mut cmd = match &opts.binary {
+            Some(binary) => binary_command(binary, dir.path()),
+            None => our_command(dir.path()),
+        };
         // Port 0: the kernel picks a free port, the gateway prints it (no race
         // with other tests picking the same "free" port).
         let port = port.to_string();
