@@ -120,6 +120,8 @@ pub struct Settings {
     pub models: ModelCatalog,
     /// `agents.defaults.workspace` and `tools.exec.*`.
     pub tools: ToolSettings,
+    /// `gateway.controlUi.{enabled,root,basePath}`.
+    pub control_ui: gateway_smol::ControlUiOptions,
 }
 
 pub fn resolve(
@@ -208,11 +210,27 @@ pub fn resolve(
         },
         pairing_auto_approve_local: file.pairing_auto_approve_local.unwrap_or(true),
         chat_completions_enabled: file.chat_completions_enabled,
+        control_ui: gateway_smol::ControlUiOptions {
+            enabled: file.control_ui_enabled.unwrap_or(true),
+            root: file
+                .control_ui_root
+                .as_deref()
+                .map(|root| user_path(root, env)),
+            base_path: file.control_ui_base_path.clone().unwrap_or_default(),
+        },
         node_commands: gateway_proto::gateway::NodeCommandRules {
             allow: file.node_commands_allow.clone(),
             deny: file.node_commands_deny.clone(),
         },
     })
+}
+
+/// A configured path, `~/` meaning the home directory.
+fn user_path(path: &str, env: &dyn Fn(&str) -> Option<String>) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), env("HOME")) {
+        (Some(rest), Some(home)) => std::path::Path::new(&home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
 }
 
 /// Say which configured providers are not offered, and why.
