@@ -25,6 +25,13 @@ pub struct ConfigFile {
     pub allowed_origins: Vec<String>,
     /// `gateway.controlUi.dangerouslyAllowHostHeaderOriginFallback`.
     pub allow_host_header_origin_fallback: bool,
+    /// `gateway.controlUi.enabled` (default true): serve the browser UI.
+    pub control_ui_enabled: Option<bool>,
+    /// `gateway.controlUi.root`: the UI app's directory (default: found in
+    /// an installed `openclaw` package).
+    pub control_ui_root: Option<String>,
+    /// `gateway.controlUi.basePath`: the URL path the UI is served under.
+    pub control_ui_base_path: Option<String>,
     /// `gateway.trustedProxies`: proxies (IPs or CIDR ranges) whose
     /// `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
@@ -246,6 +253,18 @@ fn extract(root: &Value) -> Result<ConfigFile, String> {
     };
     Ok(ConfigFile {
         tls,
+        control_ui_enabled: control_ui
+            .map(|c| boolean(c, "enabled", "gateway.controlUi.enabled"))
+            .transpose()?
+            .flatten(),
+        control_ui_root: control_ui
+            .map(|c| string(c, "root", "gateway.controlUi.root"))
+            .transpose()?
+            .flatten(),
+        control_ui_base_path: control_ui
+            .map(|c| string(c, "basePath", "gateway.controlUi.basePath"))
+            .transpose()?
+            .flatten(),
         chat_completions_enabled,
         // Filled in by `parse` from the whole document.
         models: Value::Null,
@@ -389,6 +408,15 @@ mod tests {
         .config();
         assert_eq!(c.allowed_origins, vec!["https://ui.example".to_string()]);
         assert!(c.allow_host_header_origin_fallback);
+        let ui = parse(
+            "{ gateway: { controlUi: { enabled: false, root: '/srv/ui', basePath: '/ui' } } }",
+        )
+        .unwrap()
+        .config();
+        assert_eq!(ui.control_ui_enabled, Some(false));
+        assert_eq!(ui.control_ui_root.as_deref(), Some("/srv/ui"));
+        assert_eq!(ui.control_ui_base_path.as_deref(), Some("/ui"));
+        assert!(parse("{ gateway: { controlUi: { enabled: 'yes' } } }").is_err());
         assert!(parse("{ gateway: { controlUi: { allowedOrigins: 'x' } } }").is_err());
         assert!(parse("{ gateway: { controlUi: { allowedOrigins: [1] } } }").is_err());
     }

@@ -136,6 +136,7 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     opts.state_dir = Some(state_dir);
     opts.proxy_trust = settings.proxy_trust.clone();
     opts.tls = tls.map(|tls| tls.config);
+    opts.control_ui = settings.control_ui.clone();
     // Test/ops knob (not in the reference): the WebSocket keepalive period
     // (default 25 s). A connection whose pong has not come back by the next
     // ping is dropped. The end-to-end keepalive test shortens it.

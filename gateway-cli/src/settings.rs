@@ -123,6 +123,8 @@ pub struct Settings {
     pub tools: ToolSettings,
     /// `gateway.tls` when enabled, with the default paths filled in.
     pub tls: Option<TlsSettings>,
+    /// `gateway.controlUi.{enabled,root,basePath}`.
+    pub control_ui: gateway_smol::ControlUiOptions,
 }
 
 pub fn resolve(
@@ -216,6 +218,14 @@ pub fn resolve(
         },
         pairing_auto_approve_local: file.pairing_auto_approve_local.unwrap_or(true),
         chat_completions_enabled: file.chat_completions_enabled,
+        control_ui: gateway_smol::ControlUiOptions {
+            enabled: file.control_ui_enabled.unwrap_or(true),
+            root: file
+                .control_ui_root
+                .as_deref()
+                .map(|root| user_path(root, env)),
+            base_path: file.control_ui_base_path.clone().unwrap_or_default(),
+        },
         node_commands: gateway_proto::gateway::NodeCommandRules {
             allow: file.node_commands_allow.clone(),
             deny: file.node_commands_deny.clone(),
@@ -223,19 +233,14 @@ pub fn resolve(
     })
 }
 
-/// Where the TLS pair is: the configured paths (`~` is the home directory,
-/// as the reference reads them) or the defaults under the state dir.
+/// Where the TLS pair is: the configured paths or the defaults under the
+/// state dir.
 fn tls_settings(
     section: &TlsSection,
     state_dir: &std::path::Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> TlsSettings {
-    let home = env("HOME").unwrap_or_default();
-    let user_path = |p: &str| match p.strip_prefix('~') {
-        Some("") => PathBuf::from(&home),
-        Some(rest) if rest.starts_with('/') => PathBuf::from(format!("{home}{rest}")),
-        _ => PathBuf::from(p),
-    };
+    let user_path = |p: &str| user_path(p, env);
     TlsSettings {
         cert_path: section
             .cert_path
@@ -247,6 +252,18 @@ fn tls_settings(
             .map_or_else(|| TlsSettings::default_key_path(state_dir), user_path),
         ca_path: section.ca_path.as_deref().map(user_path),
         auto_generate: section.auto_generate != Some(false),
+    }
+}
+
+/// A configured path, `~` or `~/…` meaning the home directory, as the
+/// reference reads them.
+fn user_path(path: &str, env: &dyn Fn(&str) -> Option<String>) -> std::path::PathBuf {
+    match (path.strip_prefix('~'), env("HOME")) {
+        (Some(""), Some(home)) => std::path::PathBuf::from(home),
+        (Some(rest), Some(home)) if rest.starts_with('/') => {
+            std::path::Path::new(&home).join(&rest[1..])
+        }
+        _ => std::path::PathBuf::from(path),
     }
 }
 

@@ -14,7 +14,10 @@ use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 #[derive(Debug)]
 pub(crate) struct Head {
     pub method: String,
+    /// The request target's path, still percent-encoded.
     pub path: String,
+    /// What followed `?` in the target (without it; empty when none).
+    pub query: String,
     pub version: String,
     pub headers: Vec<(String, String)>,
 }
@@ -159,7 +162,8 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Head, HeadError> {
     } else {
         return Err(HeadError::Malformed);
     };
-    let path = path.split(['?', '#']).next().unwrap_or("/").to_string();
+    let target = path.split('#').next().unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut headers = Vec::new();
     for line in lines {
         if line.is_empty() {
@@ -173,7 +177,8 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Head, HeadError> {
     }
     Ok(Head {
         method: method.to_string(),
-        path,
+        path: path.to_string(),
+        query: query.to_string(),
         version: version.to_string(),
         headers,
     })
@@ -333,6 +338,7 @@ mod tests {
         .unwrap();
         assert_eq!(head.method, "GET");
         assert_eq!(head.path, "/readyz");
+        assert_eq!(head.query, "x=1");
         assert_eq!(head.header("host"), Some("a"));
         assert!(head.header_has_token("connection", "upgrade"));
     }

@@ -60,6 +60,12 @@ pub(crate) enum HubMsg {
     Control(Control),
     /// The watchdog thread asks whether the hub task still turns.
     Heartbeat,
+    /// An authenticated Control UI route (`/control-ui-config.json`, avatars).
+    ControlUiApi {
+        api: gateway_proto::gateway::control_ui::ControlUiApi,
+        authorization: Option<String>,
+        reply: Sender<gateway_proto::gateway::control_ui::ControlUiAnswer>,
+    },
     /// An OpenAI-compatible API request head: what to do with it.
     HttpGate {
         head: HttpHead,
@@ -323,6 +329,13 @@ impl<'a> Hub<'a> {
             }
             HubMsg::EffectDone(result) => self.input(Input::EffectDone(result)),
             HubMsg::Heartbeat => self.readiness.beat(),
+            HubMsg::ControlUiApi {
+                api,
+                authorization,
+                reply,
+            } => {
+                let _ = reply.try_send(self.gateway.control_ui_api(&api, authorization.as_deref()));
+            }
             HubMsg::HttpGate { head, reply } => {
                 let _ = reply.try_send(self.gateway.http_gate(&head));
             }
@@ -362,6 +375,9 @@ impl<'a> Hub<'a> {
             }
             HubMsg::Control(Control::Reconfigure(config)) => {
                 log::info!(target: "gateway", "configuration reloaded (auth mode {})", config.auth.mode_name());
+                // The UI was found at start-up; a reload does not move it.
+                let mut config = config;
+                config.control_ui = self.config.control_ui.clone();
                 self.config = (*config).clone();
                 self.admission.set_limits(&config.limits);
                 self.gateway.reconfigure(*config);
@@ -383,7 +399,9 @@ impl<'a> Hub<'a> {
             }) => {
                 log::info!(target: "gateway", "restarting in-process");
                 if let Some(config) = &config {
+                    let control_ui = self.config.control_ui.clone();
                     self.config = (**config).clone();
+                    self.config.control_ui = control_ui;
                 }
                 self.input(Input::Shutdown {
                     reason: Some(reason.as_deref().unwrap_or("gateway restarting")),

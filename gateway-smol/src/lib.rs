@@ -20,6 +20,7 @@ pub mod client;
 mod clock;
 pub mod config_store;
 mod conn;
+mod control_ui;
 mod error;
 mod frame_out;
 mod http;
@@ -48,5 +49,5 @@ mod upgrade;
 
 pub use config_store::ConfigFileAccess;
 pub use error::Error;
-pub use options::{default_threads, ExecApprovalsSource, ServerOptions};
+pub use options::{default_threads, ControlUiOptions, ExecApprovalsSource, ServerOptions};
 pub use server::{run, Server, ServerHandle};

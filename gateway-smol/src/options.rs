@@ -60,6 +60,30 @@ pub struct ServerOptions {
     /// `gateway.tls`: the port serves TLS only (probes and WebSocket alike);
     /// `None`: plain TCP.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The browser Control UI (`gateway.controlUi`): found on disk once, at
+    /// [`crate::Server::bind`].
+    pub control_ui: ControlUiOptions,
+}
+
+/// `gateway.controlUi.{enabled,root,basePath}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlUiOptions {
+    /// Serve the UI (the reference's default: yes).
+    pub enabled: bool,
+    /// The app directory; `None`: an installed `openclaw` package's.
+    pub root: Option<PathBuf>,
+    /// The URL path the UI lives under (`""`: the root).
+    pub base_path: String,
+}
+
+impl Default for ControlUiOptions {
+    fn default() -> Self {
+        ControlUiOptions {
+            enabled: true,
+            root: None,
+            base_path: String::new(),
+        }
+    }
 }
 
 /// What reads the host's exec approvals for `exec.approvals.get`: called on
@@ -105,6 +129,7 @@ impl ServerOptions {
             providers: crate::providers::ProviderSettings::default(),
             config_file: None,
             tls: None,
+            control_ui: ControlUiOptions::default(),
         }
     }
 }

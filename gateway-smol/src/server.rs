@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     next_http_stream: AtomicU64,
     /// HTTP completions reading a body or waiting for their run.
     pub(crate) http_in_flight: std::sync::atomic::AtomicUsize,
+    /// The Control UI as found at start-up.
+    pub(crate) control_ui: crate::control_ui::ControlUi,
 }
 
 impl Shared {
@@ -136,7 +138,7 @@ impl Server {
     ///
     /// With [`ServerOptions::state_dir`], the pairing store is opened and read
     /// first: a state database that cannot be used is a start-up error.
-    pub fn bind(opts: ServerOptions) -> Result<Server, Error> {
+    pub fn bind(mut opts: ServerOptions) -> Result<Server, Error> {
         let started = Instant::now();
         // The port first: a second gateway must fail on it before it opens
         // (or waits on) any store.
@@ -168,7 +170,11 @@ impl Server {
         } else {
             None
         };
+        // Found once; the core learns the served app's build id from it.
+        let control_ui = crate::control_ui::ControlUi::locate(&opts.control_ui);
+        opts.config.control_ui = control_ui.info();
         let shared = Arc::new(Shared {
+            control_ui,
             readiness: Readiness::new(started),
             admission: AdmissionGate::new(&opts.config.limits),
             hub_tx,

@@ -113,6 +113,24 @@ pub(crate) async fn serve(mut stream: TcpStream, remote: SocketAddr, shared: Arc
         } else {
             head
         };
+        // The Control UI takes every other page path it serves.
+        if !unattributable && probe(&head.path).is_none() {
+            if let Some(written) =
+                crate::control_ui::serve(&mut stream, &head, keep_alive, &shared).await
+            {
+                if !written || !keep_alive {
+                    return;
+                }
+                let timeout = shared.opts.http_head_timeout;
+                match http::skip_body(&mut stream, rest, body.unwrap_or(0), timeout).await {
+                    Some(after_body) => {
+                        buffered = after_body;
+                        continue;
+                    }
+                    None => return,
+                }
+            }
+        }
         let response = match (probe(&head.path), head.method.as_str()) {
             _ if unattributable => Response::json(403, proxy::UNATTRIBUTABLE_BODY, false),
             (Some(route), "GET" | "HEAD") => {

@@ -152,6 +152,8 @@ pub struct Config {
     /// `gateway.http.endpoints.chatCompletions.enabled`: the
     /// OpenAI-compatible `/v1` routes (off by default, as in the reference).
     pub chat_completions_enabled: bool,
+    /// The Control UI the runtime serves (`gateway.controlUi`).
+    pub control_ui: super::control_ui::ControlUiInfo,
 }
 
 impl Default for Config {
@@ -171,6 +173,7 @@ impl Default for Config {
             models: Default::default(),
             tools: Default::default(),
             chat_completions_enabled: false,
+            control_ui: Default::default(),
         }
     }
 }

@@ -39,8 +39,10 @@ pub(crate) fn send_hello(
         protocol: request.protocol.number(),
         server: HelloServer {
             version: &config.server_version,
+            build_id: config.control_ui.build_id.as_deref(),
             conn_id: conn_uuid,
             boot_id: Some(facts.boot_id),
+            control_ui_build_source: Some(config.control_ui.build_source()),
         },
         features: HelloFeatures {
             methods: facts.features.0,

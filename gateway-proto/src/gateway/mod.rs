@@ -31,6 +31,7 @@ pub mod agents;
 mod config;
 pub mod config_rpc;
 mod connections;
+pub mod control_ui;
 mod effects;
 mod exec_approvals;
 mod handshake;
@@ -577,6 +578,7 @@ impl Gateway {
             starting: !self.ready,
             unix_ms: self.clock.unix_ms(now),
             device_tokens: &self.pairing,
+            control_ui: &self.config.control_ui,
         };
         match entry.conn.handle_text(text, now, &mut ctx) {
             None => {}

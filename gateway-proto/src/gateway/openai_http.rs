@@ -23,7 +23,6 @@ use super::agents::model::ModelUsage;
 use super::agents::runs::{Origin, QueueMode};
 use super::config::AuthConfig;
 use super::Gateway;
-use crate::server::secrets_equal;
 use crate::time::Timestamp;
 
 /// Largest request body of `/v1/chat/completions` (the reference's 20 MB).
@@ -260,20 +259,9 @@ pub fn is_api_path(path: &str) -> bool {
     route(path).is_some()
 }
 
-/// Whether the bearer secret of `authorization` is the gateway's. The
-/// secret is compared in constant time, as the WebSocket handshake does.
+/// Whether the bearer secret of `authorization` is the gateway's.
 fn authorized(auth: &AuthConfig, authorization: Option<&str>) -> bool {
-    let expected = match auth {
-        AuthConfig::None => return true,
-        AuthConfig::Token(secret) | AuthConfig::Password(secret) => secret,
-    };
-    let given = authorization
-        .map(str::trim)
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, secret)| secret.trim())
-        .filter(|s| !s.is_empty());
-    given.is_some_and(|given| secrets_equal(given, expected))
+    super::control_ui::bearer_authorized(auth, authorization)
 }
 
 fn unauthorized() -> HttpAnswer {

@@ -15,14 +15,15 @@ use super::auth::{
 };
 use super::device::{verify_device, VerifiedDevice};
 use super::hello::HelloOk;
-use super::origin::{check_browser_origin, OriginPolicy};
+use super::origin::{check_browser_origin, is_gateway_host_origin, OriginPolicy, OriginRefusal};
 use super::rate_limit::{AuthRateLimiter, RateLimitKey};
 use super::scopes::{Role, Scopes};
+use crate::gateway::control_ui::{ControlUiInfo, CONTROL_UI_CLIENT_ID};
 use crate::gateway::{AuthConfig, Limits, Peer};
 use crate::wire::{
     decode_request, decode_request_for, encode_event, encode_response_err, peek_protocol_range,
-    ConnectParams, ErrorCode, ErrorShape, OutFrame, ProtocolVersion, RequestDecodeError,
-    RequestFrame,
+    ClientInfo, ConnectParams, ErrorCode, ErrorShape, OutFrame, ProtocolVersion,
+    RequestDecodeError, RequestFrame,
 };
 
 /// WebSocket close codes used by the gateway.
@@ -73,6 +74,25 @@ pub enum ServerOutput {
     Close { code: u16, reason: String },
 }
 
+pub(crate) const CONTROL_UI_DEVICE_IDENTITY_MESSAGE: &str =
+    "control ui requires device identity (use HTTPS or localhost secure context)";
+pub(crate) const CONTROL_UI_RELOAD_MESSAGE: &str =
+    "protocol mismatch: Control UI updated; reload this page to continue";
+
+/// Clients that are a browser UI: they always come with an Origin.
+fn is_browser_ui(client: &ClientInfo) -> bool {
+    matches!(client.id.as_str(), CONTROL_UI_CLIENT_ID | "webchat-ui") || client.mode == "webchat"
+}
+
+/// Operator UIs (the browser Control UI, the terminal UI): they must sign
+/// with a device identity.
+fn is_operator_ui(client: &ClientInfo) -> bool {
+    matches!(
+        client.id.as_str(),
+        CONTROL_UI_CLIENT_ID | "openclaw-browser-copilot" | "openclaw-tui"
+    )
+}
+
 /// The outcome of handing a frame to a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -95,6 +115,8 @@ pub struct HandshakeContext<'c> {
     pub unix_ms: u64,
     /// The paired devices' tokens, for a device that signs in with one.
     pub device_tokens: &'c dyn DeviceTokens,
+    /// The Control UI this gateway serves (its build id).
+    pub control_ui: &'c ControlUiInfo,
 }
 
 /// What an authenticated connection is allowed to do.
@@ -482,14 +504,19 @@ impl ServerConnection {
             return None;
         }
         // A browser page (any client that sent an Origin) must come from an
-        // origin the gateway trusts, whatever client id it claims.
-        if let Some(origin) = self.peer.origin.as_deref().filter(|o| !o.trim().is_empty()) {
-            let verdict = check_browser_origin(
-                origin,
-                self.peer.host.as_deref(),
-                self.peer.is_local,
-                ctx.origin_policy,
-            );
+        // origin the gateway trusts, whatever client id it claims; a browser
+        // UI client must send one.
+        let origin = self.peer.origin.as_deref().filter(|o| !o.trim().is_empty());
+        if origin.is_some() || is_browser_ui(&params.client) {
+            let verdict = match origin {
+                Some(origin) => check_browser_origin(
+                    origin,
+                    self.peer.host.as_deref(),
+                    self.peer.is_local,
+                    ctx.origin_policy,
+                ),
+                None => Err(OriginRefusal::MissingOrInvalid),
+            };
             if let Err(refusal) = verdict {
                 let error = ErrorShape::invalid_request(ORIGIN_NOT_ALLOWED_MESSAGE).with_details(
                     json!({ "code": "CONTROL_UI_ORIGIN_NOT_ALLOWED", "reason": refusal.reason() }),
@@ -497,6 +524,15 @@ impl ServerConnection {
                 self.fail(id, error, close_code::POLICY_VIOLATION, None);
                 return None;
             }
+        }
+
+        // An operator UI signs with a device key (a page that cannot, on
+        // plain HTTP from another host, must not get a session).
+        if params.device.is_none() && is_operator_ui(&params.client) {
+            let error = ErrorShape::invalid_request(CONTROL_UI_DEVICE_IDENTITY_MESSAGE)
+                .with_details(json!({ "code": "CONTROL_UI_DEVICE_IDENTITY_REQUIRED" }));
+            self.fail(id, error, close_code::POLICY_VIOLATION, None);
+            return None;
         }
 
         let has_secret = presented(params.auth.token.as_deref()).is_some()
@@ -583,6 +619,18 @@ impl ServerConnection {
             device = Some(self.verify_signed_device(&params, role, id, ctx.unix_ms)?);
         }
 
+        if let Some(gateway_build) = self.stale_control_ui(&params, ctx.control_ui) {
+            let error = ErrorShape::new(ErrorCode::Unavailable, CONTROL_UI_RELOAD_MESSAGE)
+                .not_retryable()
+                .with_details(json!({
+                    "code": "PROTOCOL_MISMATCH",
+                    "gatewayBuildId": gateway_build,
+                    "reloadRequired": true,
+                }));
+            self.fail(id, error, close_code::POLICY_VIOLATION, None);
+            return None;
+        }
+
         let keeps_scopes = device.is_some() || self.trusted_without_device(&params, protocol);
         let scopes = match role {
             Role::Operator if keeps_scopes => {
@@ -614,6 +662,32 @@ impl ServerConnection {
             device,
             auth_method,
         })))
+    }
+
+    /// The gateway's UI build when `params` come from a page of another
+    /// build that this gateway served (an old tab left open across an
+    /// upgrade): it must reload. Pages from elsewhere, a configured app
+    /// (`gateway.controlUi.root`) and development builds (`dev`) are not
+    /// held to it.
+    fn stale_control_ui<'i>(
+        &self,
+        params: &ConnectParams,
+        ui: &'i ControlUiInfo,
+    ) -> Option<&'i str> {
+        let gateway_build = ui
+            .build_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())?;
+        let client_build = params.client.build_id.as_deref().map(str::trim);
+        let served_here =
+            is_gateway_host_origin(self.peer.origin.as_deref(), self.peer.host.as_deref());
+        let exempt = params.client.id != CONTROL_UI_CLIENT_ID
+            || ui.configured_root
+            || client_build == Some("dev")
+            || !served_here
+            || client_build == Some(gateway_build);
+        (!exempt).then_some(gateway_build)
     }
 
     /// A device-less operator keeps the scopes it asked for only when it is the

@@ -9,10 +9,17 @@ use crate::wire::{ProtocolVersion, StateVersion};
 #[serde(rename_all = "camelCase")]
 pub struct HelloServer<'a> {
     pub version: &'a str,
+    /// v4 only: the build of the Control UI app this gateway serves, which
+    /// a UI page compares with its own to know it must reload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<&'a str>,
     pub conn_id: &'a str,
     /// v4 only: identifies this run of the gateway.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<&'a str>,
+    /// v4 only: `configured` (`gateway.controlUi.root`) or `bundled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_ui_build_source: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +84,8 @@ impl<'a> HelloOk<'a> {
         self.protocol = protocol.number();
         if protocol == ProtocolVersion::V3 {
             self.server.boot_id = None;
+            self.server.build_id = None;
+            self.server.control_ui_build_source = None;
             self.auth.method = None;
         }
         self

@@ -22,8 +22,8 @@ pub use device::VerifiedDevice;
 
 pub use hello::{HelloAuth, HelloFeatures, HelloOk, HelloPolicy, HelloServer, HelloSnapshot};
 pub use origin::{
-    check_browser_origin, host_header_name, is_loopback_host, is_private_or_loopback, parse_origin,
-    OriginMatch, OriginPolicy, OriginRefusal, ParsedOrigin,
+    check_browser_origin, host_header_name, is_gateway_host_origin, is_loopback_host,
+    is_private_or_loopback, parse_origin, OriginMatch, OriginPolicy, OriginRefusal, ParsedOrigin,
 };
 pub use rate_limit::{AuthRateLimiter, RateLimitKey, FAILURE_DELAY_BASE, FAILURE_DELAY_MAX};
 pub use scopes::{Role, Scope, Scopes};

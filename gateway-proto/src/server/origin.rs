@@ -208,6 +208,16 @@ fn is_trusted_same_origin_host(host_header: &str, is_local_client: bool) -> bool
     hostname.ends_with(".local") || hostname.ends_with(".ts.net")
 }
 
+/// Whether a page at `origin` was loaded from the host the request went
+/// to (its `Host` header): a page this gateway served itself.
+pub fn is_gateway_host_origin(origin: Option<&str>, request_host: Option<&str>) -> bool {
+    let parsed = origin.and_then(parse_origin);
+    let host = request_host
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty());
+    matches!((parsed, host), (Some(p), Some(h)) if p.host == h)
+}
+
 /// Decide whether a browser page at `origin` may connect.
 pub fn check_browser_origin(
     origin: &str,

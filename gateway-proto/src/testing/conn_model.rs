@@ -333,8 +333,10 @@ impl ConnSim {
             protocol: 4,
             server: HelloServer {
                 version: "9.9.9",
+                build_id: None,
                 conn_id: "c",
                 boot_id: None,
+                control_ui_build_source: None,
             },
             features: HelloFeatures {
                 methods: &[],
@@ -454,6 +456,7 @@ impl ConnSim {
             starting: false,
             unix_ms: 1_000,
             device_tokens: &crate::server::NoDeviceTokens,
+            control_ui: &crate::gateway::control_ui::ControlUiInfo::default(),
         };
         let inbound = self.conn.handle_text(&raw, self.now, &mut ctx);
         let got = match &inbound {

@@ -63,6 +63,9 @@ pub struct ClientInfo {
     pub model_identifier: Option<String>,
     pub mode: String,
     pub instance_id: Option<String>,
+    /// The client's build (the Control UI's, which must match the app the
+    /// gateway serves).
+    pub build_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -109,7 +112,7 @@ impl ConnectParams {
     /// return them, or the reference's message without the
     /// "invalid connect params: " prefix (e.g. "at /client/id: must be equal to one of the allowed values").
     ///
-    /// Protocol 4 also accepts `client.buildId`, `client.timeZone`,
+    /// Protocol 4 also accepts `client.timeZone`,
     /// `computerUse`, `workerRuns`, `modelCatalog`, `auth.approvalRuntimeToken`
     /// and `auth.agentRuntimeIdentityToken`; they are checked, then dropped.
     pub fn parse(
@@ -198,6 +201,8 @@ struct WireClient {
     mode: String,
     #[serde(default)]
     instance_id: Option<String>,
+    #[serde(default)]
+    build_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +248,7 @@ impl From<WireConnect> for ConnectParams {
                 model_identifier: w.client.model_identifier,
                 mode: w.client.mode,
                 instance_id: w.client.instance_id,
+                build_id: w.client.build_id,
             },
             caps: w.caps,
             commands: w.commands,

@@ -75,6 +75,12 @@ impl ErrorShape {
         self
     }
 
+    /// `retryable: false`: the same request will fail again.
+    pub fn not_retryable(mut self) -> Self {
+        self.retryable = Some(false);
+        self
+    }
+
     pub fn with_retry_after(mut self, retry_after_ms: u64) -> Self {
         self.retryable = Some(true);
         self.retry_after_ms = Some(retry_after_ms);

@@ -278,6 +278,11 @@ impl ModelCatalog {
         &self.warnings
     }
 
+    /// The ids of the configured providers, in id order.
+    pub fn provider_ids(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+
     /// The provider with this id.
     pub fn provider(&self, id: &str) -> Option<&ProviderEntry> {
         self.providers.get(id)

@@ -32,6 +32,7 @@ macro_rules! params_or_answer {
     };
 }
 
+mod absent_features;
 mod agent;
 mod chat;
 pub(crate) mod config;
@@ -516,5 +517,163 @@ pub(crate) static METHODS: &[MethodSpec] = &[
         access: Access::Operator(Scope::Read),
         params: Some(&config::LOOKUP_PARAMS),
         handler: config::schema_lookup,
+    },
+    // What the Control UI calls on its pages; for features this gateway does
+    // not have, the answer says none exists (see absent_features.rs).
+    MethodSpec {
+        name: "chat.startup",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: chat::history,
+    },
+    MethodSpec {
+        name: "chat.metadata",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::chat_metadata,
+    },
+    MethodSpec {
+        name: "sessions.messages.subscribe",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::messages_subscribe,
+    },
+    MethodSpec {
+        name: "sessions.observer.visibility",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::observer_visibility,
+    },
+    MethodSpec {
+        name: "sessions.branches.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::branches_list,
+    },
+    MethodSpec {
+        name: "sessions.companion.state",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::companion_state,
+    },
+    MethodSpec {
+        name: "models.authStatus",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::models_auth_status,
+    },
+    MethodSpec {
+        name: "update.status",
+        access: Access::Operator(Scope::Admin),
+        params: None,
+        handler: absent_features::update_status,
+    },
+    MethodSpec {
+        name: "plugin.approval.list",
+        access: Access::Operator(Scope::Approvals),
+        params: None,
+        handler: absent_features::empty_list,
+    },
+    MethodSpec {
+        name: "openclaw.approval.list",
+        access: Access::Operator(Scope::Approvals),
+        params: None,
+        handler: absent_features::empty_list,
+    },
+    MethodSpec {
+        name: "question.list",
+        access: Access::Operator(Scope::Questions),
+        params: None,
+        handler: absent_features::question_list,
+    },
+    MethodSpec {
+        name: "cron.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::cron_list,
+    },
+    MethodSpec {
+        name: "cron.status",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::cron_status,
+    },
+    MethodSpec {
+        name: "talk.catalog",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::talk_catalog,
+    },
+    MethodSpec {
+        name: "progressCard.get",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::progress_card,
+    },
+    MethodSpec {
+        name: "tasks.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::tasks_list,
+    },
+    MethodSpec {
+        name: "users.prefs.get",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::user_prefs,
+    },
+    MethodSpec {
+        name: "sessions.groups.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::groups_list,
+    },
+    MethodSpec {
+        name: "sessions.groups.defaults",
+        access: Access::Operator(Scope::Write),
+        params: None,
+        handler: absent_features::groups_defaults,
+    },
+    MethodSpec {
+        name: "taskSuggestions.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::task_suggestions,
+    },
+    MethodSpec {
+        name: "session.discussion.info",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::discussion_info,
+    },
+    MethodSpec {
+        name: "sessions.catalog.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::catalog_list,
+    },
+    MethodSpec {
+        name: "controlUi.sessionPullRequests.subscribe",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::pull_requests_subscribe,
+    },
+    MethodSpec {
+        name: "sessions.viewers.set",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::viewers_set,
+    },
+    MethodSpec {
+        name: "environments.list",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::environments_list,
+    },
+    MethodSpec {
+        name: "system.info",
+        access: Access::Operator(Scope::Read),
+        params: None,
+        handler: absent_features::system_info,
     },
 ];

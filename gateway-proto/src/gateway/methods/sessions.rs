@@ -347,8 +347,12 @@ pub(crate) fn preview(hub: &mut HubView<'_>, call: &Call<'_>) {
 pub(crate) fn describe(hub: &mut HubView<'_>, call: &Call<'_>) {
     let p = params_or_answer!(hub, call, KeyParams);
     let key = key_of(&p);
+    // An unknown key is not an error: the reference answers a null session
+    // (the Control UI describes the main session before its first message).
     if hub.agents.sessions.get(&key).is_none() {
-        return hub.out.respond_error(call.conn, call.id, &not_found(&key));
+        return hub
+            .out
+            .respond_ok(call.conn, call.id, &json!({"session": null}));
     }
     let row = runs::session_row(hub, &key);
     hub.out
