@@ -2,7 +2,8 @@
 //! tracked, how entries are keyed, and one trailing broadcast for a burst of
 //! connects.
 
-use gateway_proto::gateway::{AuthConfig, Config};
+use gateway_proto::client::{DeviceKey, SignInput};
+use gateway_proto::gateway::{AuthConfig, Config, Peer};
 use gateway_proto::testing::Harness;
 use gateway_proto::time::Timestamp;
 use gateway_proto::ConnId;
@@ -19,14 +20,54 @@ fn harness() -> Harness {
 }
 
 fn connect(h: &mut Harness, conn: ConnId, id: &str, mode: &str, instance: &str) {
-    h.open(conn, "127.0.0.1");
-    h.text(
-        conn,
-        &format!(
-            r#"{{"type":"req","id":"c","method":"connect","params":{{"minProtocol":4,"maxProtocol":4,"client":{{"id":"{id}","version":"1","platform":"linux","mode":"{mode}","instanceId":"{instance}"}},"role":"operator","scopes":["operator.read"],"auth":{{"token":"t"}}}}}}"#
-        ),
+    // A browser UI comes from an allowed origin and signs with a device key.
+    let ui = id == "openclaw-control-ui";
+    if ui {
+        let peer = Peer::new("127.0.0.1".parse().unwrap(), true)
+            .with_origin("http://127.0.0.1:18789")
+            .with_host("127.0.0.1:18789");
+        h.open_peer(conn, peer);
+    } else {
+        h.open(conn, "127.0.0.1");
+    }
+    let mut frame: Value = serde_json::from_str(&format!(
+        r#"{{"type":"req","id":"c","method":"connect","params":{{"minProtocol":4,"maxProtocol":4,"client":{{"id":"{id}","version":"1","platform":"linux","mode":"{mode}","instanceId":"{instance}"}},"role":"operator","scopes":["operator.read"],"auth":{{"token":"t"}}}}}}"#
+    ))
+    .unwrap();
+    if ui {
+        let nonce = h.frames(conn)[0]["payload"]["nonce"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // One device per instance.
+        let mut secret = [1u8; 32];
+        for (i, b) in instance.bytes().enumerate() {
+            secret[i % 32] ^= b.wrapping_add(i as u8);
+        }
+        let scopes = vec!["operator.read".to_owned()];
+        let proof = DeviceKey::from_secret(secret).sign(
+            &SignInput {
+                client_id: id,
+                client_mode: mode,
+                role: "operator",
+                scopes: &scopes,
+                token: "t",
+                nonce: &nonce,
+                platform: "linux",
+                device_family: "",
+            },
+            1_800_000_000_000 + h.elapsed_ms(),
+        );
+        frame["params"]["device"] = serde_json::json!({"id": proof.id, "publicKey": proof.public_key,
+            "signature": proof.signature, "signedAt": proof.signed_at, "nonce": proof.nonce});
+    }
+    h.text(conn, &frame.to_string());
+    assert_eq!(
+        h.response(conn, "c", 0).unwrap()["ok"],
+        true,
+        "{:?}",
+        h.response(conn, "c", 0)
     );
-    assert_eq!(h.response(conn, "c", 0).unwrap()["ok"], true);
 }
 
 fn presence_events(h: &Harness, conn: ConnId) -> Vec<Value> {
