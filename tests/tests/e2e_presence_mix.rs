@@ -86,8 +86,10 @@ fn a_thousand_mixed_clients_get_coalesced_presence() {
         let started = Instant::now();
         let ui: Vec<Conn> = futures_util::stream::iter(0..tracked)
             .map(|i| {
+                // Webchat pages: tracked like the Control UI, but without
+                // the device identity the UI client must bring.
                 let kind = ClientKind {
-                    id: "openclaw-control-ui".into(),
+                    id: "webchat".into(),
                     mode: "webchat".into(),
                     instance_id: Some(format!("ui-{i}")),
                 };
