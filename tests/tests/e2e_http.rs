@@ -11,8 +11,13 @@ use std::time::{Duration, Instant};
 
 use tests::process::{http_raw, GatewayOptions, OurGateway};
 
+/// The port's own HTTP answers: with the Control UI off, as it owns every
+/// other GET path when on (its app page, or 503 without its files).
 fn gateway() -> OurGateway {
-    OurGateway::start(GatewayOptions::default())
+    OurGateway::start(GatewayOptions {
+        config: Some("{ gateway: { controlUi: { enabled: false } } }".into()),
+        ..GatewayOptions::default()
+    })
 }
 
 fn status_of(response: &str) -> u16 {
