@@ -64,6 +64,7 @@ pub mod client;
 pub mod gateway;
 pub mod ids;
 pub mod server;
+pub mod text;
 pub mod time;
 pub mod timer;
 pub mod wire;

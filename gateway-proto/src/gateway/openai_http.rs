@@ -23,6 +23,7 @@ use super::agents::model::ModelUsage;
 use super::agents::runs::{Origin, QueueMode};
 use super::config::AuthConfig;
 use super::Gateway;
+use crate::text::percent_decode;
 use crate::time::Timestamp;
 
 /// Largest request body of `/v1/chat/completions` (the reference's 20 MB).
@@ -335,24 +336,6 @@ fn models_answer(route: Route<'_>) -> HttpAnswer {
         return HttpAnswer::error(404, &message, "invalid_request_error");
     }
     HttpAnswer::json(200, &model_entry(&id))
-}
-
-/// `%XX` escapes decoded; `None` for a broken escape or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A `/v1/chat/completions` body, checked.

@@ -91,24 +91,6 @@ pub(crate) fn is_versioned_public_file(rel: &str) -> bool {
     }
 }
 
-/// Decode `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
-pub(crate) fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Whether a decoded relative path stays inside the root once normalised:
 /// not absolute (either style), no `..` above the root, no NUL.
 pub(crate) fn is_safe_relative(rel: &str) -> bool {
@@ -300,15 +282,6 @@ mod tests {
         for good in ["index.html", "assets/a.js", "a/../b", "./x"] {
             assert!(is_safe_relative(good), "{good:?}");
         }
-    }
-
-    #[test]
-    fn percent_decoding_is_strict() {
-        assert_eq!(percent_decode("%2e%2E/x").as_deref(), Some("../x"));
-        assert_eq!(percent_decode("a%00b").as_deref(), Some("a\0b"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%4"), None);
-        assert_eq!(percent_decode("%ff"), None);
     }
 
     #[test]

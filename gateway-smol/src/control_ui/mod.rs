@@ -14,6 +14,7 @@ pub(crate) mod root;
 use std::time::{Duration, SystemTime};
 
 use gateway_proto::gateway::control_ui::{ControlUiAnswer, ControlUiApi, ControlUiInfo};
+use gateway_proto::text::percent_decode;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 
@@ -261,7 +262,7 @@ fn api_route(ui_path: &str, query: &str) -> Option<ControlUiApi> {
     let agent_id = if agent.is_empty() || agent.contains('/') {
         String::new()
     } else {
-        files::percent_decode(agent).unwrap_or_default()
+        percent_decode(agent).unwrap_or_default()
     };
     Some(ControlUiApi::Avatar { agent_id, meta })
 }
@@ -383,7 +384,7 @@ async fn serve_file(
     keep_alive: bool,
     shared: &Shared,
 ) -> Option<bool> {
-    let Some(rel) = files::percent_decode(&relative_target(ui_path)) else {
+    let Some(rel) = percent_decode(&relative_target(ui_path)) else {
         return Some(text(stream, head, 404, "Not Found", keep_alive).await);
     };
     if !files::is_safe_relative(&rel) || root.bundled && files::is_precompressed_copy(&rel) {

@@ -48,9 +48,4 @@ fn reserved_namespaces_and_agent_targets() {
     assert_eq!(agent_of_model("agent:ops").as_deref(), Some("ops"));
     assert_eq!(agent_of_model("gpt-4o"), None);
     assert_eq!(agent_of_model("openclaw/-x"), None);
-    assert_eq!(
-        percent_decode("openclaw%2Fdefault").as_deref(),
-        Some("openclaw/default")
-    );
-    assert_eq!(percent_decode("%2"), None);
 }
