@@ -105,6 +105,29 @@ pub fn binary_command(binary: &Path, home: &Path) -> Command {
     cmd
 }
 
+/// The arguments of `openclaw gateway run` on `port` (0: the kernel picks
+/// and the gateway prints it) with `--bind bind`.
+pub fn gateway_run_args(port: u16, bind: &str) -> [String; 6] {
+    [
+        "gateway",
+        "run",
+        "--port",
+        &port.to_string(),
+        "--bind",
+        bind,
+    ]
+    .map(String::from)
+}
+
+/// `binary gateway run` on loopback `port` under `home`, with `token` as
+/// its shared secret; the caller sets up stdio and process group.
+pub fn gateway_run_command(binary: &Path, home: &Path, port: u16, token: &str) -> Command {
+    let mut cmd = binary_command(binary, home);
+    cmd.args(gateway_run_args(port, "loopback"))
+        .env("OPENCLAW_GATEWAY_TOKEN", token);
+    cmd
+}
+
 /// Our `openclaw node run` against 127.0.0.1:`port` as `display_name`,
 /// in its own process group, its state under `home`, its stderr in `log`.
 pub fn spawn_node_host(
@@ -246,8 +269,7 @@ impl OurGateway {
         };
         // Port 0: the kernel picks a free port, the gateway prints it (no race
         // with other tests picking the same "free" port).
-        let port = port.to_string();
-        cmd.args(["gateway", "run", "--port", &port, "--bind", &opts.bind])
+        cmd.args(gateway_run_args(port, &opts.bind))
             .args(&opts.args)
             .env("OPENCLAW_GATEWAY_TOKEN", &opts.token)
             .envs(opts.env.iter().map(|(k, v)| (k, v)))
@@ -776,15 +798,8 @@ impl ReferenceGateway {
                 &std::process::id().to_string(),
             ])
             .arg(bin.join("openclaw"))
-            .args([
-                "gateway",
-                "run",
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "loopback",
-                "--allow-unconfigured",
-            ])
+            .args(gateway_run_args(port, "loopback"))
+            .arg("--allow-unconfigured")
             .process_group(0)
             .env("PATH", path_with(&bin))
             .env("OPENCLAW_GATEWAY_TOKEN", token)

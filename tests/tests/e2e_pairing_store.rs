@@ -16,7 +16,8 @@ use gateway_smol::store::{database_path, ClientIdentityStore, PairingStore};
 use rusqlite::Connection;
 use serde_json::Value;
 use tests::process::{
-    our_command, reference_cli, run_with_timeout, GatewayOptions, OurGateway, ReferenceGateway,
+    gateway_run_command, our_binary, reference_cli, run_with_timeout, GatewayOptions, OurGateway,
+    ReferenceGateway,
 };
 
 fn tables(db: &Path) -> Vec<String> {
@@ -58,10 +59,8 @@ fn refused_at_start(contents: &[u8], expected: &str) {
     let db = database_path(&home.path().join("state"));
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     std::fs::write(&db, contents).unwrap();
-    let mut cmd = our_command(home.path());
-    cmd.args(["gateway", "run", "--port", "0", "--bind", "loopback"])
-        .env("OPENCLAW_GATEWAY_TOKEN", "t")
-        .stdout(Stdio::piped())
+    let mut cmd = gateway_run_command(&our_binary(), home.path(), 0, "t");
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
     let out = run_with_timeout(cmd, Duration::from_secs(20));

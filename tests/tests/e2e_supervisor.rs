@@ -11,7 +11,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tests::process::{
-    free_port, http_get, our_command, run_with_timeout, GatewayOptions, OurGateway,
+    free_port, gateway_run_command, http_get, our_binary, run_with_timeout, GatewayOptions,
+    OurGateway,
 };
 
 /// The next datagram within `timeout`, as text.
@@ -107,19 +108,10 @@ fn notify_socket_sees_ready_watchdog_and_stopping() {
 
 /// `openclaw gateway run` under `home` on `port`; (exit code, stderr).
 fn run_second(home: &std::path::Path, port: u16) -> (Option<i32>, String) {
-    let mut cmd = our_command(home);
-    cmd.args([
-        "gateway",
-        "run",
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "loopback",
-    ])
-    .env("OPENCLAW_GATEWAY_TOKEN", "second-token")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .process_group(0);
+    let mut cmd = gateway_run_command(&our_binary(), home, port, "second-token");
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let out = run_with_timeout(cmd, Duration::from_secs(20));
     (
         out.status.code(),

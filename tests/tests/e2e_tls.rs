@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use gateway_proto::client::ClientIdentity;
 use gateway_smol::client::{Client, ClientOptions, ConnectError};
 use serde_json::{json, Value};
-use tests::process::{our_command, run_with_timeout, GatewayOptions, OurGateway};
+use tests::process::{
+    gateway_run_command, our_binary, our_command, run_with_timeout, GatewayOptions, OurGateway,
+};
 use tests::tls::https_get;
 
 const TLS_ON: &str = r#"{ gateway: { tls: { enabled: true } } }"#;
@@ -244,11 +246,8 @@ fn refused_start(config: &Value) -> (Option<i32>, String) {
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join("state")).unwrap();
     std::fs::write(home.path().join("state/openclaw.json"), config.to_string()).unwrap();
-    let mut cmd = our_command(home.path());
-    cmd.args(["gateway", "run", "--port", "0"])
-        .env("OPENCLAW_GATEWAY_TOKEN", "t")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = gateway_run_command(&our_binary(), home.path(), 0, "t");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let out = run_with_timeout(cmd, Duration::from_secs(30));
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);

@@ -21,7 +21,7 @@ pub use cgroup::{MemoryCgroup, Version};
 use futures_util::StreamExt;
 
 use crate::load::{connect_mix, Conn, Mix};
-use crate::process::{binary_command, free_port, http_get, GatewayOptions, OurGateway};
+use crate::process::{free_port, gateway_run_command, http_get, GatewayOptions, OurGateway};
 use crate::procfs;
 
 /// The budget. README's table states the same numbers; the measured
@@ -223,16 +223,7 @@ fn ready_ms(binary: &Path) -> Option<f64> {
     let home = tempfile::tempdir().ok()?;
     let port = free_port();
     let started = Instant::now();
-    let child = binary_command(binary, home.path())
-        .args([
-            "gateway",
-            "run",
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "loopback",
-        ])
-        .env("OPENCLAW_GATEWAY_TOKEN", crate::process::TOKEN)
+    let child = gateway_run_command(binary, home.path(), port, crate::process::TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         // Its own process group, which the guard kills.
