@@ -3,7 +3,7 @@
 //! this gateway served from an installed package) the app's build id.
 
 use gateway_proto::client::{DeviceKey, SignInput};
-use gateway_proto::gateway::control_ui::ControlUiInfo;
+use gateway_proto::gateway::control_ui::{ControlUiApi, ControlUiInfo};
 use gateway_proto::gateway::{AuthConfig, Config, Peer};
 use gateway_proto::testing::Harness;
 use gateway_proto::time::Timestamp;
@@ -228,4 +228,36 @@ fn builds_are_not_compared_where_the_gateway_cannot_vouch_for_them() {
         "configured"
     );
     assert!(res["payload"]["server"].get("buildId").is_none());
+}
+
+#[test]
+fn the_read_routes_take_the_shared_secret_or_a_paired_device_token() {
+    let mut h = harness(bundled());
+    let res = ui_connect(
+        &mut h,
+        ConnId(1),
+        Some("http://127.0.0.1:18789"),
+        Some(BUILD),
+        true,
+    );
+    let payload = &res["payload"];
+    let device_token = payload["auth"]["deviceToken"].as_str().unwrap().to_owned();
+    let device_id = DeviceKey::from_secret([7; 32]).device_id();
+    let status = |h: &Harness, authorization: Option<&str>| {
+        h.gateway
+            .control_ui_api(&ControlUiApi::Config, authorization)
+            .status
+    };
+    assert_eq!(status(&h, Some("Bearer tok")), 200);
+    // After a reload the app has only the device token hello-ok gave it.
+    assert_eq!(status(&h, Some(&format!("Bearer {device_token}"))), 200);
+    assert_eq!(status(&h, Some("Bearer not-a-token")), 401);
+    assert_eq!(status(&h, None), 401);
+    // A revoked token opens nothing.
+    let revoke = json!({"type": "req", "id": "r", "method": "device.token.revoke",
+        "params": {"deviceId": device_id, "role": "operator"}});
+    h.text(ConnId(1), &revoke.to_string());
+    assert_eq!(h.response(ConnId(1), "r", 0).unwrap()["ok"], true);
+    assert_eq!(status(&h, Some(&format!("Bearer {device_token}"))), 401);
+    assert_eq!(status(&h, Some("Bearer tok")), 200);
 }

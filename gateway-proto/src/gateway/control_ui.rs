@@ -100,6 +100,16 @@ pub fn valid_agent_segment(agent_id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
 }
 
+/// The secret of a `Bearer` authorization header, when it has one.
+fn bearer_secret(authorization: Option<&str>) -> Option<&str> {
+    authorization
+        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim())
+        .filter(|s| !s.is_empty())
+}
+
 /// Whether `authorization` carries the gateway's shared secret as a bearer
 /// token (always, when the gateway has none). Constant-time comparison.
 pub(crate) fn bearer_authorized(auth: &AuthConfig, authorization: Option<&str>) -> bool {
@@ -107,13 +117,7 @@ pub(crate) fn bearer_authorized(auth: &AuthConfig, authorization: Option<&str>) 
         AuthConfig::None => return true,
         AuthConfig::Token(secret) | AuthConfig::Password(secret) => secret,
     };
-    let given = authorization
-        .map(str::trim)
-        .and_then(|h| h.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, secret)| secret.trim())
-        .filter(|s| !s.is_empty());
-    given.is_some_and(|given| secrets_equal(given, expected))
+    bearer_secret(authorization).is_some_and(|given| secrets_equal(given, expected))
 }
 
 impl Gateway {
@@ -128,7 +132,14 @@ impl Gateway {
                 return ControlUiAnswer::not_found();
             }
         }
-        if !bearer_authorized(&self.config.auth, authorization) {
+        // The shared secret, or (as the reference allows on these read
+        // routes) the operator token of a paired device: after a reload the
+        // app holds only the device token its hello-ok gave it.
+        let device_token_ok = || {
+            bearer_secret(authorization)
+                .is_some_and(|token| self.pairing.operator_by_token(token).is_some())
+        };
+        if !bearer_authorized(&self.config.auth, authorization) && !device_token_ok() {
             return ControlUiAnswer::unauthorized();
         }
         match api {

@@ -3,9 +3,12 @@
 //! (`operator.admin` covers every operator scope, `operator.write` covers
 //! read, talk and the session scopes).
 
+/// The role whose tokens browsers and CLIs hold.
+pub(crate) const OPERATOR_ROLE: &str = "operator";
 const OPERATOR_PREFIX: &str = "operator.";
 const ADMIN: &str = "operator.admin";
-const READ: &str = "operator.read";
+/// The scope every read-only operator surface needs.
+pub(crate) const READ: &str = "operator.read";
 const WRITE: &str = "operator.write";
 const TALK: &str = "operator.talk";
 const SESSIONS_READ: &str = "operator.sessions.read";

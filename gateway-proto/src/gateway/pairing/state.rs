@@ -14,7 +14,7 @@ use super::records::{
 };
 use super::scopes::{
     merge_lists, missing_scope, normalize_token_scopes, role_scopes_allow, roles_of, same_set,
-    scopes_for_role, sorted_unique,
+    scopes_for_role, sorted_unique, OPERATOR_ROLE, READ,
 };
 use crate::server::secrets_equal;
 
@@ -589,6 +589,32 @@ impl PairingBook {
             return Err(TokenRefusal::ScopeMismatch);
         }
         Ok(entry)
+    }
+
+    /// The paired device whose unrevoked operator token is `token`, when
+    /// that token still passes [`Self::verify_token`] for `operator.read`
+    /// plus its own scopes: an HTTP bearer credential of a browser that
+    /// paired (the Control UI sends its device token to its read routes).
+    pub(crate) fn operator_by_token(&self, token: &str) -> Option<&PairedDevice> {
+        let token = token.trim();
+        if token.is_empty() {
+            return None;
+        }
+        let device = self.paired.values().find(|device| {
+            device
+                .tokens
+                .as_ref()
+                .and_then(|tokens| tokens.get(OPERATOR_ROLE))
+                .is_some_and(|entry| {
+                    entry.revoked_at_ms.is_none() && secrets_equal(token, entry.token.trim())
+                })
+        })?;
+        let entry = &device.tokens.as_ref()?[OPERATOR_ROLE];
+        let mut scopes = vec![READ.to_owned()];
+        scopes.extend(entry.scopes.iter().cloned());
+        self.verify_token(&device.device_id, OPERATOR_ROLE, token, &scopes)
+            .ok()
+            .map(|_| device)
     }
 
     /// The token a connecting device gets in hello-ok: its current one when
