@@ -138,6 +138,8 @@ pub(crate) struct Hub<'a> {
     /// The upgrade-time limits, told about config reloads.
     admission: std::sync::Arc<crate::preauth::AdmissionGate>,
     log_file: Option<PathBuf>,
+    /// Whose file system `system.info` reports.
+    state_dir: Option<PathBuf>,
     exec_approvals: Option<crate::options::ExecApprovalsSource>,
     config_file: Option<crate::ConfigFileAccess>,
     /// The store thread that runs `WritePairing` effects.
@@ -176,6 +178,7 @@ impl<'a> Hub<'a> {
                 .log_file
                 .clone()
                 .or_else(|| config.log_file.as_ref().map(PathBuf::from)),
+            state_dir: opts.state_dir.clone(),
             pairing: shared.pairing.as_ref(),
             sessions: shared.sessions.as_ref(),
             exec_approvals: opts.exec_approvals.clone(),
@@ -524,6 +527,13 @@ impl<'a> Hub<'a> {
                         let _ = outbox.send(HubMsg::EffectDone(done)).await;
                     })
                     .detach();
+            }
+            Effect::ReadHostStats { token } => {
+                let state_dir = self.state_dir.clone();
+                self.run_blocking(move || EffectResult::HostStats {
+                    token,
+                    result: crate::host_stats::read(state_dir.as_deref()),
+                });
             }
             Effect::ReadConfig { token, then } => {
                 let access = self.config_file.clone();

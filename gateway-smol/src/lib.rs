@@ -24,6 +24,7 @@ mod control_ui;
 mod error;
 mod frame_out;
 mod http;
+mod host_stats;
 mod hub;
 pub mod logfile;
 pub mod logs;

@@ -141,7 +141,11 @@ function watch(page) {
       fail(`HTTP ${response.status()} for ${url}`);
     }
   });
-  page.on('pageerror', (error) => fail(`page error: ${error.message}`));
+  page.on('pageerror', (error) => {
+    // The stack's first frames name the bundle and function that threw.
+    const where = (error.stack ?? '').split('\n').slice(1, 4).map((l) => l.trim()).join(' < ');
+    fail(`page error: ${error.message}${where ? ` at ${where}` : ''}`);
+  });
 }
 
 async function run(page) {

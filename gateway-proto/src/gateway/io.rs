@@ -122,6 +122,10 @@ pub enum Effect {
     /// answer as the reference shapes it (path, exists, file without its
     /// socket token, hash, resolvedDefaults).
     ReadExecApprovals { token: u64 },
+    /// Read the host's vital signs for `system.info` (hostname, load,
+    /// memory, the state directory's disk): answered by
+    /// [`EffectResult::HostStats`].
+    ReadHostStats { token: u64 },
     /// Call a model provider once and stream its reply back: every
     /// [`ModelEvent`] comes back as [`EffectResult::Model`] with this token,
     /// the last one being `Done` or `Failed`.
@@ -208,6 +212,7 @@ impl Effect {
             | Effect::WritePairing { token, .. }
             | Effect::LoadPairing { token }
             | Effect::ReadExecApprovals { token }
+            | Effect::ReadHostStats { token }
             | Effect::StreamModel { token, .. }
             | Effect::CancelModel { token }
             | Effect::WriteSessions { token, .. }
@@ -257,6 +262,11 @@ pub enum EffectResult {
     ExecApprovals {
         token: u64,
         result: Result<serde_json::Value, String>,
+    },
+    /// The answer for [`Effect::ReadHostStats`].
+    HostStats {
+        token: u64,
+        result: Result<super::host_stats::HostStats, String>,
     },
     /// One event of the model call [`Effect::StreamModel`] started.
     Model { token: u64, event: ModelEvent },

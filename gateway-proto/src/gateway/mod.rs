@@ -36,6 +36,7 @@ mod effects;
 mod exec_approvals;
 mod handshake;
 mod health;
+pub mod host_stats;
 mod io;
 mod methods;
 pub(crate) mod nodes;
@@ -709,6 +710,7 @@ impl Gateway {
             | EffectResult::PairingWritten { token, .. }
             | EffectResult::PairingLoaded { token, .. }
             | EffectResult::ExecApprovals { token, .. }
+            | EffectResult::HostStats { token, .. }
             | EffectResult::ConfigRead { token, .. }
             | EffectResult::ConfigWritten { token, .. } => *token,
         };
@@ -728,6 +730,7 @@ impl Gateway {
                 }
                 EffectResult::Logs { .. }
                 | EffectResult::ExecApprovals { .. }
+                | EffectResult::HostStats { .. }
                 | EffectResult::ConfigRead { .. }
                 | EffectResult::Model { .. }
                 | EffectResult::SessionsWritten { .. }
@@ -759,6 +762,16 @@ impl Gateway {
             }
             EffectResult::ConfigWritten { reply, result, .. } => {
                 methods::config::on_written(&mut self.view(now), pending.waiter, &reply, result);
+            }
+            EffectResult::HostStats { result, .. } => {
+                if let Some(Waiter::Request { conn, request_id }) = pending.waiter {
+                    methods::absent_features::answer_system_info(
+                        &mut self.view(now),
+                        conn,
+                        &request_id,
+                        result,
+                    );
+                }
             }
             EffectResult::ExecApprovals { result, .. } => {
                 if let Some(Waiter::Request { conn, request_id }) = pending.waiter {

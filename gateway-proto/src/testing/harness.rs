@@ -77,6 +77,8 @@ pub struct Harness {
     pub tool_actions: Vec<(u64, String, ToolAction)>,
     /// Tool actions the hub cancelled, in order.
     pub cancelled_tools: Vec<u64>,
+    /// What the harness's host reports to `system.info`.
+    pub host_stats: Result<crate::gateway::host_stats::HostStats, String>,
     /// What HTTP completions were told, in order (stream id, update).
     pub http_updates: Vec<(u64, crate::gateway::openai_http::HttpRunUpdate)>,
 }
@@ -102,6 +104,13 @@ impl Harness {
             tool_actions: Vec::new(),
             cancelled_tools: Vec::new(),
             http_updates: Vec::new(),
+            host_stats: Ok(crate::gateway::host_stats::HostStats {
+                hostname: "harness".to_owned(),
+                cpu_count: 1,
+                memory_total_bytes: 1 << 30,
+                memory_free_bytes: 1 << 29,
+                ..Default::default()
+            }),
         }
     }
 
@@ -267,6 +276,10 @@ impl Harness {
                             result: Ok(slice),
                         },
                         None => continue,
+                    },
+                    Effect::ReadHostStats { token } => EffectResult::HostStats {
+                        token,
+                        result: self.host_stats.clone(),
                     },
                     Effect::ReadExecApprovals { token } => match self.exec_approvals.clone() {
                         Some(answer) => EffectResult::ExecApprovals {

@@ -675,6 +675,10 @@ impl GatewaySim {
                                 token,
                                 result: Err("none".to_owned()),
                             },
+                            Effect::ReadHostStats { token } => EffectResult::HostStats {
+                                token,
+                                result: Err("none".to_owned()),
+                            },
                             Effect::StreamModel { token, .. } => EffectResult::Model {
                                 token,
                                 event: crate::gateway::agents::model::ModelEvent::Failed {

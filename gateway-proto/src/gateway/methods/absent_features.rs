@@ -11,6 +11,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Call, HubView};
+use crate::gateway::effects::Request;
+use crate::gateway::host_stats::{system_info_json, HostStats};
+use crate::gateway::Effect;
+use crate::wire::{ErrorCode, ErrorShape};
+use crate::ConnId;
 
 /// `update.status`: no update was checked for or is scheduled; this gateway
 /// installs as a package and updates with it.
@@ -291,15 +296,42 @@ pub(crate) fn environments_list(hub: &mut HubView<'_>, call: &Call<'_>) {
     hub.out.respond_ok(call.conn, call.id, &answer);
 }
 
-/// `system.info`: what the core knows of its host (the platform it was
-/// built for and its uptime). Host facts that need the OS (hostname, load,
-/// memory, disks) are left out rather than guessed; the UI shows them only
-/// when present.
+/// `system.info`: the host's vital signs, which the runtime reads from the
+/// OS ([`Effect::ReadHostStats`]); answered in [`answer_system_info`].
 pub(crate) fn system_info(hub: &mut HubView<'_>, call: &Call<'_>) {
-    let answer = json!({
-        "platform": node_platform(),
-        "arch": node_arch(),
-        "uptimeMs": hub.clock.uptime_ms(hub.now),
-    });
-    hub.out.respond_ok(call.conn, call.id, &answer);
+    let request = Request::read_for(call.conn, call.id);
+    match hub
+        .effects
+        .start(request, hub.now, |token| Effect::ReadHostStats { token })
+    {
+        Ok(Some(effect)) => hub.out.effect(effect),
+        Ok(None) => {}
+        Err(_) => {
+            let error = ErrorShape::new(ErrorCode::Unavailable, "too many reads in flight")
+                .with_retry_after(100);
+            hub.out.respond_error(call.conn, call.id, &error);
+        }
+    }
+}
+
+/// The `system.info` answer once the runtime read the host. A host whose
+/// stats cannot be read answers an error (the UI then says it has no
+/// telemetry) rather than a document without the numbers it charts.
+pub(crate) fn answer_system_info(
+    hub: &mut HubView<'_>,
+    conn: ConnId,
+    request_id: &str,
+    result: Result<HostStats, String>,
+) {
+    match result {
+        Ok(stats) => {
+            let uptime_ms = hub.clock.uptime_ms(hub.now);
+            let answer = system_info_json(&stats, node_platform(), node_arch(), uptime_ms);
+            hub.out.respond_ok(conn, request_id, &answer);
+        }
+        Err(e) => {
+            let error = ErrorShape::new(ErrorCode::Unavailable, e);
+            hub.out.respond_error(conn, request_id, &error);
+        }
+    }
 }

@@ -32,7 +32,7 @@ macro_rules! params_or_answer {
     };
 }
 
-mod absent_features;
+pub(crate) mod absent_features;
 mod agent;
 mod chat;
 pub(crate) mod config;
