@@ -7,8 +7,8 @@
 // Real processes in real time.
 #![allow(clippy::disallowed_methods)]
 
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -56,10 +56,13 @@ fn assert_in_order(text: &str, lines: &[String]) {
 /// Is there no service manager here (a container)? Then the reference says so
 /// in the Service and Runtime lines.
 fn no_service_manager() -> bool {
-    Command::new("systemctl")
+    let Ok(out) = Command::new("systemctl")
         .args(["--system", "is-system-running"])
         .output()
-        .map_or(true, |out| String::from_utf8_lossy(&out.stdout).trim() == "offline")
+    else {
+        return true;
+    };
+    String::from_utf8_lossy(&out.stdout).trim() == "offline"
 }
 
 fn shortened(path: &Path, home: &Path) -> String {
@@ -174,7 +177,10 @@ fn a_stopped_gateway_is_a_failed_probe_and_a_free_port_yet_exits_zero() {
     );
     assert!(text.contains("Capability: unknown"), "{text}");
     assert!(!text.contains("Listening:"), "nothing listens:\n{text}");
-    assert!(!text.contains("CLI version:"), "no gateway version, no versions:\n{text}");
+    assert!(
+        !text.contains("CLI version:"),
+        "no gateway version, no versions:\n{text}"
+    );
 
     let mut cmd = our_command(dir.path());
     cmd.args(["gateway", "status", "--json", "--require-rpc"])
@@ -245,7 +251,10 @@ fn a_tls_gateway_is_probed_over_wss_pinned_to_its_certificate() {
         tempfile::tempdir().unwrap(),
         port,
     );
-    assert!(gw.tls_fingerprint.is_some(), "TLS gateway announces its fingerprint");
+    assert!(
+        gw.tls_fingerprint.is_some(),
+        "TLS gateway announces its fingerprint"
+    );
     let out = status(&gw, &[], &[]);
     let (text, stderr) = text_of(&out);
     assert!(out.status.success(), "{text}\n{stderr}");
@@ -260,7 +269,10 @@ fn a_tls_gateway_is_probed_over_wss_pinned_to_its_certificate() {
     );
     let doc = json_of(&status(&gw, &["--json"], &[]));
     assert_eq!(doc["gateway"]["tlsEnabled"], true);
-    assert_eq!(doc["gateway"]["probeUrl"], format!("wss://127.0.0.1:{port}"));
+    assert_eq!(
+        doc["gateway"]["probeUrl"],
+        format!("wss://127.0.0.1:{port}")
+    );
     assert_eq!(doc["rpc"]["ok"], true, "{doc}");
 
     // The probe pins the certificate in the config: another one is refused.
@@ -277,9 +289,16 @@ fn a_tls_gateway_is_probed_over_wss_pinned_to_its_certificate() {
     let config = serde_json::json!({"gateway": {"port": port, "tls": {
         "enabled": true, "certPath": other_cert, "keyPath": tls_dir.join("gateway-key.pem"),
     }}});
-    std::fs::write(gw.dir.path().join("state/openclaw.json"), config.to_string()).unwrap();
+    std::fs::write(
+        gw.dir.path().join("state/openclaw.json"),
+        config.to_string(),
+    )
+    .unwrap();
     let doc: Value = serde_json::from_slice(&status(&gw, &["--json"], &[]).stdout).unwrap();
-    assert_eq!(doc["rpc"]["ok"], false, "a foreign certificate must not pass: {doc}");
+    assert_eq!(
+        doc["rpc"]["ok"], false,
+        "a foreign certificate must not pass: {doc}"
+    );
 }
 
 #[test]
@@ -299,7 +318,10 @@ fn deep_lists_another_installs_gateway_unit_and_the_ports_clients() {
 
     let out = status(&gw, &[], &env);
     let (text, _) = text_of(&out);
-    assert!(!text.contains("Other gateway-like services"), "only --deep scans:\n{text}");
+    assert!(
+        !text.contains("Other gateway-like services"),
+        "only --deep scans:\n{text}"
+    );
     assert!(!text.contains("Established clients"), "{text}");
 
     let out = status(&gw, &["--deep"], &env);

@@ -228,7 +228,14 @@ fn status_names_the_profile_unit_through_a_real_systemd_user_instance() {
     let home = tempfile::tempdir().unwrap();
     let (code, out) = run(
         home.path(),
-        &["--profile", "e2etest", "gateway", "status", "--no-probe", "--json"],
+        &[
+            "--profile",
+            "e2etest",
+            "gateway",
+            "status",
+            "--no-probe",
+            "--json",
+        ],
     );
     assert_eq!(code, 0, "{out}");
     let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");

@@ -140,7 +140,12 @@ fn credentials(
     token: Option<&str>,
     password: Option<&str>,
 ) -> (Option<String>, Option<String>) {
-    let conf_str = |ptr: &str| config.pointer(ptr).and_then(Value::as_str).map(str::to_owned);
+    let conf_str = |ptr: &str| {
+        config
+            .pointer(ptr)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let token = token
         .map(str::to_owned)
         .or_else(|| env("OPENCLAW_GATEWAY_TOKEN"))

@@ -157,17 +157,26 @@ mod tests {
     #[test]
     fn gateway_like_units_are_found_and_managed_ones_skipped() {
         assert_eq!(
-            classify("bot", "[Service]\nExecStart=/opt/clawdbot/bin/clawdbot gateway\n"),
+            classify(
+                "bot",
+                "[Service]\nExecStart=/opt/clawdbot/bin/clawdbot gateway\n"
+            ),
             Some("clawdbot")
         );
         assert_eq!(
-            classify("other", "[Service]\nExecStart=/usr/bin/openclaw gateway --port 1\n"),
+            classify(
+                "other",
+                "[Service]\nExecStart=/usr/bin/openclaw gateway --port 1\n"
+            ),
             Some("openclaw")
         );
         let managed = "[Service]\nExecStart=/usr/bin/openclaw gateway\nEnvironment=OPENCLAW_SERVICE_MARKER=openclaw\nEnvironment=OPENCLAW_SERVICE_KIND=gateway\n";
         assert_eq!(classify("openclaw-gateway-work", managed), None);
         assert_eq!(
-            classify("web", "[Service]\nExecStart=/usr/bin/nginx\nDescription=openclaw gateway proxy\n"),
+            classify(
+                "web",
+                "[Service]\nExecStart=/usr/bin/nginx\nDescription=openclaw gateway proxy\n"
+            ),
             None,
             "an assignment other than ExecStart does not count"
         );
@@ -179,8 +188,16 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join(".config/systemd/user");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("rescue.service"), "ExecStart=/usr/bin/openclaw gateway --port 9\n").unwrap();
-        std::fs::write(dir.join("openclaw-gateway.service"), "ExecStart=/usr/bin/openclaw gateway\n").unwrap();
+        std::fs::write(
+            dir.join("rescue.service"),
+            "ExecStart=/usr/bin/openclaw gateway --port 9\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("openclaw-gateway.service"),
+            "ExecStart=/usr/bin/openclaw gateway\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("clawdbot-gateway.service.bak"), "x").unwrap();
         let found = find(home.path(), false);
         let labels: Vec<&str> = found.iter().map(|s| s.label.as_str()).collect();

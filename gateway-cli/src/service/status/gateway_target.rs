@@ -271,10 +271,7 @@ mod tests {
         let s = summarize(&c, &PortInputs::default(), Some(tailnet));
         assert_eq!(s.probe_url, "wss://100.100.1.2:18789");
         assert_eq!(s.to_json()["tlsEnabled"], true);
-        assert_eq!(
-            s.control_ui_links.unwrap().0,
-            "https://100.100.1.2:18789/"
-        );
+        assert_eq!(s.control_ui_links.unwrap().0, "https://100.100.1.2:18789/");
 
         let cli = PortInputs {
             cli_port: Some(20001),

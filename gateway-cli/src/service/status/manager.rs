@@ -93,7 +93,8 @@ fn systemd_available() -> bool {
         Ok(out) => {
             let stdout = String::from_utf8_lossy(&out.stdout);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            stdout.trim() != "offline" && !stderr.contains("System has not been booted with systemd")
+            stdout.trim() != "offline"
+                && !stderr.contains("System has not been booted with systemd")
         }
     }
 }
@@ -141,7 +142,9 @@ pub fn parse_show(unit: &str, text: &str) -> Runtime {
     };
     Runtime {
         status: status.into(),
-        pid: get("MainPID").and_then(|p| p.parse().ok()).filter(|p| *p > 0),
+        pid: get("MainPID")
+            .and_then(|p| p.parse().ok())
+            .filter(|p| *p > 0),
         state: active,
         sub_state: get("SubState"),
         last_exit_status: get("ExecMainStatus").and_then(|s| s.parse().ok()),
@@ -236,7 +239,8 @@ mod tests {
 
     #[test]
     fn a_running_unit_reads_as_the_reference_prints_it() {
-        let text = "Id=openclaw-gateway.service\nLoadState=loaded\nActiveState=active\nSubState=running\n\
+        let text =
+            "Id=openclaw-gateway.service\nLoadState=loaded\nActiveState=active\nSubState=running\n\
                     MainPID=4242\nExecMainStatus=0\nExecMainCode=0\n";
         let runtime = parse_show("openclaw-gateway.service", text);
         assert_eq!(

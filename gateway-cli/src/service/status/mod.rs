@@ -103,7 +103,7 @@ pub fn run(args: GatewayStatusArgs) -> i32 {
     if args.json {
         crate::client::print::json(&status_json(&status));
     } else {
-        print_human(&status, &args, env);
+        print_human(&status, env);
     }
     // Like the reference: only --require-rpc makes a failed probe an error.
     match (&status.rpc, args.require_rpc) {
@@ -118,10 +118,7 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
         &format!("{unit_name}.service"),
         &unit_path(env, &unit_name, false),
     );
-    let url_override = args
-        .url
-        .clone()
-        .filter(|u| !u.trim().is_empty());
+    let url_override = args.url.clone().filter(|u| !u.trim().is_empty());
     // The installed service is what the probe targets only when systemd can
     // be asked and no --port/--url points elsewhere.
     let service_context = !service.manager_unavailable && args.port.is_none();
@@ -156,7 +153,9 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
     let extra_services = if args.deep {
         extra_services::find(&home(env), true)
             .into_iter()
-            .filter(|s| !(s.scope == "user" && s.label == service.unit && service.runtime.scope.is_some()))
+            .filter(|s| {
+                !(s.scope == "user" && s.label == service.unit && service.runtime.scope.is_some())
+            })
             .collect()
     } else {
         Vec::new()
@@ -255,7 +254,10 @@ fn probe(args: &GatewayStatusArgs, gateway: &GatewaySummary, url: Option<&str>) 
     let report = &outcome.report;
     let reads_ok = report.pointer("/connect/rpcOk") != Some(&Value::Bool(false));
     let ok = outcome.ok && (kind == "connect" || reads_ok);
-    let capability = report["capability"].as_str().unwrap_or("unknown").to_string();
+    let capability = report["capability"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
     let error = match (outcome.ok, reads_ok) {
         (false, _) => report["error"].as_str().map(str::to_string),
         (true, false) if kind == "read" => report
@@ -304,7 +306,7 @@ fn service_label(status: &Status) -> String {
     }
 }
 
-fn print_human(status: &Status, args: &GatewayStatusArgs, env: Env) {
+fn print_human(status: &Status, env: Env) {
     let service = &status.service;
     let suffix = if status.target_role == "target" {
         ""
@@ -316,12 +318,13 @@ fn print_human(status: &Status, args: &GatewayStatusArgs, env: Env) {
         "not-loaded" => " (disabled)",
         _ => " (unknown)",
     };
-    let state = if service.manager_unavailable { "" } else { state };
+    let state = if service.manager_unavailable {
+        ""
+    } else {
+        state
+    };
     println!("Service: {}{state}{suffix}", service_label(status));
-    println!(
-        "File logs: {}",
-        shorten_home(&status.log_file, env)
-    );
+    println!("File logs: {}", shorten_home(&status.log_file, env));
     if let (false, Some(command)) = (service.manager_unavailable, &service.exec_start) {
         println!("Command: {command}");
         println!("Service file: {}", shorten_home(&service.unit_path, env));
@@ -476,31 +479,28 @@ fn print_human(status: &Status, args: &GatewayStatusArgs, env: Env) {
         println!("If you need multiple gateways (e.g., a rescue bot on the same host), isolate ports + config/state (see docs: /gateway#multiple-gateways-same-host).");
         println!();
     }
-    let _ = args;
     println!("Troubles: run openclaw status");
     println!("Troubleshooting: https://docs.openclaw.ai/troubleshooting");
 }
 
 /// `pid 42 user: command (address)`, the reference's listener row.
 fn listener_line(listener: &SocketOwner) -> String {
-    format!(
-        "{}{}: {}{}",
-        listener.pid.map_or("pid ?".into(), |p| format!("pid {p}")),
-        listener.user.as_deref().map_or(String::new(), |u| format!(" {u}")),
-        listener
-            .command_line
-            .as_deref()
-            .or(listener.command.as_deref())
-            .unwrap_or("unknown"),
-        format!(" ({})", listener.address)
-    )
+    let pid = listener.pid.map_or("pid ?".into(), |p| format!("pid {p}"));
+    let user = listener
+        .user
+        .as_deref()
+        .map_or(String::new(), |u| format!(" {u}"));
+    let command = listener
+        .command_line
+        .as_deref()
+        .or(listener.command.as_deref())
+        .unwrap_or("unknown");
+    format!("{pid}{user}: {command} ({})", listener.address)
 }
 
 /// `pid=42 ppid=1 client node 127.0.0.1:5->127.0.0.1:18789 cmd=…`.
 fn connection_line(client: &SocketOwner, env: Env) -> String {
-    let mut line = client
-        .pid
-        .map_or("pid=?".into(), |p| format!("pid={p}"));
+    let mut line = client.pid.map_or("pid=?".into(), |p| format!("pid={p}"));
     if let Some(ppid) = client.ppid {
         line.push_str(&format!(" ppid={ppid}"));
     }
@@ -539,7 +539,10 @@ fn service_json(status: &Status) -> Value {
         r.insert("missingUnit".into(), true.into());
     }
     if let Some(scope) = &runtime.scope {
-        r.insert("systemd".into(), json!({"scope": scope, "unit": service.unit}));
+        r.insert(
+            "systemd".into(),
+            json!({"scope": scope, "unit": service.unit}),
+        );
     }
     let command = match (&service.exec_start, service.manager_unavailable) {
         (Some(exec), false) => json!({

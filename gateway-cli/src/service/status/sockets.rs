@@ -203,6 +203,8 @@ fn owner_of(inode: u64, address: String) -> SocketOwner {
                 .map(|part| String::from_utf8_lossy(part).into_owned())
                 .collect::<Vec<_>>()
                 .join(" ")
+                // One line, as `ps` shows it.
+                .replace(|c: char| c.is_control(), " ")
         })
         .filter(|line| !line.is_empty());
     let status = std::fs::read_to_string(format!("{proc_dir}/status")).unwrap_or_default();
@@ -222,14 +224,19 @@ fn pid_of_socket(inode: u64) -> Option<u32> {
     let wanted = format!("socket:[{inode}]");
     let procs = std::fs::read_dir("/proc").ok()?;
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
+            if std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.as_os_str() == wanted.as_str())
             {
                 return Some(pid);
             }
