@@ -153,6 +153,13 @@ fn a_loopback_gateway_gets_every_line_of_the_reference() {
     assert_eq!(doc["gateway"]["portSource"], "cli");
     assert_eq!(doc["rpc"]["ok"], true, "{doc}");
     assert_eq!(doc["service"]["targetRole"], "diagnostic-only");
+    // The CLI's own config and environment name another port: noted.
+    assert_eq!(doc["portCli"]["port"], 18789, "{doc}");
+    let (text, _) = text_of(&status(&gw, &["--port", &port], &[]));
+    assert!(
+        text.contains("Note: CLI config resolves gateway port=18789 ("),
+        "{text}"
+    );
 }
 
 #[test]

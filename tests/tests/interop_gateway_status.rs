@@ -68,6 +68,7 @@ const SAME: &[&str] = &[
     "/config/cli/valid",
     "/port/port",
     "/port/status",
+    "/portCli/port",
     "/rpc/ok",
     "/rpc/kind",
     "/rpc/url",

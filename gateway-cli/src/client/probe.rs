@@ -47,8 +47,8 @@ pub struct GatewayStatusArgs {
     /// output JSON
     #[argh(switch)]
     pub json: bool,
-    /// timeout in milliseconds (default 3000)
-    #[argh(option, default = "3_000")]
+    /// timeout in milliseconds (default 10000, as the reference)
+    #[argh(option, default = "10_000")]
     pub timeout: u64,
     /// probe the gateway on this local port (not with --url)
     #[argh(option)]

@@ -65,6 +65,9 @@ struct Status {
     config: ConfigRead,
     gateway: GatewaySummary,
     port: PortStatus,
+    /// The port the CLI's own config and environment name, when the gateway
+    /// is looked for elsewhere (`--port`, the service's `--port`).
+    port_cli: Option<PortStatus>,
     rpc: Option<Rpc>,
     clients: Vec<SocketOwner>,
     extra_services: Vec<ExtraService>,
@@ -142,7 +145,9 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
         crate::settings::tailnet_ip(),
     );
     let rows = sockets::read_tables();
-    let port = port_status(&rows, &gateway);
+    let port = port_status(&rows, &gateway, gateway.port);
+    let cli_port = gateway_target::configured_port(&file, env("OPENCLAW_GATEWAY_PORT").as_deref());
+    let port_cli = (cli_port != gateway.port).then(|| port_status(&rows, &gateway, cli_port));
     let rpc = (!args.no_probe).then(|| probe(args, &gateway, url_override.as_deref()));
     let local = url_override.is_none();
     let clients = if args.deep && local {
@@ -167,6 +172,7 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
         config,
         gateway,
         port,
+        port_cli,
         rpc,
         clients,
         extra_services,
@@ -187,20 +193,20 @@ fn read_config(path: &Path) -> ConfigRead {
     }
 }
 
-/// Who listens on the gateway port at the addresses its bind requires; with
+/// Who listens on `port` at the addresses the gateway's bind requires; with
 /// none in the tables, whether the port could be bound there at all.
-fn port_status(rows: &[sockets::SocketRow], gateway: &GatewaySummary) -> PortStatus {
+fn port_status(rows: &[sockets::SocketRow], gateway: &GatewaySummary, port: u16) -> PortStatus {
     let bind: IpAddr = gateway
         .bind_host
         .parse()
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let listeners = sockets::listeners(rows, gateway.port, bind);
+    let listeners = sockets::listeners(rows, port, bind);
     let status = if !listeners.is_empty() {
         "busy"
     } else {
         let mut status = "free";
         for host in sockets::required_hosts(bind) {
-            match std::net::TcpListener::bind((host, gateway.port)) {
+            match std::net::TcpListener::bind((host, port)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => status = "busy",
                 Err(_) if status == "free" => status = "unknown",
@@ -217,7 +223,7 @@ fn port_status(rows: &[sockets::SocketRow], gateway: &GatewaySummary) -> PortSta
         );
     }
     PortStatus {
-        port: gateway.port,
+        port,
         status,
         listeners,
         hints,
@@ -448,6 +454,12 @@ fn print_human(status: &Status, env: Env) {
     if !addresses.is_empty() {
         println!("Listening: {}", addresses.join(", "));
     }
+    if let Some(cli) = &status.port_cli {
+        println!(
+            "Note: CLI config resolves gateway port={} ({}).",
+            cli.port, cli.status
+        );
+    }
     if status.target_role == "target"
         && service.load_state == "loaded"
         && service.runtime.status == "running"
@@ -602,6 +614,15 @@ fn rpc_json(rpc: &Rpc, url: &str) -> Value {
     doc
 }
 
+fn port_json(port: &PortStatus) -> Value {
+    json!({
+        "port": port.port,
+        "status": port.status,
+        "listeners": port.listeners.iter().map(SocketOwner::to_json).collect::<Vec<_>>(),
+        "hints": port.hints,
+    })
+}
+
 /// The reference's `gateway status --json` document.
 fn status_json(status: &Status) -> Value {
     let mut gateway = status.gateway.to_json();
@@ -619,13 +640,11 @@ fn status_json(status: &Status) -> Value {
         "config": {"cli": status.config.to_json(), "daemon": status.config.to_json()},
         "gateway": gateway,
         "hostDesktop": {"enabled": false, "state": "disabled"},
-        "port": {
-            "port": port.port,
-            "status": port.status,
-            "listeners": port.listeners.iter().map(SocketOwner::to_json).collect::<Vec<_>>(),
-            "hints": port.hints,
-        },
+        "port": port_json(port),
     });
+    if let Some(cli) = &status.port_cli {
+        doc["portCli"] = port_json(cli);
+    }
     if !status.clients.is_empty() {
         doc["connections"] = json!({
             "port": port.port,
