@@ -357,3 +357,65 @@ fn deep_lists_another_installs_gateway_unit_and_the_ports_clients() {
     });
     assert!(ours, "this test's connection is listed: {doc}");
 }
+
+/// `gateway status <args>` with no gateway, under `dir`: (exit, stdout, stderr).
+fn status_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = our_command(dir);
+    cmd.args(["gateway", "status"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let out = run_with_timeout(cmd, Duration::from_secs(30));
+    let (stdout, stderr) = text_of(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn the_config_is_read_quickly_and_validated_only_by_deep() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("state/openclaw.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    // A key this gateway refuses: the quick read still takes the port.
+    std::fs::write(&config, "{ gateway: { port: 18999, bogus: 1 } }").unwrap();
+    let (code, text, _) = status_in(dir.path(), &["--no-probe"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("Config (cli): ~/state/openclaw.json\n"),
+        "{text}"
+    );
+    assert!(text.contains("port=18999 (env/config)"), "{text}");
+    let (code, _, stderr) = status_in(dir.path(), &["--no-probe", "--deep"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!(
+            "Gateway status failed: Invalid config at {}:\n- unknown key gateway.bogus",
+            config.display()
+        )),
+        "{stderr}"
+    );
+
+    // A file that does not parse is invalid either way, and says where.
+    std::fs::write(&config, "{ gateway: { port: 18999, ").unwrap();
+    let (code, text, stderr) = status_in(dir.path(), &["--no-probe"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("Config (cli): ~/state/openclaw.json (invalid)"),
+        "{text}"
+    );
+    assert!(
+        stderr.contains("Config issue: <root>: line 1, column 27"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Service config issue: <root>: "),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = status_in(dir.path(), &["--port", "1", "--url", "ws://127.0.0.1:1"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("Use either --url or --port, not both."),
+        "{stderr}"
+    );
+}

@@ -88,15 +88,31 @@ pub fn run(args: GatewayStatusArgs) -> i32 {
     let env = &|k: &str| std::env::var(k).ok();
     let url_given = args.url.as_deref().is_some_and(|u| !u.trim().is_empty());
     let refusal = if args.port.is_some() && url_given {
-        Some("Gateway status failed: Use either --url or --port, not both.")
+        Some("Gateway status failed: Use either --url or --port, not both.".to_string())
     } else if args.require_rpc && args.no_probe {
-        Some("Gateway status failed: --require-rpc needs probing enabled. Remove --no-probe or drop --require-rpc.")
+        Some("Gateway status failed: --require-rpc needs probing enabled. Remove --no-probe or drop --require-rpc.".to_string())
+    } else if args.deep {
+        // --deep validates the whole config, and stops at a file the
+        // gateway would refuse.
+        let path = config_path(env);
+        crate::config_file::load(&path).err().map(|e| {
+            let detail = e
+                .strip_prefix(&format!("invalid config {}: ", path.display()))
+                .unwrap_or(&e)
+                .to_string();
+            format!(
+                "Gateway status failed: Invalid config at {}:\n- {detail}",
+                path.display()
+            )
+        })
     } else {
         None
     };
     if let Some(message) = refusal {
         if args.json {
-            crate::client::print::json(&json!({"ok": false, "error": message}));
+            crate::client::print::json(
+                &json!({"ok": false, "error": {"type": "cli_error", "message": message}}),
+            );
         } else {
             eprintln!("{message}");
         }
@@ -130,10 +146,7 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
     } else {
         "diagnostic-only"
     };
-    let config = read_config(&config_path(env));
-    let file = crate::config_file::load(&config.path)
-        .map(|loaded| loaded.config())
-        .unwrap_or_default();
+    let (config, file) = read_config(&config_path(env), args.deep);
     let gateway = gateway_target::summarize(
         &file,
         &PortInputs {
@@ -179,18 +192,33 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
     }
 }
 
-fn read_config(path: &Path) -> ConfigRead {
-    let exists = path.exists();
-    let (valid, issue) = match crate::config_file::load(path) {
-        Ok(_) => (true, None),
-        Err(e) => (false, Some(e)),
-    };
-    ConfigRead {
+/// The config file's summary and what it says. Like the reference, only
+/// `--deep` holds the file to the full key check; the quick read needs it to
+/// parse, and takes port and bind from it either way.
+fn read_config(path: &Path, deep: bool) -> (ConfigRead, crate::config_file::ConfigFile) {
+    use crate::config_file::{parse, parse_known_keys};
+    let summary = |exists, issue: Option<String>| ConfigRead {
         path: path.to_path_buf(),
         exists,
-        valid,
+        valid: issue.is_none(),
         issue,
-    }
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (summary(false, None), Default::default())
+        }
+        Err(e) => return (summary(true, Some(e.to_string())), Default::default()),
+    };
+    let (strict, lenient) = (parse(&text), parse_known_keys(&text));
+    let issue = if deep {
+        strict.as_ref().err()
+    } else {
+        lenient.as_ref().err()
+    };
+    let read = summary(true, issue.cloned());
+    let file = strict.or(lenient).map(|l| l.config()).unwrap_or_default();
+    (read, file)
 }
 
 /// Who listens on `port` at the addresses the gateway's bind requires; with
@@ -342,9 +370,12 @@ fn print_human(status: &Status, env: Env) {
     let config = &status.config;
     println!("Config (cli): {}", config.line(env));
     if let Some(issue) = &config.issue {
-        eprintln!("Config issue: {issue}");
+        eprintln!("Config issue: <root>: {issue}");
     }
     println!("Config (service): {}", config.line(env));
+    if let Some(issue) = &config.issue {
+        eprintln!("Service config issue: <root>: {issue}");
+    }
     println!();
 
     let gateway = &status.gateway;
