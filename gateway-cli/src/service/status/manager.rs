@@ -23,6 +23,8 @@ pub struct Runtime {
     pub missing_unit: bool,
     /// `user` once systemd answered for the unit.
     pub scope: Option<String>,
+    /// The unit file changed since systemd last read it.
+    pub reload_pending: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +102,8 @@ fn systemd_available() -> bool {
 }
 
 fn show(unit: &str) -> Runtime {
-    let properties = "Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainStatus,ExecMainCode";
+    let properties =
+        "Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainStatus,ExecMainCode,NeedDaemonReload";
     match super::super::systemctl(true, &["show", unit, "--no-page", "--property", properties]) {
         Ok(text) => parse_show(unit, &text),
         Err(detail) => Runtime {
@@ -152,6 +155,7 @@ pub fn parse_show(unit: &str, text: &str) -> Runtime {
         detail: None,
         missing_unit: false,
         scope: Some("user".into()),
+        reload_pending: get("NeedDaemonReload").as_deref() == Some("yes"),
     }
 }
 
@@ -247,6 +251,9 @@ mod tests {
             runtime.line(true),
             "running (pid 4242, state active, sub running, last exit 0, reason 0)"
         );
+        assert!(!runtime.reload_pending);
+        let edited = format!("{text}NeedDaemonReload=yes\n");
+        assert!(parse_show("openclaw-gateway.service", &edited).reload_pending);
         let failed = "LoadState=loaded\nActiveState=failed\nSubState=failed\nMainPID=0\nExecMainStatus=143\n";
         assert_eq!(
             parse_show("u", failed).line(true),

@@ -362,6 +362,9 @@ fn print_human(status: &Status, env: Env) {
     if let (false, Some(command)) = (service.manager_unavailable, &service.exec_start) {
         println!("Command: {command}");
         println!("Service file: {}", shorten_home(&service.unit_path, env));
+        if service.runtime.reload_pending {
+            println!("Systemd reload: pending (run systemctl --user daemon-reload)");
+        }
     }
     // This gateway has no host desktop feature: it is never enabled.
     println!("Host desktop: disabled");
