@@ -112,6 +112,17 @@ pub fn unused_keys(path: &Path) -> Vec<String> {
 }
 
 pub fn parse(text: &str) -> Result<Loaded, String> {
+    parse_checking_keys(text, true)
+}
+
+/// [`parse`] without refusing unknown keys: what `gateway status` reads the
+/// port and bind from, as the reference's quick read does (only `--deep`
+/// validates the whole file there).
+pub fn parse_known_keys(text: &str) -> Result<Loaded, String> {
+    parse_checking_keys(text, false)
+}
+
+fn parse_checking_keys(text: &str, check_keys: bool) -> Result<Loaded, String> {
     if text.trim().is_empty() {
         return Ok(Loaded::Empty);
     }
@@ -125,7 +136,9 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
     if top.is_empty() {
         return Ok(Loaded::Empty);
     }
-    config_keys::check(top)?;
+    if check_keys {
+        config_keys::check(top)?;
+    }
     let mut config = extract(&root)?;
     config.models = model_selection(&root);
     Ok(Loaded::Config(Box::new(config)))

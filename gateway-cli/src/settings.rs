@@ -309,7 +309,7 @@ fn bind_ip(bind: &str, file: &ConfigFile, from_flag: bool) -> Result<IpAddr, Set
 }
 
 /// A local address in Tailscale's CGNAT range, from the kernel's routing trie.
-fn tailnet_ip() -> Option<IpAddr> {
+pub(crate) fn tailnet_ip() -> Option<IpAddr> {
     let trie = std::fs::read_to_string("/proc/net/fib_trie").ok()?;
     let mut last: Option<Ipv4Addr> = None;
     for line in trie.lines() {

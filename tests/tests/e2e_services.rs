@@ -228,59 +228,19 @@ fn status_names_the_profile_unit_through_a_real_systemd_user_instance() {
     let home = tempfile::tempdir().unwrap();
     let (code, out) = run(
         home.path(),
-        &["--profile", "e2etest", "gateway", "status", "--no-probe"],
+        &[
+            "--profile",
+            "e2etest",
+            "gateway",
+            "status",
+            "--no-probe",
+            "--json",
+        ],
     );
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("openclaw-gateway-e2etest.service"), "{out}");
-}
-
-#[test]
-fn gateway_status_reports_the_service_config_and_a_running_gateway() {
-    use tests::process::{our_command, GatewayOptions, OurGateway};
-    let gw = OurGateway::start(GatewayOptions::default());
-    let home = gw.dir.path();
-    let out = our_command(home)
-        .env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
-        .env("OPENCLAW_GATEWAY_TOKEN", &gw.token)
-        .args(["gateway", "status", "--json"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(doc["gateway"]["port"], gw.port);
-    assert_eq!(
-        doc["gateway"]["probeUrl"],
-        format!("ws://127.0.0.1:{}", gw.port)
-    );
-    assert_eq!(doc["service"]["installed"], false);
-    assert_eq!(
-        doc["config"]["cli"]["path"],
-        home.join("state/openclaw.json").display().to_string()
-    );
-    assert_eq!(doc["rpc"]["ok"], true);
-    assert_eq!(doc["rpc"]["kind"], "connect");
-    assert!(doc["rpc"]["capability"].is_string(), "{doc}");
-
-    let out = our_command(home)
-        .env("OPENCLAW_GATEWAY_PORT", gw.port.to_string())
-        .env("OPENCLAW_GATEWAY_TOKEN", &gw.token)
-        .args(["gateway", "status"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    for line in [
-        "Service: systemd (not installed) ".to_string(),
-        format!(
-            "Gateway: bind=loopback (127.0.0.1), port={} (env/config)",
-            gw.port
-        ),
-        format!("Probe target: ws://127.0.0.1:{}", gw.port),
-        "Connectivity probe: ok".to_string(),
-        "Capability: ".to_string(),
-    ] {
-        assert!(text.contains(&line), "{line:?} missing from:\n{text}");
-    }
-    drop(gw);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(doc["service"]["unit"], "openclaw-gateway-e2etest.service");
+    // Not installed under this temp HOME: systemd has no such unit to run.
+    assert_eq!(doc["service"]["runtime"]["status"], "stopped", "{doc}");
+    assert_eq!(doc["service"]["runtime"]["missingUnit"], true, "{doc}");
 }

@@ -14,7 +14,7 @@ mod health;
 mod identity;
 mod logs;
 mod nodes;
-mod print;
+pub(crate) mod print;
 mod probe;
 pub mod target;
 
@@ -28,4 +28,4 @@ pub use devices::{run_devices, DevicesCmd};
 pub use health::{run_health, run_status, HealthArgs, StatusArgs};
 pub use logs::{run_logs, LogsArgs};
 pub use nodes::{run_nodes, NodesCmd};
-pub use probe::{probe, run_probe, GatewayStatusArgs, ProbeArgs};
+pub use probe::{probe_target, run_probe, GatewayStatusArgs, ProbeArgs};

@@ -47,10 +47,13 @@ pub struct GatewayStatusArgs {
     /// output JSON
     #[argh(switch)]
     pub json: bool,
-    /// timeout in milliseconds (default 3000)
-    #[argh(option, default = "3_000")]
+    /// timeout in milliseconds (default 10000, as the reference)
+    #[argh(option, default = "10_000")]
     pub timeout: u64,
-    /// also ask systemd about the unit's runtime state
+    /// probe the gateway on this local port (not with --url)
+    #[argh(option)]
+    pub port: Option<u16>,
+    /// also list other gateway-like services and local clients of the port
     #[argh(switch)]
     pub deep: bool,
     /// skip the connectivity probe (service and config only)
@@ -109,7 +112,12 @@ pub fn probe(args: &ProbeArgs) -> Result<ProbeOutcome, i32> {
         args.password.as_deref(),
         args.json,
     )?;
-    let timeout = Duration::from_millis(args.timeout.max(1));
+    Ok(probe_target(&target, args.timeout))
+}
+
+/// Probe an already resolved target (`gateway status` picks its own URL).
+pub fn probe_target(target: &super::target::Target, timeout_ms: u64) -> ProbeOutcome {
+    let timeout = Duration::from_millis(timeout_ms.max(1));
     let mut session = Session::cli(vec!["operator.read".into()], timeout);
     session.client = ClientIdentity {
         mode: "probe".into(),
@@ -123,7 +131,7 @@ pub fn probe(args: &ProbeArgs) -> Result<ProbeOutcome, i32> {
         .as_millis() as u64;
 
     let report = smol::block_on(async {
-        let client = match session.connect(&target).await {
+        let client = match session.connect(target).await {
             Ok(c) => c,
             Err(e) => return json!({"ok": false, "error": e.to_string()}),
         };
@@ -177,17 +185,17 @@ pub fn probe(args: &ProbeArgs) -> Result<ProbeOutcome, i32> {
         "capability": report.get("capability"),
         "ts": ts,
         "durationMs": duration,
-        "timeoutMs": args.timeout,
+        "timeoutMs": timeout_ms,
         "primaryTargetId": "localLoopback",
         "network": {"localLoopbackUrl": target.url},
         "targets": [target_report],
     });
-    Ok(ProbeOutcome {
+    ProbeOutcome {
         ok,
         full,
         report,
         url: target.url.to_string(),
-    })
+    }
 }
 
 fn print_probe(args: &ProbeArgs, outcome: &ProbeOutcome) -> i32 {

@@ -116,21 +116,35 @@ pub fn resolve(
     // certificate in its config: pin exactly that one, as the reference does.
     let local_tls = local && config.pointer("/gateway/tls/enabled") == Some(&Value::Bool(true));
     let (url, tls_fingerprint) = if local_tls {
-        let cert = conf_str("/gateway/tls/certPath")
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| user_path(&p))
-            .unwrap_or_else(|| gateway_smol::tls::TlsSettings::default_cert_path(&state_dir()));
-        let fingerprint =
-            gateway_smol::tls::cert_file_fingerprint(&cert).map_err(|e| TargetError {
-                kind: "gateway_tls_unavailable",
-                message: format!("gateway tls: failed to load cert ({e})"),
-            })?;
+        let fingerprint = local_fingerprint(&config)?;
         (url.replacen("ws://", "wss://", 1), Some(fingerprint))
     } else if url.starts_with("wss://") {
         // `gateway.remote.tlsFingerprint` pins a remote `wss://` gateway.
         (url, conf_str("/gateway/remote/tlsFingerprint"))
     } else {
         (url, None)
+    };
+    let (token, password) = credentials(&config, token, password);
+    Ok(Target {
+        tls_fingerprint,
+        url,
+        token,
+        password,
+        config_path,
+    })
+}
+
+/// Flag, then environment, then config file, for token and password alike.
+fn credentials(
+    config: &Value,
+    token: Option<&str>,
+    password: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let conf_str = |ptr: &str| {
+        config
+            .pointer(ptr)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     };
     let token = token
         .map(str::to_owned)
@@ -140,11 +154,46 @@ pub fn resolve(
         .map(str::to_owned)
         .or_else(|| env("OPENCLAW_GATEWAY_PASSWORD"))
         .or_else(|| conf_str("/gateway/auth/password"));
+    (token, password)
+}
+
+/// The SHA-256 fingerprint of the local gateway's certificate
+/// (`gateway.tls.certPath`, or the default under the state dir).
+fn local_fingerprint(config: &Value) -> Result<String, TargetError> {
+    let cert = config
+        .pointer("/gateway/tls/certPath")
+        .and_then(Value::as_str)
+        .filter(|p| !p.trim().is_empty())
+        .map(user_path)
+        .unwrap_or_else(|| gateway_smol::tls::TlsSettings::default_cert_path(&state_dir()));
+    gateway_smol::tls::cert_file_fingerprint(&cert).map_err(|e| TargetError {
+        kind: "gateway_tls_unavailable",
+        message: format!("gateway tls: failed to load cert ({e})"),
+    })
+}
+
+/// The local gateway at `probe_url` (which `gateway status` derives from the
+/// config), with the credentials a local client would use and, when `tls`,
+/// its certificate pinned as the reference pins it.
+pub fn resolve_local_at(
+    probe_url: &str,
+    tls: bool,
+    token: Option<&str>,
+    password: Option<&str>,
+) -> Result<Target, TargetError> {
+    let config_path = config_path();
+    let config = load_config(&config_path);
+    let tls_fingerprint = if tls {
+        Some(local_fingerprint(&config)?)
+    } else {
+        None
+    };
+    let (token, password) = credentials(&config, token, password);
     Ok(Target {
-        tls_fingerprint,
-        url,
+        url: probe_url.to_string(),
         token,
         password,
         config_path,
+        tls_fingerprint,
     })
 }
