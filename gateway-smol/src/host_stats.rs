@@ -73,10 +73,7 @@ fn load_average_milli(text: &str) -> Result<[u64; 3], String> {
     });
     let mut load = [0; 3];
     for slot in &mut load {
-        *slot = fields
-            .next()
-            .flatten()
-            .ok_or("unreadable /proc/loadavg")?;
+        *slot = fields.next().flatten().ok_or("unreadable /proc/loadavg")?;
     }
     Ok(load)
 }
@@ -123,7 +120,8 @@ mod tests {
 
     #[test]
     fn proc_texts_are_parsed() {
-        let meminfo = "MemTotal:        4037084 kB\nMemFree:          101 kB\nMemAvailable:    2000000 kB\n";
+        let meminfo =
+            "MemTotal:        4037084 kB\nMemFree:          101 kB\nMemAvailable:    2000000 kB\n";
         assert_eq!(meminfo_bytes(meminfo, "MemTotal"), Ok(4037084 * 1024));
         assert_eq!(meminfo_bytes(meminfo, "MemAvailable"), Ok(2000000 * 1024));
         assert!(meminfo_bytes(meminfo, "SwapTotal").is_err());
@@ -134,9 +132,15 @@ mod tests {
         assert!(load_average_milli("0.5 x").is_err());
         let arm = "processor\t: 0\nBogoMIPS\t: 108.00\n\nHardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n";
         assert_eq!(cpu_model(arm), "Raspberry Pi 4 Model B Rev 1.4");
-        assert_eq!(cpu_model("model name\t: Intel(R) Xeon(R)\n"), "Intel(R) Xeon(R)");
+        assert_eq!(
+            cpu_model("model name\t: Intel(R) Xeon(R)\n"),
+            "Intel(R) Xeon(R)"
+        );
         let mounts = "/dev/vda / ext4 rw 0 0\n/dev/vdb /work ext4 rw 0 0\n/dev/vdc /work/my\\040disk ext4 rw 0 0\n";
-        assert_eq!(mount_point(mounts, Path::new("/work/x/state")), Path::new("/work"));
+        assert_eq!(
+            mount_point(mounts, Path::new("/work/x/state")),
+            Path::new("/work")
+        );
         assert_eq!(mount_point(mounts, Path::new("/home/a")), Path::new("/"));
         assert_eq!(
             mount_point(mounts, Path::new("/work/my disk/s")),
