@@ -89,6 +89,8 @@ pub struct SoakReport {
     /// One per second while the traffic ran.
     pub samples: Vec<Sample>,
     pub connects: u64,
+    /// Connects refused with 503 at the upgrade and retried.
+    pub refused_503: u64,
     pub requests: u64,
     pub answered: u64,
     pub broadcasts_seen: u64,
@@ -135,6 +137,7 @@ impl SoakReport {
             "slowReaders": self.config.slow_readers,
             "seed": self.config.seed,
             "connects": self.connects,
+            "refused503": self.refused_503,
             "requests": self.requests,
             "answered": self.answered,
             "broadcastsSeen": self.broadcasts_seen,
@@ -163,10 +166,11 @@ impl fmt::Display for SoakReport {
         let (rss_min, rss_max) = self.rss_range_mib();
         writeln!(
             f,
-            "soak {} s: {} connects, {}/{} requests answered, {} broadcasts seen, \
-             {} slow readers closed ({} with a 1008 frame)",
+            "soak {} s: {} connects ({} refused 503 and retried), {}/{} requests answered, \
+             {} broadcasts seen, {} slow readers closed ({} with a 1008 frame)",
             self.config.duration.as_secs(),
             self.connects,
+            self.refused_503,
             self.answered,
             self.requests,
             self.broadcasts_seen,
@@ -310,6 +314,14 @@ fn judge(
             "{answered} of {requests} requests answered, {failure_count} failures"
         ));
     }
+    // Admission refusals are designed (and retried), but more than one in
+    // a thousand connects would mean the bounds are wrong for this load.
+    let (connects, refused) = (load(&counters.connects), load(&counters.refused_503));
+    if refused.saturating_mul(1000) > connects {
+        problems.push(format!(
+            "{refused} connects refused with 503 against {connects} made (over 0.1%)"
+        ));
+    }
     if config.listeners > 0 && load(&counters.broadcasts_seen) == 0 {
         problems.push("no listener saw a presence broadcast".to_owned());
     }
@@ -370,6 +382,7 @@ fn judge(
         after,
         samples,
         connects: load(&counters.connects),
+        refused_503: load(&counters.refused_503),
         requests,
         answered,
         broadcasts_seen: load(&counters.broadcasts_seen),

@@ -29,6 +29,10 @@ pub struct Counters {
     /// others ended by a reset: the close frame could not get past the
     /// bytes still unread in the socket).
     pub slow_closed_1008: AtomicU64,
+    /// Connects the gateway refused with HTTP 503 at the upgrade (its
+    /// admission bounds, e.g. too many handshakes at once from one
+    /// address): a real client backs off and retries, and so does the soak.
+    pub refused_503: AtomicU64,
     /// Connections currently open (churn + listeners + slow readers).
     pub open: AtomicU64,
     /// The first few failures, for the report.
@@ -79,6 +83,12 @@ impl Jitter {
     }
 }
 
+/// Whether a failed connect was the gateway's 503 at the upgrade (an
+/// admission bound), not a broken gateway.
+fn is_admission_refusal(error: &str) -> bool {
+    error.starts_with("upgrade:") && error.contains("503")
+}
+
 /// Sleep, but not past `deadline`.
 async fn pause(duration: Duration, deadline: Instant) {
     let until = (Instant::now() + duration).min(deadline);
@@ -105,6 +115,11 @@ pub async fn churn_client(
     while Instant::now() < deadline {
         let mut conn = match Conn::open_as(&target, &kind, &["operator.read"]).await {
             Ok(conn) => conn,
+            Err(e) if is_admission_refusal(&e) => {
+                Counters::add(&counters.refused_503, 1);
+                pause(jitter.millis(200, 1000), deadline).await;
+                continue;
+            }
             Err(e) => {
                 counters.fail(format!("churn {index}: connect: {e}"));
                 pause(Duration::from_millis(500), deadline).await;
