@@ -22,6 +22,7 @@ mod run;
 mod service;
 mod settings;
 mod setup;
+mod sockets;
 mod watch;
 
 use argh::FromArgs;

@@ -42,7 +42,13 @@ pub fn http_raw(port: u16, request: &str) -> (u16, String) {
     }
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
+    http_status_and_text(&response)
+}
+
+/// A raw HTTP answer as `(status, head + body)`; status 0 when the status
+/// line is missing or broken.
+pub fn http_status_and_text(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response).into_owned();
     let status = text
         .split(' ')
         .nth(1)

@@ -32,13 +32,7 @@ pub fn https_get(port: u16, path: &str, fingerprint: &str) -> io::Result<(u16, S
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !response.is_empty() => {}
         Err(e) => return Err(e),
     }
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, text))
+    Ok(crate::process::http_status_and_text(&response))
 }
 
 /// Whether the TLS port answers `/readyz` with ready.

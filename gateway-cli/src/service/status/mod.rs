@@ -7,7 +7,6 @@
 pub mod extra_services;
 pub mod gateway_target;
 pub mod manager;
-pub mod sockets;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -16,10 +15,10 @@ use serde_json::{json, Value};
 
 use super::{config_path, home, names, profile, unit_path, Env};
 use crate::client::GatewayStatusArgs;
+use crate::sockets::{self, SocketOwner};
 use extra_services::ExtraService;
 use gateway_target::{GatewaySummary, PortInputs};
 use manager::ServiceState;
-use sockets::SocketOwner;
 
 /// One read of the config file, as the status reports it.
 struct ConfigRead {

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{Call, HubView};
-use crate::gateway::effects::Request;
 use crate::gateway::host_stats::{system_info_json, HostStats};
 use crate::gateway::Effect;
 use crate::wire::{ErrorCode, ErrorShape};
@@ -299,19 +298,7 @@ pub(crate) fn environments_list(hub: &mut HubView<'_>, call: &Call<'_>) {
 /// `system.info`: the host's vital signs, which the runtime reads from the
 /// OS ([`Effect::ReadHostStats`]); answered in [`answer_system_info`].
 pub(crate) fn system_info(hub: &mut HubView<'_>, call: &Call<'_>) {
-    let request = Request::read_for(call.conn, call.id);
-    match hub
-        .effects
-        .start(request, hub.now, |token| Effect::ReadHostStats { token })
-    {
-        Ok(Some(effect)) => hub.out.effect(effect),
-        Ok(None) => {}
-        Err(_) => {
-            let error = ErrorShape::new(ErrorCode::Unavailable, "too many reads in flight")
-                .with_retry_after(100);
-            hub.out.respond_error(call.conn, call.id, &error);
-        }
-    }
+    hub.start_read(call, |token| Effect::ReadHostStats { token });
 }
 
 /// The `system.info` answer once the runtime read the host. A host whose

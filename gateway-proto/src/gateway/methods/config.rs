@@ -61,22 +61,8 @@ struct LookupParams {
     path: String,
 }
 
-fn busy(hub: &mut HubView<'_>, call: &Call<'_>) {
-    let error =
-        ErrorShape::new(ErrorCode::Unavailable, "too many reads in flight").with_retry_after(100);
-    hub.out.respond_error(call.conn, call.id, &error);
-}
-
 fn read(hub: &mut HubView<'_>, call: &Call<'_>, then: ConfigRead) {
-    let request = Request::read_for(call.conn, call.id);
-    match hub
-        .effects
-        .start(request, hub.now, |token| Effect::ReadConfig { token, then })
-    {
-        Ok(Some(effect)) => hub.out.effect(effect),
-        Ok(None) => {}
-        Err(_) => busy(hub, call),
-    }
+    hub.start_read(call, |token| Effect::ReadConfig { token, then });
 }
 
 pub(crate) fn get(hub: &mut HubView<'_>, call: &Call<'_>) {

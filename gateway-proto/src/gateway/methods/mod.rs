@@ -65,7 +65,7 @@ use super::{Clock, Config};
 use crate::ids::Rng;
 use crate::server::{Scope, Session};
 use crate::wire::json::top_level_props;
-use crate::wire::{ErrorShape, Schema};
+use crate::wire::{ErrorCode, ErrorShape, Schema};
 use crate::ConnId;
 
 pub(crate) use logs::answer as answer_logs;
@@ -114,6 +114,26 @@ impl HubView<'_> {
             after,
             before,
         });
+    }
+
+    /// Start a read the runtime performs for `call` (the answer comes with
+    /// the effect's result, or a timeout); when too many are under way,
+    /// answer UNAVAILABLE with a short retry hint instead.
+    pub(crate) fn start_read(
+        &mut self,
+        call: &Call<'_>,
+        effect: impl FnOnce(u64) -> super::Effect,
+    ) {
+        let request = super::effects::Request::read_for(call.conn, call.id);
+        match self.effects.start(request, self.now, effect) {
+            Ok(Some(effect)) => self.out.effect(effect),
+            Ok(None) => {}
+            Err(_) => {
+                let error = ErrorShape::new(ErrorCode::Unavailable, "too many reads in flight")
+                    .with_retry_after(100);
+                self.out.respond_error(call.conn, call.id, &error);
+            }
+        }
     }
 }
 

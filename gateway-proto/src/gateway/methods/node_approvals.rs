@@ -10,7 +10,7 @@ use super::node_invoke::dispatch;
 use super::{Call, HubView};
 use crate::gateway::nodes::hub::node_error;
 use crate::gateway::nodes::invokes::{PendingInvoke, Reply, DEFAULT_TIMEOUT_MS};
-use crate::wire::{ErrorCode, ErrorShape, Property, Schema};
+use crate::wire::{ErrorShape, Property, Schema};
 
 const ID: Schema = Schema::string(Some(1), None);
 
@@ -125,18 +125,7 @@ fn route_approvals(
 /// `exec.approvals.get`: the gateway host's own exec approvals, read by the
 /// runtime (its state dir's `exec_approvals_config`).
 pub(crate) fn approvals_get(hub: &mut HubView<'_>, call: &Call<'_>) {
-    use crate::gateway::effects::Request;
-    let request = Request::read_for(call.conn, call.id);
-    let started = hub.effects.start(request, hub.now, |token| {
-        crate::gateway::Effect::ReadExecApprovals { token }
+    hub.start_read(call, |token| crate::gateway::Effect::ReadExecApprovals {
+        token,
     });
-    match started {
-        Ok(Some(effect)) => hub.out.effect(effect),
-        Ok(None) => {}
-        Err(_) => {
-            let error = ErrorShape::new(ErrorCode::Unavailable, "too many reads in flight")
-                .with_retry_after(100);
-            hub.out.respond_error(call.conn, call.id, &error);
-        }
-    }
 }

@@ -600,16 +600,11 @@ impl PairingBook {
         if token.is_empty() {
             return None;
         }
-        let device = self.paired.values().find(|device| {
-            device
-                .tokens
-                .as_ref()
-                .and_then(|tokens| tokens.get(OPERATOR_ROLE))
-                .is_some_and(|entry| {
-                    entry.revoked_at_ms.is_none() && secrets_equal(token, entry.token.trim())
-                })
+        let (device, entry) = self.paired.values().find_map(|device| {
+            let entry = device.tokens.as_ref()?.get(OPERATOR_ROLE)?;
+            let live = entry.revoked_at_ms.is_none() && secrets_equal(token, entry.token.trim());
+            live.then_some((device, entry))
         })?;
-        let entry = &device.tokens.as_ref()?[OPERATOR_ROLE];
         let mut scopes = vec![READ.to_owned()];
         scopes.extend(entry.scopes.iter().cloned());
         self.verify_token(&device.device_id, OPERATOR_ROLE, token, &scopes)

@@ -2,8 +2,10 @@
 //! kernel's socket tables (`/proc/net/tcp`, `/proc/net/tcp6`) and the process
 //! table, which is what the reference learns from `lsof -nP`. Addresses are
 //! written as lsof writes them: `127.0.0.1:18789`, `[::1]:18789`, and `*:18789`
-//! for a wildcard.
+//! for a wildcard. `gateway status` reports them; `--force` stops the
+//! process listening on the port.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One row of a socket table that matters here.
@@ -147,14 +149,18 @@ pub fn required_hosts(bind_host: IpAddr) -> Vec<IpAddr> {
 /// Listening sockets on `port` relevant to `bind_host`, with their owners.
 pub fn listeners(rows: &[SocketRow], port: u16, bind_host: IpAddr) -> Vec<SocketOwner> {
     let hosts = required_hosts(bind_host);
+    let matching: Vec<&SocketRow> = rows
+        .iter()
+        .filter(|row| {
+            let (ip, p) = row.local;
+            row.state == TcpState::Listen && p == port && hosts.iter().any(|h| relevant_to(ip, *h))
+        })
+        .collect();
+    let pids = first_holders(&matching);
     let mut owners = Vec::new();
-    for row in rows {
+    for row in matching {
         let (ip, p) = row.local;
-        if row.state != TcpState::Listen || p != port || !hosts.iter().any(|h| relevant_to(ip, *h))
-        {
-            continue;
-        }
-        let owner = owner_of(row.inode, lsof_address(ip, p));
+        let owner = owner_of(pids.get(&row.inode).copied(), lsof_address(ip, p));
         if !owners.contains(&owner) {
             owners.push(owner);
         }
@@ -166,28 +172,50 @@ pub fn listeners(rows: &[SocketRow], port: u16, bind_host: IpAddr) -> Vec<Socket
 /// this host's addresses): `local->remote`, as lsof writes a connection.
 pub fn clients(rows: &[SocketRow], port: u16) -> Vec<SocketOwner> {
     let local_hosts: Vec<IpAddr> = rows.iter().map(|r| r.local.0).collect();
-    rows.iter()
+    let matching: Vec<&SocketRow> = rows
+        .iter()
         .filter(|r| r.state == TcpState::Established && r.local.1 != port && r.remote.1 == port)
         .filter(|r| r.remote.0.is_loopback() || local_hosts.contains(&r.remote.0))
+        .collect();
+    let pids = first_holders(&matching);
+    matching
+        .into_iter()
         .map(|r| {
             let address = format!(
                 "{}->{}",
                 lsof_address(r.local.0, r.local.1),
                 lsof_address(r.remote.0, r.remote.1)
             );
-            owner_of(r.inode, address)
+            owner_of(pids.get(&r.inode).copied(), address)
         })
         .collect()
 }
 
-/// Who holds socket `inode`: the first process (that this user may inspect)
-/// with a descriptor on it.
-fn owner_of(inode: u64, address: String) -> SocketOwner {
+/// The lowest pid holding each row's socket (the parent, when a fork
+/// shares it).
+fn first_holders(rows: &[&SocketRow]) -> BTreeMap<u64, u32> {
+    socket_holders(&rows.iter().map(|row| row.inode).collect())
+        .into_iter()
+        .filter_map(|(inode, pids)| Some((inode, *pids.first()?)))
+        .collect()
+}
+
+/// Inodes of the sockets listening on `port`, on any address.
+pub fn listening_inodes(rows: &[SocketRow], port: u16) -> BTreeSet<u64> {
+    rows.iter()
+        .filter(|row| row.state == TcpState::Listen && row.local.1 == port && row.inode != 0)
+        .map(|row| row.inode)
+        .collect()
+}
+
+/// The socket at `address` held by `pid` (when this user may see who
+/// holds it), with the process's name, command line, parent and user.
+fn owner_of(pid: Option<u32>, address: String) -> SocketOwner {
     let mut owner = SocketOwner {
         address,
         ..Default::default()
     };
-    let Some(pid) = pid_of_socket(inode) else {
+    let Some(pid) = pid else {
         return owner;
     };
     let proc_dir = format!("/proc/{pid}");
@@ -220,9 +248,17 @@ fn owner_of(inode: u64, address: String) -> SocketOwner {
     owner
 }
 
-fn pid_of_socket(inode: u64) -> Option<u32> {
-    let wanted = format!("socket:[{inode}]");
-    let procs = std::fs::read_dir("/proc").ok()?;
+/// The processes holding each of `inodes` (those this user may inspect;
+/// a forked child may share its parent's socket), in one pass over
+/// `/proc/*/fd`.
+pub fn socket_holders(inodes: &BTreeSet<u64>) -> BTreeMap<u64, BTreeSet<u32>> {
+    let mut found = BTreeMap::new();
+    if inodes.is_empty() {
+        return found;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     for entry in procs.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -235,14 +271,20 @@ fn pid_of_socket(inode: u64) -> Option<u32> {
             continue;
         };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path())
-                .is_ok_and(|target| target.as_os_str() == wanted.as_str())
-            {
-                return Some(pid);
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let inode = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|i| i.parse::<u64>().ok());
+            if let Some(inode) = inode.filter(|i| inodes.contains(i)) {
+                found.entry(inode).or_default().insert(pid);
             }
         }
     }
-    None
+    found
 }
 
 /// The login name of `uid` from /etc/passwd, as `ps -o user=` shows it.
@@ -308,6 +350,13 @@ mod tests {
             required_hosts("192.168.1.5".parse().unwrap()),
             ["192.168.1.5".parse::<IpAddr>().unwrap(), loopback]
         );
+    }
+
+    #[test]
+    fn listening_inodes_are_those_on_the_port_in_listen_state() {
+        let rows = rows();
+        assert_eq!(listening_inodes(&rows, 0x4965), BTreeSet::from([111, 555]));
+        assert!(listening_inodes(&rows, 80).is_empty());
     }
 
     #[test]
