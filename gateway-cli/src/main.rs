@@ -16,6 +16,7 @@ mod host;
 mod ids;
 mod instance_lock;
 mod logging;
+mod malloc_policy;
 mod node_host;
 mod profile;
 mod run;
@@ -30,6 +31,7 @@ use argh::FromArgs;
 use cli::{Cli, Command, GatewaySub, SystemSub};
 
 fn main() {
+    malloc_policy::return_large_buffers_to_the_os();
     std::process::exit(dispatch());
 }
 
