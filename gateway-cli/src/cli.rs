@@ -38,6 +38,7 @@ pub enum Command {
     Config(crate::config_cmd::ConfigCmd),
     Doctor(crate::doctor::DoctorArgs),
     Setup(crate::setup::SetupArgs),
+    Dashboard(crate::dashboard::DashboardArgs),
 }
 
 /// Declares a command struct carrying every `gateway run` flag, so that

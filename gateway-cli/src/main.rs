@@ -10,6 +10,7 @@ mod config_cmd;
 mod config_file;
 mod config_keys;
 mod config_text;
+mod dashboard;
 mod doctor;
 mod force;
 mod host;
@@ -67,6 +68,7 @@ fn dispatch() -> i32 {
         Command::Config(config) => config_cmd::run(config),
         Command::Doctor(a) => doctor::run(a),
         Command::Setup(a) => setup::run(a),
+        Command::Dashboard(a) => dashboard::run(a),
         Command::System(system) => match system.command {
             SystemSub::Presence(a) => client::run_system_presence(a),
         },

@@ -568,6 +568,22 @@ impl<'a> Hub<'a> {
                     }
                 });
             }
+            Effect::RedeemBootstrapToken {
+                token,
+                bootstrap_token,
+                oldest_issued_at_ms,
+            } => {
+                let queued = match self.pairing {
+                    Some(writer) => writer.redeem(token, bootstrap_token, oldest_issued_at_ms),
+                    None => Err("no pairing store configured".to_string()),
+                };
+                if let Err(e) = queued {
+                    self.answer_later(EffectResult::BootstrapRedeemed {
+                        token,
+                        result: Err(e),
+                    });
+                }
+            }
             Effect::LoadPairing { token } => {
                 let queued = match self.pairing {
                     Some(writer) => writer.load_for_core(token),

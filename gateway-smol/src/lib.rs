@@ -21,6 +21,7 @@ mod clock;
 pub mod config_store;
 mod conn;
 mod control_ui;
+pub mod document_probe;
 mod error;
 mod frame_out;
 mod host_stats;

@@ -27,6 +27,12 @@ enum Job {
     LoadForCore {
         token: u64,
     },
+    /// The core's `RedeemBootstrapToken` effect.
+    Redeem {
+        token: u64,
+        bootstrap_token: String,
+        oldest_issued_at_ms: u64,
+    },
     /// Answered once every job queued before it is done.
     Flush(smol::channel::Sender<()>),
 }
@@ -70,6 +76,22 @@ impl PairingWriter {
     pub(crate) fn load_for_core(&self, token: u64) -> Result<(), String> {
         self.send(Job::LoadForCore { token })
             .map_err(|_| "the pairing store thread has stopped".to_string())
+    }
+
+    /// Queue the spending of a bootstrap token, after the writes before it;
+    /// its result comes back as `EffectResult::BootstrapRedeemed`.
+    pub(crate) fn redeem(
+        &self,
+        token: u64,
+        bootstrap_token: String,
+        oldest_issued_at_ms: u64,
+    ) -> Result<(), String> {
+        self.send(Job::Redeem {
+            token,
+            bootstrap_token,
+            oldest_issued_at_ms,
+        })
+        .map_err(|_| "the pairing store thread has stopped".to_string())
     }
 
     /// The store's contents after every write queued so far.
@@ -126,6 +148,22 @@ fn serve(mut store: PairingStore, queue: mpsc::Receiver<Job>, hub: Sender<HubMsg
                     e.to_string()
                 });
                 let _ = hub.send_blocking(HubMsg::EffectDone(EffectResult::PairingLoaded {
+                    token,
+                    result,
+                }));
+            }
+            Job::Redeem {
+                token,
+                bootstrap_token,
+                oldest_issued_at_ms,
+            } => {
+                let result = store
+                    .redeem_bootstrap_token(&bootstrap_token, oldest_issued_at_ms)
+                    .map_err(|e| {
+                        log::error!(target: "gateway/store", "bootstrap token redemption failed: {e}");
+                        e.to_string()
+                    });
+                let _ = hub.send_blocking(HubMsg::EffectDone(EffectResult::BootstrapRedeemed {
                     token,
                     result,
                 }));

@@ -159,10 +159,12 @@ fn a_fresh_file_holds_our_tables_and_nothing_else() {
         .collect();
     let expected: Vec<(String, String)> = [
         ("index", "idx_device_auth_tokens_updated"),
+        ("index", "idx_device_bootstrap_tokens_ts"),
         ("index", "idx_device_identities_device"),
         ("index", "idx_device_pairing_paired_approved"),
         ("index", "idx_device_pairing_pending_device"),
         ("table", "device_auth_tokens"),
+        ("table", "device_bootstrap_tokens"),
         ("table", "device_identities"),
         ("table", "device_pairing_paired"),
         ("table", "device_pairing_pending"),

@@ -2,6 +2,13 @@
 // (ours or the reference: the same script must pass against both).
 //
 //   node control-ui.mjs <baseUrl> <token> [outDir] [--reply=<text>] [--approve=<deviceId>]
+//   node control-ui.mjs <baseUrl> - [outDir] --open=<browserUrl> --connect-only
+//
+// The second form follows an `openclaw dashboard` link instead of giving
+// the token: it loads <browserUrl>, waits for the connected state, then
+// loads <baseUrl>/chat afresh and waits again (the page must come back on
+// its own device credential), and stops there. `connects` in the summary
+// lists which credential each connect carried.
 //
 // Loads <baseUrl>/#token=<token>, waits for the connected state, opens the
 // main pages, checks that none shows an error banner and that no request
@@ -108,6 +115,8 @@ function watch(page) {
       const msg = parseJson(frame.payload);
       if (msg?.type === 'req' && typeof msg.method === 'string') {
         const entry = { method: msg.method, ok: null };
+        // Which credential a connect carried (names only, never values).
+        if (msg.method === 'connect') entry.auth = Object.keys(msg.params?.auth ?? {}).sort();
         calls.push(entry);
         pending.set(`${msg.id}`, entry);
       }
@@ -151,8 +160,23 @@ function watch(page) {
 async function run(page) {
   // First load: navigation start to the connected state (hello-ok received
   // and the app rendered its chat composer).
-  await page.goto(`${base}/#token=${encodeURIComponent(token)}`);
+  await page.goto(flags.open || `${base}/#token=${encodeURIComponent(token)}`);
   await waitConnected(page, 0);
+  if ('connect-only' in flags) {
+    await settle(page);
+    const before = calls.length;
+    await page.goto(`${base}/chat`);
+    await waitConnected(page, before);
+    await composer(page).waitFor({ state: 'visible', timeout: PAGE_TIMEOUT_MS });
+    await settle(page);
+    return {
+      ok: failures.length === 0,
+      failures,
+      url: page.url(),
+      calls: calls.map((c) => c.method),
+      connects: calls.filter((c) => c.method === 'connect').map((c) => ({ ok: c.ok, auth: c.auth })),
+    };
+  }
   await composer(page).waitFor({ state: 'visible', timeout: PAGE_TIMEOUT_MS });
   const loadMs = Math.round(await page.evaluate(() => performance.now()));
   const loadCalls = await settle(page);

@@ -37,6 +37,9 @@ pub struct Device {
     pub mode: String,
     pub platform: String,
     pub family: String,
+    /// `client.buildId`: the Control UI's build (a gateway that served the
+    /// page holds it to its own).
+    pub build_id: Option<String>,
 }
 
 impl Device {
@@ -48,6 +51,7 @@ impl Device {
             mode: "ui".into(),
             platform: "macos".into(),
             family: "Mac".into(),
+            build_id: None,
         }
     }
 
@@ -55,15 +59,43 @@ impl Device {
         self.key.device_id()
     }
 
-    /// Open `url`, sign a connect for `scopes` with `auth` (`{"token": …}` or
-    /// `{"deviceToken": …}`): the socket and the connect's response.
+    /// The browser Control UI (`openclaw-control-ui`/`webchat`); connect it
+    /// with [`Device::connect_from`] and the page's Origin.
+    pub fn control_ui(seed: u8) -> Device {
+        Device {
+            key: DeviceKey::from_secret([seed; 32]),
+            client_id: "openclaw-control-ui".into(),
+            mode: "webchat".into(),
+            platform: "Linux x86_64".into(),
+            family: String::new(),
+            build_id: None,
+        }
+    }
+
+    /// Open `url`, sign a connect for `scopes` with `auth` (`{"token": …}`,
+    /// `{"deviceToken": …}` or `{"bootstrapToken": …}`): the socket and the
+    /// connect's response.
     pub async fn connect(
         &self,
         url: &str,
         scopes: &[&str],
         auth: Value,
     ) -> Result<(RawWs, Value), String> {
-        let mut ws = RawWs::open(url).await?;
+        self.connect_from(url, None, scopes, auth).await
+    }
+
+    /// [`Device::connect`] from a page at `origin` (its `Origin` header).
+    pub async fn connect_from(
+        &self,
+        url: &str,
+        origin: Option<&str>,
+        scopes: &[&str],
+        auth: Value,
+    ) -> Result<(RawWs, Value), String> {
+        let mut ws = match origin {
+            Some(origin) => RawWs::open_with_headers(url, &[("Origin", origin)]).await?,
+            None => RawWs::open(url).await?,
+        };
         let nonce = match ws.recv_timeout(WAIT).await {
             Some(Incoming::Json(v)) if v["event"] == "connect.challenge" => v["payload"]["nonce"]
                 .as_str()
@@ -76,6 +108,7 @@ impl Device {
         let token = auth["token"]
             .as_str()
             .or(auth["deviceToken"].as_str())
+            .or(auth["bootstrapToken"].as_str())
             .unwrap_or("")
             .to_owned();
         let proof = self.key.sign(
@@ -91,10 +124,17 @@ impl Device {
             },
             unix_ms(),
         );
+        let mut client = json!({"id": self.client_id, "version": "e2e", "platform": self.platform,
+                       "mode": self.mode, "displayName": "e2e device"});
+        if !self.family.is_empty() {
+            client["deviceFamily"] = self.family.clone().into();
+        }
+        if let Some(build) = &self.build_id {
+            client["buildId"] = build.clone().into();
+        }
         let frame = json!({"type": "req", "id": "c0", "method": "connect", "params": {
             "minProtocol": 3, "maxProtocol": 4,
-            "client": {"id": self.client_id, "version": "e2e", "platform": self.platform,
-                       "mode": self.mode, "deviceFamily": self.family, "displayName": "e2e device"},
+            "client": client,
             "role": "operator", "scopes": scopes, "caps": [], "auth": auth,
             "device": {"id": proof.id, "publicKey": proof.public_key, "signature": proof.signature,
                        "signedAt": proof.signed_at, "nonce": proof.nonce},

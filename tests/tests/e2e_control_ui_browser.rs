@@ -113,14 +113,19 @@ fn pending_device(port: u16, seed: u8) -> Device {
 
 /// Run the script against `base`; its JSON summary.
 fn run_script(browser: &Browser, base: &str, out_dir: &Path, approve: &str) -> Value {
+    let out_dir = out_dir.display().to_string();
+    let reply = format!("--reply={REPLY}");
+    let approve = format!("--approve={approve}");
+    script(browser, base, &[TOKEN, &out_dir, &reply, &approve])
+}
+
+/// `node control-ui.mjs <base> <args…>`; its JSON summary, which must say ok.
+fn script(browser: &Browser, base: &str, args: &[&str]) -> Value {
     let mut cmd = Command::new("node");
     cmd.current_dir(&browser.script_dir)
         .arg("control-ui.mjs")
         .arg(base)
-        .arg(TOKEN)
-        .arg(out_dir)
-        .arg(format!("--reply={REPLY}"))
-        .arg(format!("--approve={approve}"))
+        .args(args)
         .env("CHROMIUM", &browser.chromium)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -250,4 +255,51 @@ fn the_same_script_passes_against_the_reference_gateway() {
         "control UI first load on the reference gateway: {} ms",
         summary["loadMs"]
     ));
+}
+
+/// `openclaw dashboard`'s one-time link signs a fresh browser in without the
+/// shared token, and the page then comes back on its own device token.
+#[test]
+fn the_dashboard_link_signs_the_browser_in_without_the_shared_token() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(browser) = browser() else { return };
+    let Some(root) = control_ui_root() else {
+        return;
+    };
+    let gateway = OurGateway::start(GatewayOptions {
+        config: Some(format!(
+            r#"{{ gateway: {{ controlUi: {{ root: "{}" }} }} }}"#,
+            root.display()
+        )),
+        ..GatewayOptions::default()
+    });
+    let mut cmd = tests::process::our_command(gateway.dir.path());
+    cmd.args(["dashboard", "--json"])
+        .env("OPENCLAW_GATEWAY_TOKEN", TOKEN)
+        .env("OPENCLAW_GATEWAY_PORT", gateway.port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run_with_timeout(cmd, Duration::from_secs(30));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("dashboard --json");
+    let link = doc["browserUrl"].as_str().expect("browserUrl");
+    assert!(!link.contains(TOKEN), "{link}");
+    let base = format!("http://127.0.0.1:{}", gateway.port);
+    let summary = script(
+        &browser,
+        &base,
+        &["-", &format!("--open={link}"), "--connect-only"],
+    );
+    let connects = summary["connects"].as_array().expect("connects");
+    assert_eq!(
+        connects.first().map(|c| c["auth"].clone()),
+        Some(json!(["bootstrapToken"])),
+        "{summary:#}"
+    );
+    let last = connects.last().unwrap();
+    assert_eq!(last["ok"], true, "{summary:#}");
+    assert_eq!(last["auth"], json!(["deviceToken"]), "{summary:#}");
+    assert!(
+        connects.iter().all(|c| c["auth"] != json!(["token"])),
+        "the shared token was never used: {summary:#}"
+    );
 }

@@ -45,6 +45,7 @@ fn the_gateway_creates_the_store_at_start() {
         tables(&db),
         [
             "device_auth_tokens",
+            "device_bootstrap_tokens",
             "device_identities",
             "device_pairing_paired",
             "device_pairing_pending"

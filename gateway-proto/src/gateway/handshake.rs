@@ -167,11 +167,12 @@ pub(crate) fn evict_if_disallowed(
 }
 
 /// Whether a session rests on the gateway-wide auth settings: a shared token
-/// or password, or no auth at all. (Device tokens, once issued, will not:
-/// rotating the shared secret leaves paired devices connected.)
+/// or password, no auth at all, or a bootstrap handoff (which the reference
+/// ties to the shared auth generation too). Device tokens, once issued, do
+/// not: rotating the shared secret leaves paired devices connected.
 fn used_gateway_auth(method: AuthMethod) -> bool {
     matches!(
         method,
-        AuthMethod::Token | AuthMethod::Password | AuthMethod::None
+        AuthMethod::Token | AuthMethod::Password | AuthMethod::None | AuthMethod::BootstrapToken
     )
 }

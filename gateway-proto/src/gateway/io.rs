@@ -118,6 +118,16 @@ pub enum Effect {
     /// Read the whole pairing store (after a failed write, so the core
     /// starts again from what is on disk). Ordered after earlier writes.
     LoadPairing { token: u64 },
+    /// Redeem a one-time bootstrap token: in one store transaction, find
+    /// the unexpired row whose key is `bootstrap_token` (issued at or after
+    /// `oldest_issued_at_ms`), delete it, and answer its profile with
+    /// [`EffectResult::BootstrapRedeemed`] (`None` when there is no such
+    /// row). Ordered with the pairing writes.
+    RedeemBootstrapToken {
+        token: u64,
+        bootstrap_token: String,
+        oldest_issued_at_ms: u64,
+    },
     /// Read the gateway host's exec approvals (`exec.approvals.get`): the
     /// answer as the reference shapes it (path, exists, file without its
     /// socket token, hash, resolvedDefaults).
@@ -211,6 +221,7 @@ impl Effect {
             Effect::ReadLogs { token, .. }
             | Effect::WritePairing { token, .. }
             | Effect::LoadPairing { token }
+            | Effect::RedeemBootstrapToken { token, .. }
             | Effect::ReadExecApprovals { token }
             | Effect::ReadHostStats { token }
             | Effect::StreamModel { token, .. }
@@ -257,6 +268,12 @@ pub enum EffectResult {
     PairingLoaded {
         token: u64,
         result: Result<PairingSnapshot, String>,
+    },
+    /// The answer for [`Effect::RedeemBootstrapToken`]: the profile of the
+    /// token just spent, `None` for an unknown or expired one.
+    BootstrapRedeemed {
+        token: u64,
+        result: Result<Option<super::pairing::BootstrapProfile>, String>,
     },
     /// The answer for [`Effect::ReadExecApprovals`].
     ExecApprovals {

@@ -139,6 +139,8 @@ pub struct Gateway {
     pairing: pairing::PairingBook,
     /// What to do when each pairing write (by effect token) commits.
     pairing_waits: std::collections::BTreeMap<u64, pairing::hub::AfterWrite>,
+    /// Connects waiting for their bootstrap token to be spent, by effect token.
+    bootstrap_waits: std::collections::BTreeMap<u64, (ConnId, Box<crate::server::ConnectRequest>)>,
     /// Pairing writes a method handler asked for (started after it returns).
     pairing_commits: Vec<methods::PairingCommit>,
     /// Live scope upgrades and their waiters.
@@ -201,6 +203,7 @@ impl Gateway {
             ),
             pairing: pairing::PairingBook::default(),
             pairing_waits: std::collections::BTreeMap::new(),
+            bootstrap_waits: std::collections::BTreeMap::new(),
             pairing_commits: Vec::new(),
             upgrades: pairing::upgrades::Upgrades::default(),
             nodes: nodes::Nodes::default(),
@@ -709,6 +712,7 @@ impl Gateway {
             EffectResult::Logs { token, .. }
             | EffectResult::PairingWritten { token, .. }
             | EffectResult::PairingLoaded { token, .. }
+            | EffectResult::BootstrapRedeemed { token, .. }
             | EffectResult::ExecApprovals { token, .. }
             | EffectResult::HostStats { token, .. }
             | EffectResult::ConfigRead { token, .. }
@@ -725,6 +729,9 @@ impl Gateway {
                     self.on_pairing_written(token, result, false, now)
                 }
                 EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+                EffectResult::BootstrapRedeemed { token, result } => {
+                    self.on_bootstrap_redeemed(token, result, false, now)
+                }
                 EffectResult::ConfigWritten { reply, result, .. } => {
                     methods::config::on_written(&mut self.view(now), None, &reply, result)
                 }
@@ -750,6 +757,10 @@ impl Gateway {
                 self.on_pairing_written(token, result, waited, now);
             }
             EffectResult::PairingLoaded { result, .. } => self.on_pairing_loaded(result),
+            EffectResult::BootstrapRedeemed { token, result } => {
+                let waited = pending.waiter.is_some();
+                self.on_bootstrap_redeemed(token, result, waited, now);
+            }
             // Routed to their owners above.
             EffectResult::Model { .. }
             | EffectResult::SessionsWritten { .. }

@@ -21,6 +21,9 @@ pub enum AuthMethod {
     Password,
     /// A paired device's own token (instead of the shared secret).
     DeviceToken,
+    /// A one-time bootstrap token from `openclaw dashboard`, spent to pair
+    /// the signed device that presents it.
+    BootstrapToken,
 }
 
 impl AuthMethod {
@@ -30,6 +33,7 @@ impl AuthMethod {
             AuthMethod::Token => "token",
             AuthMethod::Password => "password",
             AuthMethod::DeviceToken => "device-token",
+            AuthMethod::BootstrapToken => "bootstrap-token",
         }
     }
 }

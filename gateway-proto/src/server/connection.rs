@@ -570,6 +570,11 @@ impl ServerConnection {
             Ok(method) => method,
             Err(mut failure) => {
                 let candidate = device_token_candidate(&params);
+                // A one-time bootstrap token is checked by the hub against
+                // the store; only its signed device is verified here.
+                let bootstrap = candidate.is_none()
+                    && params.device.is_some()
+                    && presented(params.auth.bootstrap_token.as_deref()).is_some();
                 if params.device.is_some() && params.auth.device_token.is_none() {
                     offer_device_token_retry(&mut failure);
                 }
@@ -590,9 +595,14 @@ impl ServerConnection {
                             Err(refusal) => Some(device_token_failure(refusal, explicit, failure)),
                         }
                     }
+                    None if bootstrap => {
+                        device = Some(self.verify_signed_device(&params, role, id, ctx.unix_ms)?);
+                        None
+                    }
                     None => Some(failure),
                 };
                 match failure {
+                    None if bootstrap => AuthMethod::BootstrapToken,
                     None => AuthMethod::DeviceToken,
                     Some(failure) if failure.delayed => {
                         let at = ctx.limiter.record_failure(&rate_key, now);
@@ -611,7 +621,10 @@ impl ServerConnection {
                 }
             }
         };
-        if secret_needed {
+        // A bootstrap token is not proven yet (the hub spends it): it must
+        // not clear the failures a guesser has run up. Its 32 random bytes
+        // need no rate limit of their own.
+        if secret_needed && auth_method != AuthMethod::BootstrapToken {
             ctx.limiter.record_success(&rate_key);
         }
 

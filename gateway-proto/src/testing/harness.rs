@@ -81,6 +81,9 @@ pub struct Harness {
     pub host_stats: Result<crate::gateway::host_stats::HostStats, String>,
     /// What HTTP completions were told, in order (stream id, update).
     pub http_updates: Vec<(u64, crate::gateway::openai_http::HttpRunUpdate)>,
+    /// The store's one-time bootstrap tokens: profile and issue time (Unix
+    /// ms). A redemption removes the token, as the runtime's store does.
+    pub bootstrap_tokens: BTreeMap<String, (crate::gateway::pairing::BootstrapProfile, u64)>,
 }
 
 impl Harness {
@@ -104,6 +107,7 @@ impl Harness {
             tool_actions: Vec::new(),
             cancelled_tools: Vec::new(),
             http_updates: Vec::new(),
+            bootstrap_tokens: BTreeMap::new(),
             host_stats: Ok(crate::gateway::host_stats::HostStats {
                 hostname: "harness".to_owned(),
                 cpu_count: 1,
@@ -300,6 +304,18 @@ impl Harness {
                         result: Err(crate::gateway::ConfigWriteError::Io(
                             "no config file".into(),
                         )),
+                    },
+                    Effect::RedeemBootstrapToken {
+                        token,
+                        bootstrap_token,
+                        oldest_issued_at_ms,
+                    } => EffectResult::BootstrapRedeemed {
+                        token,
+                        result: Ok(self
+                            .bootstrap_tokens
+                            .remove(&bootstrap_token)
+                            .filter(|(_, issued)| *issued >= oldest_issued_at_ms)
+                            .map(|(profile, _)| profile)),
                     },
                     // The in-memory store read back: every committed write.
                     Effect::LoadPairing { token } => {

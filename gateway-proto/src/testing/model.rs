@@ -671,6 +671,12 @@ impl GatewaySim {
                                 token,
                                 result: Ok(Default::default()),
                             },
+                            Effect::RedeemBootstrapToken { token, .. } => {
+                                EffectResult::BootstrapRedeemed {
+                                    token,
+                                    result: Ok(None),
+                                }
+                            }
                             Effect::ReadExecApprovals { token } => EffectResult::ExecApprovals {
                                 token,
                                 result: Err("none".to_owned()),

@@ -4,6 +4,7 @@
 //! and the agents' sessions as files ([`SessionStore`]).
 //! Pure storage: no threads, no knowledge of the hub.
 
+mod bootstrap;
 mod client;
 mod error;
 mod exec_approvals;
@@ -12,6 +13,7 @@ mod rows;
 mod schema;
 pub mod sessions;
 
+pub use bootstrap::IssuedBootstrapToken;
 pub use client::{
     identity_pems, normalize_token_scopes, CachedDeviceToken, ClientIdentityStore,
     PRIMARY_IDENTITY_KEY,

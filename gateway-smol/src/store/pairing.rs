@@ -12,7 +12,7 @@ use super::StoreError;
 /// The pairing tables of `<stateDir>/state/openclaw.sqlite`, shared with
 /// the reference gateway and CLI (which may write them concurrently).
 pub struct PairingStore {
-    db: Database,
+    pub(super) db: Database,
 }
 
 /// `INSERT OR REPLACE INTO <table> (<columns>) VALUES (?1, ...)`.

@@ -24,7 +24,7 @@ const APPROVAL_KINDS: [&str; 6] = [
 ];
 
 /// A time (or count) for an INTEGER column: STRICT tables hold i64.
-fn integer(path: &Path, what: &str, value: u64) -> Result<SqlValue, StoreError> {
+pub(crate) fn integer(path: &Path, what: &str, value: u64) -> Result<SqlValue, StoreError> {
     i64::try_from(value)
         .map(SqlValue::Integer)
         .map_err(|_| StoreError::BadValue {

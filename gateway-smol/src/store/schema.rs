@@ -174,8 +174,44 @@ CREATE INDEX IF NOT EXISTS idx_device_auth_tokens_updated
     columns: &["device_id", "role", "token", "scopes_json", "updated_at_ms"],
 };
 
+/// One-time bootstrap tokens (`openclaw dashboard`), keyed by the token.
+/// Older reference layouts lack `setup_id` and `pending_profile_json`; we
+/// write neither, so they are not required.
+pub(crate) const BOOTSTRAP_TOKENS: Table = Table {
+    name: "device_bootstrap_tokens",
+    create: "CREATE TABLE IF NOT EXISTS device_bootstrap_tokens (
+  token_key TEXT NOT NULL PRIMARY KEY,
+  token TEXT NOT NULL,
+  setup_id TEXT,
+  ts INTEGER NOT NULL,
+  device_id TEXT,
+  public_key TEXT,
+  profile_json TEXT,
+  redeemed_profile_json TEXT,
+  pending_profile_json TEXT,
+  issued_at_ms INTEGER NOT NULL,
+  last_used_at_ms INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS idx_device_bootstrap_tokens_ts
+  ON device_bootstrap_tokens(ts);",
+    columns: &[
+        "token_key",
+        "token",
+        "ts",
+        "profile_json",
+        "redeemed_profile_json",
+        "issued_at_ms",
+    ],
+};
+
 /// Every table we may create, in creation order.
-pub(crate) const OUR_TABLES: [&Table; 4] = [&PENDING, &PAIRED, &IDENTITIES, &AUTH_TOKENS];
+pub(crate) const OUR_TABLES: [&Table; 5] = [
+    &PENDING,
+    &PAIRED,
+    &IDENTITIES,
+    &AUTH_TOKENS,
+    &BOOTSTRAP_TOKENS,
+];
 
 /// An open state database.
 pub(crate) struct Database {

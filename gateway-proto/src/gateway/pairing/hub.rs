@@ -104,6 +104,22 @@ impl Gateway {
     /// paired for what it asks, the session opens now (hello-ok waits only
     /// for a new token's write); otherwise pairing decides.
     pub(crate) fn admit(&mut self, conn: ConnId, request: Box<ConnectRequest>, now: Timestamp) {
+        if request.auth_method == AuthMethod::BootstrapToken {
+            return self.redeem_bootstrap(conn, request, now);
+        }
+        self.admit_device(conn, request, None, now)
+    }
+
+    /// [`admit`](Self::admit) once the credential is settled. `bootstrap`
+    /// holds the scopes a redeemed bootstrap token grants: the device is
+    /// then approved at once, `approvedVia: "bootstrap"`, within them.
+    pub(crate) fn admit_device(
+        &mut self,
+        conn: ConnId,
+        request: Box<ConnectRequest>,
+        bootstrap: Option<Vec<String>>,
+        now: Timestamp,
+    ) {
         let Some(peer) = self.conns.get(conn).map(|e| e.conn.peer().clone()) else {
             return;
         };
@@ -128,13 +144,14 @@ impl Gateway {
             .paired(&device_id)
             .filter(|p| p.public_key == connect::public_key_text(&request))
             .cloned();
-        let silent = connect::silent_allowed(
-            &request,
-            &peer,
-            reason,
-            existing.is_some(),
-            self.config.pairing_auto_approve_local,
-        );
+        let silent = bootstrap.is_some()
+            || connect::silent_allowed(
+                &request,
+                &peer,
+                reason,
+                existing.is_some(),
+                self.config.pairing_auto_approve_local,
+            );
         let client = &request.params.client;
         let ask = Ask {
             device_id: device_id.clone(),
@@ -171,9 +188,15 @@ impl Gateway {
             if let Some(existing) = &existing {
                 caller.extend(access_scopes(existing));
             }
-            let approval = Approval {
-                caller_scopes: Some(&caller),
-                approved_via: "silent",
+            let approval = match &bootstrap {
+                Some(granted) => Approval {
+                    caller_scopes: Some(granted),
+                    approved_via: "bootstrap",
+                },
+                None => Approval {
+                    caller_scopes: Some(&caller),
+                    approved_via: "silent",
+                },
             };
             if let Ok(Some(device_record)) =
                 self.pairing

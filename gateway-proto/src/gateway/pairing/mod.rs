@@ -16,6 +16,8 @@
 //! - **Tokens are secrets**: 32 random bytes from the seeded CSPRNG,
 //!   compared in constant time, never in `device.pair.list` answers.
 
+pub mod bootstrap;
+mod bootstrap_connect;
 pub(crate) mod connect;
 pub(crate) mod hub;
 mod records;
@@ -23,6 +25,7 @@ pub(crate) mod scopes;
 mod state;
 pub(crate) mod upgrades;
 
+pub use bootstrap::BootstrapProfile;
 pub use records::{
     DeviceTokenRecord, PairedDevice, PairingChange, PairingSnapshot, PendingRequest,
 };
