@@ -135,6 +135,20 @@ fn run(flags: RunFlags) -> Result<(), Failure> {
     warn_unused_keys(&config_path);
     opts.state_dir = Some(state_dir);
     opts.proxy_trust = settings.proxy_trust.clone();
+    // A renewed certificate is served without a restart, as the reference's;
+    // the watcher lives as long as this function serves.
+    let _renewal = match &tls {
+        Some(tls) => {
+            match gateway_smol::tls::TlsRenewal::start(tls.clone(), Duration::from_secs(1)) {
+                Ok(renewal) => Some(renewal),
+                Err(e) => {
+                    log::warn!(target: "gateway/tls", "certificate renewal watch not started: {e}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     opts.tls = tls.map(|tls| tls.config);
     opts.control_ui = settings.control_ui.clone();
     // Test/ops knob (not in the reference): the WebSocket keepalive period

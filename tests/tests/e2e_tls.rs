@@ -394,3 +394,80 @@ fn an_idle_tls_connection_costs_a_bounded_amount_of_memory() {
         drop(warm);
     });
 }
+
+/// Waits (up to 10 s) until `check` holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_renewed_pair_is_served_without_a_restart() {
+    let gw = tls_gateway();
+    let old = fingerprint(&gw);
+    let tls_dir = gw.dir.path().join("state/gateway/tls");
+    // The renewed pair, as a renewal tool would leave it beside the old one.
+    let staging = tempfile::tempdir().unwrap();
+    let renewed = gateway_smol::tls::ServerTls::load(&gateway_smol::tls::TlsSettings {
+        cert_path: staging.path().join("cert.pem"),
+        key_path: staging.path().join("key.pem"),
+        ca_path: None,
+        auto_generate: true,
+    })
+    .unwrap();
+    let new = renewed.fingerprint.clone();
+    assert_ne!(new, old);
+
+    smol::block_on(async {
+        let open = connect(&gw.url(), operator(&gw.token, Some(&old)))
+            .await
+            .expect("connect before the renewal");
+        for (from, to) in [
+            ("key.pem", "gateway-key.pem"),
+            ("cert.pem", "gateway-cert.pem"),
+        ] {
+            std::fs::copy(staging.path().join(from), tls_dir.join(format!("{to}.new"))).unwrap();
+            std::fs::rename(tls_dir.join(format!("{to}.new")), tls_dir.join(to)).unwrap();
+        }
+        eventually("the renewed certificate", || {
+            https_get(gw.port, "/readyz", &new).is_ok()
+        });
+        // New handshakes get the new certificate only.
+        let refused = connect(&gw.url(), operator(&gw.token, Some(&old))).await;
+        assert!(
+            refused
+                .err()
+                .is_some_and(|e| e.to_string().contains("fingerprint mismatch")),
+            "the old pin still matched"
+        );
+        let renewed_client = connect(&gw.url(), operator(&gw.token, Some(&new)))
+            .await
+            .expect("a client pinned to the renewed certificate");
+        renewed_client.close().await;
+        // The connection made before the renewal goes on.
+        let health = open
+            .call("health", None)
+            .await
+            .expect("the open connection");
+        assert_eq!(health["ok"], true, "{health}");
+        open.close().await;
+    });
+    assert!(
+        gw.output()
+            .contains("gateway TLS certificate renewed without restarting listeners"),
+        "{}",
+        gw.output()
+    );
+
+    // A key that is not a key: logged, and the renewed pair stays.
+    std::fs::write(tls_dir.join("gateway-key.pem"), "junk").unwrap();
+    eventually("the failed renewal to be logged", || {
+        gw.output()
+            .contains("gateway TLS renewal failed; keeping accepted material")
+    });
+    let (status, _) = https_get(gw.port, "/readyz", &new).expect("still served");
+    assert_eq!(status, 200);
+}

@@ -79,6 +79,7 @@ fn golden_node_unit() {
         port: None,
         display_name: Some("Build box".into()),
         tls: false,
+        no_tls: false,
         tls_fingerprint: None,
         no_start: true,
     };
@@ -96,6 +97,7 @@ fn the_node_unit_carries_the_tls_flags_in_the_reference_order() {
         port: None,
         display_name: Some("Box".into()),
         tls: false,
+        no_tls: false,
         tls_fingerprint: Some(fingerprint.clone()),
         no_start: true,
     };
@@ -104,6 +106,25 @@ fn the_node_unit_carries_the_tls_flags_in_the_reference_order() {
         " node run --host 10.0.0.5 --port 18789 --tls --tls-fingerprint {fingerprint} --display-name Box"
     );
     assert!(unit.contains(&expected), "{unit}");
+    // --no-tls is written as given; with a pin it is refused, as by `node run`.
+    let plain = super::NodeInstallArgs {
+        no_tls: true,
+        tls_fingerprint: None,
+        ..args
+    };
+    let unit = super::node_unit_text(&get, Path::new(EXE), &plain, 18789).unwrap();
+    assert!(
+        unit.contains(" node run --host 10.0.0.5 --port 18789 --no-tls --display-name Box"),
+        "{unit}"
+    );
+    let both = super::NodeInstallArgs {
+        tls_fingerprint: Some(fingerprint),
+        ..plain
+    };
+    assert_eq!(
+        super::node_unit_text(&get, Path::new(EXE), &both, 18789).unwrap_err(),
+        "--no-tls cannot be combined with --tls-fingerprint"
+    );
 }
 
 #[test]

@@ -69,6 +69,9 @@ pub struct NodeInstallArgs {
     /// use TLS for the gateway connection (wss://)
     #[argh(switch)]
     pub tls: bool,
+    /// force a plaintext gateway connection (written into the unit)
+    #[argh(switch)]
+    pub no_tls: bool,
     /// expected TLS certificate fingerprint (sha256); implies --tls
     #[argh(option)]
     pub tls_fingerprint: Option<String>,
@@ -229,8 +232,13 @@ pub fn node_unit_text(
         "--port".into(),
         port.to_string(),
     ];
-    // The reference's order: --tls, --tls-fingerprint, then the name.
-    if args.tls || args.tls_fingerprint.is_some() {
+    // The reference's order: --no-tls or --tls, --tls-fingerprint, then the name.
+    if args.no_tls && args.tls_fingerprint.is_some() {
+        return Err("--no-tls cannot be combined with --tls-fingerprint".into());
+    }
+    if args.no_tls {
+        program.push("--no-tls".into());
+    } else if args.tls || args.tls_fingerprint.is_some() {
         program.push("--tls".into());
     }
     if let Some(fingerprint) = &args.tls_fingerprint {

@@ -3,6 +3,7 @@
 //! - [`pair`]: the server's certificate and key, from files or generated
 //!   once into the state dir, and the rustls server config made of them.
 //! - [`bridge`]: an accepted TLS socket handed to the ordinary socket code.
+//! - [`renewal`]: a renewed certificate served without a restart.
 //! - [`pin`]: the client's trust: exactly one pinned certificate, or the
 //!   public web roots.
 //!
@@ -12,10 +13,12 @@
 pub(crate) mod bridge;
 pub mod pair;
 pub mod pin;
+pub mod renewal;
 
 use sha2::{Digest, Sha256};
 
 pub use pair::{cert_file_fingerprint, ServerTls, TlsError, TlsSettings};
+pub use renewal::TlsRenewal;
 
 /// The SHA-256 fingerprint of a certificate (its DER bytes), lowercase hex.
 pub fn fingerprint_sha256(cert_der: &[u8]) -> String {

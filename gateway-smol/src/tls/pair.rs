@@ -17,8 +17,10 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -67,14 +69,21 @@ pub enum TlsError {
 }
 
 /// What the listener serves: the rustls config and the leaf's fingerprint.
+///
+/// The config picks its certificate through a [`RenewableCert`], so a
+/// renewed pair ([`ServerTls::renew`]) is served to every later handshake
+/// without restarting the listener or touching open connections.
 #[derive(Clone, Debug)]
 pub struct ServerTls {
     pub config: Arc<ServerConfig>,
-    /// SHA-256 of the leaf certificate, as clients pin it.
+    /// SHA-256 of the leaf certificate, as clients pin it (at load).
     pub fingerprint: String,
     pub cert_path: PathBuf,
     /// Whether this start generated the pair.
     pub generated: bool,
+    /// Where the pair was read from (for renewal).
+    pub settings: TlsSettings,
+    current: Arc<RenewableCert>,
 }
 
 impl ServerTls {
@@ -88,37 +97,92 @@ impl ServerTls {
                 reason,
             })?;
         }
-        if !cert_path.exists() || !key_path.exists() {
-            return Err(TlsError::Missing {
-                cert: cert_path.clone(),
-                key: key_path.clone(),
-            });
-        }
-        let load = |path: &Path, reason: String| TlsError::Load {
-            path: path.to_owned(),
-            reason,
-        };
-        let mut chain = read_certs(cert_path).map_err(|r| load(cert_path, r))?;
-        if let Some(ca_path) = &settings.ca_path {
-            chain.extend(read_certs(ca_path).map_err(|r| load(ca_path, r))?);
-        }
-        let fingerprint = super::fingerprint_sha256(&chain[0]);
-        let key = PrivateKeyDer::from_pem_file(key_path)
-            .map_err(|e| load(key_path, format!("no private key: {e}")))?;
+        let certified = read_pair(settings)?;
+        let fingerprint = super::fingerprint_sha256(&certified.cert[0]);
+        let current = Arc::new(RenewableCert(RwLock::new(Arc::new(certified))));
         // TLS 1.3 only, as the reference's listener.
         let config = ServerConfig::builder_with_provider(super::provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| load(cert_path, e.to_string()))?
+            .map_err(|e| TlsError::Load {
+                path: cert_path.clone(),
+                reason: e.to_string(),
+            })?
             .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| load(key_path, format!("cert and key do not make a pair: {e}")))?;
+            .with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
         Ok(ServerTls {
             config: Arc::new(config),
             fingerprint,
             cert_path: cert_path.clone(),
             generated,
+            settings: settings.clone(),
+            current,
         })
     }
+
+    /// Read the files again (never generating). When they hold another
+    /// certificate than the one served, serve the new pair from the next
+    /// handshake on and return its fingerprint; `Ok(None)` when nothing
+    /// changed. On an error (a half-written or mismatched pair) the pair
+    /// already served stays.
+    pub fn renew(&self) -> Result<Option<String>, TlsError> {
+        let next = read_pair(&self.settings)?;
+        let mut current = self.current.0.write().unwrap_or_else(|e| e.into_inner());
+        if current.cert == next.cert {
+            return Ok(None);
+        }
+        let fingerprint = super::fingerprint_sha256(&next.cert[0]);
+        *current = Arc::new(next);
+        Ok(Some(fingerprint))
+    }
+
+    /// The fingerprint of the certificate served now.
+    pub fn current_fingerprint(&self) -> String {
+        let current = self.current.0.read().unwrap_or_else(|e| e.into_inner());
+        super::fingerprint_sha256(&current.cert[0])
+    }
+}
+
+/// The certificate every handshake gets: the latest pair read.
+#[derive(Debug)]
+struct RenewableCert(RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for RenewableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(
+            &self.0.read().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+}
+
+/// The chain (the certificate file, then `caPath`) and the key, checked to
+/// belong together.
+fn read_pair(settings: &TlsSettings) -> Result<CertifiedKey, TlsError> {
+    let (cert_path, key_path) = (&settings.cert_path, &settings.key_path);
+    if !cert_path.exists() || !key_path.exists() {
+        return Err(TlsError::Missing {
+            cert: cert_path.clone(),
+            key: key_path.clone(),
+        });
+    }
+    let load = |path: &Path, reason: String| TlsError::Load {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut chain = read_certs(cert_path).map_err(|r| load(cert_path, r))?;
+    if let Some(ca_path) = &settings.ca_path {
+        chain.extend(read_certs(ca_path).map_err(|r| load(ca_path, r))?);
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .map_err(|e| load(key_path, format!("no private key: {e}")))?;
+    let signing_key = super::provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| load(key_path, format!("no private key: {e}")))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified
+        .keys_match()
+        .map_err(|e| load(key_path, format!("cert and key do not make a pair: {e}")))?;
+    Ok(certified)
 }
 
 /// The fingerprint of the first certificate of a PEM file: what a client
