@@ -245,6 +245,7 @@ fn ensure_ready(args: &DashboardArgs, handoff: &Handoff) -> Result<(), String> {
             port: None,
             system: false,
             no_start: false,
+            force: false,
         })
     };
     if started == 0 {

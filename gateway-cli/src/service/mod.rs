@@ -27,6 +27,9 @@ pub struct InstallArgs {
     /// only write the unit; do not enable or start it
     #[argh(switch)]
     pub no_start: bool,
+    /// reinstall (rewrite and restart) even when the unit is up to date
+    #[argh(switch)]
+    pub force: bool,
 }
 
 /// Stop, disable and remove the gateway service.
@@ -401,6 +404,13 @@ pub fn run_install(args: InstallArgs) -> i32 {
         }
     };
     let path = unit_path(env, &unit, args.system);
+    // Like the reference: an up-to-date unit is left alone unless --force;
+    // an outdated one is rewritten either way.
+    if !args.force && std::fs::read_to_string(&path).is_ok_and(|current| current == text) {
+        println!("Gateway service already enabled.");
+        println!("Reinstall with: openclaw gateway install --force");
+        return 0;
+    }
     if let Err(e) = write_unit(&path, &text, false) {
         eprintln!("{e}");
         return 1;

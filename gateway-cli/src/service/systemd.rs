@@ -40,6 +40,66 @@ pub fn escape_word(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// The words of a unit value, as [`escape_word`] and systemd quote them:
+/// double-quoted words may hold spaces, `\"` and `\\`; `%%` is `%`.
+pub fn split_words(value: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&first) = chars.peek() else {
+            return words;
+        };
+        let mut word = String::new();
+        if first == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => word.extend(chars.next()),
+                    c => word.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                word.push(c);
+            }
+        }
+        words.push(word.replace("%%", "%"));
+    }
+}
+
+/// What a unit file records about the command it runs (the reference's
+/// `service.command`): the `ExecStart=` words, each `Environment=` pair in
+/// order, and `WorkingDirectory=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordedCommand {
+    pub program_arguments: Vec<String>,
+    pub environment: Vec<(String, String)>,
+    pub working_directory: Option<String>,
+}
+
+/// Read `unit_text`'s `[Service]` command; `None` without an `ExecStart=`.
+pub fn recorded_command(unit_text: &str) -> Option<RecordedCommand> {
+    let mut command = RecordedCommand::default();
+    let mut has_exec = false;
+    for line in unit_text.lines().map(str::trim) {
+        if let Some(exec) = line.strip_prefix("ExecStart=") {
+            command.program_arguments = split_words(exec);
+            has_exec = true;
+        } else if let Some(env) = line.strip_prefix("Environment=") {
+            for assignment in split_words(env) {
+                if let Some((key, value)) = assignment.split_once('=') {
+                    command.environment.push((key.to_owned(), value.to_owned()));
+                }
+            }
+        } else if let Some(dir) = line.strip_prefix("WorkingDirectory=") {
+            command.working_directory = split_words(dir).into_iter().next();
+        }
+    }
+    has_exec.then_some(command)
+}
+
 /// systemd expands `%x` specifiers in these directives; `%%` is a literal `%`.
 fn escape_percent(value: &str) -> String {
     value.replace('%', "%%")
@@ -108,6 +168,30 @@ pub fn render(spec: &UnitSpec) -> Result<String, LineBreakInUnit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rendered_command_reads_back_word_for_word() {
+        let unit = "[Service]\nExecStart=/opt/open claw/openclaw gateway --port 1\nWorkingDirectory=/srv\nEnvironment=HOME=/root\nEnvironment=\"NAME=OpenClaw 100%% \\\"Gateway\\\"\"\n";
+        let command = recorded_command(unit).unwrap();
+        assert_eq!(
+            command.program_arguments,
+            ["/opt/open", "claw/openclaw", "gateway", "--port", "1"]
+        );
+        assert_eq!(command.working_directory.as_deref(), Some("/srv"));
+        assert_eq!(
+            command.environment,
+            [
+                ("HOME".to_owned(), "/root".to_owned()),
+                ("NAME".to_owned(), "OpenClaw 100% \"Gateway\"".to_owned())
+            ]
+        );
+        let quoted = escape_word("/opt/open claw/openclaw");
+        assert_eq!(
+            split_words(&format!("{quoted} gateway")),
+            ["/opt/open claw/openclaw", "gateway"]
+        );
+        assert_eq!(recorded_command("[Service]\n"), None);
+    }
 
     #[test]
     fn plain_words_stay_bare_and_others_are_quoted() {

@@ -40,6 +40,8 @@ pub struct ServiceState {
     /// `--port` of the unit's ExecStart, which the service gateway listens on.
     pub service_port: Option<u16>,
     pub exec_start: Option<String>,
+    /// What the unit file records (command words, environment, working dir).
+    pub command: Option<crate::service::systemd::RecordedCommand>,
 }
 
 /// Ask systemd (if there is one) about `unit` (with `.service`) at `unit_path`.
@@ -56,6 +58,7 @@ pub fn inspect(unit: &str, unit_path: &Path) -> ServiceState {
         runtime: Runtime::default(),
         service_port: exec_start.as_deref().and_then(port_argument),
         exec_start,
+        command: crate::service::systemd::recorded_command(&text),
     };
     if !systemd_available() {
         state.manager_unavailable = true;

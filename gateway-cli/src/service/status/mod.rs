@@ -4,6 +4,7 @@
 //! other gateway-like services and the port's local clients: the reference's
 //! lines in its order, and its `--json` document.
 
+pub mod audit;
 pub mod extra_services;
 pub mod gateway_target;
 pub mod manager;
@@ -70,6 +71,8 @@ struct Status {
     rpc: Option<Rpc>,
     clients: Vec<SocketOwner>,
     extra_services: Vec<ExtraService>,
+    /// What the service config audit found in the installed unit.
+    audit: Vec<audit::AuditIssue>,
 }
 
 /// The probe's answer (`rpc` in the JSON).
@@ -177,7 +180,25 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
     } else {
         Vec::new()
     };
+    let audit = match &service.command {
+        Some(command) => {
+            let text = std::fs::read_to_string(&service.unit_path).unwrap_or_default();
+            let expected = audit::Expected {
+                port: file.port,
+                token: file.token.as_deref(),
+            };
+            audit::audit(
+                &service.unit_path,
+                &text,
+                command,
+                &expected,
+                !service.manager_unavailable,
+            )
+        }
+        None => Vec::new(),
+    };
     Status {
+        audit,
         service,
         target_role,
         log_file: crate::logging::file_path(),
@@ -357,17 +378,44 @@ fn print_human(status: &Status, env: Env) {
         state
     };
     println!("Service: {}{state}{suffix}", service_label(status));
+    if service.manager_unavailable && service.installed {
+        println!("The recorded service unit is stale and was left unchanged.");
+    }
     println!("File logs: {}", shorten_home(&status.log_file, env));
-    if let (false, Some(command)) = (service.manager_unavailable, &service.exec_start) {
-        println!("Command: {command}");
+    if let Some(command) = &service.command {
+        let label = if service.manager_unavailable {
+            "Recorded command:"
+        } else {
+            "Command:"
+        };
+        println!("{label} {}", command.program_arguments.join(" "));
         println!("Service file: {}", shorten_home(&service.unit_path, env));
-        if service.runtime.reload_pending {
+        if service.runtime.reload_pending && !service.manager_unavailable {
             println!("Systemd reload: pending (run systemctl --user daemon-reload)");
+        }
+        if let Some(dir) = &command.working_directory {
+            println!("Working dir: {}", shorten_home(Path::new(dir), env));
+        }
+        let shown = printable_env(&command.environment);
+        if !shown.is_empty() {
+            let pairs: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("Service env: {}", pairs.join(" "));
         }
     }
     // This gateway has no host desktop feature: it is never enabled.
     println!("Host desktop: disabled");
     println!();
+    if !status.audit.is_empty() {
+        eprintln!("Service config looks out of date or non-standard.");
+        for issue in &status.audit {
+            eprintln!("{}", issue.line());
+        }
+        if service.manager_unavailable {
+            eprintln!("Run \"openclaw doctor\" for guidance about this recorded service unit.");
+        } else {
+            eprintln!("Recommendation: run \"openclaw doctor\" interactively for guided checks, or reinstall with \"openclaw gateway install --force\".");
+        }
+    }
 
     let config = &status.config;
     println!("Config (cli): {}", config.line(env));
@@ -589,12 +637,9 @@ fn service_json(status: &Status) -> Value {
             json!({"scope": scope, "unit": service.unit}),
         );
     }
-    let command = match (&service.exec_start, service.manager_unavailable) {
-        (Some(exec), false) => json!({
-            "programArguments": exec.split_whitespace().collect::<Vec<_>>(),
-            "sourcePath": service.unit_path,
-        }),
-        _ => Value::Null,
+    let command = match &service.command {
+        Some(command) => command_json(command, &service.unit_path),
+        None => Value::Null,
     };
     let mut doc = json!({
         "label": service_label(status),
@@ -609,10 +654,8 @@ fn service_json(status: &Status) -> Value {
         "unitPath": service.unit_path,
         "installed": service.installed,
     });
-    if service.exec_start.is_none() || service.manager_unavailable {
-        // No service command: nothing to audit, as the reference reports it.
-        doc["configAudit"] = json!({"ok": true, "issues": []});
-    }
+    let issues: Vec<Value> = status.audit.iter().map(|i| i.to_json()).collect();
+    doc["configAudit"] = json!({"ok": issues.is_empty(), "issues": issues});
     if service.manager_unavailable {
         let detail = manager::UNAVAILABLE_DETAIL;
         doc["inspectionReason"] = "service-manager-unavailable".into();
@@ -622,10 +665,69 @@ fn service_json(status: &Status) -> Value {
             "detail": format!("{detail}; retry with openclaw gateway status --deep"),
             "inspectionFailure": {"code": "service-runtime-inspection-failed", "detail": detail},
         });
-        if !service.installed {
+        if service.installed {
+            // A recorded unit nobody can be asked about: its state is unknown.
+            doc["loaded"] = Value::Null;
+            doc["loadState"] = json!({
+                "status": "unknown",
+                "detail": format!("ServiceInspectionError: {detail}"),
+                "inspectionReason": "service-manager-unavailable",
+            });
+            doc["systemdInstallation"] = json!({"kind": "user", "user": {
+                "scope": "user", "unitName": service.unit, "unitPath": service.unit_path}});
+        } else {
             doc["systemdInstallation"] = json!({"kind": "none"});
         }
     }
+    doc
+}
+
+/// The environment keys the reference shows (never secrets such as a token).
+const PRINTABLE_ENV_KEYS: [&str; 6] = [
+    "OPENCLAW_PROFILE",
+    "OPENCLAW_STATE_DIR",
+    "OPENCLAW_CONFIG_PATH",
+    "OPENCLAW_GATEWAY_PORT",
+    "OPENCLAW_CONFIG_READONLY",
+    "OPENCLAW_NIX_MODE",
+];
+
+/// The unit's environment as the reference prints it: only the keys above,
+/// in that order, trimmed, non-empty.
+fn printable_env(environment: &[(String, String)]) -> Vec<(&'static str, String)> {
+    PRINTABLE_ENV_KEYS
+        .iter()
+        .filter_map(|key| {
+            let value = environment.iter().rev().find(|(k, _)| k == key)?.1.trim();
+            (!value.is_empty()).then(|| (*key, value.to_owned()))
+        })
+        .collect()
+}
+
+/// The reference's `service.command`: the recorded words, the printable
+/// environment (omitted when none), where each variable came from, the unit.
+fn command_json(command: &crate::service::systemd::RecordedCommand, unit_path: &Path) -> Value {
+    let mut doc = json!({"programArguments": command.program_arguments});
+    if let Some(dir) = &command.working_directory {
+        doc["workingDirectory"] = dir.clone().into();
+    }
+    let shown = printable_env(&command.environment);
+    if !shown.is_empty() {
+        let map: serde_json::Map<String, Value> = shown
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into()))
+            .collect();
+        doc["environment"] = Value::Object(map);
+    }
+    if !command.environment.is_empty() {
+        let sources: serde_json::Map<String, Value> = command
+            .environment
+            .iter()
+            .map(|(k, _)| (k.clone(), "inline".into()))
+            .collect();
+        doc["environmentValueSources"] = Value::Object(sources);
+    }
+    doc["sourcePath"] = unit_path.display().to_string().into();
     doc
 }
 
