@@ -73,6 +73,8 @@ const SAME: &[&str] = &[
     "/rpc/kind",
     "/rpc/url",
     "/rpc/version",
+    "/rpc/connectFailure",
+    "/rpc/gatewayReached",
     "/service/label",
     "/service/loaded",
     "/service/targetRole",
@@ -273,5 +275,41 @@ fn the_reference_reads_and_audits_our_recorded_unit_as_we_do() {
             .map(Vec::len),
         Some(5),
         "{audited:#}"
+    );
+}
+
+/// Nothing listening: both report the same failed probe, in the same words.
+#[test]
+fn the_reference_reports_a_stopped_gateway_as_we_do() {
+    let Some(cli) = reference_cli("v4") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let env = [
+        ("OPENCLAW_GATEWAY_PORT", port.as_str()),
+        ("OPENCLAW_GATEWAY_TOKEN", "tok"),
+    ];
+    let reference = cli.run(home.path(), &["gateway", "status", "--json"], &env, TIMEOUT);
+    let mut cmd = our_command(home.path());
+    cmd.args(["gateway", "status", "--json"])
+        .envs(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let ours = run_with_timeout(cmd, TIMEOUT);
+    let parse = |out: &std::process::Output| -> Value {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let (reference, ours) = (parse(&reference), parse(&ours));
+    assert_eq!(
+        reference["rpc"], ours["rpc"],
+        "reference: {reference:#}\nours: {ours:#}"
+    );
+    assert_eq!(ours["rpc"]["connectFailure"]["kind"], "unreachable");
+    assert_eq!(
+        ours["rpc"]["error"],
+        format!("connect ECONNREFUSED 127.0.0.1:{port}")
     );
 }

@@ -6,6 +6,9 @@ use argh::FromArgs;
 use gateway_proto::client::ClientIdentity;
 use serde_json::{json, Value};
 
+use gateway_proto::client::CallFailure;
+use gateway_smol::client::ConnectError;
+
 use super::call::target_or_exit;
 use super::connect::Session;
 use super::print;
@@ -133,7 +136,11 @@ pub fn probe_target(target: &super::target::Target, timeout_ms: u64) -> ProbeOut
     let report = smol::block_on(async {
         let client = match session.connect(target).await {
             Ok(c) => c,
-            Err(e) => return json!({"ok": false, "error": e.to_string()}),
+            Err(e) => {
+                let reached = !matches!(e, ConnectError::Io(_));
+                return json!({"ok": false, "error": e.to_string(),
+                    "gatewayReached": reached, "connectFailure": connect_failure(&e)});
+            }
         };
         let latency = started.elapsed().as_millis() as u64;
         let hello = client.hello().clone();
@@ -229,4 +236,49 @@ fn print_probe(args: &ProbeArgs, outcome: &ProbeOutcome) -> i32 {
     } else {
         1
     }
+}
+
+/// Why a connect failed, as the reference's probe classifies it
+/// (`connectFailure`: `kind`, and the gateway's `detailCode` when it sent one).
+pub fn connect_failure(error: &ConnectError) -> Value {
+    let (code, text) = match error {
+        ConnectError::Io(_) => return json!({"kind": "unreachable"}),
+        ConnectError::Refused(CallFailure::Handshake(shape)) => (
+            shape.detail_code().map(str::to_owned),
+            shape.message.clone(),
+        ),
+        ConnectError::Refused(other) => (None, other.to_string()),
+        ConnectError::Closed { .. } => (None, error.to_string()),
+    };
+    let lower = text.to_ascii_lowercase();
+    let code_is = |c: &str| code.as_deref() == Some(c);
+    let kind = if code_is("PAIRING_REQUIRED") || lower.contains("pairing required") {
+        "pairing-required"
+    } else if code_is("DEVICE_IDENTITY_REQUIRED")
+        || code_is("CONTROL_UI_DEVICE_IDENTITY_REQUIRED")
+        || lower.contains("device identity required")
+    {
+        "device-identity-required"
+    } else if code_is("AUTH_SCOPE_MISMATCH") || lower.contains("scope mismatch") {
+        "scope-mismatch"
+    } else if code_is("AUTH_RATE_LIMITED")
+        || (code.is_none() && lower.contains("too many failed authentication attempts"))
+    {
+        "rate-limited"
+    } else if code
+        .as_deref()
+        .is_some_and(|c| c.starts_with("AUTH_") || c.starts_with("DEVICE_AUTH_"))
+        || lower.contains("token mismatch")
+    {
+        "auth-rejected"
+    } else if code.is_some() || lower.contains("gateway closed") {
+        "gateway-rejected"
+    } else {
+        "unreachable"
+    };
+    let mut doc = json!({"kind": kind});
+    if let Some(code) = code {
+        doc["detailCode"] = code.into();
+    }
+    doc
 }

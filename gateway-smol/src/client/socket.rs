@@ -125,7 +125,7 @@ pub(crate) async fn open(url: &str, tls_fingerprint: Option<&str>) -> Result<Soc
     }
     let tcp = TcpStream::connect(addr)
         .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+        .map_err(|e| connect_error(addr, &e))?;
     // Frames are small JSON messages: send them as soon as they are written.
     let _ = tcp.set_nodelay(true);
     let stream = if endpoint.tls {
@@ -148,6 +148,21 @@ pub(crate) async fn open(url: &str, tls_fingerprint: Option<&str>) -> Result<Soc
         .await
         .map_err(|e| format!("websocket upgrade to {url}: {e}"))?;
     Ok(ws)
+}
+
+/// A failed TCP connect in the words the reference's clients use (Node's
+/// `connect ECONNREFUSED 127.0.0.1:18789`), which scripts and users match on;
+/// other errors keep the system's description.
+fn connect_error(addr: &str, error: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let code = match error.kind() {
+        ErrorKind::ConnectionRefused => "ECONNREFUSED",
+        ErrorKind::TimedOut => "ETIMEDOUT",
+        ErrorKind::HostUnreachable => "EHOSTUNREACH",
+        ErrorKind::NetworkUnreachable => "ENETUNREACH",
+        _ => return format!("connect {addr}: {error}"),
+    };
+    format!("connect {code} {addr}")
 }
 
 #[cfg(test)]

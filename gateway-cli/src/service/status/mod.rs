@@ -84,6 +84,9 @@ struct Rpc {
     server: Option<Value>,
     version: Option<String>,
     error: Option<String>,
+    /// On a failure: the reference's `connectFailure` and `gatewayReached`.
+    connect_failure: Option<Value>,
+    gateway_reached: bool,
 }
 
 pub fn run(args: GatewayStatusArgs) -> i32 {
@@ -301,6 +304,8 @@ fn probe(args: &GatewayStatusArgs, gateway: &GatewaySummary, url: Option<&str>) 
                 server: None,
                 version: None,
                 error: Some(e.message),
+                connect_failure: None,
+                gateway_reached: false,
             }
         }
     };
@@ -331,6 +336,8 @@ fn probe(args: &GatewayStatusArgs, gateway: &GatewaySummary, url: Option<&str>) 
             .and_then(Value::as_str)
             .map(str::to_string),
         error: error.or_else(|| (!ok).then(|| "gateway probe failed".to_string())),
+        connect_failure: report.get("connectFailure").cloned(),
+        gateway_reached: report["gatewayReached"] == true,
     }
 }
 
@@ -732,12 +739,26 @@ fn command_json(command: &crate::service::systemd::RecordedCommand, unit_path: &
 }
 
 fn rpc_json(rpc: &Rpc, url: &str) -> Value {
-    let mut doc = json!({"ok": rpc.ok, "kind": rpc.kind, "capability": rpc.capability});
-    if let Some(auth) = &rpc.auth {
-        doc["auth"] = auth.clone();
+    let mut doc = json!({"ok": rpc.ok, "kind": rpc.kind});
+    if rpc.gateway_reached && !rpc.ok {
+        doc["gatewayReached"] = true.into();
     }
-    if let Some(server) = &rpc.server {
-        doc["server"] = server.clone();
+    doc["capability"] = rpc.capability.clone().into();
+    // A failed connect still reports who it was, as nobody.
+    let nobody = (!rpc.ok).then(|| {
+        (
+            json!({"role": null, "scopes": [], "capability": "unknown"}),
+            json!({"version": null, "connId": null}),
+        )
+    });
+    if let Some(auth) = rpc.auth.clone().or(nobody.clone().map(|n| n.0)) {
+        doc["auth"] = auth;
+    }
+    if let Some(server) = rpc.server.clone().or(nobody.map(|n| n.1)) {
+        doc["server"] = server;
+    }
+    if let Some(failure) = &rpc.connect_failure {
+        doc["connectFailure"] = failure.clone();
     }
     if let Some(version) = &rpc.version {
         doc["version"] = version.clone().into();
