@@ -10,17 +10,19 @@
 //! first connect. The terminal only ever shows the clean base URL.
 
 use std::io::{IsTerminal, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::desktop::{browser_command, copy_to_clipboard, open_url};
 
 use argh::FromArgs;
 use gateway_proto::gateway::pairing::BootstrapProfile;
+use gateway_proto::text::percent_encode_component;
 use gateway_smol::document_probe;
 use gateway_smol::store::PairingStore;
 use serde_json::json;
 
 use crate::client::target::{self, Target};
-use crate::service::status::gateway_target::{self, GatewaySummary, PortInputs};
+use crate::service::status::gateway_target::{self, base_path, GatewaySummary, PortInputs};
 
 /// Open the Control UI with a one-time owner pairing link.
 #[derive(FromArgs, Debug, PartialEq)]
@@ -58,7 +60,11 @@ impl Handoff {
     fn shared_auth_url(&self) -> (String, bool) {
         match self.target.token.as_deref().filter(|t| !t.is_empty()) {
             Some(token) => (
-                format!("{}#token={}", self.http_url, percent_encode(token)),
+                format!(
+                    "{}#token={}",
+                    self.http_url,
+                    percent_encode_component(token)
+                ),
                 true,
             ),
             None => (self.http_url.clone(), false),
@@ -103,8 +109,8 @@ pub fn run(args: DashboardArgs) -> i32 {
     let browser_url = format!(
         "{}#bootstrapToken={}&bootstrapProfile=owner&gatewayUrl={}",
         handoff.http_url,
-        percent_encode(&issued.token),
-        percent_encode(&handoff.ws_url)
+        percent_encode_component(&issued.token),
+        percent_encode_component(&handoff.ws_url)
     );
     if args.json {
         let (url, token_included) = handoff.shared_auth_url();
@@ -197,16 +203,6 @@ fn browser_links(summary: &GatewaySummary, base_path_raw: Option<&str>) -> (Stri
         format!("{http}://127.0.0.1:{}{base}/", summary.port),
         format!("{ws}://127.0.0.1:{}{base}", summary.port),
     )
-}
-
-/// `gateway.controlUi.basePath` as a URL prefix: `""` or `/x`.
-fn base_path(raw: &str) -> String {
-    let trimmed = raw.trim().trim_matches('/');
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("/{trimmed}")
-    }
 }
 
 /// The gateway answers its handshake, or (with `--yes`, or when the user
@@ -396,98 +392,6 @@ fn ssh_hint(handoff: &Handoff) -> String {
     .join("\n")
 }
 
-/// The command that opens a URL here, as the reference picks it: `open` on
-/// macOS; on Linux `xdg-open`, only with a display (and never over SSH
-/// without one).
-fn browser_command() -> Option<String> {
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
-    let display = set("DISPLAY") || set("WAYLAND_DISPLAY");
-    if cfg!(target_os = "macos") {
-        return on_path("open").then(|| "open".to_owned());
-    }
-    if !display {
-        return None;
-    }
-    on_path("xdg-open").then(|| "xdg-open".to_owned())
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-}
-
-fn open_url(opener: &str, url: &str) -> bool {
-    run_with_timeout(Command::new(opener).arg(url), None)
-}
-
-/// The first clipboard tool that takes the text.
-fn copy_to_clipboard(text: &str) -> bool {
-    let tools: [&[&str]; 3] = [
-        &["pbcopy"],
-        &["xclip", "-selection", "clipboard"],
-        &["wl-copy"],
-    ];
-    tools.iter().any(|argv| {
-        on_path(argv[0]) && run_with_timeout(Command::new(argv[0]).args(&argv[1..]), Some(text))
-    })
-}
-
-/// Run a helper for at most 5 s (3 s with input, as the reference):
-/// success is exit code 0.
-fn run_with_timeout(command: &mut Command, input: Option<&str>) -> bool {
-    let limit = Duration::from_secs(if input.is_some() { 3 } else { 5 });
-    let child = command
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else {
-        return false;
-    };
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        let _ = stdin.write_all(text.as_bytes());
-    }
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
-    }
-}
-
-/// `encodeURIComponent`, as the reference builds the fragment.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'!'
-            | b'~'
-            | b'*'
-            | b'\''
-            | b'('
-            | b')' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -526,14 +430,5 @@ mod tests {
                 "wss://10.0.0.5:18789".to_owned()
             )
         );
-    }
-
-    #[test]
-    fn the_fragment_is_encoded_as_encode_uri_component_does() {
-        assert_eq!(
-            percent_encode("ws://127.0.0.1:18789/ui"),
-            "ws%3A%2F%2F127.0.0.1%3A18789%2Fui"
-        );
-        assert_eq!(percent_encode("a-b_c.d~e"), "a-b_c.d~e");
     }
 }

@@ -11,6 +11,7 @@ mod config_file;
 mod config_keys;
 mod config_text;
 mod dashboard;
+mod desktop;
 mod doctor;
 mod force;
 mod host;

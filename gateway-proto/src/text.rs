@@ -32,8 +32,47 @@ fn hex_value(digit: u8) -> Option<u8> {
     }
 }
 
+/// `text` as JavaScript's `encodeURIComponent` writes it: UTF-8 bytes,
+/// every one but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` as `%XX`.
+pub fn percent_encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'!'
+            | b'~'
+            | b'*'
+            | b'\''
+            | b'('
+            | b')' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn components_are_encoded_as_encode_uri_component_does() {
+        assert_eq!(
+            super::percent_encode_component("ws://127.0.0.1:18789/ui"),
+            "ws%3A%2F%2F127.0.0.1%3A18789%2Fui"
+        );
+        assert_eq!(
+            super::percent_encode_component("a-b_c.d~e é"),
+            "a-b_c.d~e%20%C3%A9"
+        );
+        let round = super::percent_decode(&super::percent_encode_component("x y/z")).unwrap();
+        assert_eq!(round, "x y/z");
+    }
+
     use super::percent_decode;
 
     #[test]

@@ -214,3 +214,13 @@ pub fn pending_of(list: &Value, device_id: &str) -> Vec<Value> {
         })
         .unwrap_or_default()
 }
+
+/// The one-time token in an `openclaw dashboard` link's fragment
+/// (`…/#bootstrapToken=…&bootstrapProfile=owner&gatewayUrl=…`).
+pub fn bootstrap_token_of(browser_url: &str) -> Option<String> {
+    let (_, fragment) = browser_url.split_once('#')?;
+    let value = fragment
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("bootstrapToken="))?;
+    gateway_proto::text::percent_decode(value)
+}

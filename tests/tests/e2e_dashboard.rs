@@ -11,19 +11,13 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use gateway_proto::gateway::pairing::bootstrap::CONTROL_UI_OWNER_SCOPES;
 use serde_json::{json, Value};
 use tests::device::Device;
 use tests::process::{free_port, our_command, run_with_timeout, GatewayOptions, OurGateway};
 
-const OWNER_SCOPES: [&str; 7] = [
-    "operator.admin",
-    "operator.read",
-    "operator.write",
-    "operator.approvals",
-    "operator.pairing",
-    "operator.questions",
-    "operator.talk.secrets",
-];
+/// What the Control UI asks when it follows an owner link.
+const OWNER_SCOPES: [&str; 7] = CONTROL_UI_OWNER_SCOPES;
 
 /// `openclaw dashboard <extra>` under `home`, for the gateway on `port`,
 /// with no display and nothing on PATH but the system's.
@@ -79,22 +73,25 @@ fn bootstrap_rows(home: &Path) -> i64 {
     .unwrap_or(0)
 }
 
-/// The `bootstrapToken` and `gatewayUrl` of a `browserUrl`'s fragment.
+/// The `bootstrapToken` and `gatewayUrl` of a `browserUrl`'s fragment,
+/// which holds those and `bootstrapProfile=owner`, nothing else.
 fn fragment_params(browser_url: &str) -> (String, String) {
     let fragment = browser_url.split_once('#').expect("a fragment").1;
-    let mut token = String::new();
-    let mut gateway_url = String::new();
-    for pair in fragment.split('&') {
-        let (key, value) = pair.split_once('=').unwrap();
-        let value = gateway_proto::text::percent_decode(value).unwrap();
-        match key {
-            "bootstrapToken" => token = value,
-            "gatewayUrl" => gateway_url = value,
-            "bootstrapProfile" => assert_eq!(value, "owner"),
-            other => panic!("unexpected fragment key {other}"),
-        }
-    }
-    (token, gateway_url)
+    let keys: Vec<&str> = fragment
+        .split('&')
+        .map(|pair| pair.split_once('=').map_or(pair, |(k, _)| k))
+        .collect();
+    assert_eq!(
+        keys,
+        ["bootstrapToken", "bootstrapProfile", "gatewayUrl"],
+        "{fragment}"
+    );
+    assert!(fragment.contains("&bootstrapProfile=owner&"), "{fragment}");
+    let gateway_url = fragment.rsplit_once("gatewayUrl=").unwrap().1;
+    (
+        tests::device::bootstrap_token_of(browser_url).expect("bootstrapToken"),
+        gateway_proto::text::percent_decode(gateway_url).expect("gatewayUrl"),
+    )
 }
 
 #[test]

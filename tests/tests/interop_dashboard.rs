@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use gateway_proto::gateway::pairing::bootstrap::CONTROL_UI_OWNER_SCOPES;
 use serde_json::{json, Value};
 use tests::device::{paired_row, Device, Operator};
 use tests::process::{
@@ -21,15 +22,8 @@ use tests::process::{
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
-const OWNER_SCOPES: [&str; 7] = [
-    "operator.admin",
-    "operator.read",
-    "operator.write",
-    "operator.approvals",
-    "operator.pairing",
-    "operator.questions",
-    "operator.talk.secrets",
-];
+/// What the Control UI asks when it follows an owner link.
+const OWNER_SCOPES: [&str; 7] = CONTROL_UI_OWNER_SCOPES;
 
 fn parse(out: &std::process::Output, who: &str) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -45,12 +39,7 @@ fn parse(out: &std::process::Output, who: &str) -> Value {
 /// The one-time token in a `browserUrl`.
 fn bootstrap_token(doc: &Value) -> String {
     let link = doc["browserUrl"].as_str().expect("browserUrl");
-    let fragment = link.split_once('#').expect("fragment").1;
-    let value = fragment
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("bootstrapToken="))
-        .expect("bootstrapToken");
-    gateway_proto::text::percent_decode(value).unwrap()
+    tests::device::bootstrap_token_of(link).expect("a bootstrapToken in the link")
 }
 
 /// A Control UI page at `port` follows the link: paired as the owner, by

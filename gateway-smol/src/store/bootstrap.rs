@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use gateway_proto::gateway::pairing::bootstrap::BOOTSTRAP_TOKEN_TTL_MS;
 use gateway_proto::gateway::pairing::BootstrapProfile;
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::OptionalExtension;
 
 use super::rows::integer;
 use super::{PairingStore, StoreError};
@@ -38,35 +38,27 @@ impl PairingStore {
             .expect("a profile of strings always serializes");
         let redeemed_json = serde_json::to_string(&BootstrapProfile::default())
             .expect("a profile of strings always serializes");
-        let db = &mut self.db;
-        let path = db.path.clone();
-        let sql_error = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let path = self.db.path.clone();
         let oldest = integer(
             &path,
             "issued_at_ms",
             now_ms.saturating_sub(BOOTSTRAP_TOKEN_TTL_MS),
         )?;
         let now = integer(&path, "issued_at_ms", now_ms)?;
-        let tx = db
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        self.db.write(|tx, sql_error| {
+            tx.execute(
+                "DELETE FROM device_bootstrap_tokens WHERE issued_at_ms < ?1",
+                [oldest],
+            )
             .map_err(sql_error)?;
-        tx.execute(
-            "DELETE FROM device_bootstrap_tokens WHERE issued_at_ms < ?1",
-            [oldest],
-        )
-        .map_err(sql_error)?;
-        tx.execute(
-            "INSERT INTO device_bootstrap_tokens
-               (token_key, token, ts, profile_json, redeemed_profile_json, issued_at_ms)
-             VALUES (?1, ?1, ?2, ?3, ?4, ?2)",
-            rusqlite::params![token, now, profile_json, redeemed_json],
-        )
-        .map_err(sql_error)?;
-        tx.commit().map_err(sql_error)?;
+            tx.execute(
+                "INSERT INTO device_bootstrap_tokens
+                   (token_key, token, ts, profile_json, redeemed_profile_json, issued_at_ms)
+                 VALUES (?1, ?1, ?2, ?3, ?4, ?2)",
+                rusqlite::params![token, now, profile_json, redeemed_json],
+            )
+            .map_err(sql_error)
+        })?;
         Ok(IssuedBootstrapToken {
             token,
             expires_at_ms: now_ms.saturating_add(BOOTSTRAP_TOKEN_TTL_MS),
@@ -83,33 +75,27 @@ impl PairingStore {
         token: &str,
         oldest_issued_at_ms: u64,
     ) -> Result<Option<BootstrapProfile>, StoreError> {
-        let db = &mut self.db;
-        let path = db.path.clone();
-        let sql_error = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = db
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_error)?;
-        let row: Option<(Option<String>, i64)> = tx
-            .query_row(
-                "SELECT profile_json, issued_at_ms FROM device_bootstrap_tokens WHERE token_key = ?1",
-                [token],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .map_err(sql_error)?;
+        let row: Option<(Option<String>, i64)> = self.db.write(|tx, sql_error| {
+            let row = tx
+                .query_row(
+                    "SELECT profile_json, issued_at_ms FROM device_bootstrap_tokens WHERE token_key = ?1",
+                    [token],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(sql_error)?;
+            if row.is_some() {
+                tx.execute(
+                    "DELETE FROM device_bootstrap_tokens WHERE token_key = ?1",
+                    [token],
+                )
+                .map_err(sql_error)?;
+            }
+            Ok(row)
+        })?;
         let Some((profile_json, issued_at_ms)) = row else {
             return Ok(None);
         };
-        tx.execute(
-            "DELETE FROM device_bootstrap_tokens WHERE token_key = ?1",
-            [token],
-        )
-        .map_err(sql_error)?;
-        tx.commit().map_err(sql_error)?;
         if u64::try_from(issued_at_ms).map_or(true, |at| at < oldest_issued_at_ms) {
             return Ok(None);
         }

@@ -11,7 +11,7 @@ use ed25519_dalek::pkcs8::{
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use gateway_proto::client::DeviceKey;
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::OptionalExtension;
 
 use super::rows::RowReader;
 use super::schema::{self, Database};
@@ -151,23 +151,14 @@ impl ClientIdentityStore {
         let key = DeviceKey::from_secret(secret);
         let (public_pem, private_pem) = identity_pems(&key);
         let now = ms(now_ms());
-        let db = &mut self.db;
-        let path = db.path.clone();
-        let sql_error = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = db
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_error)?;
-        tx.execute(
-            "INSERT INTO device_identities (identity_key, device_id, public_key_pem, private_key_pem, created_at_ms, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (identity_key) DO NOTHING",
-            rusqlite::params![PRIMARY_IDENTITY_KEY, key.device_id(), public_pem, private_pem, now],
-        )
-        .map_err(sql_error)?;
-        tx.commit().map_err(sql_error)?;
+        self.db.write(|tx, sql_error| {
+            tx.execute(
+                "INSERT INTO device_identities (identity_key, device_id, public_key_pem, private_key_pem, created_at_ms, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (identity_key) DO NOTHING",
+                rusqlite::params![PRIMARY_IDENTITY_KEY, key.device_id(), public_pem, private_pem, now],
+            )
+            .map_err(sql_error)
+        })?;
         self.load_identity()?
             .ok_or_else(|| self.bad_identity("the row was not there after it was written"))
     }

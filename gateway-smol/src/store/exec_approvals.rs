@@ -10,7 +10,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
+use rusqlite::OptionalExtension;
 use serde_json::Value;
 
 use super::schema::{self, Database};
@@ -71,56 +71,47 @@ impl ExecApprovalsStore {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let db = &mut self.db;
-        let path = db.path.clone();
-        let sql_error = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = db
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_error)?;
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT raw_json FROM exec_approvals_config WHERE config_key = ?1",
-                [CONFIG_KEY],
-                |row| row.get(0),
+        self.db.write(|tx, sql_error| {
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT raw_json FROM exec_approvals_config WHERE config_key = ?1",
+                    [CONFIG_KEY],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(sql_error)?;
+            if current.as_deref() != expected {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO exec_approvals_config (config_key, raw_json, socket_path, has_socket_token,
+                   default_security, default_ask, default_ask_fallback, auto_allow_skills,
+                   agent_count, allowlist_count, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (config_key) DO UPDATE SET
+                   raw_json = excluded.raw_json, socket_path = excluded.socket_path,
+                   has_socket_token = excluded.has_socket_token,
+                   default_security = excluded.default_security, default_ask = excluded.default_ask,
+                   default_ask_fallback = excluded.default_ask_fallback,
+                   auto_allow_skills = excluded.auto_allow_skills, agent_count = excluded.agent_count,
+                   allowlist_count = excluded.allowlist_count, updated_at_ms = excluded.updated_at_ms",
+                rusqlite::params![
+                    CONFIG_KEY,
+                    raw,
+                    projection.socket_path,
+                    projection.has_socket_token,
+                    projection.default_security,
+                    projection.default_ask,
+                    projection.default_ask_fallback,
+                    projection.auto_allow_skills,
+                    projection.agent_count,
+                    projection.allowlist_count,
+                    now
+                ],
             )
-            .optional()
             .map_err(sql_error)?;
-        if current.as_deref() != expected {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO exec_approvals_config (config_key, raw_json, socket_path, has_socket_token,
-               default_security, default_ask, default_ask_fallback, auto_allow_skills,
-               agent_count, allowlist_count, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (config_key) DO UPDATE SET
-               raw_json = excluded.raw_json, socket_path = excluded.socket_path,
-               has_socket_token = excluded.has_socket_token,
-               default_security = excluded.default_security, default_ask = excluded.default_ask,
-               default_ask_fallback = excluded.default_ask_fallback,
-               auto_allow_skills = excluded.auto_allow_skills, agent_count = excluded.agent_count,
-               allowlist_count = excluded.allowlist_count, updated_at_ms = excluded.updated_at_ms",
-            rusqlite::params![
-                CONFIG_KEY,
-                raw,
-                projection.socket_path,
-                projection.has_socket_token,
-                projection.default_security,
-                projection.default_ask,
-                projection.default_ask_fallback,
-                projection.auto_allow_skills,
-                projection.agent_count,
-                projection.allowlist_count,
-                now
-            ],
-        )
-        .map_err(sql_error)?;
-        tx.commit().map_err(sql_error)?;
-        Ok(true)
+            Ok(true)
+        })
     }
 }
 

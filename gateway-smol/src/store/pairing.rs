@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use gateway_proto::gateway::pairing::{PairingChange, PairingSnapshot};
-use rusqlite::{params_from_iter, TransactionBehavior};
+use rusqlite::params_from_iter;
 
 use super::rows::{paired_from_row, paired_values, pending_from_row, pending_values};
 use super::schema::{self, Database, Table, PAIRED, PENDING};
@@ -73,43 +73,37 @@ impl PairingStore {
     /// When this returns `Ok` the transaction is committed and, with
     /// `synchronous = FULL`, on disk.
     pub fn apply(&mut self, changes: &[PairingChange]) -> Result<(), StoreError> {
-        let db = &mut self.db;
-        let path = db.path.clone();
-        let sql_error = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = db
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql_error)?;
-        for change in changes {
-            match change {
-                PairingChange::PutPending(request) => {
-                    let values = pending_values(&path, request)?;
-                    tx.prepare_cached(&upsert_sql(&PENDING))
-                        .and_then(|mut s| s.execute(params_from_iter(values)))
-                        .map_err(sql_error)?;
-                }
-                PairingChange::DeletePending { request_id } => {
-                    tx.prepare_cached("DELETE FROM device_pairing_pending WHERE request_id = ?1")
+        let path = self.db.path.clone();
+        self.db.write(|tx, sql_error| {
+            for change in changes {
+                match change {
+                    PairingChange::PutPending(request) => {
+                        let values = pending_values(&path, request)?;
+                        tx.prepare_cached(&upsert_sql(&PENDING))
+                            .and_then(|mut s| s.execute(params_from_iter(values)))
+                            .map_err(sql_error)?;
+                    }
+                    PairingChange::DeletePending { request_id } => {
+                        tx.prepare_cached(
+                            "DELETE FROM device_pairing_pending WHERE request_id = ?1",
+                        )
                         .and_then(|mut s| s.execute([request_id]))
                         .map_err(sql_error)?;
-                }
-                PairingChange::PutPaired(device) => {
-                    let values = paired_values(&path, device)?;
-                    tx.prepare_cached(&upsert_sql(&PAIRED))
-                        .and_then(|mut s| s.execute(params_from_iter(values)))
-                        .map_err(sql_error)?;
-                }
-                PairingChange::DeletePaired { device_id } => {
-                    tx.prepare_cached("DELETE FROM device_pairing_paired WHERE device_id = ?1")
-                        .and_then(|mut s| s.execute([device_id]))
-                        .map_err(sql_error)?;
+                    }
+                    PairingChange::PutPaired(device) => {
+                        let values = paired_values(&path, device)?;
+                        tx.prepare_cached(&upsert_sql(&PAIRED))
+                            .and_then(|mut s| s.execute(params_from_iter(values)))
+                            .map_err(sql_error)?;
+                    }
+                    PairingChange::DeletePaired { device_id } => {
+                        tx.prepare_cached("DELETE FROM device_pairing_paired WHERE device_id = ?1")
+                            .and_then(|mut s| s.execute([device_id]))
+                            .map_err(sql_error)?;
+                    }
                 }
             }
-        }
-        // Dropping an uncommitted transaction (an error above) rolls it back.
-        tx.commit().map_err(sql_error)
+            Ok(())
+        })
     }
 }

@@ -219,12 +219,37 @@ pub(crate) struct Database {
     pub(crate) path: PathBuf,
 }
 
+/// Names a SQLite error after the database file it happened in.
+pub(crate) type SqlError<'a> = &'a dyn Fn(rusqlite::Error) -> StoreError;
+
 impl Database {
     pub(crate) fn sql_error(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
             source,
         }
+    }
+
+    /// Run `work` in one `BEGIN IMMEDIATE` transaction (the write lock is
+    /// taken first, so a concurrent writer makes it wait, not fail half
+    /// way) and commit it. An error from `work` rolls everything back.
+    /// `work` gets the transaction and how to name a SQLite error.
+    pub(crate) fn write<T>(
+        &mut self,
+        work: impl FnOnce(&rusqlite::Transaction<'_>, SqlError<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        let sql_error = move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql_error)?;
+        let value = work(&tx, &sql_error)?;
+        tx.commit().map_err(&sql_error)?;
+        Ok(value)
     }
 }
 

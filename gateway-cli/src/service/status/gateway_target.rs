@@ -175,7 +175,7 @@ fn url_host(host: &str) -> String {
 }
 
 /// `gateway.controlUi.basePath` as a URL prefix: `""` or `/x` (no trailing `/`).
-fn base_path(raw: &str) -> String {
+pub fn base_path(raw: &str) -> String {
     let trimmed = raw.trim().trim_matches('/');
     if trimmed.is_empty() {
         String::new()
