@@ -605,6 +605,19 @@ fn install_uncached(version: &str) -> Option<PathBuf> {
     Some(PathBuf::from(bin))
 }
 
+/// The JSON document a command printed on stdout; panics, naming `who`
+/// and showing both streams, when it failed or printed something else.
+pub fn success_json(out: &Output, who: &str) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{who}: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{who}: not JSON ({e}): {stdout}"))
+}
+
 /// `PATH` with `bin` first.
 pub fn path_with(bin: &Path) -> String {
     format!(

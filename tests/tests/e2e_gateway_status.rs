@@ -36,9 +36,7 @@ fn text_of(out: &Output) -> (String, String) {
 }
 
 fn json_of(out: &Output) -> Value {
-    let (stdout, stderr) = text_of(out);
-    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    tests::process::success_json(out, "gateway status")
 }
 
 /// The lines of `text` that start with each of `prefixes`, which must all be

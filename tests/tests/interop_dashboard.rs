@@ -16,25 +16,14 @@ use gateway_proto::gateway::pairing::bootstrap::CONTROL_UI_OWNER_SCOPES;
 use serde_json::{json, Value};
 use tests::device::{paired_row, Device, Operator};
 use tests::process::{
-    our_command, reference_cli, run_with_timeout, GatewayOptions, OurGateway, ReferenceGateway,
-    TOKEN,
+    our_command, reference_cli, run_with_timeout, success_json, GatewayOptions, OurGateway,
+    ReferenceGateway, TOKEN,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What the Control UI asks when it follows an owner link.
 const OWNER_SCOPES: [&str; 7] = CONTROL_UI_OWNER_SCOPES;
-
-fn parse(out: &std::process::Output, who: &str) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{who}: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{who} JSON: {e}\n{stdout}"))
-}
 
 /// The one-time token in a `browserUrl`.
 fn bootstrap_token(doc: &Value) -> String {
@@ -114,7 +103,7 @@ fn the_reference_cli_link_pairs_a_page_on_our_gateway() {
         ],
         TIMEOUT,
     );
-    let doc = parse(&out, "reference dashboard");
+    let doc = success_json(&out, "reference dashboard");
     assert_eq!(doc["ok"], true, "{doc}");
     assert_eq!(doc["httpUrl"], format!("http://127.0.0.1:{}/", gw.port));
     page_follows_the_link(&gw.url(), gw.port, &bootstrap_token(&doc), 41);
@@ -134,7 +123,7 @@ fn our_cli_link_pairs_a_page_on_the_reference_gateway() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let doc = parse(&run_with_timeout(cmd, TIMEOUT), "our dashboard");
+    let doc = success_json(&run_with_timeout(cmd, TIMEOUT), "our dashboard");
     assert_eq!(doc["ok"], true, "{doc}");
     page_follows_the_link(&reference.url(), reference.port, &bootstrap_token(&doc), 51);
 }

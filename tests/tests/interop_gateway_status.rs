@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tests::process::{
-    free_port, our_command, reference_cli, run_with_timeout, GatewayOptions, OurGateway,
-    ReferenceCli,
+    free_port, our_command, reference_cli, run_with_timeout, success_json, GatewayOptions,
+    OurGateway, ReferenceCli,
 };
 
 /// The reference CLI needs a few seconds to start on a busy machine.
@@ -28,14 +28,7 @@ fn reference_status(cli: &ReferenceCli, gw: &OurGateway) -> Value {
         &[("OPENCLAW_GATEWAY_TOKEN", gw.token.as_str())],
         TIMEOUT,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "reference: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("reference JSON: {e}\n{stdout}"))
+    success_json(&out, "reference gateway status")
 }
 
 fn our_status(gw: &OurGateway) -> Value {
@@ -45,10 +38,7 @@ fn our_status(gw: &OurGateway) -> Value {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let out = run_with_timeout(cmd, TIMEOUT);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "ours: {}\n{stdout}", out.status);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("our JSON: {e}\n{stdout}"))
+    success_json(&run_with_timeout(cmd, TIMEOUT), "our gateway status")
 }
 
 /// The fields both must agree on.
@@ -298,11 +288,10 @@ fn the_reference_reports_a_stopped_gateway_as_we_do() {
         .stderr(Stdio::piped())
         .process_group(0);
     let ours = run_with_timeout(cmd, TIMEOUT);
-    let parse = |out: &std::process::Output| -> Value {
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-    };
-    let (reference, ours) = (parse(&reference), parse(&ours));
+    let (reference, ours) = (
+        success_json(&reference, "reference gateway status"),
+        success_json(&ours, "our gateway status"),
+    );
     assert_eq!(
         reference["rpc"], ours["rpc"],
         "reference: {reference:#}\nours: {ours:#}"

@@ -88,7 +88,11 @@ pub fn audit(
             )
         });
     }
-    if let (Some(want), Some(have)) = (expected.port, port_argument(args)) {
+    let last_port = super::manager::port_arguments(args)
+        .last()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty());
+    if let (Some(want), Some(have)) = (expected.port, last_port) {
         if have != want.to_string() {
             issues.push(AuditIssue::new(
                 "gateway-port-mismatch",
@@ -132,20 +136,6 @@ pub fn audit(
     }
     audit_systemd_policy(unit_path, unit_text, manager_available, &mut issues);
     issues
-}
-
-/// The `--port` value of a command (the last one given), as written.
-fn port_argument(args: &[String]) -> Option<String> {
-    let mut port = None;
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        if word == "--port" {
-            port = words.next().cloned().or(port);
-        } else if let Some(value) = word.strip_prefix("--port=") {
-            port = Some(value.to_owned());
-        }
-    }
-    port.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty())
 }
 
 fn audit_systemd_policy(

@@ -39,16 +39,17 @@ pub struct ServiceState {
     pub runtime: Runtime,
     /// `--port` of the unit's ExecStart, which the service gateway listens on.
     pub service_port: Option<u16>,
-    pub exec_start: Option<String>,
     /// What the unit file records (command words, environment, working dir).
     pub command: Option<crate::service::systemd::RecordedCommand>,
+    /// The unit file's text (empty when there is none), read once.
+    pub unit_text: String,
 }
 
 /// Ask systemd (if there is one) about `unit` (with `.service`) at `unit_path`.
 pub fn inspect(unit: &str, unit_path: &Path) -> ServiceState {
     let installed = unit_path.exists();
     let text = std::fs::read_to_string(unit_path).unwrap_or_default();
-    let exec_start = exec_start(&text);
+    let command = crate::service::systemd::recorded_command(&text);
     let mut state = ServiceState {
         manager_unavailable: false,
         unit: unit.to_string(),
@@ -56,9 +57,11 @@ pub fn inspect(unit: &str, unit_path: &Path) -> ServiceState {
         installed,
         load_state: "not-loaded",
         runtime: Runtime::default(),
-        service_port: exec_start.as_deref().and_then(port_argument),
-        exec_start,
-        command: crate::service::systemd::recorded_command(&text),
+        service_port: command
+            .as_ref()
+            .and_then(|c| service_port(&c.program_arguments)),
+        command,
+        unit_text: text,
     };
     if !systemd_available() {
         state.manager_unavailable = true;
@@ -215,29 +218,27 @@ fn signal_name(code: i64) -> Option<&'static str> {
     })
 }
 
-/// The `ExecStart=` command of a unit file.
-fn exec_start(unit_text: &str) -> Option<String> {
-    unit_text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("ExecStart="))
-        .map(|s| s.trim().to_string())
+/// Every `--port N` / `--port=N` value of a command, in order, as written.
+pub fn port_arguments(args: &[String]) -> Vec<&str> {
+    let mut ports = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if word == "--port" {
+            ports.extend(words.next().map(String::as_str));
+        } else if let Some(value) = word.strip_prefix("--port=") {
+            ports.push(value);
+        }
+    }
+    ports
 }
 
-/// The last valid `--port N` / `--port=N` of a command line.
-pub fn port_argument(command: &str) -> Option<u16> {
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let mut port = None;
-    let mut i = 0;
-    while i < words.len() {
-        if words[i] == "--port" {
-            port = words.get(i + 1).and_then(|p| p.parse().ok()).or(port);
-            i += 1;
-        } else if let Some(p) = words[i].strip_prefix("--port=") {
-            port = p.parse().ok().or(port);
-        }
-        i += 1;
-    }
-    port.filter(|p| *p > 0)
+/// The port the service gateway listens on: the last valid `--port`.
+pub fn service_port(args: &[String]) -> Option<u16> {
+    port_arguments(args)
+        .into_iter()
+        .rev()
+        .find_map(|p| p.trim().parse::<u16>().ok())
+        .filter(|p| *p > 0)
 }
 
 #[cfg(test)]
@@ -270,15 +271,16 @@ mod tests {
 
     #[test]
     fn the_service_port_is_the_last_port_argument() {
-        assert_eq!(
-            port_argument("/usr/bin/openclaw gateway --port 19001"),
-            Some(19001)
-        );
-        assert_eq!(port_argument("x --port=1 --port 2"), Some(2));
-        assert_eq!(port_argument("x --port nope"), None);
-        assert_eq!(
-            exec_start("[Service]\nExecStart=/bin/openclaw gateway --port 5\n").as_deref(),
-            Some("/bin/openclaw gateway --port 5")
-        );
+        let port = |text: &str| {
+            let unit = format!("[Service]\nExecStart={text}\n");
+            service_port(
+                &crate::service::systemd::recorded_command(&unit)
+                    .unwrap()
+                    .program_arguments,
+            )
+        };
+        assert_eq!(port("/usr/bin/openclaw gateway --port 19001"), Some(19001));
+        assert_eq!(port("x --port=1 --port 2"), Some(2));
+        assert_eq!(port("x --port nope"), None);
     }
 }

@@ -185,14 +185,13 @@ fn gather(args: &GatewayStatusArgs, env: Env) -> Status {
     };
     let audit = match &service.command {
         Some(command) => {
-            let text = std::fs::read_to_string(&service.unit_path).unwrap_or_default();
             let expected = audit::Expected {
                 port: file.port,
                 token: file.token.as_deref(),
             };
             audit::audit(
                 &service.unit_path,
-                &text,
+                &service.unit_text,
                 command,
                 &expected,
                 !service.manager_unavailable,
