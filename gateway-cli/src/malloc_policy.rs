@@ -16,6 +16,7 @@
 
 /// The size from which a buffer gets its own mapping: glibc's own default
 /// before its dynamic adjustment, 128 KiB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
 
 /// Fix glibc's mmap threshold (see the module docs). Called once, first

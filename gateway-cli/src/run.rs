@@ -310,6 +310,12 @@ fn limits_from_env() -> Result<Limits, Failure> {
     if let Some(max) = env_number("OPENCLAW_MAX_CONNECTIONS")? {
         limits.max_connections = usize::try_from(max).unwrap_or(usize::MAX);
     }
+    // Test/ops knob (not in the reference): `policy.tickIntervalMs`, the
+    // period of `tick` events (default 30 s). A client that stopped reading is
+    // closed "slow consumer" within two of them; tests shorten it.
+    if let Some(ms) = env_number("OPENCLAW_TICK_INTERVAL_MS")? {
+        limits.tick_interval = Duration::from_millis(ms.max(100));
+    }
     // Test/ops knob (not in the reference): `policy.maxBufferedBytes`, the unsent
     // bytes past which a connection is a slow consumer (default 50 MiB). The
     // end-to-end slow-consumer test lowers it to stay fast.

@@ -448,6 +448,12 @@ impl<'a> Hub<'a> {
                         } else {
                             log::debug!(target: "gateway/ws", "→ {conn} close {code} {reason}");
                         }
+                        if reason == gateway_proto::server::SLOW_CONSUMER {
+                            // A client that cannot keep up gets no more of its
+                            // backlog: the close goes next (after the frame in
+                            // progress), and the memory is given back now.
+                            entry.outbox.discard_frames();
+                        }
                         entry.outbox.push(ToConn::Close { code, reason });
                     }
                 }

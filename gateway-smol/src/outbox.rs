@@ -126,6 +126,16 @@ impl HubSide {
     pub(crate) fn push(&self, item: ToConn) {
         self.0.push(item);
     }
+
+    /// Drop the queued frames the writer has not started (a slow consumer's
+    /// backlog); markers such as `Authenticated` stay.
+    pub(crate) fn discard_frames(&self) {
+        let mut state = self.0.state();
+        state
+            .frames
+            .retain(|item| !matches!(item, ToConn::Frame(_)));
+        state.frames.shrink_to_fit();
+    }
 }
 
 impl Drop for HubSide {
@@ -163,6 +173,30 @@ mod tests {
         // What was queued before the hub let go is still written.
         assert!(matches!(poll(&outbox), Poll::Ready(Next::Frame(_))));
         assert!(matches!(poll(&outbox), Poll::Ready(Next::Released)));
+    }
+
+    #[test]
+    fn a_slow_consumers_backlog_is_discarded_before_its_close() {
+        let outbox = Outbox::new();
+        let hub = HubSide::new(&outbox);
+        hub.push(ToConn::Authenticated);
+        for _ in 0..1_000 {
+            hub.push(frame("x"));
+        }
+        hub.discard_frames();
+        hub.push(ToConn::Close {
+            code: 1008,
+            reason: "slow consumer".into(),
+        });
+        assert!(matches!(
+            poll(&outbox),
+            Poll::Ready(Next::Frame(ToConn::Authenticated))
+        ));
+        assert!(matches!(
+            poll(&outbox),
+            Poll::Ready(Next::Frame(ToConn::Close { code: 1008, .. }))
+        ));
+        assert!(poll(&outbox).is_pending());
     }
 
     #[test]

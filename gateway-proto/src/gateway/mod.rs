@@ -365,6 +365,11 @@ impl Gateway {
             }
             HubTimer::Tick => {
                 self.tick_at = now + self.config.limits.tick_interval;
+                // Stalled readers are closed before the tick is queued for them.
+                for (id, entry) in self.conns.iter_mut() {
+                    entry.conn.on_tick();
+                    connections::drain(&mut self.out, id, &mut entry.conn);
+                }
                 let ts = self.clock.unix_ms(now);
                 self.outbox().broadcast(
                     &TICK_EVENT,

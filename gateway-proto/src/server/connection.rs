@@ -103,6 +103,20 @@ pub enum SendOutcome {
     Closed,
 }
 
+/// The close reason of a client too slow to read what it is sent (code 1008).
+pub const SLOW_CONSUMER: &str = "slow consumer";
+
+/// A slow client's progress, as the ticks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    /// Nothing dropped since the runtime last reported bytes written.
+    Clear,
+    /// Events were dropped, and nothing was written since.
+    Dropping,
+    /// … and that was already so at the last tick.
+    DroppingAtTick,
+}
+
 /// Shared state the handshake consults: the gateway's auth settings, the
 /// per-address failure limiter, and whether start-up has finished.
 pub struct HandshakeContext<'c> {
@@ -164,6 +178,8 @@ pub struct ServerConnection {
     queued_bytes: usize,
     /// Broadcast events skipped because the client was slow.
     dropped_events: u64,
+    /// Whether the client is dropping events without reading (see [`Self::on_tick`]).
+    stall: Stall,
     max_preauth_payload: usize,
     max_payload: usize,
     max_buffered_bytes: usize,
@@ -190,6 +206,7 @@ impl ServerConnection {
             seq: 0,
             queued_bytes: 0,
             dropped_events: 0,
+            stall: Stall::Clear,
             max_preauth_payload: limits.max_preauth_payload,
             max_payload: limits.max_payload,
             max_buffered_bytes: limits.max_buffered_bytes,
@@ -266,6 +283,23 @@ impl ServerConnection {
             self.queued_bytes
         );
         self.queued_bytes = self.queued_bytes.saturating_sub(bytes);
+        if bytes > 0 {
+            self.stall = Stall::Clear;
+        }
+    }
+
+    /// A tick interval went by. A client that drops events is slow; one that
+    /// also had nothing written across a whole tick interval has stopped
+    /// reading: it is closed "slow consumer" (1008), which gives back the
+    /// half of the buffer limit its backlog holds. A merely slow client
+    /// (some bytes written) keeps skipping droppable events, as the
+    /// reference's clients do.
+    pub fn on_tick(&mut self) {
+        match self.stall {
+            Stall::Clear => {}
+            Stall::Dropping => self.stall = Stall::DroppingAtTick,
+            Stall::DroppingAtTick => self.close(close_code::POLICY_VIOLATION, SLOW_CONSUMER),
+        }
     }
 
     /// The socket is gone: stop emitting, without a close frame.
@@ -366,6 +400,9 @@ impl ServerConnection {
         let outcome = self.send_checked(OutFrame::sequenced(body.clone(), self.seq), droppable);
         if outcome == SendOutcome::Dropped {
             self.dropped_events += 1;
+            if self.stall == Stall::Clear {
+                self.stall = Stall::Dropping;
+            }
         }
         outcome
     }
@@ -393,7 +430,7 @@ impl ServerConnection {
             return SendOutcome::Dropped;
         }
         if self.queued_bytes > self.max_buffered_bytes {
-            self.close(close_code::POLICY_VIOLATION, "slow consumer");
+            self.close(close_code::POLICY_VIOLATION, SLOW_CONSUMER);
             return SendOutcome::Closed;
         }
         self.push(frame);

@@ -16,7 +16,7 @@ pub use auth::{secrets_equal, AuthMethod, DeviceTokens, NoDeviceTokens};
 
 pub use connection::{
     close_code, truncate_reason, ConnectRequest, HandshakeContext, Inbound, SendOutcome,
-    ServerConnection, ServerOutput, Session, MAX_CLOSE_REASON,
+    ServerConnection, ServerOutput, Session, MAX_CLOSE_REASON, SLOW_CONSUMER,
 };
 pub use device::VerifiedDevice;
 

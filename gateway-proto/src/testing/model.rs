@@ -873,8 +873,10 @@ impl GatewaySim {
         if reason.len() > crate::server::MAX_CLOSE_REASON {
             self.fail(format!("{conn}: close reason too long: {reason:?}"));
         }
-        if reason == "slow consumer" {
-            if code != close_code::POLICY_VIOLATION || m.queued <= max {
+        if reason == crate::server::SLOW_CONSUMER {
+            // Over the limit, or a stalled reader past half of it (closed
+            // at a tick after dropping events with nothing written).
+            if code != close_code::POLICY_VIOLATION || m.queued <= max / 2 {
                 self.fail(format!(
                     "{conn}: closed {code} slow consumer with {} bytes unsent (limit {max})",
                     m.queued
@@ -899,7 +901,7 @@ impl GatewaySim {
         // A rejected connect is answered before the close.
         if let Some(id) = &m.connect_id {
             if code == close_code::POLICY_VIOLATION
-                && reason != "slow consumer"
+                && reason != crate::server::SLOW_CONSUMER
                 && reason != "invalid request frame"
                 && m.outstanding.iter().any(|(i, _)| i == id)
             {
