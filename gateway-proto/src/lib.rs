@@ -41,9 +41,12 @@
 //!   including after the core's own [`gateway::Output::Close`]: until then the
 //!   core keeps the connection (and its presence entry, and its slot in the
 //!   limits).
-//! - **Written bytes are reported.** After writing a frame, report its length
-//!   with [`gateway::Input::Sent`] (once per frame, never more than was
-//!   queued: asserted). The slow-consumer rule counts on it.
+//! - **Written bytes are reported.** After writing frames, report their
+//!   length with [`gateway::Input::Sent`] (per frame or summed over several,
+//!   never more than was queued: asserted). The slow-consumer rules count on
+//!   it: bytes written and not yet reported count as still queued, so a
+//!   runtime that batches its reports holds back only a small part of the
+//!   buffer limit.
 //! - **Every effect is answered.** Each [`gateway::Effect`] gets one
 //!   [`gateway::Input::EffectDone`] with its token (an error result is fine);
 //!   a waiter that gets no answer is timed out by the core.

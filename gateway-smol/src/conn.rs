@@ -30,10 +30,6 @@ use crate::preauth::{ConnectionSlot, PreauthGuard};
 use crate::prefixed::is_over_budget;
 use crate::server::Shared;
 
-/// Written bytes are reported at least this often, so a connection whose
-/// queue never empties still tells the core its progress.
-const REPORT_EVERY: usize = 64 * 1024;
-
 /// The reader lets other tasks run after this many bytes of messages: a peer
 /// whose data is always ready would otherwise keep the (single) server thread.
 const YIELD_EVERY_BYTES: usize = 256 * 1024;
@@ -132,7 +128,9 @@ pub(crate) async fn run<S>(
         awaiting_pong: &awaiting_pong,
         authenticated: &authenticated,
     };
-    let end = smol::future::or(reader.read(stream), async {
+    // The reader is polled only when its socket (or the hub) woke it, not
+    // on each of the writer's wakes (see `race`).
+    let end = crate::race::or_gated(reader.read(stream), async {
         writer.write(&mut sink, &mut out, &mut guard).await;
         ReadEnd::Done
     })
@@ -389,16 +387,10 @@ impl Writer<'_> {
         let (conn, shared) = (self.conn, self.shared);
         let deadline = write_deadline(shared);
         let mut ping: Option<smol::Timer> = None;
+        // Written bytes not yet reported: they are reported in steps (see
+        // `write_report_step`), not per frame.
         let mut unreported = 0usize;
         loop {
-            // Progress is reported once nothing else is queued behind it,
-            // whichever kind of message came last.
-            if unreported > 0
-                && !self.outbox.has_frames()
-                && self.report(&mut unreported).await.is_err()
-            {
-                return;
-            }
             let event = smol::future::or(
                 async { WriterEvent::Queue(self.outbox.next().await) },
                 async {
@@ -423,7 +415,9 @@ impl Writer<'_> {
                         return;
                     }
                     unreported += frame.len();
-                    if unreported >= REPORT_EVERY && self.report(&mut unreported).await.is_err() {
+                    if unreported >= shared.admission.write_report_step()
+                        && self.report(&mut unreported).await.is_err()
+                    {
                         return;
                     }
                 }

@@ -38,6 +38,7 @@ mod preauth;
 mod prefixed;
 pub mod providers;
 pub mod proxy;
+mod race;
 mod readiness;
 mod sd_notify;
 mod server;

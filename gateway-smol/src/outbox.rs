@@ -74,11 +74,6 @@ impl Outbox {
         self.state().control.len()
     }
 
-    /// Whether frames of the core's are waiting.
-    pub(crate) fn has_frames(&self) -> bool {
-        !self.state().frames.is_empty()
-    }
-
     /// Take the pending control bytes, if any.
     pub(crate) fn take_control(&self) -> Option<Vec<u8>> {
         let mut state = self.state();

@@ -1,14 +1,27 @@
 //! The core's admission rules ([`Admission`]: a cap on unauthenticated sockets
 //! per address, and on all sockets) applied at the upgrade, with a slot held
-//! for as long as it is needed: the guards give it back on drop.
+//! for as long as it is needed: the guards give it back on drop. It also
+//! carries the one limit the connections' writers read: how many written
+//! bytes they may hold back before reporting them to the core.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gateway_proto::gateway::{Admission, Limits, Refusal};
 
 pub(crate) struct AdmissionGate {
     admission: Mutex<Admission>,
+    /// See [`AdmissionGate::write_report_step`].
+    report_step: AtomicUsize,
+}
+
+/// Written bytes a connection reports to the core at most this many at a
+/// time (fewer when a sixteenth of the buffer limit is smaller).
+const MAX_REPORT_STEP: usize = 64 * 1024;
+
+fn report_step(limits: &Limits) -> usize {
+    (limits.max_buffered_bytes / 16).clamp(1, MAX_REPORT_STEP)
 }
 
 /// Held from the upgrade until the connection authenticates or goes away.
@@ -26,7 +39,17 @@ impl AdmissionGate {
     pub(crate) fn new(limits: &Limits) -> Arc<Self> {
         Arc::new(AdmissionGate {
             admission: Mutex::new(Admission::new(limits)),
+            report_step: AtomicUsize::new(report_step(limits)),
         })
+    }
+
+    /// How many written bytes a connection's writer reports to the core at
+    /// once. Reporting every frame would cost one hub message per recipient
+    /// of every broadcast; holding back less than a sixteenth of the buffer
+    /// limit keeps the core's slow-consumer rules (half the limit, the
+    /// limit) accurate to within that.
+    pub(crate) fn write_report_step(&self) -> usize {
+        self.report_step.load(Ordering::Relaxed)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Admission) -> T) -> T {
@@ -37,6 +60,8 @@ impl AdmissionGate {
     /// New limits from a config reload.
     pub(crate) fn set_limits(&self, limits: &Limits) {
         self.with(|a| a.set_limits(limits));
+        self.report_step
+            .store(report_step(limits), Ordering::Relaxed);
     }
 
     /// Admit a socket from `ip`, or say why not.

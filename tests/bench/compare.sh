@@ -58,7 +58,7 @@ hold_rss() {
   # loadgen holds its clients until its stdin closes: a FIFO whose write end
   # this shell keeps open until the measurement is done.
   local fifo; fifo=$(mktemp -u); mkfifo "$fifo"
-  "$bin/loadgen" --url "ws://127.0.0.1:$2" --token "$token" --clients "$3" --mix "$mix" --mode hold --seconds 600 \
+  "$bin/loadgen" --url "ws://127.0.0.1:$2" --token "$token" --clients "$3" --mix "$mix" --concurrency 256 --mode hold --seconds 600 \
     >"$log" 2>&1 <"$fifo" &
   local lg=$!
   exec 7>"$fifo"
@@ -122,11 +122,11 @@ measure() {
   echo "   $impl: RSS with $many clients ${rss_many} kB, connected in ${conn_many} s" >&2
   local rss_most conn_most; read -r rss_most conn_most < <(hold_rss "$pid" "$port" "$most")
   echo "   $impl: RSS with $most clients ${rss_most} kB, connected in ${conn_most} s" >&2
-  local rps; rps=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients 100 --mix "$mix" --mode rps --seconds "$rps_secs" 2>&1 | tail -1)
+  local rps; rps=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients 100 --mix "$mix" --concurrency 256 --mode rps --seconds "$rps_secs" 2>&1 | tail -1)
   echo "   $impl: rps $rps" >&2
-  local fan; fan=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$many" --mix "$mix" --mode fanout --rounds "$rounds" 2>&1 | tail -1)
+  local fan; fan=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$many" --mix "$mix" --concurrency 256 --mode fanout --rounds "$rounds" 2>&1 | tail -1)
   echo "   $impl: fanout $fan" >&2
-  local fan_most; fan_most=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$most" --mix "$mix" --mode fanout --rounds 5 2>&1 | tail -1)
+  local fan_most; fan_most=$("$bin/loadgen" --url "ws://127.0.0.1:$port" --token "$token" --clients "$most" --mix "$mix" --concurrency 256 --mode fanout --rounds 5 2>&1 | tail -1)
   echo "   $impl: fanout to $most $fan_most" >&2
   local fl_before fl_peak fl_after fl_rate; read -r fl_before fl_peak fl_after fl_rate < <(flood_run "$pid" "$port")
   echo "   $impl: flood of $flood_events: ${fl_rate}/s, RSS ${fl_before} -> peak ${fl_peak} -> ${fl_after} kB" >&2

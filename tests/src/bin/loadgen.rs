@@ -50,8 +50,11 @@ struct Args {
     /// system-events sent in `flood` mode
     #[argh(option, default = "20000")]
     events: usize,
-    /// connections opened concurrently while ramping up
-    #[argh(option, default = "256")]
+    /// connections opened concurrently while ramping up (default 32: a
+    /// gateway, ours or the reference, refuses more unauthenticated sockets
+    /// from one address with 503 unless OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP
+    /// is raised, as compare.sh does)
+    #[argh(option, default = "32")]
     concurrency: usize,
     /// which clients connect: `real` (a mix of SDK backends, CLIs, Control
     /// UI pages and node hosts, see `ClientKind::mix`) or `cli` (CLIs only)
