@@ -27,7 +27,9 @@ fn client_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(READ_CHUNK)
 }
 
-/// Bytes tungstenite asks the socket for per read.
+/// Bytes tungstenite asks the socket for per read. 32 KiB doubled the
+/// fan-out p50 to 1,000 clients against 4 KiB; the flood's ~650 KB frames
+/// were read no faster with it.
 const READ_CHUNK: usize = 4096;
 
 /// One authenticated connection.
