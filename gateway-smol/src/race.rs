@@ -95,13 +95,14 @@ mod tests {
     use std::cell::Cell;
 
     /// Counts its polls; ready once `ready` is set, and wakes itself when asked.
-    struct Probe<'a> {
-        polls: &'a Cell<u32>,
-        ready: &'a Cell<bool>,
+    #[derive(Default)]
+    struct Probe {
+        polls: Cell<u32>,
+        ready: Cell<bool>,
         wake_self: bool,
     }
 
-    impl Future for Probe<'_> {
+    impl Future for &Probe {
         type Output = &'static str;
         fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
             self.polls.set(self.polls.get() + 1);
@@ -115,59 +116,48 @@ mod tests {
         }
     }
 
+    /// A probe that wakes its task on every poll, or one that waits.
+    fn probe(wake_self: bool) -> Probe {
+        Probe {
+            wake_self,
+            ..Probe::default()
+        }
+    }
+
+    /// Poll `future` once with a waker that does nothing.
+    fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        let waker = futures_util::task::noop_waker();
+        future.poll(&mut Context::from_waker(&waker))
+    }
+
     #[test]
     fn the_gated_future_is_polled_only_when_its_waker_fired() {
-        let (gated_polls, other_polls) = (Cell::new(0), Cell::new(0));
-        let (gated_ready, other_ready) = (Cell::new(false), Cell::new(false));
-        let gated = Probe {
-            polls: &gated_polls,
-            ready: &gated_ready,
-            wake_self: false,
-        };
+        let gated = probe(false);
         // The other side keeps waking the task (a writer fed frame after frame).
-        let other = Probe {
-            polls: &other_polls,
-            ready: &other_ready,
-            wake_self: true,
-        };
-        let mut race = std::pin::pin!(or_gated(gated, other));
-        let waker = futures_util::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
+        let other = probe(true);
+        let mut race = std::pin::pin!(or_gated(&gated, &other));
         for _ in 0..10 {
-            assert!(race.as_mut().poll(&mut cx).is_pending());
+            assert!(poll_once(race.as_mut()).is_pending());
         }
         assert_eq!(
-            gated_polls.get(),
+            gated.polls.get(),
             1,
             "polled once at the start, never since"
         );
-        assert_eq!(other_polls.get(), 10);
-        other_ready.set(true);
-        assert_eq!(race.as_mut().poll(&mut cx), Poll::Ready("probe"));
+        assert_eq!(other.polls.get(), 10);
+        other.ready.set(true);
+        assert_eq!(poll_once(race.as_mut()), Poll::Ready("probe"));
     }
 
     #[test]
     fn a_self_waking_gated_future_is_polled_again_and_can_finish() {
-        let (gated_polls, other_polls) = (Cell::new(0), Cell::new(0));
-        let (gated_ready, other_ready) = (Cell::new(false), Cell::new(false));
-        let gated = Probe {
-            polls: &gated_polls,
-            ready: &gated_ready,
-            wake_self: true,
-        };
-        let other = Probe {
-            polls: &other_polls,
-            ready: &other_ready,
-            wake_self: false,
-        };
-        let mut race = std::pin::pin!(or_gated(gated, other));
-        let waker = futures_util::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        assert!(race.as_mut().poll(&mut cx).is_pending());
-        assert!(race.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(gated_polls.get(), 2, "its own wake lets it be polled again");
-        gated_ready.set(true);
-        assert!(race.as_mut().poll(&mut cx).is_ready());
-        assert_eq!(gated_polls.get(), 3);
+        let (gated, other) = (probe(true), probe(false));
+        let mut race = std::pin::pin!(or_gated(&gated, &other));
+        assert!(poll_once(race.as_mut()).is_pending());
+        assert!(poll_once(race.as_mut()).is_pending());
+        assert_eq!(gated.polls.get(), 2, "its own wake lets it be polled again");
+        gated.ready.set(true);
+        assert!(poll_once(race.as_mut()).is_ready());
+        assert_eq!(gated.polls.get(), 3);
     }
 }
