@@ -287,14 +287,7 @@ fn our_cli_reaches_the_local_tls_gateway_pinned_to_its_certificate() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let out = run_with_timeout(cmd, Duration::from_secs(30));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let health: Value = serde_json::from_str(&stdout).expect("JSON");
+    let health = tests::process::success_json(&out, "our gateway call health over TLS");
     assert_eq!(health["ok"], true, "{health}");
 }
 

@@ -134,14 +134,8 @@ fn our_cli_and_node_host_reach_the_reference_tls_gateway() {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let out = run_with_timeout(cmd, Duration::from_secs(60));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let health: Value = serde_json::from_str(&stdout).expect("JSON");
+    let health =
+        tests::process::success_json(&out, "our gateway call health to the reference over TLS");
     assert_eq!(health["ok"], true, "{health}");
 
     // Pinned to another certificate, the same call is refused.
